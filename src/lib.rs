@@ -1,0 +1,7 @@
+//! venuebox: the offline real-time hub of a live venue event.
+//!
+//! See `ARCHITECTURE.md` for the map. In one line: wire adapters turn frames into typed
+//! [`domain::Command`]s, the [`engine`] applies them in order and commits them durably, and the
+//! [`hub`] fans the resulting events out to every connected device.
+
+pub mod domain;
