@@ -5,3 +5,6 @@
 //! [`hub`] fans the resulting events out to every connected device.
 
 pub mod domain;
+pub mod engine;
+pub mod hub;
+pub mod store;

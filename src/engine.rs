@@ -1,0 +1,290 @@
+//! The single writer: the one task that owns the game state.
+//!
+//! Adapters send typed [`Command`]s over a bounded channel together with a reply handle. The
+//! engine takes everything that is queued (a batch), runs each command through the domain, writes
+//! all resulting events to the store in **one** durable commit, and only then replies to the
+//! callers, publishes the events to the hub and publishes a fresh read-only [`Published`] view.
+//!
+//! Invariant: no reply leaves before the commit that holds its events returned. If the commit
+//! fails, every command of the batch that changed something gets [`EngineError::Storage`], and
+//! the state is rebuilt from the log, so nothing unacknowledged is half applied.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::domain::{
+    order_for_first_write_wins, Command, Domain, DomainError, Event, GameView, Millis, Outcome,
+};
+use crate::hub::Hub;
+use crate::store::{Store, StoreError};
+
+/// Commands taken into one batch at most; bounds the latency of the first in the batch.
+const MAX_BATCH: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("storage failure, nothing was saved: {0}")]
+    Storage(String),
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+/// What readers see: the state after the last commit.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    pub view: GameView,
+    /// Sequence number of the last committed event.
+    pub seq: u64,
+    /// Set while the last commit failed; cleared by the next successful one.
+    pub storage_fault: Option<String>,
+}
+
+struct Request {
+    command: Command,
+    reply: oneshot::Sender<Result<Outcome, EngineError>>,
+}
+
+/// Cloneable handle the adapters use.
+#[derive(Clone)]
+pub struct EngineHandle {
+    requests: mpsc::Sender<Request>,
+    published: watch::Receiver<Arc<Published>>,
+    hub: Arc<Hub>,
+}
+
+impl EngineHandle {
+    /// Runs `command` and waits until its effects are durable.
+    pub async fn execute(&self, command: Command) -> Result<Outcome, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request { command, reply })
+            .await
+            .map_err(|_| EngineError::Stopped)?;
+        answer.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// The state after the last commit.
+    pub fn published(&self) -> Arc<Published> {
+        self.published.borrow().clone()
+    }
+
+    /// Watches for new commits.
+    pub fn watch(&self) -> watch::Receiver<Arc<Published>> {
+        self.published.clone()
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+}
+
+fn wall_clock_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Rebuilds `domain` from the log and returns the next sequence number.
+fn replay_into(store: &Store, domain: &mut Domain) -> Result<u64, StoreError> {
+    let mut last = 0;
+    store.replay(|seq, event| {
+        domain.apply(&event);
+        last = seq;
+    })?;
+    Ok(last + 1)
+}
+
+/// Replays the log into `domain` and starts the writer task.
+pub fn start(
+    store: Store,
+    mut domain: Domain,
+    hub: Arc<Hub>,
+    queue_capacity: usize,
+) -> Result<(EngineHandle, JoinHandle<()>), StoreError> {
+    let next_seq = replay_into(&store, &mut domain)?;
+    let (published_tx, published_rx) = watch::channel(Arc::new(Published {
+        view: domain.view(),
+        seq: next_seq - 1,
+        storage_fault: None,
+    }));
+    let (requests, inbox) = mpsc::channel(queue_capacity.max(1));
+    let writer = Writer {
+        store: Arc::new(store),
+        domain,
+        next_seq,
+        hub: hub.clone(),
+        published: published_tx,
+    };
+    let task = tokio::spawn(writer.run(inbox));
+    Ok((
+        EngineHandle {
+            requests,
+            published: published_rx,
+            hub,
+        },
+        task,
+    ))
+}
+
+struct Writer {
+    store: Arc<Store>,
+    domain: Domain,
+    next_seq: u64,
+    hub: Arc<Hub>,
+    published: watch::Sender<Arc<Published>>,
+}
+
+impl Writer {
+    async fn run(mut self, mut inbox: mpsc::Receiver<Request>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while inbox.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            self.process(std::mem::take(&mut batch)).await;
+        }
+        tracing::info!("engine stopped: every queued command was processed");
+    }
+
+    async fn process(&mut self, mut batch: Vec<Request>) {
+        order_for_first_write_wins(&mut batch, |r| &r.command);
+        let now = wall_clock_ms();
+        let mut events: Vec<Event> = Vec::new();
+        let mut replies = Vec::with_capacity(batch.len());
+        for request in batch {
+            match self.domain.execute(&request.command, now) {
+                Ok((outcome, new_events)) => {
+                    let changed = !new_events.is_empty();
+                    events.extend(new_events);
+                    replies.push((request.reply, Ok(outcome), changed));
+                }
+                Err(e) => replies.push((request.reply, Err(EngineError::from(e)), false)),
+            }
+        }
+
+        let mut fault = None;
+        if !events.is_empty() {
+            let first_seq = self.next_seq;
+            let store = self.store.clone();
+            let to_write = events.clone();
+            let written =
+                tokio::task::spawn_blocking(move || store.append(first_seq, &to_write)).await;
+            match written {
+                Ok(Ok(())) => {
+                    self.next_seq += events.len() as u64;
+                    self.hub.publish_committed(first_seq, events);
+                }
+                Ok(Err(e)) => fault = Some(e.to_string()),
+                Err(e) => fault = Some(format!("commit task failed: {e}")),
+            }
+        }
+
+        if let Some(message) = &fault {
+            tracing::error!(error = %message, "commit failed; rebuilding state from the log");
+            self.rebuild_from_log();
+        }
+        for (reply, result, changed) in replies {
+            let result = match (&fault, changed) {
+                (Some(message), true) => Err(EngineError::Storage(message.clone())),
+                _ => result,
+            };
+            // The caller may have gone away (client disconnected); its command still counts.
+            let _ = reply.send(result);
+        }
+        self.published.send_replace(Arc::new(Published {
+            view: self.domain.view(),
+            seq: self.next_seq - 1,
+            storage_fault: fault,
+        }));
+    }
+
+    fn rebuild_from_log(&mut self) {
+        let mut fresh = Domain::new(self.domain.catalog().clone(), self.domain.limits().clone());
+        match replay_into(&self.store, &mut fresh) {
+            Ok(next_seq) => {
+                self.domain = fresh;
+                self.next_seq = next_seq;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot re-read the log; keeping in-memory state"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DeviceKind, Limits, ScanRequest, ScoringRules, TokenCatalog};
+
+    fn domain() -> Domain {
+        Domain::new(TokenCatalog::demo(&ScoringRules::default()), Limits::default())
+    }
+
+    fn scan(token: &str, client: &str) -> Command {
+        Command::Scan(ScanRequest {
+            token_id: token.into(),
+            team_id: Some("TEAM_A".into()),
+            device_id: "GM_1".into(),
+            device_kind: DeviceKind::Gm,
+            scanned_at: 1,
+            client_scan_id: Some(client.into()),
+        })
+    }
+
+    #[tokio::test]
+    async fn acknowledged_commands_are_in_the_log_and_come_back_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let tokens: Vec<String> = domain().catalog().tokens().map(|t| t.id.clone()).collect();
+        let before_restart;
+        {
+            let store = Store::open(&path).unwrap();
+            let (engine, task) = start(store, domain(), Arc::new(Hub::new(64, 64)), 64).unwrap();
+            engine
+                .execute(Command::CreateSession {
+                    session_id: "s1".into(),
+                    name: "night".into(),
+                    teams: None,
+                })
+                .await
+                .unwrap();
+            // Many concurrent callers: they share commits, and every one gets its answer.
+            let mut calls = Vec::new();
+            for (i, token) in tokens.iter().take(20).enumerate() {
+                let engine = engine.clone();
+                let command = scan(token, &format!("c{i}"));
+                calls.push(tokio::spawn(async move { engine.execute(command).await }));
+            }
+            for call in calls {
+                call.await.unwrap().unwrap();
+            }
+            let published = engine.published();
+            assert_eq!(published.view.recent_transactions.len(), 20);
+            assert_eq!(published.seq, 21);
+            before_restart = published.view.clone();
+            drop(engine);
+            task.await.unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (engine, _task) = start(store, domain(), Arc::new(Hub::new(64, 64)), 64).unwrap();
+        let view = engine.published().view.clone();
+        assert_eq!(view, before_restart);
+        let expected: u64 = view.recent_transactions.iter().map(|t| t.points).sum();
+        assert_eq!(view.scores[0].base_score, expected);
+        // A resend after the restart gets the original answer and logs nothing new.
+        let again = engine.execute(scan(&tokens[0], "c0")).await.unwrap();
+        assert!(matches!(again, Outcome::Transaction { replayed: true, .. }));
+        assert_eq!(engine.published().seq, 21);
+    }
+
+    #[tokio::test]
+    async fn refused_commands_reply_with_the_domain_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("log.redb")).unwrap();
+        let (engine, _task) = start(store, domain(), Arc::new(Hub::new(8, 8)), 8).unwrap();
+        let err = engine.execute(scan("x", "c")).await.unwrap_err();
+        assert_eq!(err, EngineError::Domain(DomainError::NoSession));
+        assert_eq!(engine.published().seq, 0);
+    }
+}
