@@ -4,6 +4,8 @@
 //! [`domain::Command`]s, the [`engine`] applies them in order and commits them durably, and the
 //! [`hub`] fans the resulting events out to every connected device.
 
+pub mod auth;
+pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod hub;

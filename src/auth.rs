@@ -1,0 +1,302 @@
+//! Who may do what: the box secret, JWTs signed with it, and the admin password.
+//!
+//! Both secrets live as small files in the data directory, not in the database, so that
+//! `venuebox token` can read them while a running box holds the database open. They are created
+//! once, on first start, with owner-only permissions.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+const SECRET_FILE: &str = "box-secret";
+const PASSWORD_FILE: &str = "admin-password.argon2";
+/// Letters and digits that cannot be mistaken for each other when read off a screen.
+const PASSWORD_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+const PASSWORD_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("authentication required")]
+    Missing,
+    #[error("token expired")]
+    Expired,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("a {actual} token cannot do this (needs {needed})")]
+    WrongRole { actual: Role, needed: &'static str },
+    #[error("wrong password")]
+    WrongPassword,
+    #[error("cannot use secret file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("secret file {path} is damaged: {reason}")]
+    Damaged { path: PathBuf, reason: String },
+    #[error("cannot sign token: {0}")]
+    Sign(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Gm,
+    Player,
+    Admin,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Gm => "gm",
+            Role::Player => "player",
+            Role::Admin => "admin",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+impl Claims {
+    /// Admins may act as GM stations (the admin console is one); players may not.
+    pub fn may_act_as_gm(&self) -> bool {
+        matches!(self.role, Role::Gm | Role::Admin)
+    }
+
+    pub fn require_admin(&self) -> Result<(), AuthError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            actual => Err(AuthError::WrongRole {
+                actual,
+                needed: "admin",
+            }),
+        }
+    }
+}
+
+/// The box's signing key and admin password hash.
+#[derive(Clone)]
+pub struct Secrets {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    password_hash: String,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets { .. }")
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AuthError + '_ {
+    move |source| AuthError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // The OS random source failing leaves no safe way to make a secret: stop here.
+    getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
+    bytes
+}
+
+/// Writes a new file readable only by its owner; never replaces an existing one.
+fn create_private(path: &Path, contents: &[u8]) -> Result<(), AuthError> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(io_err(path))?;
+    file.write_all(contents).map_err(io_err(path))?;
+    file.sync_all().map_err(io_err(path))
+}
+
+pub fn hash_password(password: &str) -> Result<String, AuthError> {
+    let salt = SaltString::encode_b64(&random_bytes::<16>())
+        .map_err(|e| AuthError::Sign(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AuthError::Sign(e.to_string()))
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Secrets {
+    /// Loads the secrets from `data_dir`, creating them on first start. Returns the new admin
+    /// password when it was just generated, so the caller can show it once.
+    pub fn load_or_create(data_dir: &Path) -> Result<(Self, Option<String>), AuthError> {
+        fs::create_dir_all(data_dir).map_err(io_err(data_dir))?;
+        let secret_path = data_dir.join(SECRET_FILE);
+        if !secret_path.exists() {
+            let hex: String = random_bytes::<32>()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            create_private(&secret_path, hex.as_bytes())?;
+        }
+        let password_path = data_dir.join(PASSWORD_FILE);
+        let mut new_password = None;
+        if !password_path.exists() {
+            let password: String = random_bytes::<PASSWORD_LEN>()
+                .iter()
+                .map(|b| PASSWORD_ALPHABET[usize::from(*b) % PASSWORD_ALPHABET.len()] as char)
+                .collect();
+            create_private(&password_path, hash_password(&password)?.as_bytes())?;
+            new_password = Some(password);
+        }
+        Ok((Self::load(data_dir)?, new_password))
+    }
+
+    /// Loads existing secrets; fails if the box has never been started on this data dir.
+    pub fn load(data_dir: &Path) -> Result<Self, AuthError> {
+        let secret_path = data_dir.join(SECRET_FILE);
+        let secret = fs::read_to_string(&secret_path).map_err(io_err(&secret_path))?;
+        let secret = secret.trim();
+        if secret.len() < 32 {
+            return Err(AuthError::Damaged {
+                path: secret_path,
+                reason: "the secret is too short".into(),
+            });
+        }
+        let password_path = data_dir.join(PASSWORD_FILE);
+        let password_hash = fs::read_to_string(&password_path).map_err(io_err(&password_path))?;
+        let password_hash = password_hash.trim().to_string();
+        PasswordHash::new(&password_hash).map_err(|e| AuthError::Damaged {
+            path: password_path,
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            password_hash,
+        })
+    }
+
+    pub fn mint(&self, role: Role, sub: &str, ttl: Duration) -> Result<String, AuthError> {
+        let iat = now_secs();
+        let claims = Claims {
+            sub: sub.to_string(),
+            role,
+            iat,
+            exp: iat.saturating_add(ttl.as_secs().max(1)),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| AuthError::Sign(e.to_string()))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid(e.to_string()),
+            })
+    }
+
+    /// Checks the admin password. Slow on purpose (argon2): run it off the async threads.
+    pub fn check_password(&self, password: &str) -> Result<(), AuthError> {
+        let hash = PasswordHash::new(&self.password_hash).map_err(|e| AuthError::Damaged {
+            path: PathBuf::from(PASSWORD_FILE),
+            reason: e.to_string(),
+        })?;
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .map_err(|_| AuthError::WrongPassword)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_start_creates_secrets_once_and_tokens_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let (secrets, password) = Secrets::load_or_create(dir.path()).unwrap();
+        let password = password.expect("first start makes a password");
+        assert_eq!(password.len(), PASSWORD_LEN);
+        secrets.check_password(&password).unwrap();
+        assert!(matches!(
+            secrets.check_password("guess"),
+            Err(AuthError::WrongPassword)
+        ));
+
+        let (again, second) = Secrets::load_or_create(dir.path()).unwrap();
+        assert!(second.is_none(), "the password is made only once");
+        let token = secrets
+            .mint(Role::Gm, "GM_1", Duration::from_secs(60))
+            .unwrap();
+        let claims = again.verify(&token).unwrap();
+        assert_eq!(claims.sub, "GM_1");
+        assert_eq!(claims.role, Role::Gm);
+        assert!(claims.may_act_as_gm());
+        assert!(claims.require_admin().is_err());
+
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "secret is private");
+        }
+    }
+
+    #[test]
+    fn bad_tokens_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (secrets, _) = Secrets::load_or_create(dir.path()).unwrap();
+        assert!(matches!(secrets.verify(""), Err(AuthError::Missing)));
+        assert!(matches!(
+            secrets.verify("not.a.jwt"),
+            Err(AuthError::Invalid(_))
+        ));
+        let expired = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &Claims {
+                sub: "x".into(),
+                role: Role::Gm,
+                iat: 1,
+                exp: 2,
+            },
+            &secrets.encoding,
+        )
+        .unwrap();
+        assert!(matches!(secrets.verify(&expired), Err(AuthError::Expired)));
+
+        let other_dir = tempfile::tempdir().unwrap();
+        let (other, _) = Secrets::load_or_create(other_dir.path()).unwrap();
+        let foreign = other.mint(Role::Admin, "x", Duration::from_secs(60)).unwrap();
+        assert!(matches!(
+            secrets.verify(&foreign),
+            Err(AuthError::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,383 @@
+//! The box's settings: built-in defaults, an optional TOML file, then command-line overrides.
+//!
+//! Everything is validated before any port is bound; a bad value is reported with its key and
+//! the process exits with 64 (EX_USAGE). Unknown keys are errors too, so a typo never silently
+//! falls back to a default in a venue.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::domain::{Limits, ScoringRules};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum HardwareKind {
+    /// Simulated LEDs, button and video player: runs anywhere.
+    Sim,
+    /// GPIO through the kernel character device, video through mpv (on the Pi).
+    Gpio,
+}
+
+/// The whole configuration after defaults, file and flags are merged and validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Token file in the venue format; `None` uses the bundled demo set.
+    pub tokens: Option<PathBuf>,
+    pub hardware: HardwareKind,
+    pub limits: Limits,
+    pub scoring: ScoringRules,
+    pub gm: GmConfig,
+    /// Lifetime of admin tokens from `POST /api/admin/auth`.
+    pub admin_token_ttl: Duration,
+    /// Length of a video whose token file gives none (simulated player).
+    pub default_video_secs: f64,
+    /// How long SIGTERM waits for open work before exiting.
+    pub shutdown_grace: Duration,
+}
+
+/// Timings of the GM-station contract (seed 004).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GmConfig {
+    /// A station that sends nothing for this long is marked disconnected (reason `timeout`).
+    pub heartbeat_timeout: Duration,
+    /// Events missed while away that are replayed on reconnection; more means `sync:full`.
+    pub replay_limit: usize,
+    /// `state:update` is sent at most this often.
+    pub state_update_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            data_dir: PathBuf::from("venuebox-data"),
+            tokens: None,
+            hardware: HardwareKind::Sim,
+            limits: Limits::default(),
+            scoring: ScoringRules::default(),
+            gm: GmConfig {
+                heartbeat_timeout: Duration::from_secs(30),
+                replay_limit: 100,
+                state_update_interval: Duration::from_millis(100),
+            },
+            admin_token_ttl: Duration::from_secs(12 * 3600),
+            default_video_secs: 30.0,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The file's shape. Every field is optional; absent ones keep their default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    tokens: Option<PathBuf>,
+    hardware: Option<HardwareKind>,
+    #[serde(default)]
+    limits: FileLimits,
+    #[serde(default)]
+    gm: FileGm,
+    #[serde(default)]
+    players: FilePlayers,
+    scoring: Option<ScoringRules>,
+    #[serde(default)]
+    auth: FileAuth,
+    #[serde(default)]
+    video: FileVideo,
+    shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    max_gm_stations: Option<usize>,
+    max_player_scanners: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGm {
+    heartbeat_timeout_secs: Option<u64>,
+    reconnect_grace_secs: Option<u64>,
+    replay_limit: Option<usize>,
+    state_updates_per_sec: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePlayers {
+    idle_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    admin_token_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileVideo {
+    default_duration_secs: Option<f64>,
+}
+
+/// Command-line values that override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub tokens: Option<PathBuf>,
+    pub hardware: Option<HardwareKind>,
+}
+
+fn secs(key: &str, value: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(Duration::from_secs(value))
+    } else {
+        Err(invalid(key, format!("{value} is outside {min}..={max} seconds")))
+    }
+}
+
+impl Config {
+    /// Builds the configuration from an optional file and the command-line overrides.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let parsed = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Self::parse_file(&text).map_err(|e| match e {
+                    ConfigError::Parse { message, .. } => ConfigError::Parse {
+                        path: path.display().to_string(),
+                        message,
+                    },
+                    other => other,
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        Self::from_file_config(parsed, overrides)
+    }
+
+    /// Parses the text of a config file (used by [`Config::load`] and tests).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_file_config(Self::parse_file(text)?, &Overrides::default())
+    }
+
+    fn parse_file(text: &str) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "<config>".into(),
+            message: e.to_string(),
+        })
+    }
+
+    fn from_file_config(file: FileConfig, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut config = Config::default();
+        let listen = overrides.listen.clone().or(file.listen);
+        if let Some(listen) = listen {
+            config.listen = listen
+                .parse()
+                .map_err(|_| invalid("listen", format!("{listen:?} is not an address such as 0.0.0.0:3000")))?;
+        }
+        if let Some(dir) = overrides.data_dir.clone().or(file.data_dir) {
+            if dir.as_os_str().is_empty() {
+                return Err(invalid("data_dir", "must not be empty"));
+            }
+            config.data_dir = dir;
+        }
+        config.tokens = overrides.tokens.clone().or(file.tokens);
+        if let Some(hardware) = overrides.hardware.or(file.hardware) {
+            config.hardware = hardware;
+        }
+
+        if let Some(max) = file.limits.max_gm_stations {
+            if !(1..=100).contains(&max) {
+                return Err(invalid("limits.max_gm_stations", "must be 1..=100"));
+            }
+            config.limits.max_gm_stations = max;
+        }
+        if let Some(max) = file.limits.max_player_scanners {
+            if max > 1000 {
+                return Err(invalid("limits.max_player_scanners", "must be 0..=1000"));
+            }
+            config.limits.max_player_scanners = max;
+        }
+        if let Some(v) = file.gm.heartbeat_timeout_secs {
+            config.gm.heartbeat_timeout = secs("gm.heartbeat_timeout_secs", v, 1, 3600)?;
+        }
+        if let Some(v) = file.gm.reconnect_grace_secs {
+            let grace = secs("gm.reconnect_grace_secs", v, 1, 3600)?;
+            config.limits.reconnect_grace_ms = grace.as_secs() * 1000;
+        }
+        if let Some(v) = file.gm.replay_limit {
+            if !(1..=10_000).contains(&v) {
+                return Err(invalid("gm.replay_limit", "must be 1..=10000"));
+            }
+            config.gm.replay_limit = v;
+        }
+        if let Some(rate) = file.gm.state_updates_per_sec {
+            if !(1..=100).contains(&rate) {
+                return Err(invalid("gm.state_updates_per_sec", "must be 1..=100"));
+            }
+            config.gm.state_update_interval = Duration::from_millis(1000 / u64::from(rate));
+        }
+        if let Some(v) = file.players.idle_timeout_secs {
+            let idle = secs("players.idle_timeout_secs", v, 5, 86_400)?;
+            config.limits.player_idle_ms = idle.as_secs() * 1000;
+        }
+        if let Some(scoring) = file.scoring {
+            if scoring.rating_points.windows(2).any(|w| w[0] > w[1]) {
+                return Err(invalid("scoring.rating_points", "must not decrease with the rating"));
+            }
+            config.scoring = scoring;
+        }
+        if let Some(ttl) = file.auth.admin_token_ttl {
+            let ttl = parse_ttl(&ttl).map_err(|reason| invalid("auth.admin_token_ttl", reason))?;
+            config.admin_token_ttl = ttl;
+        }
+        if let Some(d) = file.video.default_duration_secs {
+            if !(d.is_finite() && d > 0.0 && d <= 3600.0) {
+                return Err(invalid("video.default_duration_secs", "must be in (0, 3600]"));
+            }
+            config.default_video_secs = d;
+        }
+        if let Some(v) = file.shutdown_grace_secs {
+            config.shutdown_grace = secs("shutdown_grace_secs", v, 1, 60)?;
+        }
+        if config.hardware == HardwareKind::Gpio {
+            return Err(invalid(
+                "hardware",
+                "the gpio backend is not part of this build yet; use \"sim\"",
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The redb file inside the data directory.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("venuebox.redb")
+    }
+}
+
+/// Parses a lifetime such as `30m`, `12h` or `7d` (humantime syntax), at most 366 days.
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration such as 30m, 12h or 7d ({e})"))?;
+    if ttl.is_zero() || ttl > Duration::from_secs(366 * 86_400) {
+        return Err(format!("{text:?} must be between 1s and 366 days"));
+    }
+    Ok(ttl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_means_the_documented_defaults() {
+        let config = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:3000");
+        assert_eq!(config.data_dir, PathBuf::from("venuebox-data"));
+        assert_eq!(config.hardware, HardwareKind::Sim);
+        assert_eq!(config.limits.max_gm_stations, 5);
+        assert_eq!(config.limits.max_player_scanners, 10);
+        assert_eq!(config.gm.replay_limit, 100);
+        assert_eq!(config.gm.heartbeat_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_win() {
+        let file = r#"
+            listen = "127.0.0.1:4000"
+            data_dir = "/tmp/x"
+            [limits]
+            max_gm_stations = 2
+            [gm]
+            heartbeat_timeout_secs = 3
+            reconnect_grace_secs = 4
+            state_updates_per_sec = 5
+            [scoring]
+            rating_points = [1, 2, 3, 4, 5]
+            personal_multiplier = 1
+            business_multiplier = 2
+            technical_multiplier = 3
+            [auth]
+            admin_token_ttl = "2h"
+        "#;
+        let config = Config::from_toml(file).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:4000");
+        assert_eq!(config.limits.max_gm_stations, 2);
+        assert_eq!(config.limits.reconnect_grace_ms, 4_000);
+        assert_eq!(config.gm.state_update_interval, Duration::from_millis(200));
+        assert_eq!(config.scoring.rating_points, [1, 2, 3, 4, 5]);
+        assert_eq!(config.admin_token_ttl, Duration::from_secs(7200));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box.toml");
+        std::fs::write(&path, file).unwrap();
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            ..Overrides::default()
+        };
+        let config = Config::load(Some(&path), &overrides).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("listen = \"nowhere\"", "listen"),
+            ("[limits]\nmax_gm_stations = 0", "limits.max_gm_stations"),
+            ("[gm]\nheartbeat_timeout_secs = 0", "gm.heartbeat_timeout_secs"),
+            ("[auth]\nadmin_token_ttl = \"soon\"", "auth.admin_token_ttl"),
+            ("[video]\ndefault_duration_secs = -1.0", "video.default_duration_secs"),
+            ("lisen = \"0.0.0.0:1\"", "lisen"),
+            ("[gm]\nheartbeat = 3", "heartbeat"),
+            ("hardware = \"gpio\"", "hardware"),
+            ("[limits]\nmax_gm_stations = \"five\"", "max_gm_stations"),
+        ];
+        for (text, key) in cases {
+            let err = Config::from_toml(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn ttl_parsing() {
+        assert_eq!(parse_ttl("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_ttl("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert!(parse_ttl("0s").is_err());
+        assert!(parse_ttl("forever").is_err());
+        assert!(parse_ttl("400d").is_err());
+    }
+}
