@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::domain::{
     order_for_first_write_wins, Command, Domain, DomainError, Event, GameView, Millis, Outcome,
+    TokenCatalog,
 };
 use crate::hub::Hub;
 use crate::store::{Store, StoreError};
@@ -55,6 +56,7 @@ pub struct EngineHandle {
     requests: mpsc::Sender<Request>,
     published: watch::Receiver<Arc<Published>>,
     hub: Arc<Hub>,
+    catalog: Arc<TokenCatalog>,
 }
 
 impl EngineHandle {
@@ -80,6 +82,11 @@ impl EngineHandle {
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// The token catalogue the engine scores with (it never changes while running).
+    pub fn catalog(&self) -> &Arc<TokenCatalog> {
+        &self.catalog
     }
 }
 
@@ -112,6 +119,7 @@ pub fn start(
         seq: next_seq - 1,
         storage_fault: None,
     }));
+    let catalog = Arc::new(domain.catalog().clone());
     let (requests, inbox) = mpsc::channel(queue_capacity.max(1));
     let writer = Writer {
         store: Arc::new(store),
@@ -126,6 +134,7 @@ pub fn start(
             requests,
             published: published_rx,
             hub,
+            catalog,
         },
         task,
     ))

@@ -8,5 +8,6 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod hardware;
 pub mod hub;
 pub mod store;

@@ -1,0 +1,118 @@
+//! Drives the video player from the committed video events and feeds its reports back.
+//!
+//! The domain decides what plays (the queue lives in the log); this driver only makes the
+//! player follow. Progress goes to the hub as a live message; the end of a video goes back to
+//! the engine as [`Command::VideoEnded`], which starts the next queued one.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc};
+
+use super::{PlayerCommand, PlayerReport, VideoBackend};
+use crate::domain::{Command, Event, TokenCatalog};
+use crate::engine::EngineHandle;
+use crate::hub::{HubBody, VideoProgress};
+
+fn play_command(catalog: &TokenCatalog, token_id: &str) -> Option<PlayerCommand> {
+    let video = catalog.get(token_id)?.video.as_ref()?;
+    Some(PlayerCommand::Play {
+        token_id: token_id.to_string(),
+        path: PathBuf::from(&video.path),
+        duration_secs: video.duration_secs,
+    })
+}
+
+/// What the player must do for one committed event, given the token it is playing.
+fn follow(catalog: &TokenCatalog, event: &Event, playing: &Option<String>) -> Option<PlayerCommand> {
+    match event {
+        Event::VideoStarted { token_id, .. } => play_command(catalog, token_id),
+        Event::VideoPaused { .. } => Some(PlayerCommand::Pause),
+        Event::VideoResumed { .. } => Some(PlayerCommand::Resume),
+        // Ended by the domain (skip, stop) rather than by the player itself.
+        Event::VideoEnded { token_id, .. } if playing.as_ref() == Some(token_id) => {
+            Some(PlayerCommand::Stop)
+        }
+        _ => None,
+    }
+}
+
+/// Runs until the hub closes. Spawn it before the engine's boot recovery so a video that was
+/// playing at power loss is picked up again.
+pub async fn run_video_driver(
+    engine: EngineHandle,
+    catalog: Arc<TokenCatalog>,
+    backend: Box<dyn VideoBackend>,
+) {
+    let mut events = engine.hub().subscribe();
+    let (command_tx, command_rx) = mpsc::channel(16);
+    let (report_tx, mut reports) = mpsc::channel(64);
+    let _player = backend.spawn(command_rx, report_tx);
+    let mut playing: Option<String> = None;
+
+    loop {
+        tokio::select! {
+            message = events.recv() => {
+                let command = match message {
+                    Ok(message) => match &message.body {
+                        HubBody::Committed(event) => follow(&catalog, event, &playing),
+                        HubBody::VideoProgress(_) => None,
+                    },
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "video driver fell behind; following the current state");
+                        let current = engine.published().view.video.current.clone();
+                        match current {
+                            Some(c) if playing.as_ref() != Some(&c.token_id) => {
+                                play_command(&catalog, &c.token_id)
+                            }
+                            None if playing.is_some() => Some(PlayerCommand::Stop),
+                            _ => None,
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                if let Some(command) = command {
+                    match &command {
+                        PlayerCommand::Play { token_id, .. } => playing = Some(token_id.clone()),
+                        PlayerCommand::Stop => playing = None,
+                        _ => {}
+                    }
+                    if command_tx.send(command).await.is_err() {
+                        tracing::error!("video player task ended");
+                        break;
+                    }
+                }
+            }
+            report = reports.recv() => {
+                let Some(report) = report else { break };
+                handle_report(&engine, &mut playing, report).await;
+            }
+        }
+    }
+}
+
+async fn handle_report(engine: &EngineHandle, playing: &mut Option<String>, report: PlayerReport) {
+    match report {
+        PlayerReport::Progress {
+            token_id,
+            position_secs,
+            duration_secs,
+        } => engine.hub().publish_live(HubBody::VideoProgress(VideoProgress {
+            token_id,
+            position_secs,
+            duration_secs,
+        })),
+        PlayerReport::Ended { token_id, outcome } => {
+            if playing.as_ref() == Some(&token_id) {
+                *playing = None;
+            }
+            if let Err(e) = engine
+                .execute(Command::VideoEnded { token_id, outcome })
+                .await
+            {
+                tracing::error!(error = %e, "could not record the end of a video");
+            }
+        }
+    }
+}
+
