@@ -32,11 +32,10 @@ pub enum AuthError {
     WrongRole { actual: Role, needed: &'static str },
     #[error("wrong password")]
     WrongPassword,
-    #[error("cannot use secret file {path}: {source}")]
+    #[error("cannot use secret file {path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("secret file {path} is damaged: {reason}")]
     Damaged { path: PathBuf, reason: String },
@@ -102,9 +101,9 @@ impl std::fmt::Debug for Secrets {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AuthError + '_ {
-    move |source| AuthError::Io {
+    move |cause| AuthError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 

@@ -5,9 +5,12 @@
 //! [`hub`] fans the resulting events out to every connected device.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod hardware;
 pub mod hub;
+pub mod server;
 pub mod store;
+pub mod wire;

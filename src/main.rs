@@ -1,1 +1,101 @@
-fn main() {}
+//! The `venuebox` binary: parses the command line and hands over to the library.
+//! Exit codes: 0 ok, 64 bad configuration or usage (before any port is bound), 1 anything else.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use venuebox::auth::Secrets;
+use venuebox::cli::{Cli, CliCommand, ServeArgs, TokenArgs};
+use venuebox::config::{parse_ttl, Config, ConfigError, Overrides};
+use venuebox::server::{Prepared, ServerError};
+
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "venuebox=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let result = match cli.command.unwrap_or(CliCommand::Serve(ServeArgs::default())) {
+        CliCommand::Serve(args) => serve(args),
+        CliCommand::Token(args) => token(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("venuebox: {error:#}");
+            let usage = error.downcast_ref::<ConfigError>().is_some()
+                || error
+                    .downcast_ref::<ServerError>()
+                    .is_some_and(ServerError::is_config_error);
+            ExitCode::from(if usage { EX_USAGE } else { 1 })
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref(), &args.overrides())?;
+    let prepared = Prepared::new(config)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(async move {
+            let listener = prepared.bind().await?;
+            let addr = listener.local_addr().context("listener has no address")?;
+            if let Some(password) = &prepared.new_admin_password {
+                println!("First start: admin password is {password}");
+                println!("  log in with POST /api/admin/auth {{\"password\": \"{password}\"}}");
+                println!("  (shown once; it is stored hashed in {})", prepared.config.data_dir.display());
+            }
+            println!("venuebox listening on http://{addr}");
+            prepared.serve(listener, shutdown_signal()).await?;
+            Ok(())
+        })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        data_dir: args.data.clone(),
+        ..Overrides::default()
+    };
+    let config = Config::load(args.config.as_deref(), &overrides)?;
+    let ttl = parse_ttl(&args.ttl).map_err(|reason| ConfigError::Invalid {
+        key: "--ttl".into(),
+        reason,
+    })?;
+    let secrets = Secrets::load(&config.data_dir).with_context(|| {
+        format!(
+            "no box secret in {}: start the box once on this data dir first",
+            config.data_dir.display()
+        )
+    })?;
+    println!("{}", secrets.mint(args.role, &args.sub, ttl)?);
+    Ok(())
+}

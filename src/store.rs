@@ -25,11 +25,10 @@ pub const SCHEMA_VERSION: u64 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database {path}: {source}. The file is kept as it is; run `venuebox check` or move it aside to start fresh")]
+    #[error("cannot open the database {path}: {cause}. The file was not changed; move it aside to start with an empty log")]
     Open {
         path: String,
-        #[source]
-        source: redb::DatabaseError,
+        cause: redb::DatabaseError,
     },
     #[error("database error: {0}")]
     Redb(#[from] redb::Error),
@@ -80,9 +79,9 @@ pub fn decode(seq: u64, bytes: &[u8]) -> Result<Event, StoreError> {
 impl Store {
     /// Opens (or creates) the database and makes sure this build can read it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(|source| StoreError::Open {
+        let db = Database::create(path).map_err(|cause| StoreError::Open {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         let store = Self { db };
         store.init_schema()?;

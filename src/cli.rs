@@ -1,0 +1,72 @@
+//! Command-line interface: `serve` (the default), `token`, `--version`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::auth::Role;
+use crate::config::{HardwareKind, Overrides};
+
+#[derive(Debug, Parser)]
+#[command(name = "venuebox", version, about = "Offline real-time hub for live venue events")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<CliCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Run the box (what `venuebox` with no command does).
+    Serve(ServeArgs),
+    /// Print a token signed with this box's secret, for pairing a station or scanner.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML config file (see README, "Configuration").
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 0.0.0.0:3000].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory [default: ./venuebox-data].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Token file in the venue format [default: the bundled demo set].
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
+    /// Hardware backend [default: sim].
+    #[arg(long, value_enum)]
+    pub hardware: Option<HardwareKind>,
+}
+
+impl ServeArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen.clone(),
+            data_dir: self.data.clone(),
+            tokens: self.tokens.clone(),
+            hardware: self.hardware,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// What the holder may do.
+    #[arg(long, value_enum)]
+    pub role: Role,
+    /// Who holds it: a station id such as GM_STATION_01, or a scanner id.
+    #[arg(long)]
+    pub sub: String,
+    /// Lifetime, such as 30m, 12h, 30d [default: 12h].
+    #[arg(long, default_value = "12h")]
+    pub ttl: String,
+    /// Data directory of the box whose secret signs the token.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Config file, to find the data directory the same way `serve` does.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}

@@ -1,0 +1,209 @@
+//! Assembles the box: secrets, tokens, store, engine, hardware outputs and the wire adapters on
+//! one port, then serves until shutdown.
+//!
+//! Start-up order matters: everything that can fail because of the configuration (token file,
+//! data dir, damaged database) fails in [`Prepared::new`], before any port is bound. The video
+//! driver subscribes to the hub before the engine's boot recovery runs, so a video that was
+//! playing at power loss starts again.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::auth::{AuthError, Secrets};
+use crate::config::{Config, HardwareKind};
+use crate::domain::tokens::TokenFileError;
+use crate::domain::{Command, Domain, TokenCatalog};
+use crate::engine::{self, EngineHandle};
+use crate::hardware::sim::{SimLeds, SimPlayer};
+use crate::hardware::{leds, video};
+use crate::hub::Hub;
+use crate::store::{Store, StoreError};
+use crate::wire::{self, AppContext};
+
+/// How often quiet player scanners are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// Commands waiting for the engine before adapters are made to wait.
+const ENGINE_QUEUE: usize = 4096;
+/// Per-listener hub backlog and the resume buffer (comfortably above the replay limit).
+const HUB_LISTENER_QUEUE: usize = 1024;
+const HUB_RESUME_BUFFER: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("data directory {path}: {cause}")]
+    DataDir {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("config key `tokens`: cannot read {path}: {cause}")]
+    TokensRead {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("config key `tokens`: {path}: {cause}")]
+    TokensInvalid {
+        path: PathBuf,
+        cause: TokenFileError,
+    },
+    #[error(transparent)]
+    Secrets(#[from] AuthError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {cause}")]
+    Bind {
+        addr: SocketAddr,
+        cause: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+impl ServerError {
+    /// Whether the operator's configuration is at fault (exit 64) rather than the machine.
+    pub fn is_config_error(&self) -> bool {
+        matches!(self, Self::TokensRead { .. } | Self::TokensInvalid { .. })
+    }
+}
+
+/// Everything checked and opened, nothing listening yet.
+pub struct Prepared {
+    pub config: Arc<Config>,
+    pub secrets: Arc<Secrets>,
+    /// The admin password, when this start generated it (first start on this data dir).
+    pub new_admin_password: Option<String>,
+    catalog: TokenCatalog,
+    store: Store,
+}
+
+pub fn load_catalog(config: &Config) -> Result<TokenCatalog, ServerError> {
+    match &config.tokens {
+        None => Ok(TokenCatalog::demo(&config.scoring)),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|cause| ServerError::TokensRead {
+                path: path.clone(),
+                cause,
+            })?;
+            TokenCatalog::from_venue_json(&text, &config.scoring).map_err(|cause| {
+                ServerError::TokensInvalid {
+                    path: path.clone(),
+                    cause,
+                }
+            })
+        }
+    }
+}
+
+impl Prepared {
+    pub fn new(config: Config) -> Result<Self, ServerError> {
+        let catalog = load_catalog(&config)?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|cause| ServerError::DataDir {
+            path: config.data_dir.clone(),
+            cause,
+        })?;
+        let (secrets, new_admin_password) = Secrets::load_or_create(&config.data_dir)?;
+        let store = Store::open(&config.database_path())?;
+        Ok(Self {
+            config: Arc::new(config),
+            secrets: Arc::new(secrets),
+            new_admin_password,
+            catalog,
+            store,
+        })
+    }
+
+    /// Binds the configured address.
+    pub async fn bind(&self) -> Result<TcpListener, ServerError> {
+        let addr = self.config.listen;
+        TcpListener::bind(addr)
+            .await
+            .map_err(|cause| ServerError::Bind { addr, cause })
+    }
+
+    /// Runs the box on `listener` until `shutdown` resolves, then drains.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let config = self.config.clone();
+        let domain = Domain::new(self.catalog, config.limits.clone());
+        let hub = Arc::new(Hub::new(HUB_LISTENER_QUEUE, HUB_RESUME_BUFFER));
+        let (engine, engine_task) = engine::start(self.store, domain, hub, ENGINE_QUEUE)?;
+
+        let outputs = start_outputs(&engine, &config);
+        if let Err(e) = engine.execute(Command::Recover).await {
+            tracing::error!(error = %e, "boot recovery could not be recorded");
+        }
+        let sweeper = tokio::spawn(sweep_idle_devices(engine.clone()));
+
+        let ctx = Arc::new(AppContext::new(engine, self.secrets, config.clone()));
+        let (sio_layer, io) = wire::socketio::layer(ctx.clone());
+        let app = wire::http::router(ctx.clone()).layer(sio_layer);
+
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let io_for_shutdown = io.clone();
+        let grace = config.shutdown_grace;
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing connections");
+            // Socket.IO connections are long-lived: close them so the server can drain.
+            let _ = tokio::time::timeout(grace, io_for_shutdown.close()).await;
+            let _ = stop_tx.send(true);
+        });
+        let mut stop = stop_rx.clone();
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        })
+        .await;
+
+        sweeper.abort();
+        for task in outputs {
+            task.abort();
+        }
+        // Dropping the last handles lets the engine finish what is queued, then stop.
+        drop(io);
+        drop(ctx);
+        let _ = tokio::time::timeout(grace, engine_task).await;
+        served.map_err(ServerError::Serve)
+    }
+}
+
+fn start_outputs(engine: &EngineHandle, config: &Config) -> Vec<tokio::task::JoinHandle<()>> {
+    match config.hardware {
+        HardwareKind::Sim | HardwareKind::Gpio => {
+            let player = Box::new(SimPlayer {
+                default_duration_secs: config.default_video_secs,
+            });
+            vec![
+                tokio::spawn(video::run_video_driver(
+                    engine.clone(),
+                    engine.catalog().clone(),
+                    player,
+                )),
+                tokio::spawn(leds::run_status_leds(
+                    engine.clone(),
+                    Box::new(SimLeds::default()),
+                )),
+            ]
+        }
+    }
+}
+
+async fn sweep_idle_devices(engine: EngineHandle) {
+    let mut ticker = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        ticker.tick().await;
+        if engine.execute(Command::SweepIdleDevices).await.is_err() {
+            break;
+        }
+    }
+}

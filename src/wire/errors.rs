@@ -1,0 +1,139 @@
+//! Contract error codes and how every failure maps onto them.
+//!
+//! One table serves both transports: a Socket.IO `error` event carries `{code, message,
+//! details}`, an HTTP error carries the same body with a 4xx/5xx status.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::auth::AuthError;
+use crate::domain::DomainError;
+use crate::engine::EngineError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Seed 004 codes.
+    AuthRequired,
+    InvalidToken,
+    SessionNotFound,
+    DeviceLimit,
+    InvalidData,
+    ServerError,
+    /// Ours, where the seed has no code: a rate limit was exceeded (nothing changed).
+    RateLimited,
+    /// Ours: the request is well-formed but conflicts with the current state.
+    Conflict,
+    /// Ours: the caller is authenticated but its role may not do this.
+    Forbidden,
+    NotFound,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthRequired => "AUTH_REQUIRED",
+            Self::InvalidToken => "INVALID_TOKEN",
+            Self::SessionNotFound => "SESSION_NOT_FOUND",
+            Self::DeviceLimit => "DEVICE_LIMIT",
+            Self::InvalidData => "INVALID_DATA",
+            Self::ServerError => "SERVER_ERROR",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Conflict => "CONFLICT",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+        }
+    }
+
+    pub fn http_status(self) -> StatusCode {
+        match self {
+            Self::AuthRequired | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::SessionNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::DeviceLimit | Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::InvalidData => StatusCode::BAD_REQUEST,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::ServerError => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// A failure as a client sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl WireError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn body(&self) -> Value {
+        let mut body = json!({ "code": self.code.as_str(), "message": self.message });
+        if let Some(details) = &self.details {
+            body["details"] = details.clone();
+        }
+        body
+    }
+}
+
+impl From<DomainError> for WireError {
+    fn from(e: DomainError) -> Self {
+        let code = match &e {
+            DomainError::NoSession => ErrorCode::SessionNotFound,
+            DomainError::DeviceLimit { .. } => ErrorCode::DeviceLimit,
+            DomainError::SessionAlreadyRunning
+            | DomainError::InvalidSessionTransition(..)
+            | DomainError::NoVideo => ErrorCode::Conflict,
+            DomainError::UnknownDevice(_) | DomainError::UnknownToken(_) => ErrorCode::NotFound,
+            DomainError::TokenHasNoVideo(_) | DomainError::Invalid { .. } => ErrorCode::InvalidData,
+        };
+        WireError::new(code, e.to_string())
+    }
+}
+
+impl From<EngineError> for WireError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Domain(d) => d.into(),
+            EngineError::Storage(_) | EngineError::Stopped => {
+                WireError::new(ErrorCode::ServerError, e.to_string())
+            }
+        }
+    }
+}
+
+impl From<AuthError> for WireError {
+    fn from(e: AuthError) -> Self {
+        let code = match &e {
+            AuthError::Missing => ErrorCode::AuthRequired,
+            AuthError::Expired | AuthError::Invalid(_) | AuthError::WrongPassword => {
+                ErrorCode::InvalidToken
+            }
+            AuthError::WrongRole { .. } => ErrorCode::Forbidden,
+            AuthError::Io { .. } | AuthError::Damaged { .. } | AuthError::Sign(_) => {
+                ErrorCode::ServerError
+            }
+        };
+        WireError::new(code, e.to_string())
+    }
+}
+
+impl IntoResponse for WireError {
+    fn into_response(self) -> Response {
+        (self.code.http_status(), Json(self.body())).into_response()
+    }
+}

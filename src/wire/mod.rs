@@ -1,0 +1,41 @@
+//! Wire adapters: the only code that knows wire formats.
+//!
+//! Each adapter decodes frames into typed [`crate::domain::Command`]s, sends them to the engine,
+//! and encodes what comes back (replies and hub messages) in its contract's shapes.
+//! - [`socketio`]: the GM-station contract (seed 004) over Socket.IO.
+//! - [`http`]: the admin and scanner HTTP API.
+
+pub mod errors;
+pub mod http;
+pub mod json;
+pub mod ratelimit;
+pub mod socketio;
+
+use std::sync::{Arc, Mutex};
+
+use crate::auth::Secrets;
+use crate::config::Config;
+use crate::engine::EngineHandle;
+
+/// What every adapter needs: the engine, the secrets and the settings.
+pub struct AppContext {
+    pub engine: EngineHandle,
+    pub secrets: Arc<Secrets>,
+    pub config: Arc<Config>,
+    /// Admin password attempts across the whole box, to slow down guessing.
+    pub login_attempts: Mutex<ratelimit::RateLimit>,
+}
+
+impl AppContext {
+    pub fn new(engine: EngineHandle, secrets: Arc<Secrets>, config: Arc<Config>) -> Self {
+        Self {
+            engine,
+            secrets,
+            config,
+            login_attempts: Mutex::new(ratelimit::RateLimit::new(
+                10,
+                std::time::Duration::from_secs(60),
+            )),
+        }
+    }
+}

@@ -1,0 +1,810 @@
+//! The GM-station contract (seed 004) over Socket.IO, for the stock `socket.io-client` 4.x.
+//!
+//! Per socket: a token bucket per event class (the seed's rate limits), an idle watchdog (the
+//! seed's 30 s heartbeat timeout) and, once identified, a forwarder task that turns hub messages
+//! into this station's events. The forwarder tracks the last log sequence it delivered, so a
+//! station that reconnects within its grace period is sent exactly what it missed (or
+//! `sync:full` when that is more than the replay limit or already gone from the hub's buffer).
+//! A station too slow to take its events (socket buffer full) is disconnected; it resumes the
+//! same way.
+//!
+//! Client→server payloads may be the bare data (`socket.emit('gm:identify', {stationId})`) or
+//! the seed's `{event, data}` wrapper; both are accepted. Server→client events listed in the
+//! seed use the `{event, data, timestamp}` envelope; `gm:identified` is sent as the seed's
+//! authentication flow shows it, `{success, sessionId, state}`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use socketioxide::extract::{AckSender, Event as EventName, SocketRef, TryData};
+use socketioxide::socket::{DisconnectReason as SioReason, Sid};
+use socketioxide::SocketIo;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::errors::{ErrorCode, WireError};
+use super::json::{self, envelope};
+use super::ratelimit::RateLimit;
+use super::AppContext;
+use crate::auth::{Claims, Role};
+use crate::domain::{
+    Command, DeviceKind, DisconnectReason, Event, Outcome, ScanRequest,
+};
+use crate::engine::Published;
+use crate::hub::{HubBody, HubMessage};
+
+pub const ROOM_GM: &str = "gm-stations";
+pub const ROOM_ADMIN: &str = "admin";
+
+/// Largest inbound Socket.IO message; bigger frames close the connection.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+fn session_room(session_id: &str) -> String {
+    format!("session:{session_id}")
+}
+
+/// The seed's rate limits, one bucket each.
+struct Buckets {
+    all: RateLimit,
+    submit: RateLimit,
+    state_request: RateLimit,
+    heartbeat: RateLimit,
+}
+
+impl Buckets {
+    fn new() -> Self {
+        Self {
+            all: RateLimit::new(50, Duration::from_secs(1)),
+            submit: RateLimit::new(10, Duration::from_secs(1)),
+            state_request: RateLimit::new(1, Duration::from_secs(5)),
+            heartbeat: RateLimit::new(1, Duration::from_secs(1)),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Bucket {
+    Submit,
+    StateRequest,
+    Heartbeat,
+    Other,
+}
+
+/// Per-socket state, kept in the socket's extensions.
+struct Conn {
+    claims: Mutex<Option<Claims>>,
+    station: Mutex<Option<String>>,
+    buckets: Mutex<Buckets>,
+    last_activity: Mutex<Instant>,
+    /// Log sequence of the last committed event this socket was sent.
+    delivered_seq: Mutex<u64>,
+    forwarder: Mutex<Option<JoinHandle<()>>>,
+    /// Set when the server closes the socket on purpose, so the disconnect handler knows why.
+    close_reason: Mutex<Option<DisconnectReason>>,
+    ip: Option<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Conn {
+    fn touch(&self) {
+        *lock(&self.last_activity) = Instant::now();
+    }
+
+    fn allow(&self, bucket: Bucket) -> bool {
+        let mut b = lock(&self.buckets);
+        if !b.all.try_take() {
+            return false;
+        }
+        match bucket {
+            Bucket::Submit => b.submit.try_take(),
+            Bucket::StateRequest => b.state_request.try_take(),
+            Bucket::Heartbeat => b.heartbeat.try_take(),
+            Bucket::Other => true,
+        }
+    }
+
+    fn station(&self) -> Option<String> {
+        lock(&self.station).clone()
+    }
+
+    fn is_admin(&self) -> bool {
+        lock(&self.claims)
+            .as_ref()
+            .is_some_and(|c| c.role == Role::Admin)
+    }
+}
+
+/// Where a station stands across its connections.
+struct StationRecord {
+    socket: Option<Sid>,
+    delivered_seq: u64,
+    away_since: Option<Instant>,
+}
+
+/// The adapter: shared by all sockets of the namespace.
+pub struct GmAdapter {
+    ctx: Arc<AppContext>,
+    io: SocketIo,
+    stations: Mutex<HashMap<String, StationRecord>>,
+}
+
+/// Builds the Socket.IO layer and starts the `state:update` publisher.
+pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, SocketIo) {
+    let (layer, io) = SocketIo::builder()
+        .max_payload(MAX_FRAME_BYTES as u64)
+        .ws_max_message_size(MAX_FRAME_BYTES)
+        .ws_max_frame_size(MAX_FRAME_BYTES)
+        .build_layer();
+    let adapter = Arc::new(GmAdapter {
+        ctx,
+        io: io.clone(),
+        stations: Mutex::new(HashMap::new()),
+    });
+    let on_connect = adapter.clone();
+    io.ns("/", move |socket: SocketRef, TryData(auth): TryData<Value>| {
+        let adapter = on_connect.clone();
+        async move { adapter.on_connect(socket, auth.unwrap_or(Value::Null)) }
+    });
+    tokio::spawn(publish_state_updates(adapter.clone(), io.clone()));
+    (layer, io)
+}
+
+/// Unwraps the seed's `{event, data}` wrapper when a client sends it.
+fn event_data(raw: Value) -> Value {
+    match raw {
+        Value::Object(mut map) if map.contains_key("event") && map.contains_key("data") => {
+            map.remove("data").unwrap_or(Value::Null)
+        }
+        Value::Array(mut items) if items.len() == 1 => event_data(items.remove(0)),
+        other => other,
+    }
+}
+
+fn str_field<'a>(data: &'a Value, name: &str) -> Result<Option<&'a str>, WireError> {
+    match data.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(other) => Err(WireError::new(
+            ErrorCode::InvalidData,
+            format!("`{name}` must be a string, got {other}"),
+        )),
+    }
+}
+
+fn required_str<'a>(data: &'a Value, name: &str) -> Result<&'a str, WireError> {
+    str_field(data, name)?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| WireError::new(ErrorCode::InvalidData, format!("`{name}` is required")))
+}
+
+fn require_object(data: &Value) -> Result<(), WireError> {
+    if data.is_object() {
+        Ok(())
+    } else {
+        Err(WireError::new(
+            ErrorCode::InvalidData,
+            "event data must be a JSON object",
+        ))
+    }
+}
+
+fn emit_error(socket: &SocketRef, error: &WireError) {
+    let _ = socket.emit("error", &envelope("error", error.body()));
+}
+
+fn ack_error(ack: AckSender, error: &WireError) {
+    let _ = ack.send(&json!({ "success": false, "error": error.body() }));
+}
+
+fn conn_of(socket: &SocketRef) -> Option<Arc<Conn>> {
+    socket.extensions.get::<Arc<Conn>>()
+}
+
+impl GmAdapter {
+    fn on_connect(self: Arc<Self>, socket: SocketRef, auth: Value) {
+        let ip = socket
+            .req_parts()
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip().to_string());
+        let conn = Arc::new(Conn {
+            claims: Mutex::new(None),
+            station: Mutex::new(None),
+            buckets: Mutex::new(Buckets::new()),
+            last_activity: Mutex::new(Instant::now()),
+            delivered_seq: Mutex::new(0),
+            forwarder: Mutex::new(None),
+            close_reason: Mutex::new(None),
+            ip,
+        });
+        socket.extensions.insert(conn.clone());
+
+        if let Some(token) = auth.get("token").and_then(Value::as_str) {
+            match self.check_token(token) {
+                Ok(claims) => {
+                    let admin = claims.role == Role::Admin;
+                    *lock(&conn.claims) = Some(claims);
+                    if admin {
+                        socket.join(ROOM_ADMIN);
+                        self.start_forwarder(&socket, &conn, None, self.ctx.engine.published().seq);
+                    }
+                }
+                Err(error) => {
+                    emit_error(&socket, &error);
+                    *lock(&conn.close_reason) = Some(DisconnectReason::Error);
+                    let _ = socket.disconnect();
+                    return;
+                }
+            }
+        }
+
+        self.register_handlers(&socket);
+        tokio::spawn(idle_watchdog(
+            socket.clone(),
+            conn,
+            self.ctx.config.gm.heartbeat_timeout,
+        ));
+    }
+
+    fn check_token(&self, token: &str) -> Result<Claims, WireError> {
+        let claims = self.ctx.secrets.verify(token)?;
+        if !claims.may_act_as_gm() {
+            return Err(WireError::new(
+                ErrorCode::InvalidToken,
+                format!("a {} token cannot act as a GM station", claims.role),
+            ));
+        }
+        Ok(claims)
+    }
+
+    fn register_handlers(self: &Arc<Self>, socket: &SocketRef) {
+        let a = self.clone();
+        socket.on(
+            "gm:identify",
+            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
+                let a = a.clone();
+                async move { a.guarded(s, d, ack, Bucket::Other, Self::identify).await }
+            },
+        );
+        let a = self.clone();
+        socket.on(
+            "transaction:submit",
+            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
+                let a = a.clone();
+                async move { a.guarded(s, d, ack, Bucket::Submit, Self::submit).await }
+            },
+        );
+        let a = self.clone();
+        socket.on(
+            "state:request",
+            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
+                let a = a.clone();
+                async move {
+                    a.guarded(s, d, ack, Bucket::StateRequest, Self::state_request)
+                        .await
+                }
+            },
+        );
+        let a = self.clone();
+        socket.on(
+            "heartbeat",
+            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
+                let a = a.clone();
+                async move { a.guarded(s, d, ack, Bucket::Heartbeat, Self::heartbeat).await }
+            },
+        );
+        socket.on_fallback(|s: SocketRef, EventName(name): EventName| async move {
+            let Some(conn) = conn_of(&s) else { return };
+            conn.touch();
+            let error = if conn.allow(Bucket::Other) {
+                WireError::new(
+                    ErrorCode::InvalidData,
+                    format!("unknown event {:?}", name.chars().take(64).collect::<String>()),
+                )
+            } else {
+                WireError::new(ErrorCode::RateLimited, "more than 50 events per second")
+            };
+            emit_error(&s, &error);
+        });
+        let a = self.clone();
+        socket.on_disconnect(move |s: SocketRef, reason: SioReason| {
+            let a = a.clone();
+            async move { a.on_disconnect(s, reason).await }
+        });
+    }
+
+    /// Common front of every handler: activity, rate limit, payload unwrapping, error reporting.
+    async fn guarded<F, Fut>(
+        self: Arc<Self>,
+        socket: SocketRef,
+        data: Result<Value, socketioxide::ParserError>,
+        ack: AckSender,
+        bucket: Bucket,
+        handler: F,
+    ) where
+        F: FnOnce(Arc<Self>, SocketRef, Arc<Conn>, Value) -> Fut,
+        Fut: std::future::Future<Output = Result<Value, WireError>>,
+    {
+        let Some(conn) = conn_of(&socket) else { return };
+        conn.touch();
+        if !conn.allow(bucket) {
+            let limit = match bucket {
+                Bucket::Submit => "transaction:submit is limited to 10 per second",
+                Bucket::StateRequest => "state:request is limited to 1 per 5 seconds",
+                Bucket::Heartbeat => "heartbeat is limited to 1 per second",
+                Bucket::Other => "more than 50 events per second",
+            };
+            let error = WireError::new(ErrorCode::RateLimited, limit);
+            emit_error(&socket, &error);
+            ack_error(ack, &error);
+            return;
+        }
+        let data = match data {
+            Ok(value) => event_data(value),
+            Err(e) => {
+                let error = WireError::new(ErrorCode::InvalidData, format!("unreadable data: {e}"));
+                emit_error(&socket, &error);
+                ack_error(ack, &error);
+                return;
+            }
+        };
+        match handler(self, socket.clone(), conn, data).await {
+            Ok(reply) => {
+                let _ = ack.send(&reply);
+            }
+            Err(error) => {
+                emit_error(&socket, &error);
+                ack_error(ack, &error);
+            }
+        }
+    }
+
+    async fn identify(
+        self: Arc<Self>,
+        socket: SocketRef,
+        conn: Arc<Conn>,
+        data: Value,
+    ) -> Result<Value, WireError> {
+        require_object(&data)?;
+        let station_id = required_str(&data, "stationId")?.to_string();
+        let version = str_field(&data, "version")?.map(String::from);
+        let name = str_field(&data, "name")?.map(String::from).or(version);
+        let claims = match str_field(&data, "token")? {
+            Some(token) => self.check_token(token)?,
+            None => lock(&conn.claims)
+                .clone()
+                .ok_or_else(|| WireError::new(ErrorCode::AuthRequired, "send a token in the handshake auth or in gm:identify"))?,
+        };
+        if let Some(current) = conn.station() {
+            if current != station_id {
+                return Err(WireError::new(
+                    ErrorCode::InvalidData,
+                    format!("this connection is already identified as {current}"),
+                ));
+            }
+        }
+        *lock(&conn.claims) = Some(claims);
+
+        // Subscribe before reading any state, so nothing committed in between is missed.
+        let events = self.ctx.engine.hub().subscribe();
+        let outcome = self
+            .ctx
+            .engine
+            .execute(Command::ConnectDevice {
+                device_id: station_id.clone(),
+                kind: DeviceKind::Gm,
+                name,
+                ip: conn.ip.clone(),
+            })
+            .await?;
+        let reconnected = matches!(outcome, Outcome::Device { reconnected: true, .. });
+
+        let previous = {
+            let mut stations = lock(&self.stations);
+            let record = stations.entry(station_id.clone()).or_insert(StationRecord {
+                socket: None,
+                delivered_seq: 0,
+                away_since: None,
+            });
+            let previous_socket = record.socket.replace(socket.id);
+            let resume_from = (reconnected && record.away_since.is_some())
+                .then_some(record.delivered_seq);
+            record.away_since = None;
+            (previous_socket.filter(|sid| *sid != socket.id), resume_from)
+        };
+        let (previous_socket, resume_from) = previous;
+        if let Some(old) = previous_socket.and_then(|sid| self.io.get_socket(sid)) {
+            // The station came back on a new connection before the old one timed out.
+            if let Some(old_conn) = conn_of(&old) {
+                *lock(&old_conn.close_reason) = Some(DisconnectReason::Manual);
+            }
+            let _ = old.disconnect();
+        }
+        *lock(&conn.station) = Some(station_id.clone());
+
+        let published = self.ctx.engine.published();
+        let catalog = self.ctx.engine.catalog().clone();
+        socket.join(ROOM_GM);
+        if let Some(session) = &published.view.session {
+            socket.join(session_room(&session.id));
+        }
+        let state = json::game_state(&published, &catalog);
+        let reply = json!({
+            "success": true,
+            "sessionId": published.view.session.as_ref().map(|s| s.id.clone()),
+            "state": state,
+            "resumed": resume_from.is_some(),
+        });
+        let _ = socket.emit("gm:identified", &reply);
+
+        let delivered = match resume_from {
+            Some(from) => self.replay_missed(&socket, &station_id, from, &published),
+            None => published.seq,
+        };
+        self.start_forwarder(&socket, &conn, Some(events), delivered);
+        Ok(reply)
+    }
+
+    /// Sends what a returning station missed; returns the sequence it is now up to.
+    fn replay_missed(
+        &self,
+        socket: &SocketRef,
+        station_id: &str,
+        after_seq: u64,
+        published: &Published,
+    ) -> u64 {
+        let catalog = self.ctx.engine.catalog();
+        let missed: Option<Vec<(u64, &'static str, Value)>> =
+            self.ctx.engine.hub().committed_since(after_seq).map(|messages| {
+                messages
+                    .iter()
+                    .filter(|m| m.seq <= published.seq)
+                    .filter_map(|m| {
+                        station_event(m, Some(station_id), false, catalog)
+                            .map(|(name, data)| (m.seq, name, data))
+                    })
+                    .collect()
+            });
+        match missed {
+            Some(missed) if missed.len() <= self.ctx.config.gm.replay_limit => {
+                for (_, name, data) in &missed {
+                    let _ = socket.emit(*name, &envelope(name, data.clone()));
+                }
+                let state = json::game_state(published, catalog);
+                let _ = socket.emit("state:update", &envelope("state:update", state));
+            }
+            _ => {
+                let sync = json::full_sync(published, catalog);
+                let _ = socket.emit("sync:full", &envelope("sync:full", sync));
+            }
+        }
+        published.seq
+    }
+
+    fn start_forwarder(
+        &self,
+        socket: &SocketRef,
+        conn: &Arc<Conn>,
+        events: Option<broadcast::Receiver<Arc<HubMessage>>>,
+        delivered: u64,
+    ) {
+        *lock(&conn.delivered_seq) = delivered;
+        let events = events.unwrap_or_else(|| self.ctx.engine.hub().subscribe());
+        let task = tokio::spawn(forward(
+            socket.clone(),
+            conn.clone(),
+            events,
+            self.ctx.clone(),
+        ));
+        if let Some(old) = lock(&conn.forwarder).replace(task) {
+            old.abort();
+        }
+    }
+
+    async fn submit(
+        self: Arc<Self>,
+        _socket: SocketRef,
+        conn: Arc<Conn>,
+        data: Value,
+    ) -> Result<Value, WireError> {
+        let station = conn.station().ok_or_else(|| {
+            WireError::new(ErrorCode::AuthRequired, "identify with gm:identify first")
+        })?;
+        require_object(&data)?;
+        let token_id = required_str(&data, "tokenId")?.to_string();
+        let team_id = required_str(&data, "teamId")?.to_string();
+        let scan_id = str_field(&data, "scanId")?.map(String::from);
+        let now = crate::domain::Millis::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis()),
+        )
+        .unwrap_or(u64::MAX);
+        let scanned_at = match data.get("timestamp") {
+            None | Some(Value::Null) => now,
+            Some(raw) => json::parse_time(raw)
+                .ok_or_else(|| {
+                    WireError::new(ErrorCode::InvalidData, "`timestamp` must be ISO 8601 or epoch milliseconds")
+                })?
+                .min(now),
+        };
+        let outcome = self
+            .ctx
+            .engine
+            .execute(Command::Scan(ScanRequest {
+                token_id,
+                team_id: Some(team_id),
+                device_id: station,
+                device_kind: DeviceKind::Gm,
+                scanned_at,
+                client_scan_id: scan_id,
+            }))
+            .await?;
+        match outcome {
+            Outcome::Transaction {
+                transaction,
+                replayed,
+            } => Ok(json!({
+                "success": true,
+                "replayed": replayed,
+                "transaction": json::transaction(&transaction, self.ctx.engine.catalog()),
+            })),
+            other => Err(WireError::new(
+                ErrorCode::ServerError,
+                format!("unexpected engine answer {other:?}"),
+            )),
+        }
+    }
+
+    async fn state_request(
+        self: Arc<Self>,
+        socket: SocketRef,
+        conn: Arc<Conn>,
+        _data: Value,
+    ) -> Result<Value, WireError> {
+        if conn.station().is_none() && !conn.is_admin() {
+            return Err(WireError::new(
+                ErrorCode::AuthRequired,
+                "identify with gm:identify first",
+            ));
+        }
+        let published = self.ctx.engine.published();
+        let sync = json::full_sync(&published, self.ctx.engine.catalog());
+        let _ = socket.emit("sync:full", &envelope("sync:full", sync));
+        Ok(json!({ "success": true }))
+    }
+
+    async fn heartbeat(
+        self: Arc<Self>,
+        _socket: SocketRef,
+        conn: Arc<Conn>,
+        data: Value,
+    ) -> Result<Value, WireError> {
+        if !data.is_null() {
+            require_object(&data)?;
+            str_field(&data, "stationId")?;
+        }
+        if conn.station().is_none() && !conn.is_admin() {
+            return Err(WireError::new(
+                ErrorCode::AuthRequired,
+                "identify with gm:identify first",
+            ));
+        }
+        Ok(json!({ "success": true, "serverTime": json::iso_now() }))
+    }
+
+    async fn on_disconnect(self: Arc<Self>, socket: SocketRef, reason: SioReason) {
+        let Some(conn) = conn_of(&socket) else { return };
+        if let Some(task) = lock(&conn.forwarder).take() {
+            task.abort();
+        }
+        let Some(station) = conn.station() else { return };
+        let still_ours = {
+            let mut stations = lock(&self.stations);
+            match stations.get_mut(&station) {
+                Some(record) if record.socket == Some(socket.id) => {
+                    record.socket = None;
+                    record.away_since = Some(Instant::now());
+                    record.delivered_seq = *lock(&conn.delivered_seq);
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !still_ours {
+            return;
+        }
+        let reason = lock(&conn.close_reason).unwrap_or(match reason {
+            SioReason::ClientNSDisconnect | SioReason::TransportClose => DisconnectReason::Manual,
+            SioReason::HeartbeatTimeout => DisconnectReason::Timeout,
+            _ => DisconnectReason::Error,
+        });
+        if let Err(e) = self
+            .ctx
+            .engine
+            .execute(Command::DisconnectDevice {
+                device_id: station.clone(),
+                reason,
+            })
+            .await
+        {
+            tracing::warn!(station, error = %e, "could not record the disconnection");
+        }
+    }
+}
+
+/// What a hub message becomes for one station (or admin): event name and data, or nothing.
+fn station_event(
+    message: &HubMessage,
+    own_station: Option<&str>,
+    admin: bool,
+    catalog: &crate::domain::TokenCatalog,
+) -> Option<(&'static str, Value)> {
+    let event = match &message.body {
+        HubBody::VideoProgress(p) => return Some(("video:status", json::video_progress(p))),
+        HubBody::Committed(event) => event,
+    };
+    let not_own = |id: &String| own_station != Some(id.as_str());
+    match event {
+        Event::ScanRecorded(t) if t.device_kind == DeviceKind::Gm || admin => Some((
+            "transaction:new",
+            serde_json::to_value(json::transaction(t, catalog)).ok()?,
+        )),
+        Event::DeviceConnected {
+            device_id,
+            kind,
+            name,
+            ip,
+            ..
+        } if not_own(device_id) => Some((
+            "device:connected",
+            json!({
+                "deviceId": device_id,
+                "type": json::device_type(*kind),
+                "name": name,
+                "ipAddress": ip,
+            }),
+        )),
+        Event::DeviceDisconnected {
+            device_id, reason, ..
+        } if not_own(device_id) => Some((
+            "device:disconnected",
+            json!({ "deviceId": device_id, "reason": json::disconnect_reason(*reason) }),
+        )),
+        Event::VideoStarted { token_id, .. } => {
+            let duration = catalog
+                .get(token_id)
+                .and_then(|t| t.video.as_ref())
+                .and_then(|v| v.duration_secs);
+            Some((
+                "video:status",
+                json!({ "status": "loading", "tokenId": token_id, "progress": 0, "duration": duration }),
+            ))
+        }
+        Event::VideoPaused { token_id, .. } => Some((
+            "video:status",
+            json!({ "status": "paused", "tokenId": token_id }),
+        )),
+        Event::VideoResumed { token_id, .. } => Some((
+            "video:status",
+            json!({ "status": "playing", "tokenId": token_id }),
+        )),
+        Event::VideoEnded {
+            token_id, outcome, ..
+        } => Some(("video:status", json::video_ended(token_id, outcome))),
+        Event::SessionCreated { .. } | Event::SessionEnded { .. } => Some(("sync:full", Value::Null)),
+        _ => None,
+    }
+}
+
+/// Forwards hub messages to one socket until it closes.
+async fn forward(
+    socket: SocketRef,
+    conn: Arc<Conn>,
+    mut events: broadcast::Receiver<Arc<HubMessage>>,
+    ctx: Arc<AppContext>,
+) {
+    let catalog = ctx.engine.catalog().clone();
+    loop {
+        let message = match events.recv().await {
+            Ok(message) => message,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "station fell behind the hub; sending sync:full");
+                let published = ctx.engine.published();
+                let sync = json::full_sync(&published, &catalog);
+                if socket.emit("sync:full", &envelope("sync:full", sync)).is_err() {
+                    break;
+                }
+                *lock(&conn.delivered_seq) = published.seq;
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        if message.seq != 0 && message.seq <= *lock(&conn.delivered_seq) {
+            continue;
+        }
+        let station = conn.station();
+        let mapped = station_event(&message, station.as_deref(), conn.is_admin(), &catalog);
+        if let Some((name, data)) = mapped {
+            let data = if name == "sync:full" {
+                let published = ctx.engine.published();
+                if let Some(session) = &published.view.session {
+                    socket.join(session_room(&session.id));
+                }
+                json::full_sync(&published, &catalog)
+            } else {
+                data
+            };
+            if socket.emit(name, &envelope(name, data)).is_err() {
+                // Buffer full or closed: drop the connection; the station resumes from its
+                // last delivered sequence when it reconnects.
+                tracing::warn!(station = ?station, "station cannot keep up; disconnecting it");
+                *lock(&conn.close_reason) = Some(DisconnectReason::Error);
+                let _ = socket.disconnect();
+                break;
+            }
+        }
+        if message.seq != 0 {
+            *lock(&conn.delivered_seq) = message.seq;
+        }
+    }
+}
+
+/// Disconnects a socket that sent nothing for `timeout` (the seed's heartbeat timeout).
+async fn idle_watchdog(socket: SocketRef, conn: Arc<Conn>, timeout: Duration) {
+    let check_every = (timeout / 4).max(Duration::from_millis(250));
+    loop {
+        tokio::time::sleep(check_every).await;
+        if !socket.connected() {
+            break;
+        }
+        let idle = lock(&conn.last_activity).elapsed();
+        if idle > timeout {
+            tracing::info!(station = ?conn.station(), "no heartbeat within the timeout; disconnecting");
+            *lock(&conn.close_reason) = Some(DisconnectReason::Timeout);
+            let _ = socket.disconnect();
+            break;
+        }
+    }
+}
+
+/// Sends `state:update` to stations and admins when the state changed, at most once per
+/// configured interval; intermediate states are skipped (latest wins).
+async fn publish_state_updates(adapter: Arc<GmAdapter>, io: SocketIo) {
+    let engine = adapter.ctx.engine.clone();
+    let interval = adapter.ctx.config.gm.state_update_interval;
+    let mut watch = engine.watch();
+    watch.borrow_and_update();
+    while watch.changed().await.is_ok() {
+        let published = watch.borrow_and_update().clone();
+        let state = json::game_state(&published, engine.catalog());
+        let _ = io
+            .to([ROOM_GM, ROOM_ADMIN])
+            .emit("state:update", &envelope("state:update", state))
+            .await;
+        tokio::time::sleep(interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_and_bare_payloads_read_the_same() {
+        let bare = json!({"stationId": "GM_1"});
+        let wrapped = json!({"event": "gm:identify", "data": {"stationId": "GM_1"}});
+        assert_eq!(event_data(bare.clone()), bare);
+        assert_eq!(event_data(wrapped), bare);
+        assert_eq!(event_data(json!([bare.clone()])), bare);
+        assert!(required_str(&json!({"stationId": 5}), "stationId").is_err());
+        assert!(required_str(&json!({"stationId": "  "}), "stationId").is_err());
+        assert!(require_object(&json!("text")).is_err());
+    }
+}
