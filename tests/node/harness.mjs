@@ -1,0 +1,165 @@
+// Starts the real venuebox binary on a loopback port with its own data dir, and connects real
+// socket.io-client stations to it. Shared by every *.test.mjs file here.
+import { spawn, execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { io } from 'socket.io-client';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const BIN = process.env.VENUEBOX_BIN ?? resolve(here, '../../target/debug/venuebox');
+
+if (!existsSync(BIN)) {
+  throw new Error(`venuebox binary not found at ${BIN}: run \`cargo build\` first (or set VENUEBOX_BIN)`);
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts a box. `config` is extra TOML; returns a handle that can kill and restart it. */
+export async function startBox({ config = '', dataDir } = {}) {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'venuebox-test-'));
+  const configPath = join(dir, '..', `${dir.split('/').pop()}.toml`);
+  writeFileSync(configPath, config);
+  const box = { dataDir: dir, configPath, proc: null, url: null, password: null, stderr: '' };
+
+  box.launch = async () => {
+    const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dir, '--config', configPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'venuebox=warn' },
+    });
+    box.proc = proc;
+    proc.stderr.on('data', (d) => { box.stderr += d; });
+    box.url = await new Promise((resolveUrl, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`box did not start:\n${out}\n${box.stderr}`)), 15000);
+      proc.stdout.on('data', (d) => {
+        out += d;
+        const pw = out.match(/admin password is (\S+)/);
+        if (pw) box.password = pw[1];
+        const m = out.match(/listening on (http:\/\/\S+)/);
+        if (m) { clearTimeout(timer); resolveUrl(m[1]); }
+      });
+      proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`box exited ${code}:\n${out}\n${box.stderr}`)); });
+    });
+    return box;
+  };
+
+  /** Stops the box; SIGKILL models a power cut. */
+  box.stop = async (signal = 'SIGTERM') => {
+    const proc = box.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', (code, sig) => r({ code, sig })));
+    proc.kill(signal);
+    return exited;
+  };
+
+  /** Mints a token with the box's own CLI, as a technician pairing a station would. */
+  box.token = (role, sub, ttl = '1h') =>
+    execFileSync(BIN, ['token', '--role', role, '--sub', sub, '--ttl', ttl, '--data', dir]).toString().trim();
+
+  /** A token signed with the box secret but already expired (exp in the past). */
+  box.expiredToken = (role, sub) => {
+    const secret = readFileSync(join(dir, 'box-secret'), 'utf8').trim();
+    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, role, iat: now - 7200, exp: now - 3600 })}`;
+    return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+  };
+
+  box.http = async (method, path, { body, token, raw } = {}) => {
+    const headers = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined || raw !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(box.url + path, { method, headers, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
+    const text = await res.text();
+    let json;
+    try { json = JSON.parse(text); } catch { json = undefined; }
+    return { status: res.status, json, text };
+  };
+
+  box.adminToken = async () => {
+    const res = await box.http('POST', '/api/admin/auth', { body: { password: box.password } });
+    if (res.status !== 200) throw new Error(`admin login failed: ${res.text}`);
+    return res.json.token;
+  };
+
+  box.createSession = async (body = { name: 'Test night' }) => {
+    const res = await box.http('POST', '/api/session', { body, token: await box.adminToken() });
+    if (res.status !== 201) throw new Error(`session create failed: ${res.status} ${res.text}`);
+    return res.json;
+  };
+
+  await box.launch();
+  return box;
+}
+
+/** Records every event a socket receives, and lets a test wait for one. */
+export function recorder(socket) {
+  const events = [];
+  const waiters = [];
+  socket.onAny((name, payload) => {
+    events.push({ name, payload });
+    for (const w of [...waiters]) {
+      if (w.name === name && w.match(payload)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(payload);
+      }
+    }
+  });
+  return {
+    events,
+    named: (name) => events.filter((e) => e.name === name).map((e) => e.payload),
+    clear: () => { events.length = 0; },
+    next(name, match = () => true, timeoutMs = 5000) {
+      const seen = events.find((e) => e.name === name && match(e.payload));
+      if (seen) return Promise.resolve(seen.payload);
+      return new Promise((resolveWait, reject) => {
+        const w = { name, match, resolve: resolveWait };
+        waiters.push(w);
+        setTimeout(() => {
+          const i = waiters.indexOf(w);
+          if (i >= 0) { waiters.splice(i, 1); reject(new Error(`timed out waiting for ${name}; got ${JSON.stringify(events.map((e) => e.name))}`)); }
+        }, timeoutMs);
+      });
+    },
+  };
+}
+
+/** Opens a socket.io-client connection the way a GM station does. */
+export function connect(box, { token, reconnection = false } = {}) {
+  const socket = io(box.url, {
+    transports: ['websocket'],
+    auth: token ? { token } : {},
+    reconnection,
+    forceNew: true,
+  });
+  const rec = recorder(socket);
+  return { socket, rec };
+}
+
+/** Connects and identifies a station; resolves once `gm:identified` arrives. */
+export async function station(box, stationId, opts = {}) {
+  const token = opts.token ?? box.token('gm', stationId);
+  const s = connect(box, { token });
+  const identified = s.rec.next('gm:identified');
+  s.socket.emit('gm:identify', { stationId, version: '1.0.0' });
+  s.identified = await identified;
+  s.close = () => s.socket.disconnect();
+  return s;
+}
+
+/** Emits with an acknowledgement and resolves with the ack payload. */
+export function emitAck(socket, event, data, timeoutMs = 5000) {
+  return socket.timeout(timeoutMs).emitWithAck(event, data);
+}
+
+/** Resolves when the socket is disconnected (with the reason). */
+export function disconnected(socket, timeoutMs = 10000) {
+  if (!socket.connected) return Promise.resolve('already');
+  return new Promise((resolveDisc, reject) => {
+    const t = setTimeout(() => reject(new Error('socket was not disconnected')), timeoutMs);
+    socket.once('disconnect', (reason) => { clearTimeout(t); resolveDisc(reason); });
+  });
+}
