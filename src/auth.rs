@@ -292,7 +292,9 @@ mod tests {
 
         let other_dir = tempfile::tempdir().unwrap();
         let (other, _) = Secrets::load_or_create(other_dir.path()).unwrap();
-        let foreign = other.mint(Role::Admin, "x", Duration::from_secs(60)).unwrap();
+        let foreign = other
+            .mint(Role::Admin, "x", Duration::from_secs(60))
+            .unwrap();
         assert!(matches!(
             secrets.verify(&foreign),
             Err(AuthError::Invalid(_))

@@ -8,7 +8,11 @@ use crate::auth::Role;
 use crate::config::{HardwareKind, Overrides};
 
 #[derive(Debug, Parser)]
-#[command(name = "venuebox", version, about = "Offline real-time hub for live venue events")]
+#[command(
+    name = "venuebox",
+    version,
+    about = "Offline real-time hub for live venue events"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<CliCommand>,

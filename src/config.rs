@@ -15,10 +15,7 @@ use crate::domain::{Limits, ScoringRules};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {cause}")]
-    Read {
-        path: String,
-        cause: std::io::Error,
-    },
+    Read { path: String, cause: std::io::Error },
     #[error("config file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("config key `{key}`: {reason}")]
@@ -161,7 +158,10 @@ fn secs(key: &str, value: u64, min: u64, max: u64) -> Result<Duration, ConfigErr
     if (min..=max).contains(&value) {
         Ok(Duration::from_secs(value))
     } else {
-        Err(invalid(key, format!("{value} is outside {min}..={max} seconds")))
+        Err(invalid(
+            key,
+            format!("{value} is outside {min}..={max} seconds"),
+        ))
     }
 }
 
@@ -203,9 +203,12 @@ impl Config {
         let mut config = Config::default();
         let listen = overrides.listen.clone().or(file.listen);
         if let Some(listen) = listen {
-            config.listen = listen
-                .parse()
-                .map_err(|_| invalid("listen", format!("{listen:?} is not an address such as 0.0.0.0:3000")))?;
+            config.listen = listen.parse().map_err(|_| {
+                invalid(
+                    "listen",
+                    format!("{listen:?} is not an address such as 0.0.0.0:3000"),
+                )
+            })?;
         }
         if let Some(dir) = overrides.data_dir.clone().or(file.data_dir) {
             if dir.as_os_str().is_empty() {
@@ -255,7 +258,10 @@ impl Config {
         }
         if let Some(scoring) = file.scoring {
             if scoring.rating_points.windows(2).any(|w| w[0] > w[1]) {
-                return Err(invalid("scoring.rating_points", "must not decrease with the rating"));
+                return Err(invalid(
+                    "scoring.rating_points",
+                    "must not decrease with the rating",
+                ));
             }
             config.scoring = scoring;
         }
@@ -265,7 +271,10 @@ impl Config {
         }
         if let Some(d) = file.video.default_duration_secs {
             if !(d.is_finite() && d > 0.0 && d <= 3600.0) {
-                return Err(invalid("video.default_duration_secs", "must be in (0, 3600]"));
+                return Err(invalid(
+                    "video.default_duration_secs",
+                    "must be in (0, 3600]",
+                ));
             }
             config.default_video_secs = d;
         }
@@ -357,9 +366,15 @@ mod tests {
         let cases = [
             ("listen = \"nowhere\"", "listen"),
             ("[limits]\nmax_gm_stations = 0", "limits.max_gm_stations"),
-            ("[gm]\nheartbeat_timeout_secs = 0", "gm.heartbeat_timeout_secs"),
+            (
+                "[gm]\nheartbeat_timeout_secs = 0",
+                "gm.heartbeat_timeout_secs",
+            ),
             ("[auth]\nadmin_token_ttl = \"soon\"", "auth.admin_token_ttl"),
-            ("[video]\ndefault_duration_secs = -1.0", "video.default_duration_secs"),
+            (
+                "[video]\ndefault_duration_secs = -1.0",
+                "video.default_duration_secs",
+            ),
             ("lisen = \"0.0.0.0:1\"", "lisen"),
             ("[gm]\nheartbeat = 3", "heartbeat"),
             ("hardware = \"gpio\"", "hardware"),

@@ -216,7 +216,9 @@ impl Writer {
                 self.domain = fresh;
                 self.next_seq = next_seq;
             }
-            Err(e) => tracing::error!(error = %e, "cannot re-read the log; keeping in-memory state"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot re-read the log; keeping in-memory state")
+            }
         }
     }
 }
@@ -227,7 +229,10 @@ mod tests {
     use crate::domain::{DeviceKind, Limits, ScanRequest, ScoringRules, TokenCatalog};
 
     fn domain() -> Domain {
-        Domain::new(TokenCatalog::demo(&ScoringRules::default()), Limits::default())
+        Domain::new(
+            TokenCatalog::demo(&ScoringRules::default()),
+            Limits::default(),
+        )
     }
 
     fn scan(token: &str, client: &str) -> Command {

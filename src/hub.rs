@@ -127,7 +127,12 @@ mod tests {
         }
         assert_eq!(hub.latest_seq(), 13);
         // The buffer holds 11..=13: resuming after 10 works, after 9 does not.
-        let seqs: Vec<u64> = hub.committed_since(10).unwrap().iter().map(|m| m.seq).collect();
+        let seqs: Vec<u64> = hub
+            .committed_since(10)
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect();
         assert_eq!(seqs, vec![11, 12, 13]);
         assert!(hub.committed_since(9).is_none());
         assert_eq!(hub.committed_since(13).unwrap().len(), 0);

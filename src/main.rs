@@ -22,7 +22,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let result = match cli.command.unwrap_or(CliCommand::Serve(ServeArgs::default())) {
+    let result = match cli
+        .command
+        .unwrap_or(CliCommand::Serve(ServeArgs::default()))
+    {
         CliCommand::Serve(args) => serve(args),
         CliCommand::Token(args) => token(args),
     };
@@ -52,7 +55,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             if let Some(password) = &prepared.new_admin_password {
                 println!("First start: admin password is {password}");
                 println!("  log in with POST /api/admin/auth {{\"password\": \"{password}\"}}");
-                println!("  (shown once; it is stored hashed in {})", prepared.config.data_dir.display());
+                println!(
+                    "  (shown once; it is stored hashed in {})",
+                    prepared.config.data_dir.display()
+                );
             }
             println!("venuebox listening on http://{addr}");
             prepared.serve(listener, shutdown_signal()).await?;
@@ -64,13 +70,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -461,7 +461,10 @@ impl Domain {
                     })
                     .unwrap_or(s),
             ),
-            Outcome::Device { device, reconnected } => Outcome::Device {
+            Outcome::Device {
+                device,
+                reconnected,
+            } => Outcome::Device {
                 device: self.devices.get(&device.id).cloned().unwrap_or(device),
                 reconnected,
             },
@@ -636,14 +639,19 @@ impl Domain {
         let current = self.current.as_ref().ok_or(DomainError::NoSession)?;
         let session_id = current.session.id.clone();
         let event = match (current.session.status, control) {
-            (SessionStatus::Active, SessionControl::Pause) => {
-                Event::SessionPaused { session_id, at: now }
-            }
-            (SessionStatus::Paused, SessionControl::Resume) => {
-                Event::SessionResumed { session_id, at: now }
-            }
+            (SessionStatus::Active, SessionControl::Pause) => Event::SessionPaused {
+                session_id,
+                at: now,
+            },
+            (SessionStatus::Paused, SessionControl::Resume) => Event::SessionResumed {
+                session_id,
+                at: now,
+            },
             (SessionStatus::Active | SessionStatus::Paused, SessionControl::End) => {
-                Event::SessionEnded { session_id, at: now }
+                Event::SessionEnded {
+                    session_id,
+                    at: now,
+                }
             }
             (status, control) => {
                 return Err(DomainError::InvalidSessionTransition(status, control));
@@ -750,7 +758,10 @@ impl Domain {
         let mut events = Vec::new();
         // A player scanner joins the device table on its first scan; GM stations identify first.
         if scan.device_kind == DeviceKind::Player
-            && !self.devices.get(&scan.device_id).is_some_and(|d| d.connected)
+            && !self
+                .devices
+                .get(&scan.device_id)
+                .is_some_and(|d| d.connected)
         {
             let (_, connect) =
                 self.decide_connect(&scan.device_id, DeviceKind::Player, &None, &None, now)?;
@@ -806,7 +817,10 @@ impl Domain {
             (Some(token), DeviceKind::Player) => {
                 if token.video.is_some() {
                     if self.video_current.is_some() || !self.video_queue.is_empty() {
-                        reject(&mut transaction, "a video is already playing, try again later");
+                        reject(
+                            &mut transaction,
+                            "a video is already playing, try again later",
+                        );
                     } else {
                         transaction.video_queued = true;
                     }

@@ -78,7 +78,12 @@ fn score_of(d: &Domain, team: &str) -> u64 {
 
 #[test]
 fn scoring_uses_rating_and_type_multiplier() {
-    let cases = [("tok1", 100), ("tok2", 5_000), ("grpA", 1_500), ("grpB", 100)];
+    let cases = [
+        ("tok1", 100),
+        ("tok2", 5_000),
+        ("grpA", 1_500),
+        ("grpB", 100),
+    ];
     for (token, expected) in cases {
         let mut d = domain_with_session(None);
         let tx = transaction(d.execute(&gm_scan(token, "TEAM_A", T0), T0).unwrap().0);
@@ -148,7 +153,10 @@ fn first_write_wins_by_earliest_scan_time_within_a_batch() {
     assert!(matches!(batch[0], Command::ControlSession(_)));
     assert!(matches!(&batch[1], Command::Scan(s) if s.team_id.as_deref() == Some("TEAM_EARLY")));
     assert!(matches!(&batch[2], Command::Scan(s) if s.team_id.as_deref() == Some("TEAM_LATE")));
-    assert!(matches!(batch[3], Command::SweepIdleDevices), "scans never cross other commands");
+    assert!(
+        matches!(batch[3], Command::SweepIdleDevices),
+        "scans never cross other commands"
+    );
 
     let mut d = domain_with_session(None);
     for command in &batch[1..3] {
@@ -164,7 +172,12 @@ fn rejected_scans_record_a_reason_and_score_nothing() {
         ("nope", "TEAM_A", None, "unknown token"),
         ("tok1", "", None, "invalid or missing team id"),
         ("tok1", "bad team!", None, "invalid or missing team id"),
-        ("tok1", "TEAM_Z", Some(vec!["TEAM_A", "TEAM_B"]), "team is not part of this session"),
+        (
+            "tok1",
+            "TEAM_Z",
+            Some(vec!["TEAM_A", "TEAM_B"]),
+            "team is not part of this session",
+        ),
     ];
     for (token, team, teams, reason) in cases {
         let mut d = domain_with_session(teams);
@@ -249,7 +262,11 @@ fn ending_a_session_archives_it_with_its_scores() {
         T0 + 20,
     )
     .unwrap();
-    let tx = transaction(d.execute(&gm_scan("tok2", "TEAM_B", T0), T0 + 30).unwrap().0);
+    let tx = transaction(
+        d.execute(&gm_scan("tok2", "TEAM_B", T0), T0 + 30)
+            .unwrap()
+            .0,
+    );
     assert_eq!(tx.status, TransactionStatus::Accepted);
 }
 
@@ -308,7 +325,9 @@ fn player_scans_do_not_score_or_claim_tokens() {
 #[test]
 fn resent_client_scan_id_returns_the_original_result() {
     let mut d = domain_with_session(None);
-    let (first, events) = d.execute(&player_scan("tok1", "P1", Some("c-1")), T0).unwrap();
+    let (first, events) = d
+        .execute(&player_scan("tok1", "P1", Some("c-1")), T0)
+        .unwrap();
     assert!(!events.is_empty());
     let (again, events) = d
         .execute(&player_scan("tok1", "P1", Some("c-1")), T0 + 50)
@@ -330,10 +349,20 @@ fn resent_client_scan_id_returns_the_original_result() {
 #[test]
 fn video_queue_plays_in_order_and_controls_apply() {
     let mut d = domain_with_session(None);
-    d.execute(&Command::QueueVideo { token_id: "vid1".into() }, T0)
-        .unwrap();
-    d.execute(&Command::QueueVideo { token_id: "vid2".into() }, T0)
-        .unwrap();
+    d.execute(
+        &Command::QueueVideo {
+            token_id: "vid1".into(),
+        },
+        T0,
+    )
+    .unwrap();
+    d.execute(
+        &Command::QueueVideo {
+            token_id: "vid2".into(),
+        },
+        T0,
+    )
+    .unwrap();
     let view = d.video_view();
     assert_eq!(view.current.as_ref().unwrap().token_id, "vid1");
     assert_eq!(view.queue, vec!["vid2".to_string()]);
@@ -354,8 +383,13 @@ fn video_queue_plays_in_order_and_controls_apply() {
         DomainError::NoVideo
     );
     assert_eq!(
-        d.execute(&Command::QueueVideo { token_id: "tok1".into() }, T0)
-            .unwrap_err(),
+        d.execute(
+            &Command::QueueVideo {
+                token_id: "tok1".into()
+            },
+            T0
+        )
+        .unwrap_err(),
         DomainError::TokenHasNoVideo("tok1".into())
     );
 }
@@ -363,8 +397,13 @@ fn video_queue_plays_in_order_and_controls_apply() {
 #[test]
 fn a_stale_video_end_report_changes_nothing() {
     let mut d = domain_with_session(None);
-    d.execute(&Command::QueueVideo { token_id: "vid1".into() }, T0)
-        .unwrap();
+    d.execute(
+        &Command::QueueVideo {
+            token_id: "vid1".into(),
+        },
+        T0,
+    )
+    .unwrap();
     let (_, events) = d
         .execute(
             &Command::VideoEnded {
@@ -416,7 +455,10 @@ fn device_limit_counts_connected_devices_and_those_in_their_grace() {
     .unwrap();
     // Within the grace the slot stays GM_2's.
     assert!(connect(&mut d, "GM_3", DeviceKind::Gm, T0 + 2_000).is_err());
-    assert_eq!(connect(&mut d, "GM_2", DeviceKind::Gm, T0 + 2_000), Ok(true));
+    assert_eq!(
+        connect(&mut d, "GM_2", DeviceKind::Gm, T0 + 2_000),
+        Ok(true)
+    );
     d.execute(
         &Command::DisconnectDevice {
             device_id: "GM_2".into(),
@@ -426,7 +468,10 @@ fn device_limit_counts_connected_devices_and_those_in_their_grace() {
     )
     .unwrap();
     // After the grace the slot is free and GM_2 would count as a new device.
-    assert_eq!(connect(&mut d, "GM_3", DeviceKind::Gm, T0 + 40_000), Ok(false));
+    assert_eq!(
+        connect(&mut d, "GM_3", DeviceKind::Gm, T0 + 40_000),
+        Ok(false)
+    );
     // Player limits are separate.
     assert!(connect(&mut d, "P1", DeviceKind::Player, T0).is_ok());
     assert!(connect(&mut d, "P2", DeviceKind::Player, T0).is_err());
@@ -444,13 +489,9 @@ fn a_player_over_the_limit_cannot_scan() {
 fn idle_players_are_swept_but_recent_ones_stay() {
     let mut d = domain_with_session(None);
     d.execute(&player_scan("tok1", "P1", None), T0).unwrap();
-    let (_, events) = d
-        .execute(&Command::SweepIdleDevices, T0 + 30_000)
-        .unwrap();
+    let (_, events) = d.execute(&Command::SweepIdleDevices, T0 + 30_000).unwrap();
     assert!(events.is_empty());
-    let (_, events) = d
-        .execute(&Command::SweepIdleDevices, T0 + 61_000)
-        .unwrap();
+    let (_, events) = d.execute(&Command::SweepIdleDevices, T0 + 61_000).unwrap();
     assert_eq!(events.len(), 1);
     assert!(!d.view().devices[0].connected);
 }
@@ -459,12 +500,20 @@ fn idle_players_are_swept_but_recent_ones_stay() {
 fn recovery_disconnects_devices_and_restarts_the_interrupted_video() {
     let mut d = domain_with_session(None);
     connect(&mut d, "GM_1", DeviceKind::Gm, T0).unwrap();
-    d.execute(&Command::QueueVideo { token_id: "vid1".into() }, T0)
-        .unwrap();
+    d.execute(
+        &Command::QueueVideo {
+            token_id: "vid1".into(),
+        },
+        T0,
+    )
+    .unwrap();
     let (_, events) = d.execute(&Command::Recover, T0 + 5).unwrap();
     assert!(events.iter().any(|e| matches!(
         e,
-        Event::VideoEnded { outcome: PlaybackOutcome::Interrupted, .. }
+        Event::VideoEnded {
+            outcome: PlaybackOutcome::Interrupted,
+            ..
+        }
     )));
     assert!(d.view().devices.iter().all(|dev| !dev.connected));
     assert_eq!(d.video_view().current.unwrap().token_id, "vid1");
@@ -511,7 +560,9 @@ fn failed_commands_change_nothing() {
             teams: None,
         },
         Command::ControlSession(SessionControl::Resume),
-        Command::QueueVideo { token_id: "ghost".into() },
+        Command::QueueVideo {
+            token_id: "ghost".into(),
+        },
         Command::ControlVideo(VideoControl::Skip),
         Command::DisconnectDevice {
             device_id: "ghost".into(),

@@ -16,7 +16,9 @@ pub enum TokenFileError {
     Json(#[from] serde_json::Error),
     #[error("token {token}: SF_ValueRating {rating} is outside 1..=5")]
     Rating { token: String, rating: u8 },
-    #[error("token {token}: unknown SF_MemoryType {kind:?} (expected Personal, Business or Technical)")]
+    #[error(
+        "token {token}: unknown SF_MemoryType {kind:?} (expected Personal, Business or Technical)"
+    )]
     MemoryType { token: String, kind: String },
     #[error("token ids {first:?} and {second:?} differ only in case")]
     CaseClash { first: String, second: String },
@@ -190,11 +192,12 @@ impl TokenCatalog {
                     rating: entry.rating,
                 });
             }
-            let memory_type =
-                MemoryType::parse(&entry.memory_type).ok_or_else(|| TokenFileError::MemoryType {
+            let memory_type = MemoryType::parse(&entry.memory_type).ok_or_else(|| {
+                TokenFileError::MemoryType {
                     token: id.clone(),
                     kind: entry.memory_type.clone(),
-                })?;
+                }
+            })?;
             let value = rules.value_of(entry.rating, memory_type);
             let group = entry.group.as_deref().and_then(parse_group);
             if let Some((name, multiplier)) = &group {

@@ -155,7 +155,9 @@ mod tests {
             .await
             .unwrap();
         let first = reports.recv().await.unwrap();
-        assert!(matches!(first, PlayerReport::Progress { position_secs, .. } if position_secs < 0.5));
+        assert!(
+            matches!(first, PlayerReport::Progress { position_secs, .. } if position_secs < 0.5)
+        );
         commands.send(PlayerCommand::Pause).await.unwrap();
         // Paused for a long time: nothing ends.
         tokio::time::sleep(Duration::from_secs(60)).await;

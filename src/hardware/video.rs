@@ -24,7 +24,11 @@ fn play_command(catalog: &TokenCatalog, token_id: &str) -> Option<PlayerCommand>
 }
 
 /// What the player must do for one committed event, given the token it is playing.
-fn follow(catalog: &TokenCatalog, event: &Event, playing: &Option<String>) -> Option<PlayerCommand> {
+fn follow(
+    catalog: &TokenCatalog,
+    event: &Event,
+    playing: &Option<String>,
+) -> Option<PlayerCommand> {
     match event {
         Event::VideoStarted { token_id, .. } => play_command(catalog, token_id),
         Event::VideoPaused { .. } => Some(PlayerCommand::Pause),
@@ -97,11 +101,13 @@ async fn handle_report(engine: &EngineHandle, playing: &mut Option<String>, repo
             token_id,
             position_secs,
             duration_secs,
-        } => engine.hub().publish_live(HubBody::VideoProgress(VideoProgress {
-            token_id,
-            position_secs,
-            duration_secs,
-        })),
+        } => engine
+            .hub()
+            .publish_live(HubBody::VideoProgress(VideoProgress {
+                token_id,
+                position_secs,
+                duration_secs,
+            })),
         PlayerReport::Ended { token_id, outcome } => {
             if playing.as_ref() == Some(&token_id) {
                 *playing = None;
@@ -115,4 +121,3 @@ async fn handle_report(engine: &EngineHandle, playing: &mut Option<String>, repo
         }
     }
 }
-

@@ -65,6 +65,8 @@ pub struct WireError {
     pub code: ErrorCode,
     pub message: String,
     pub details: Option<Value>,
+    /// HTTP status when it should differ from the code's usual one (413 for a too-large body).
+    pub http_status: Option<StatusCode>,
 }
 
 impl WireError {
@@ -73,7 +75,13 @@ impl WireError {
             code,
             message: message.into(),
             details: None,
+            http_status: None,
         }
+    }
+
+    pub fn with_http_status(mut self, status: StatusCode) -> Self {
+        self.http_status = Some(status);
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -134,6 +142,7 @@ impl From<AuthError> for WireError {
 
 impl IntoResponse for WireError {
     fn into_response(self) -> Response {
-        (self.code.http_status(), Json(self.body())).into_response()
+        let status = self.http_status.unwrap_or_else(|| self.code.http_status());
+        (status, Json(self.body())).into_response()
     }
 }

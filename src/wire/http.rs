@@ -42,7 +42,9 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/api/state", get(state))
         .route(
             "/api/session",
-            get(current_session).post(create_session).put(update_session),
+            get(current_session)
+                .post(create_session)
+                .put(update_session),
         )
         .route("/api/scan", post(scan))
         .route("/api/scan/batch", post(scan_batch))
@@ -76,7 +78,9 @@ fn body_error(rejection: JsonRejection) -> WireError {
     };
     let mut error = WireError::new(ErrorCode::InvalidData, message);
     if too_large {
-        error = error.with_details(json!({ "limitBytes": MAX_BODY_BYTES }));
+        error = error
+            .with_details(json!({ "limitBytes": MAX_BODY_BYTES }))
+            .with_http_status(StatusCode::PAYLOAD_TOO_LARGE);
     }
     error
 }
@@ -96,13 +100,19 @@ impl FromRequestParts<Arc<AppContext>> for Caller {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
-                WireError::new(ErrorCode::AuthRequired, "send Authorization: Bearer <token>")
+                WireError::new(
+                    ErrorCode::AuthRequired,
+                    "send Authorization: Bearer <token>",
+                )
             })?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| {
-                WireError::new(ErrorCode::AuthRequired, "send Authorization: Bearer <token>")
+                WireError::new(
+                    ErrorCode::AuthRequired,
+                    "send Authorization: Bearer <token>",
+                )
             })?;
         Ok(Caller(ctx.secrets.verify(token)?))
     }
@@ -155,7 +165,10 @@ struct LoginBody {
     password: String,
 }
 
-async fn admin_login(State(ctx): Ctx, Body(body): Body<LoginBody>) -> Result<Json<Value>, WireError> {
+async fn admin_login(
+    State(ctx): Ctx,
+    Body(body): Body<LoginBody>,
+) -> Result<Json<Value>, WireError> {
     let allowed = ctx
         .login_attempts
         .lock()
@@ -181,7 +194,10 @@ async fn admin_login(State(ctx): Ctx, Body(body): Body<LoginBody>) -> Result<Jso
 }
 
 async fn state(State(ctx): Ctx) -> Json<Value> {
-    Json(json::game_state(&ctx.engine.published(), ctx.engine.catalog()))
+    Json(json::game_state(
+        &ctx.engine.published(),
+        ctx.engine.catalog(),
+    ))
 }
 
 async fn current_session(State(ctx): Ctx) -> Result<Json<Value>, WireError> {
@@ -191,7 +207,9 @@ async fn current_session(State(ctx): Ctx) -> Result<Json<Value>, WireError> {
         .session
         .as_ref()
         .ok_or_else(|| WireError::new(ErrorCode::SessionNotFound, "no active session"))?;
-    Ok(Json(serde_json::to_value(json::session(session)).unwrap_or(Value::Null)))
+    Ok(Json(
+        serde_json::to_value(json::session(session)).unwrap_or(Value::Null),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -323,7 +341,11 @@ fn scan_result(outcome: Outcome, ctx: &AppContext) -> Result<(StatusCode, Value)
         "transaction": json::transaction(&transaction, ctx.engine.catalog()),
     });
     // Existing scanners expect 409 when a video is already playing.
-    let status = if busy { StatusCode::CONFLICT } else { StatusCode::OK };
+    let status = if busy {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
     Ok((status, body))
 }
 
@@ -437,7 +459,10 @@ async fn video_control(
     let command = match (body.action.as_str(), body.token_id) {
         ("play" | "queue", Some(token_id)) => Command::QueueVideo { token_id },
         ("queue", None) => {
-            return Err(WireError::new(ErrorCode::InvalidData, "queue needs a tokenId"))
+            return Err(WireError::new(
+                ErrorCode::InvalidData,
+                "queue needs a tokenId",
+            ))
         }
         ("play" | "resume", None) => Command::ControlVideo(VideoControl::Resume),
         ("pause", _) => Command::ControlVideo(VideoControl::Pause),

@@ -30,9 +30,7 @@ use super::json::{self, envelope};
 use super::ratelimit::RateLimit;
 use super::AppContext;
 use crate::auth::{Claims, Role};
-use crate::domain::{
-    Command, DeviceKind, DisconnectReason, Event, Outcome, ScanRequest,
-};
+use crate::domain::{Command, DeviceKind, DisconnectReason, Event, Outcome, ScanRequest};
 use crate::engine::Published;
 use crate::hub::{HubBody, HubMessage};
 
@@ -147,10 +145,13 @@ pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, Socke
         stations: Mutex::new(HashMap::new()),
     });
     let on_connect = adapter.clone();
-    io.ns("/", move |socket: SocketRef, TryData(auth): TryData<Value>| {
-        let adapter = on_connect.clone();
-        async move { adapter.on_connect(socket, auth.unwrap_or(Value::Null)) }
-    });
+    io.ns(
+        "/",
+        move |socket: SocketRef, TryData(auth): TryData<Value>| {
+            let adapter = on_connect.clone();
+            async move { adapter.on_connect(socket, auth.unwrap_or(Value::Null)) }
+        },
+    );
     tokio::spawn(publish_state_updates(adapter.clone(), io.clone()));
     (layer, io)
 }
@@ -296,7 +297,10 @@ impl GmAdapter {
             "heartbeat",
             move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
                 let a = a.clone();
-                async move { a.guarded(s, d, ack, Bucket::Heartbeat, Self::heartbeat).await }
+                async move {
+                    a.guarded(s, d, ack, Bucket::Heartbeat, Self::heartbeat)
+                        .await
+                }
             },
         );
         socket.on_fallback(|s: SocketRef, EventName(name): EventName| async move {
@@ -305,7 +309,10 @@ impl GmAdapter {
             let error = if conn.allow(Bucket::Other) {
                 WireError::new(
                     ErrorCode::InvalidData,
-                    format!("unknown event {:?}", name.chars().take(64).collect::<String>()),
+                    format!(
+                        "unknown event {:?}",
+                        name.chars().take(64).collect::<String>()
+                    ),
                 )
             } else {
                 WireError::new(ErrorCode::RateLimited, "more than 50 events per second")
@@ -377,9 +384,12 @@ impl GmAdapter {
         let name = str_field(&data, "name")?.map(String::from).or(version);
         let claims = match str_field(&data, "token")? {
             Some(token) => self.check_token(token)?,
-            None => lock(&conn.claims)
-                .clone()
-                .ok_or_else(|| WireError::new(ErrorCode::AuthRequired, "send a token in the handshake auth or in gm:identify"))?,
+            None => lock(&conn.claims).clone().ok_or_else(|| {
+                WireError::new(
+                    ErrorCode::AuthRequired,
+                    "send a token in the handshake auth or in gm:identify",
+                )
+            })?,
         };
         if let Some(current) = conn.station() {
             if current != station_id {
@@ -403,7 +413,13 @@ impl GmAdapter {
                 ip: conn.ip.clone(),
             })
             .await?;
-        let reconnected = matches!(outcome, Outcome::Device { reconnected: true, .. });
+        let reconnected = matches!(
+            outcome,
+            Outcome::Device {
+                reconnected: true,
+                ..
+            }
+        );
 
         let previous = {
             let mut stations = lock(&self.stations);
@@ -413,8 +429,8 @@ impl GmAdapter {
                 away_since: None,
             });
             let previous_socket = record.socket.replace(socket.id);
-            let resume_from = (reconnected && record.away_since.is_some())
-                .then_some(record.delivered_seq);
+            let resume_from =
+                (reconnected && record.away_since.is_some()).then_some(record.delivered_seq);
             record.away_since = None;
             (previous_socket.filter(|sid| *sid != socket.id), resume_from)
         };
@@ -460,8 +476,12 @@ impl GmAdapter {
         published: &Published,
     ) -> u64 {
         let catalog = self.ctx.engine.catalog();
-        let missed: Option<Vec<(u64, &'static str, Value)>> =
-            self.ctx.engine.hub().committed_since(after_seq).map(|messages| {
+        let missed: Option<Vec<(u64, &'static str, Value)>> = self
+            .ctx
+            .engine
+            .hub()
+            .committed_since(after_seq)
+            .map(|messages| {
                 messages
                     .iter()
                     .filter(|m| m.seq <= published.seq)
@@ -530,7 +550,10 @@ impl GmAdapter {
             None | Some(Value::Null) => now,
             Some(raw) => json::parse_time(raw)
                 .ok_or_else(|| {
-                    WireError::new(ErrorCode::InvalidData, "`timestamp` must be ISO 8601 or epoch milliseconds")
+                    WireError::new(
+                        ErrorCode::InvalidData,
+                        "`timestamp` must be ISO 8601 or epoch milliseconds",
+                    )
                 })?
                 .min(now),
         };
@@ -604,7 +627,9 @@ impl GmAdapter {
         if let Some(task) = lock(&conn.forwarder).take() {
             task.abort();
         }
-        let Some(station) = conn.station() else { return };
+        let Some(station) = conn.station() else {
+            return;
+        };
         let still_ours = {
             let mut stations = lock(&self.stations);
             match stations.get_mut(&station) {
@@ -698,7 +723,9 @@ fn station_event(
         Event::VideoEnded {
             token_id, outcome, ..
         } => Some(("video:status", json::video_ended(token_id, outcome))),
-        Event::SessionCreated { .. } | Event::SessionEnded { .. } => Some(("sync:full", Value::Null)),
+        Event::SessionCreated { .. } | Event::SessionEnded { .. } => {
+            Some(("sync:full", Value::Null))
+        }
         _ => None,
     }
 }
@@ -718,7 +745,10 @@ async fn forward(
                 tracing::warn!(missed, "station fell behind the hub; sending sync:full");
                 let published = ctx.engine.published();
                 let sync = json::full_sync(&published, &catalog);
-                if socket.emit("sync:full", &envelope("sync:full", sync)).is_err() {
+                if socket
+                    .emit("sync:full", &envelope("sync:full", sync))
+                    .is_err()
+                {
                     break;
                 }
                 *lock(&conn.delivered_seq) = published.seq;

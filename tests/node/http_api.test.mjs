@@ -1,0 +1,195 @@
+// The admin and scanner HTTP API against the real binary.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { sleep, startBox } from './harness.mjs';
+
+describe('admin auth and sessions', () => {
+  let box, admin;
+  before(async () => { box = await startBox(); admin = await box.adminToken(); });
+  after(() => box.stop());
+
+  it('refuses a wrong password with a JSON error', async () => {
+    const res = await box.http('POST', '/api/admin/auth', { body: { password: 'wrong' } });
+    assert.equal(res.status, 401);
+    assert.equal(res.json.code, 'INVALID_TOKEN');
+  });
+
+  it('reports no session before one is created', async () => {
+    const res = await box.http('GET', '/api/session');
+    assert.equal(res.status, 404);
+    assert.equal(res.json.code, 'SESSION_NOT_FOUND');
+  });
+
+  it('needs an admin token to create a session', async () => {
+    const none = await box.http('POST', '/api/session', { body: { name: 'x' } });
+    assert.equal(none.status, 401);
+    assert.equal(none.json.code, 'AUTH_REQUIRED');
+    const gm = await box.http('POST', '/api/session', { body: { name: 'x' }, token: box.token('gm', 'GM_1') });
+    assert.equal(gm.status, 403);
+    assert.equal(gm.json.code, 'FORBIDDEN');
+    const expired = await box.http('POST', '/api/session', { body: { name: 'x' }, token: box.expiredToken('admin', 'admin') });
+    assert.equal(expired.status, 401);
+    assert.equal(expired.json.code, 'INVALID_TOKEN');
+  });
+
+  it('creates, pauses, resumes and ends a session', async () => {
+    const created = await box.http('POST', '/api/session', { body: { name: 'Friday 8pm', teams: ['TEAM_A', 'TEAM_B'] }, token: admin });
+    assert.equal(created.status, 201);
+    assert.equal(created.json.status, 'active');
+    assert.deepEqual(created.json.teams, ['TEAM_A', 'TEAM_B']);
+    const twice = await box.http('POST', '/api/session', { body: { name: 'again' }, token: admin });
+    assert.equal(twice.status, 409);
+    for (const [status, expected] of [['paused', 'paused'], ['active', 'active'], ['ended', 'archived']]) {
+      const res = await box.http('PUT', '/api/session', { body: { status }, token: admin });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json.status, expected);
+    }
+    assert.equal((await box.http('GET', '/api/session')).status, 404);
+    const bad = await box.http('PUT', '/api/session', { body: { status: 'exploded' }, token: admin });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.code, 'INVALID_DATA');
+  });
+
+  it('answers malformed and oversized bodies with JSON errors', async () => {
+    const malformed = await box.http('POST', '/api/session', { raw: '{"name": ', token: admin });
+    assert.equal(malformed.status, 400);
+    assert.equal(malformed.json.code, 'INVALID_DATA');
+    const wrongType = await box.http('POST', '/api/session', { body: { name: 42 }, token: admin });
+    assert.equal(wrongType.status, 400);
+    assert.equal(wrongType.json.code, 'INVALID_DATA');
+    const huge = await box.http('POST', '/api/session', { body: { name: 'x'.repeat(100 * 1024) }, token: admin });
+    assert.equal(huge.status, 413);
+    assert.equal(huge.json.code, 'INVALID_DATA');
+    const unknown = await box.http('GET', '/api/nothing-here');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json.code, 'NOT_FOUND');
+  });
+});
+
+describe('player scans and video', () => {
+  let box, admin, player;
+  before(async () => {
+    box = await startBox();
+    admin = await box.adminToken();
+    player = box.token('player', 'PLAYER_1');
+    await box.createSession();
+  });
+  after(() => box.stop());
+
+  it('needs a token to scan', async () => {
+    const res = await box.http('POST', '/api/scan', { body: { tokenId: 'mem001' } });
+    assert.equal(res.status, 401);
+    assert.equal(res.json.code, 'AUTH_REQUIRED');
+  });
+
+  it('records a scan and starts the token video; a second video scan is told to wait', async () => {
+    const first = await box.http('POST', '/api/scan', { body: { tokenId: 'vid003', deviceId: 'PLAYER_1' }, token: player });
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.json.videoQueued, true);
+    const state = (await box.http('GET', '/api/state')).json;
+    assert.equal(state.currentVideo.tokenId, 'vid003');
+    const busy = await box.http('POST', '/api/scan', { body: { tokenId: 'vid001', deviceId: 'PLAYER_1' }, token: player });
+    assert.equal(busy.status, 409);
+    assert.match(busy.json.message, /try again later/);
+  });
+
+  it('lets an admin pause, resume and skip the video', async () => {
+    for (const action of ['pause', 'resume', 'skip']) {
+      const res = await box.http('POST', '/api/video/control', { body: { action }, token: admin });
+      assert.equal(res.status, 200, `${action}: ${res.text}`);
+    }
+    assert.equal((await box.http('GET', '/api/state')).json.currentVideo, null);
+    const noVideo = await box.http('POST', '/api/video/control', { body: { action: 'pause' }, token: admin });
+    assert.equal(noVideo.status, 409);
+    const gm = await box.http('POST', '/api/video/control', { body: { action: 'stop' }, token: box.token('gm', 'GM') });
+    assert.equal(gm.status, 403);
+    const bogus = await box.http('POST', '/api/video/control', { body: { action: 'rewind' }, token: admin });
+    assert.equal(bogus.status, 400);
+  });
+
+  it('plays a queued video to completion on the simulated player', async () => {
+    const res = await box.http('POST', '/api/video/control', { body: { action: 'queue', tokenId: 'vid005' }, token: admin });
+    assert.equal(res.json.current.tokenId, 'vid005');
+    let state;
+    for (let i = 0; i < 40; i++) {
+      await sleep(250);
+      state = (await box.http('GET', '/api/state')).json;
+      if (state.currentVideo === null) break;
+    }
+    assert.equal(state.currentVideo, null, 'the 4 s demo video ended by itself');
+  });
+
+  it('applies an offline batch in chronological order, idempotently', async () => {
+    const t0 = Date.now() - 60_000;
+    const batch = [
+      { tokenId: 'mem003', deviceId: 'PLAYER_2', scanId: 'b-2', timestamp: new Date(t0 + 2000).toISOString() },
+      { tokenId: 'mem002', deviceId: 'PLAYER_2', scanId: 'b-1', timestamp: t0 + 1000 },
+      { tokenId: 42, deviceId: 'PLAYER_2' },
+    ];
+    const first = await box.http('POST', '/api/scan/batch', { body: { transactions: batch }, token: player });
+    assert.equal(first.status, 200, first.text);
+    const [r2, r1, bad] = first.json.results;
+    assert.equal(r1.status, 'accepted');
+    assert.equal(r2.status, 'accepted');
+    assert.ok(r1.transactionId < r2.transactionId, 'the earlier scan was applied first');
+    assert.equal(bad.status, 'error');
+    assert.equal(bad.error.code, 'INVALID_DATA');
+    const again = await box.http('POST', '/api/scan/batch', { body: { transactions: batch.slice(0, 2) }, token: player });
+    assert.deepEqual(again.json.results.map((r) => r.transactionId), [r2.transactionId, r1.transactionId]);
+    assert.ok(again.json.results.every((r) => r.replayed === true));
+  });
+
+  it('refuses a batch of more than 100 scans', async () => {
+    const transactions = Array.from({ length: 101 }, (_, i) => ({ tokenId: 'mem001', scanId: `big-${i}` }));
+    const res = await box.http('POST', '/api/scan/batch', { body: { transactions }, token: player });
+    assert.equal(res.status, 400);
+    assert.equal(res.json.code, 'INVALID_DATA');
+  });
+
+  it('lists the bundled demo tokens', async () => {
+    const res = await box.http('GET', '/api/tokens');
+    assert.ok(res.json.count >= 40);
+    assert.ok(res.json.tokens.some((t) => t.video));
+    assert.ok(res.json.groups.some((g) => g.multiplier > 1));
+  });
+
+  it('reports health', async () => {
+    const res = await box.http('GET', '/healthz');
+    assert.equal(res.status, 200);
+    assert.equal(res.json.status, 'ok');
+  });
+});
+
+describe('command line', () => {
+  it('loads the venue token file as it is', async () => {
+    const box = await startBox({ config: `tokens = "${new URL('../fixtures/aln-tokens.json', import.meta.url).pathname}"\n` });
+    const res = await box.http('GET', '/api/tokens');
+    assert.equal(res.json.count, 9);
+    assert.ok(res.json.groups.some((g) => g.name === 'Marcus Sucks' && g.tokenIds.length === 2));
+    await box.stop();
+  });
+
+  it('exits 64 and names the key for a bad config, before binding', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { BIN } = await import('./harness.mjs');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'venuebox-badcfg-'));
+    const cases = [
+      ['[limits]\nmax_gm_stations = 0\n', 'limits.max_gm_stations'],
+      ['listne = "x"\n', 'listne'],
+      [`tokens = "${join(dir, 'missing.json')}"\n`, 'tokens'],
+    ];
+    for (const [text, key] of cases) {
+      const path = join(dir, 'bad.toml');
+      writeFileSync(path, text);
+      const run = spawnSync(BIN, ['serve', '--config', path, '--data', join(dir, 'data'), '--listen', '127.0.0.1:0']);
+      assert.equal(run.status, 64, run.stderr.toString());
+      assert.match(run.stderr.toString(), new RegExp(key.replace('.', '\\.')));
+      assert.doesNotMatch(run.stdout.toString(), /listening/);
+    }
+    const version = spawnSync(BIN, ['--version']);
+    assert.match(version.stdout.toString(), /^venuebox \d+\.\d+\.\d+/);
+  });
+});

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite (the README's test command). On a fresh machine it first installs what
+# the tests need, idempotently: Node.js and npm (Debian packages) and the npm test client.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "tests/run.sh: installing Node.js and npm (Debian packages nodejs, npm)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+fi
+
+# The real socket.io-client 4.x the GM stations use, pinned by tests/node/package-lock.json.
+if [ ! -d tests/node/node_modules/socket.io-client ] \
+  || [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+cargo build --locked --bin venuebox
+cargo test --locked
+VENUEBOX_BIN="$PWD/target/debug/venuebox" \
+  node --test --test-concurrency=1 tests/node/*.test.mjs
