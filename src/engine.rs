@@ -177,15 +177,18 @@ impl Writer {
         if !events.is_empty() {
             let first_seq = self.next_seq;
             let store = self.store.clone();
-            let to_write = events.clone();
-            let written =
-                tokio::task::spawn_blocking(move || store.append(first_seq, &to_write)).await;
+            // redb's commit blocks on fsync: keep it off the async worker threads.
+            let written = tokio::task::spawn_blocking(move || {
+                let result = store.append(first_seq, &events);
+                (result, events)
+            })
+            .await;
             match written {
-                Ok(Ok(())) => {
+                Ok((Ok(()), events)) => {
                     self.next_seq += events.len() as u64;
                     self.hub.publish_committed(first_seq, events);
                 }
-                Ok(Err(e)) => fault = Some(e.to_string()),
+                Ok((Err(e), _)) => fault = Some(e.to_string()),
                 Err(e) => fault = Some(format!("commit task failed: {e}")),
             }
         }

@@ -20,7 +20,7 @@ use crate::domain::tokens::TokenFileError;
 use crate::domain::{Command, Domain, TokenCatalog};
 use crate::engine::{self, EngineHandle};
 use crate::hardware::sim::{SimLeds, SimPlayer};
-use crate::hardware::{leds, video};
+use crate::hardware::{leds, video, HardwareStatus, StatusSender};
 use crate::hub::Hub;
 use crate::store::{Store, StoreError};
 use crate::wire::{self, AppContext};
@@ -135,13 +135,19 @@ impl Prepared {
         let hub = Arc::new(Hub::new(HUB_LISTENER_QUEUE, HUB_RESUME_BUFFER));
         let (engine, engine_task) = engine::start(self.store, domain, hub, ENGINE_QUEUE)?;
 
-        let outputs = start_outputs(&engine, &config);
+        let (hardware_tx, hardware_rx) = tokio::sync::watch::channel(HardwareStatus::default());
+        let outputs = start_outputs(&engine, &config, Arc::new(hardware_tx));
         if let Err(e) = engine.execute(Command::Recover).await {
             tracing::error!(error = %e, "boot recovery could not be recorded");
         }
         let sweeper = tokio::spawn(sweep_idle_devices(engine.clone()));
 
-        let ctx = Arc::new(AppContext::new(engine, self.secrets, config.clone()));
+        let ctx = Arc::new(AppContext::new(
+            engine,
+            self.secrets,
+            config.clone(),
+            hardware_rx,
+        ));
         let (sio_layer, io) = wire::socketio::layer(ctx.clone());
         let app = wire::http::router(ctx.clone()).layer(sio_layer);
 
@@ -177,7 +183,11 @@ impl Prepared {
     }
 }
 
-fn start_outputs(engine: &EngineHandle, config: &Config) -> Vec<tokio::task::JoinHandle<()>> {
+fn start_outputs(
+    engine: &EngineHandle,
+    config: &Config,
+    status: StatusSender,
+) -> Vec<tokio::task::JoinHandle<()>> {
     match config.hardware {
         HardwareKind::Sim | HardwareKind::Gpio => {
             let player = Box::new(SimPlayer {
@@ -188,10 +198,12 @@ fn start_outputs(engine: &EngineHandle, config: &Config) -> Vec<tokio::task::Joi
                     engine.clone(),
                     engine.catalog().clone(),
                     player,
+                    status.clone(),
                 )),
                 tokio::spawn(leds::run_status_leds(
                     engine.clone(),
                     Box::new(SimLeds::default()),
+                    status,
                 )),
             ]
         }

@@ -670,6 +670,15 @@ impl Domain {
     ) -> Result<(Outcome, Vec<Event>), DomainError> {
         validate_id("deviceId", device_id)?;
         let existing = self.devices.get(device_id);
+        if let Some(device) = existing.filter(|d| d.kind != kind) {
+            return Err(DomainError::Invalid {
+                field: "deviceId",
+                reason: format!(
+                    "{device_id} is already registered as a {:?} device",
+                    device.kind
+                ),
+            });
+        }
         let within_grace = |d: &Device| {
             d.disconnected_at
                 .is_some_and(|at| now.saturating_sub(at) < self.limits.reconnect_grace_ms)
@@ -757,12 +766,14 @@ impl Domain {
         let current = self.current.as_ref().ok_or(DomainError::NoSession)?;
         let mut events = Vec::new();
         // A player scanner joins the device table on its first scan; GM stations identify first.
-        if scan.device_kind == DeviceKind::Player
-            && !self
-                .devices
-                .get(&scan.device_id)
-                .is_some_and(|d| d.connected)
-        {
+        let known = self.devices.get(&scan.device_id);
+        if known.is_some_and(|d| d.kind != scan.device_kind) {
+            return Err(DomainError::Invalid {
+                field: "deviceId",
+                reason: format!("{} belongs to another kind of device", scan.device_id),
+            });
+        }
+        if scan.device_kind == DeviceKind::Player && !known.is_some_and(|d| d.connected) {
             let (_, connect) =
                 self.decide_connect(&scan.device_id, DeviceKind::Player, &None, &None, now)?;
             events.extend(connect);

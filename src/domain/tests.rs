@@ -478,6 +478,20 @@ fn device_limit_counts_connected_devices_and_those_in_their_grace() {
 }
 
 #[test]
+fn a_device_id_keeps_its_kind() {
+    let mut d = domain_with_session(None);
+    connect(&mut d, "GM_1", DeviceKind::Gm, T0).unwrap();
+    assert!(matches!(
+        d.execute(&player_scan("tok1", "GM_1", None), T0),
+        Err(DomainError::Invalid {
+            field: "deviceId",
+            ..
+        })
+    ));
+    assert!(connect(&mut d, "GM_1", DeviceKind::Player, T0).is_err());
+}
+
+#[test]
 fn a_player_over_the_limit_cannot_scan() {
     let mut d = domain_with_session(None);
     d.execute(&player_scan("tok1", "P1", None), T0).unwrap();

@@ -2,7 +2,7 @@
 
 use crate::engine::{EngineHandle, Published};
 
-use super::{LedPattern, StatusLeds};
+use super::{LedPattern, StatusLeds, StatusSender};
 
 /// The pattern for a state: a fault outranks everything, then video, then the session.
 pub fn pattern_for(published: &Published) -> LedPattern {
@@ -27,11 +27,16 @@ pub fn pattern_for(published: &Published) -> LedPattern {
 }
 
 /// Shows the pattern for every new commit until the engine stops.
-pub async fn run_status_leds(engine: EngineHandle, mut leds: Box<dyn StatusLeds>) {
+pub async fn run_status_leds(
+    engine: EngineHandle,
+    mut leds: Box<dyn StatusLeds>,
+    status: StatusSender,
+) {
     let mut watch = engine.watch();
     loop {
         let pattern = pattern_for(&watch.borrow_and_update());
         leds.show(pattern);
+        status.send_modify(|s| s.leds = pattern);
         if watch.changed().await.is_err() {
             break;
         }

@@ -67,6 +67,26 @@ pub enum LedPattern {
     Fault,
 }
 
+/// What the physical outputs report about themselves, for `GameState.systemStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HardwareStatus {
+    /// The video player is running and can take a video.
+    pub video_ready: bool,
+    pub leds: LedPattern,
+}
+
+impl Default for HardwareStatus {
+    fn default() -> Self {
+        Self {
+            video_ready: false,
+            leds: LedPattern::Booting,
+        }
+    }
+}
+
+/// Shared writer of [`HardwareStatus`]; each output updates its own field.
+pub type StatusSender = std::sync::Arc<tokio::sync::watch::Sender<HardwareStatus>>;
+
 /// Status LEDs backend.
 pub trait StatusLeds: Send + 'static {
     fn show(&mut self, pattern: LedPattern);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::{PlayerCommand, PlayerReport, VideoBackend};
+use super::{PlayerCommand, PlayerReport, StatusSender, VideoBackend};
 use crate::domain::{Command, Event, TokenCatalog};
 use crate::engine::EngineHandle;
 use crate::hub::{HubBody, VideoProgress};
@@ -47,11 +47,13 @@ pub async fn run_video_driver(
     engine: EngineHandle,
     catalog: Arc<TokenCatalog>,
     backend: Box<dyn VideoBackend>,
+    status: StatusSender,
 ) {
     let mut events = engine.hub().subscribe();
     let (command_tx, command_rx) = mpsc::channel(16);
     let (report_tx, mut reports) = mpsc::channel(64);
     let _player = backend.spawn(command_rx, report_tx);
+    status.send_modify(|s| s.video_ready = true);
     let mut playing: Option<String> = None;
 
     loop {
@@ -93,6 +95,7 @@ pub async fn run_video_driver(
             }
         }
     }
+    status.send_modify(|s| s.video_ready = false);
 }
 
 async fn handle_report(engine: &EngineHandle, playing: &mut Option<String>, report: PlayerReport) {

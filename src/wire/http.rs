@@ -194,10 +194,7 @@ async fn admin_login(
 }
 
 async fn state(State(ctx): Ctx) -> Json<Value> {
-    Json(json::game_state(
-        &ctx.engine.published(),
-        ctx.engine.catalog(),
-    ))
+    Json(ctx.game_state())
 }
 
 async fn current_session(State(ctx): Ctx) -> Result<Json<Value>, WireError> {

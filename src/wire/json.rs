@@ -13,6 +13,7 @@ use crate::domain::{
     SessionStatus, TeamScore, TokenCatalog, Transaction, TransactionStatus,
 };
 use crate::engine::Published;
+use crate::hardware::HardwareStatus;
 use crate::hub::VideoProgress;
 
 /// ISO 8601 (RFC 3339, milliseconds, UTC) for a domain timestamp.
@@ -189,7 +190,11 @@ pub fn device(d: &Device) -> DeviceJson {
 const STATE_RECENT: usize = 10;
 
 /// The seed's `GameState`.
-pub fn game_state(published: &Published, catalog: &TokenCatalog) -> Value {
+pub fn game_state(
+    published: &Published,
+    catalog: &TokenCatalog,
+    hardware: &HardwareStatus,
+) -> Value {
     let view: &GameView = &published.view;
     let skip = view.recent_transactions.len().saturating_sub(STATE_RECENT);
     let current_video = view.video.current.as_ref().map(|c| {
@@ -213,18 +218,23 @@ pub fn game_state(published: &Published, catalog: &TokenCatalog) -> Value {
         "systemStatus": {
             "storageOk": published.storage_fault.is_none(),
             "storageError": published.storage_fault,
-            "videoDisplayReady": true,
+            "videoDisplayReady": hardware.video_ready,
+            "statusLeds": hardware.leds,
         },
         "lastEventSeq": published.seq,
     })
 }
 
 /// The `sync:full` payload: session, state, devices and the last 100 transactions.
-pub fn full_sync(published: &Published, catalog: &TokenCatalog) -> Value {
+pub fn full_sync(
+    published: &Published,
+    catalog: &TokenCatalog,
+    hardware: &HardwareStatus,
+) -> Value {
     let view = &published.view;
     json!({
         "session": view.session.as_ref().map(session),
-        "state": game_state(published, catalog),
+        "state": game_state(published, catalog, hardware),
         "devices": view.devices.iter().map(device).collect::<Vec<_>>(),
         "transactions": view
             .recent_transactions

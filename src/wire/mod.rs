@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use crate::auth::Secrets;
 use crate::config::Config;
 use crate::engine::EngineHandle;
+use crate::hardware::HardwareStatus;
+use tokio::sync::watch;
 
 /// What every adapter needs: the engine, the secrets and the settings.
 pub struct AppContext {
@@ -24,18 +26,44 @@ pub struct AppContext {
     pub config: Arc<Config>,
     /// Admin password attempts across the whole box, to slow down guessing.
     pub login_attempts: Mutex<ratelimit::RateLimit>,
+    /// What the video player and LEDs report about themselves.
+    pub hardware: watch::Receiver<HardwareStatus>,
 }
 
 impl AppContext {
-    pub fn new(engine: EngineHandle, secrets: Arc<Secrets>, config: Arc<Config>) -> Self {
+    pub fn new(
+        engine: EngineHandle,
+        secrets: Arc<Secrets>,
+        config: Arc<Config>,
+        hardware: watch::Receiver<HardwareStatus>,
+    ) -> Self {
         Self {
             engine,
             secrets,
             config,
+            hardware,
             login_attempts: Mutex::new(ratelimit::RateLimit::new(
                 10,
                 std::time::Duration::from_secs(60),
             )),
         }
+    }
+
+    /// The JSON `GameState` as of now.
+    pub fn game_state(&self) -> serde_json::Value {
+        json::game_state(
+            &self.engine.published(),
+            self.engine.catalog(),
+            &self.hardware.borrow(),
+        )
+    }
+
+    /// The `sync:full` payload as of now.
+    pub fn full_sync(&self) -> serde_json::Value {
+        json::full_sync(
+            &self.engine.published(),
+            self.engine.catalog(),
+            &self.hardware.borrow(),
+        )
     }
 }

@@ -450,7 +450,7 @@ impl GmAdapter {
         if let Some(session) = &published.view.session {
             socket.join(session_room(&session.id));
         }
-        let state = json::game_state(&published, &catalog);
+        let state = json::game_state(&published, &catalog, &self.ctx.hardware.borrow());
         let reply = json!({
             "success": true,
             "sessionId": published.view.session.as_ref().map(|s| s.id.clone()),
@@ -496,11 +496,11 @@ impl GmAdapter {
                 for (_, name, data) in &missed {
                     let _ = socket.emit(*name, &envelope(name, data.clone()));
                 }
-                let state = json::game_state(published, catalog);
+                let state = json::game_state(published, catalog, &self.ctx.hardware.borrow());
                 let _ = socket.emit("state:update", &envelope("state:update", state));
             }
             _ => {
-                let sync = json::full_sync(published, catalog);
+                let sync = json::full_sync(published, catalog, &self.ctx.hardware.borrow());
                 let _ = socket.emit("sync:full", &envelope("sync:full", sync));
             }
         }
@@ -597,9 +597,7 @@ impl GmAdapter {
                 "identify with gm:identify first",
             ));
         }
-        let published = self.ctx.engine.published();
-        let sync = json::full_sync(&published, self.ctx.engine.catalog());
-        let _ = socket.emit("sync:full", &envelope("sync:full", sync));
+        let _ = socket.emit("sync:full", &envelope("sync:full", self.ctx.full_sync()));
         Ok(json!({ "success": true }))
     }
 
@@ -744,7 +742,7 @@ async fn forward(
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "station fell behind the hub; sending sync:full");
                 let published = ctx.engine.published();
-                let sync = json::full_sync(&published, &catalog);
+                let sync = json::full_sync(&published, &catalog, &ctx.hardware.borrow());
                 if socket
                     .emit("sync:full", &envelope("sync:full", sync))
                     .is_err()
@@ -767,7 +765,7 @@ async fn forward(
                 if let Some(session) = &published.view.session {
                     socket.join(session_room(&session.id));
                 }
-                json::full_sync(&published, &catalog)
+                json::full_sync(&published, &catalog, &ctx.hardware.borrow())
             } else {
                 data
             };
@@ -813,7 +811,7 @@ async fn publish_state_updates(adapter: Arc<GmAdapter>, io: SocketIo) {
     watch.borrow_and_update();
     while watch.changed().await.is_ok() {
         let published = watch.borrow_and_update().clone();
-        let state = json::game_state(&published, engine.catalog());
+        let state = json::game_state(&published, engine.catalog(), &adapter.ctx.hardware.borrow());
         let _ = io
             .to([ROOM_GM, ROOM_ADMIN])
             .emit("state:update", &envelope("state:update", state))
