@@ -90,7 +90,8 @@ impl EngineHandle {
     }
 }
 
-fn wall_clock_ms() -> Millis {
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn wall_clock_ms() -> Millis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -6,7 +6,6 @@
 //! bodies over 64 KiB are refused with 413.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
@@ -27,6 +26,7 @@ use crate::domain::{
     Command, DeviceKind, Millis, Outcome, ScanRequest, SessionControl, TransactionStatus,
     VideoControl,
 };
+use crate::engine::wall_clock_ms;
 
 /// Largest request body the API reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -132,12 +132,6 @@ impl FromRequestParts<Arc<AppContext>> for Admin {
         claims.require_admin()?;
         Ok(Admin(claims))
     }
-}
-
-fn now_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 async fn not_found() -> WireError {
@@ -293,17 +287,7 @@ struct ScanBody {
 
 impl ScanBody {
     fn into_command(self, caller: &Claims, now: Millis) -> Result<Command, WireError> {
-        let scanned_at = match &self.timestamp {
-            None | Some(Value::Null) => now,
-            Some(raw) => json::parse_time(raw)
-                .ok_or_else(|| {
-                    WireError::new(
-                        ErrorCode::InvalidData,
-                        "`timestamp` must be ISO 8601 or epoch milliseconds",
-                    )
-                })?
-                .min(now),
-        };
+        let scanned_at = json::scan_time(self.timestamp.as_ref(), now)?;
         Ok(Command::Scan(ScanRequest {
             token_id: self.token_id,
             team_id: self.team_id,
@@ -351,7 +335,7 @@ async fn scan(
     Caller(caller): Caller,
     Body(body): Body<ScanBody>,
 ) -> Result<(StatusCode, Json<Value>), WireError> {
-    let command = body.into_command(&caller, now_ms())?;
+    let command = body.into_command(&caller, wall_clock_ms())?;
     let (status, body) = scan_result(ctx.engine.execute(command).await?, &ctx)?;
     Ok((status, Json(body)))
 }
@@ -375,7 +359,7 @@ async fn scan_batch(
         )
         .with_details(json!({ "received": body.transactions.len() })));
     }
-    let now = now_ms();
+    let now = wall_clock_ms();
     let mut parsed: Vec<(usize, Result<Command, WireError>)> = body
         .transactions
         .into_iter()

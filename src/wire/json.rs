@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::errors::{ErrorCode, WireError};
 use crate::domain::{
     Device, DeviceKind, DisconnectReason, GameView, Millis, PlaybackOutcome, Session,
     SessionStatus, TeamScore, TokenCatalog, Transaction, TransactionStatus,
@@ -34,6 +35,20 @@ pub fn parse_time(value: &Value) -> Option<Millis> {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .and_then(|d| u64::try_from(d.as_millis()).ok()),
         _ => None,
+    }
+}
+
+/// When a scan happened: the client's `timestamp` (ISO 8601 or epoch ms) if it sent one, never
+/// later than `now`; otherwise `now`.
+pub fn scan_time(raw: Option<&Value>, now: Millis) -> Result<Millis, WireError> {
+    match raw {
+        None | Some(Value::Null) => Ok(now),
+        Some(raw) => parse_time(raw).map(|t| t.min(now)).ok_or_else(|| {
+            WireError::new(
+                ErrorCode::InvalidData,
+                "`timestamp` must be ISO 8601 or epoch milliseconds",
+            )
+        }),
     }
 }
 

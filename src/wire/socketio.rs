@@ -31,7 +31,7 @@ use super::ratelimit::RateLimit;
 use super::AppContext;
 use crate::auth::{Claims, Role};
 use crate::domain::{Command, DeviceKind, DisconnectReason, Event, Outcome, ScanRequest};
-use crate::engine::Published;
+use crate::engine::{wall_clock_ms, Published};
 use crate::hub::{HubBody, HubMessage};
 
 pub const ROOM_GM: &str = "gm-stations";
@@ -540,23 +540,7 @@ impl GmAdapter {
         let token_id = required_str(&data, "tokenId")?.to_string();
         let team_id = required_str(&data, "teamId")?.to_string();
         let scan_id = str_field(&data, "scanId")?.map(String::from);
-        let now = crate::domain::Millis::try_from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis()),
-        )
-        .unwrap_or(u64::MAX);
-        let scanned_at = match data.get("timestamp") {
-            None | Some(Value::Null) => now,
-            Some(raw) => json::parse_time(raw)
-                .ok_or_else(|| {
-                    WireError::new(
-                        ErrorCode::InvalidData,
-                        "`timestamp` must be ISO 8601 or epoch milliseconds",
-                    )
-                })?
-                .min(now),
-        };
+        let scanned_at = json::scan_time(data.get("timestamp"), wall_clock_ms())?;
         let outcome = self
             .ctx
             .engine
