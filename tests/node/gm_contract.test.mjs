@@ -283,7 +283,8 @@ describe('reconnection', () => {
     }
     const back = await station(box, 'GM_R1');
     assert.equal(back.identified.resumed, true);
-    await back.rec.next('state:update');
+    await back.rec.next('transaction:new', (p) => p.data.id === missed.at(-1));
+    await sleep(200);
     const replayed = back.rec.named('transaction:new').map((p) => p.data.id);
     assert.deepEqual(replayed, missed);
     assert.equal(back.rec.named('sync:full').length, 0);
