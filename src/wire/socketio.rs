@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Event as EventName, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::{DisconnectReason as SioReason, Sid};
 use socketioxide::SocketIo;
 use tokio::sync::broadcast;
@@ -82,6 +83,8 @@ struct Conn {
     forwarder: Mutex<Option<JoinHandle<()>>>,
     /// Set when the server closes the socket on purpose, so the disconnect handler knows why.
     close_reason: Mutex<Option<DisconnectReason>>,
+    /// The handshake token was refused; the socket is told why and closed once connected.
+    rejected: Mutex<Option<WireError>>,
     ip: Option<String>,
 }
 
@@ -130,6 +133,10 @@ pub struct GmAdapter {
     ctx: Arc<AppContext>,
     io: SocketIo,
     stations: Mutex<HashMap<String, StationRecord>>,
+    /// One lock per station id, held across "tell the engine, then update the record" in both
+    /// identify and disconnect, so a quick reconnect can never be overtaken by the old
+    /// connection's disconnect (which would leave a live station marked disconnected).
+    station_turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Builds the Socket.IO layer and starts the `state:update` publisher.
@@ -143,14 +150,25 @@ pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, Socke
         ctx,
         io: io.clone(),
         stations: Mutex::new(HashMap::new()),
+        station_turns: Mutex::new(HashMap::new()),
     });
     let on_connect = adapter.clone();
+    let prepare = adapter.clone();
+    // The middleware runs before the client is told it is connected, so the event handlers are
+    // in place before its first event can arrive; the connect handler runs after, on its own task.
+    let connect_handler = move |socket: SocketRef| {
+        let adapter = on_connect.clone();
+        async move { adapter.on_connect(socket) }
+    };
     io.ns(
         "/",
-        move |socket: SocketRef, TryData(auth): TryData<Value>| {
-            let adapter = on_connect.clone();
-            async move { adapter.on_connect(socket, auth.unwrap_or(Value::Null)) }
-        },
+        connect_handler.with(move |socket: SocketRef, TryData(auth): TryData<Value>| {
+            let adapter = prepare.clone();
+            async move {
+                adapter.prepare(socket, auth.unwrap_or(Value::Null));
+                Ok::<(), std::convert::Infallible>(())
+            }
+        }),
     );
     tokio::spawn(publish_state_updates(adapter.clone(), io.clone()));
     (layer, io)
@@ -208,7 +226,8 @@ fn conn_of(socket: &SocketRef) -> Option<Arc<Conn>> {
 }
 
 impl GmAdapter {
-    fn on_connect(self: Arc<Self>, socket: SocketRef, auth: Value) {
+    /// Sets up a new socket: its state, its token, its handlers. Runs as connect middleware.
+    fn prepare(self: Arc<Self>, socket: SocketRef, auth: Value) {
         let ip = socket
             .req_parts()
             .extensions
@@ -222,35 +241,49 @@ impl GmAdapter {
             delivered_seq: Mutex::new(0),
             forwarder: Mutex::new(None),
             close_reason: Mutex::new(None),
+            rejected: Mutex::new(None),
             ip,
         });
         socket.extensions.insert(conn.clone());
-
         if let Some(token) = auth.get("token").and_then(Value::as_str) {
             match self.check_token(token) {
-                Ok(claims) => {
-                    let admin = claims.role == Role::Admin;
-                    *lock(&conn.claims) = Some(claims);
-                    if admin {
-                        socket.join(ROOM_ADMIN);
-                        self.start_forwarder(&socket, &conn, None, self.ctx.engine.published().seq);
-                    }
-                }
+                Ok(claims) => *lock(&conn.claims) = Some(claims),
                 Err(error) => {
-                    emit_error(&socket, &error);
-                    *lock(&conn.close_reason) = Some(DisconnectReason::Error);
-                    let _ = socket.disconnect();
+                    *lock(&conn.rejected) = Some(error);
                     return;
                 }
             }
         }
-
         self.register_handlers(&socket);
+    }
+
+    /// Runs once the client knows it is connected.
+    fn on_connect(self: Arc<Self>, socket: SocketRef) {
+        let Some(conn) = conn_of(&socket) else { return };
+        if let Some(error) = lock(&conn.rejected).take() {
+            // The seed reports auth failures as an `error` event; then the socket is closed.
+            emit_error(&socket, &error);
+            *lock(&conn.close_reason) = Some(DisconnectReason::Error);
+            let _ = socket.disconnect();
+            return;
+        }
+        if conn.is_admin() {
+            socket.join(ROOM_ADMIN);
+            self.start_forwarder(&socket, &conn, None, self.ctx.engine.published().seq);
+        }
         tokio::spawn(idle_watchdog(
             socket.clone(),
             conn,
             self.ctx.config.gm.heartbeat_timeout,
         ));
+    }
+
+    async fn station_turn(&self, station_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = lock(&self.station_turns)
+            .entry(station_id.to_string())
+            .or_default()
+            .clone();
+        turn.lock_owned().await
     }
 
     fn check_token(&self, token: &str) -> Result<Claims, WireError> {
@@ -400,6 +433,7 @@ impl GmAdapter {
             }
         }
         *lock(&conn.claims) = Some(claims);
+        let _turn = self.station_turn(&station_id).await;
 
         // Subscribe before reading any state, so nothing committed in between is missed.
         let events = self.ctx.engine.hub().subscribe();
@@ -612,6 +646,7 @@ impl GmAdapter {
         let Some(station) = conn.station() else {
             return;
         };
+        let _turn = self.station_turn(&station).await;
         let still_ours = {
             let mut stations = lock(&self.stations);
             match stations.get_mut(&station) {

@@ -292,6 +292,20 @@ describe('reconnection', () => {
     b.close();
   });
 
+  it('a station that reconnects at once is identified every time and stays connected', async () => {
+    for (let i = 0; i < 25; i++) {
+      const first = await station(box, 'GM_QUICK');
+      first.close();
+      const again = await station(box, 'GM_QUICK'); // rejects if gm:identified never comes
+      assert.equal(again.identified.success, true);
+      await sleep(50);
+      const device = (await box.http('GET', '/api/state')).json.devices.find((d) => d.deviceId === 'GM_QUICK');
+      assert.equal(device.connected, true, `round ${i}: the live station is marked connected`);
+      again.close();
+      await sleep(30);
+    }
+  });
+
   it('sends sync:full instead when more than 100 events were missed', async () => {
     const a = await station(box, 'GM_R3');
     const b = await station(box, 'GM_R4');
