@@ -124,10 +124,12 @@ pub fn start(
     let (requests, inbox) = mpsc::channel(queue_capacity.max(1));
     let writer = Writer {
         store: Arc::new(store),
+        committed: domain.clone(),
         domain,
         next_seq,
         hub: hub.clone(),
         published: published_tx,
+        fault: None,
     };
     let task = tokio::spawn(writer.run(inbox));
     Ok((
@@ -143,22 +145,46 @@ pub fn start(
 
 struct Writer {
     store: Arc<Store>,
+    /// The live state: commands of the current batch are applied here before the commit.
     domain: Domain,
+    /// The state as of the last durable commit; the live state falls back to it when a commit
+    /// fails, so nothing unacknowledged stays applied even if the log cannot be read back.
+    committed: Domain,
     next_seq: u64,
     hub: Arc<Hub>,
     published: watch::Sender<Arc<Published>>,
+    /// The storage failure in force, if any; cleared when the store accepts a write again.
+    fault: Option<String>,
 }
+
+/// How often a faulted store is tried again when no command arrives to try it.
+const FAULT_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Writer {
     async fn run(mut self, mut inbox: mpsc::Receiver<Request>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while inbox.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            self.process(std::mem::take(&mut batch)).await;
+        loop {
+            tokio::select! {
+                received = inbox.recv_many(&mut batch, MAX_BATCH) => {
+                    if received == 0 {
+                        break;
+                    }
+                    self.process(std::mem::take(&mut batch)).await;
+                }
+                () = tokio::time::sleep(FAULT_RETRY), if self.fault.is_some() => {
+                    if self.recover_store().await {
+                        self.publish();
+                    }
+                }
+            }
         }
         tracing::info!("engine stopped: every queued command was processed");
     }
 
     async fn process(&mut self, mut batch: Vec<Request>) {
+        if self.fault.is_some() {
+            self.recover_store().await;
+        }
         order_for_first_write_wins(&mut batch, |r| &r.command);
         let now = wall_clock_ms();
         let mut events: Vec<Event> = Vec::new();
@@ -174,7 +200,7 @@ impl Writer {
             }
         }
 
-        let mut fault = None;
+        let mut failure = None;
         if !events.is_empty() {
             let first_seq = self.next_seq;
             let store = self.store.clone();
@@ -186,44 +212,64 @@ impl Writer {
             .await;
             match written {
                 Ok((Ok(()), events)) => {
+                    for event in &events {
+                        self.committed.apply(event);
+                    }
                     self.next_seq += events.len() as u64;
                     self.hub.publish_committed(first_seq, events);
                 }
-                Ok((Err(e), _)) => fault = Some(e.to_string()),
-                Err(e) => fault = Some(format!("commit task failed: {e}")),
+                Ok((Err(e), _)) => failure = Some(e.to_string()),
+                Err(e) => failure = Some(format!("commit task failed: {e}")),
             }
         }
 
-        if let Some(message) = &fault {
-            tracing::error!(error = %message, "commit failed; rebuilding state from the log");
-            self.rebuild_from_log();
+        if let Some(message) = &failure {
+            tracing::error!(error = %message, "commit failed; nothing of this batch was applied");
+            self.domain = self.committed.clone();
+            self.fault = Some(message.clone());
+            // redb refuses further work on a handle that saw an I/O error: start afresh.
+            let store = self.store.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.reopen()).await {
+                tracing::warn!(error = %e, "storage still failing; will retry");
+            }
         }
         for (reply, result, changed) in replies {
-            let result = match (&fault, changed) {
+            let result = match (&failure, changed) {
                 (Some(message), true) => Err(EngineError::Storage(message.clone())),
                 _ => result,
             };
             // The caller may have gone away (client disconnected); its command still counts.
             let _ = reply.send(result);
         }
+        self.publish();
+    }
+
+    /// Tries to make the store writable again; clears the fault when it is.
+    async fn recover_store(&mut self) -> bool {
+        let store = self.store.clone();
+        let recovered = tokio::task::spawn_blocking(move || {
+            store.probe_write().or_else(|_| {
+                store.reopen()?;
+                store.probe_write()
+            })
+        })
+        .await;
+        match recovered {
+            Ok(Ok(())) => {
+                tracing::info!("storage works again; accepting writes");
+                self.fault = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn publish(&self) {
         self.published.send_replace(Arc::new(Published {
             view: self.domain.view(),
             seq: self.next_seq - 1,
-            storage_fault: fault,
+            storage_fault: self.fault.clone(),
         }));
-    }
-
-    fn rebuild_from_log(&mut self) {
-        let mut fresh = Domain::new(self.domain.catalog().clone(), self.domain.limits().clone());
-        match replay_into(&self.store, &mut fresh) {
-            Ok(next_seq) => {
-                self.domain = fresh;
-                self.next_seq = next_seq;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot re-read the log; keeping in-memory state")
-            }
-        }
     }
 }
 
@@ -294,6 +340,95 @@ mod tests {
         let again = engine.execute(scan(&tokens[0], "c0")).await.unwrap();
         assert!(matches!(again, Outcome::Transaction { replayed: true, .. }));
         assert_eq!(engine.published().seq, 21);
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_refuses_writes_keeps_state_and_recovers_when_freed() {
+        use crate::store::faults::{FaultKind, FaultPlan};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let plan = FaultPlan::new();
+        let tokens: Vec<String> = domain().catalog().tokens().map(|t| t.id.clone()).collect();
+        {
+            let store = Store::open_with_faults(&path, plan.clone()).unwrap();
+            let (engine, task) = start(store, domain(), Arc::new(Hub::new(64, 64)), 64).unwrap();
+            engine
+                .execute(Command::CreateSession {
+                    session_id: "s1".into(),
+                    name: "night".into(),
+                    teams: None,
+                })
+                .await
+                .unwrap();
+            engine.execute(scan(&tokens[0], "ok-1")).await.unwrap();
+            let before = engine.published();
+
+            plan.fail_now(FaultKind::DiskFull);
+            let err = engine
+                .execute(scan(&tokens[1], "lost-1"))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, EngineError::Storage(_)), "{err:?}");
+            let during = engine.published();
+            assert!(during.storage_fault.is_some());
+            assert_eq!(
+                during.view, before.view,
+                "nothing of the refused scan is visible"
+            );
+            // Commands that change nothing still answer.
+            let refused = engine.execute(scan("no-such-token-at-all", "x")).await;
+            assert!(refused.is_err());
+
+            plan.clear();
+            let again = engine.execute(scan(&tokens[1], "ok-2")).await.unwrap();
+            assert!(matches!(
+                again,
+                Outcome::Transaction {
+                    replayed: false,
+                    ..
+                }
+            ));
+            let after = engine.published();
+            assert!(after.storage_fault.is_none());
+            assert_eq!(after.view.recent_transactions.len(), 2);
+            drop(engine);
+            task.await.unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let mut ids = Vec::new();
+        store
+            .replay(|_, event| {
+                if let Event::ScanRecorded(t) = event {
+                    ids.push(t.client_scan_id.unwrap_or_default());
+                }
+            })
+            .unwrap();
+        assert_eq!(ids, vec!["ok-1".to_string(), "ok-2".to_string()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_faulted_store_is_retried_without_new_commands() {
+        use crate::store::faults::{FaultKind, FaultPlan};
+        let dir = tempfile::tempdir().unwrap();
+        let plan = FaultPlan::new();
+        let store = Store::open_with_faults(&dir.path().join("log.redb"), plan.clone()).unwrap();
+        let (engine, _task) = start(store, domain(), Arc::new(Hub::new(8, 8)), 8).unwrap();
+        plan.fail_now(FaultKind::IoError);
+        let create = Command::CreateSession {
+            session_id: "s1".into(),
+            name: "night".into(),
+            teams: None,
+        };
+        assert!(engine.execute(create.clone()).await.is_err());
+        let mut watch = engine.watch();
+        assert!(watch.borrow_and_update().storage_fault.is_some());
+        plan.clear();
+        tokio::time::timeout(std::time::Duration::from_secs(10), watch.changed())
+            .await
+            .expect("the engine retries on its own")
+            .unwrap();
+        assert!(engine.published().storage_fault.is_none());
+        engine.execute(create).await.unwrap();
     }
 
     #[tokio::test]

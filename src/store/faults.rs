@@ -1,0 +1,203 @@
+//! A redb storage backend that injects the faults of real venue hardware, for tests and
+//! benchmarks: the fsync latency of an SD card, I/O errors after a number of writes, and a full
+//! disk. It wraps redb's own file backend, so everything else is the real thing.
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redb::backends::FileBackend;
+use redb::{BackendError, StorageBackend};
+
+/// The fsync latency of a typical SD card; the benchmarks' default.
+pub const SD_CARD_FSYNC: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// `ENOSPC`: writes and growth fail; reads still work.
+    DiskFull,
+    /// `EIO` on writes and syncs.
+    IoError,
+}
+
+const NO_FAULT: u8 = 0;
+const DISK_FULL: u8 = 1;
+const IO_ERROR: u8 = 2;
+
+/// What the backend should do; shared with the test that steers it.
+#[derive(Debug, Default)]
+pub struct FaultPlan {
+    fsync_delay_micros: AtomicU64,
+    /// Writes still allowed before `armed` becomes the active fault; negative: never.
+    writes_until_fault: AtomicI64,
+    armed: AtomicU8,
+    active: AtomicU8,
+    syncs: AtomicU64,
+}
+
+impl FaultPlan {
+    /// No faults and no added latency.
+    pub fn new() -> Arc<Self> {
+        let plan = Self::default();
+        plan.writes_until_fault.store(-1, Ordering::SeqCst);
+        Arc::new(plan)
+    }
+
+    /// A plan that only adds `delay` to every fsync.
+    pub fn with_fsync_delay(delay: Duration) -> Arc<Self> {
+        let plan = Self::new();
+        plan.set_fsync_delay(delay);
+        plan
+    }
+
+    pub fn set_fsync_delay(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.fsync_delay_micros.store(micros, Ordering::SeqCst);
+    }
+
+    /// The fault starts after `writes` more successful writes.
+    pub fn fail_after_writes(&self, writes: i64, kind: FaultKind) {
+        self.armed.store(code(kind), Ordering::SeqCst);
+        self.writes_until_fault
+            .store(writes.max(0), Ordering::SeqCst);
+    }
+
+    /// The fault starts now.
+    pub fn fail_now(&self, kind: FaultKind) {
+        self.active.store(code(kind), Ordering::SeqCst);
+    }
+
+    /// The disk was freed or replaced: everything works again.
+    pub fn clear(&self) {
+        self.writes_until_fault.store(-1, Ordering::SeqCst);
+        self.armed.store(NO_FAULT, Ordering::SeqCst);
+        self.active.store(NO_FAULT, Ordering::SeqCst);
+    }
+
+    /// How many fsyncs the backend performed.
+    pub fn sync_count(&self) -> u64 {
+        self.syncs.load(Ordering::SeqCst)
+    }
+
+    fn check_write(&self) -> io::Result<()> {
+        let left = self.writes_until_fault.load(Ordering::SeqCst);
+        if left == 0 {
+            self.active
+                .store(self.armed.load(Ordering::SeqCst), Ordering::SeqCst);
+            self.writes_until_fault.store(-1, Ordering::SeqCst);
+        } else if left > 0 {
+            self.writes_until_fault.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.check_active()
+    }
+
+    fn check_active(&self) -> io::Result<()> {
+        match self.active.load(Ordering::SeqCst) {
+            DISK_FULL => Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "no space left on device (injected)",
+            )),
+            IO_ERROR => Err(io::Error::other("input/output error (injected)")),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn code(kind: FaultKind) -> u8 {
+    match kind {
+        FaultKind::DiskFull => DISK_FULL,
+        FaultKind::IoError => IO_ERROR,
+    }
+}
+
+/// redb's file backend with a [`FaultPlan`] in front of it.
+pub struct FaultyBackend {
+    inner: FileBackend,
+    plan: Arc<FaultPlan>,
+}
+
+impl fmt::Debug for FaultyBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyBackend")
+            .field("plan", &self.plan)
+            .finish()
+    }
+}
+
+impl FaultyBackend {
+    pub fn new(file: File, plan: Arc<FaultPlan>) -> Result<Self, redb::DatabaseError> {
+        Ok(Self {
+            inner: FileBackend::new(file)?,
+            plan,
+        })
+    }
+}
+
+impl StorageBackend for FaultyBackend {
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        self.inner.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        if len > self.inner.len()? {
+            self.plan.check_write()?;
+        }
+        self.inner.set_len(len)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.plan.check_active()?;
+        let delay = self.plan.fsync_delay_micros.load(Ordering::SeqCst);
+        if delay > 0 {
+            // Runs on redb's committing thread (a blocking task), as a slow fsync would.
+            std::thread::sleep(Duration::from_micros(delay));
+        }
+        self.plan.syncs.fetch_add(1, Ordering::SeqCst);
+        self.inner.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.plan.check_write()?;
+        self.inner.write(offset, data)
+    }
+
+    fn close(&self) -> io::Result<()> {
+        self.inner.close()
+    }
+
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.try_lock_range(start, end)
+    }
+
+    fn try_lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<bool, BackendError> {
+        self.inner.try_lock_shared_range(start, end)
+    }
+
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.lock_range(start, end)
+    }
+
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.lock_shared_range(start, end)
+    }
+
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.unlock_range(start, end)
+    }
+
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.query_lock_range(start, end)
+    }
+}

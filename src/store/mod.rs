@@ -1,0 +1,335 @@
+//! The durable event log in redb.
+//!
+//! Invariant: [`Store::append`] returns only after the write transaction committed with
+//! `Durability::Immediate`, so whatever the engine acknowledges afterwards survives a power cut.
+//! The engine hands it a whole batch at once: one fsync serves every command in the batch.
+//!
+//! Records are `[version byte][postcard of the event]`. The version byte lets a later release
+//! read logs written by this one: it decodes old versions and converts them.
+
+pub mod faults;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use redb::{
+    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, StorageError,
+    TableDefinition,
+};
+
+use crate::domain::Event;
+use faults::{FaultPlan, FaultyBackend};
+
+/// Global sequence number → encoded event.
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+/// Small facts about the file itself, such as the schema version that wrote it.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The record version this build writes.
+pub const RECORD_VERSION: u8 = 1;
+/// The schema version of the tables; bumped when tables change shape.
+pub const SCHEMA_VERSION: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database {path} is damaged ({cause}). It was not changed. Run `venuebox check` for a report and `venuebox export` to save what can be read; then move the file aside to start with an empty log")]
+    Damaged { path: String, cause: String },
+    #[error("the database {path} is in use by another venuebox process; stop it first")]
+    InUse { path: String },
+    #[error("cannot open the database {path}: {cause}. The file was not changed")]
+    Open { path: String, cause: String },
+    #[error("database error: {0}")]
+    Redb(#[from] redb::Error),
+    #[error("log record {seq} cannot be decoded: {reason}")]
+    Decode { seq: u64, reason: String },
+    #[error("the database was written by a newer venuebox (schema {found}, this build reads up to {SCHEMA_VERSION})")]
+    NewerSchema { found: u64 },
+    #[error("cannot encode a log record: {0}")]
+    Encode(#[from] postcard::Error),
+    #[error(
+        "the database is closed after a storage failure; it is reopened when the fault clears"
+    )]
+    Closed,
+}
+
+/// Converts any redb error type into [`StoreError::Redb`].
+fn db<E: Into<redb::Error>>(e: E) -> StoreError {
+    StoreError::Redb(e.into())
+}
+
+type Opener = Arc<dyn Fn() -> Result<Database, DatabaseError> + Send + Sync>;
+
+/// Handle to the database file. Only the engine writes; it may close and reopen the file after
+/// a storage failure ([`Store::reopen`]).
+pub struct Store {
+    db: Mutex<Option<Database>>,
+    opener: Opener,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+pub fn encode(event: &Event) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = vec![RECORD_VERSION];
+    bytes.extend(postcard::to_stdvec(event)?);
+    Ok(bytes)
+}
+
+pub fn decode(seq: u64, bytes: &[u8]) -> Result<Event, StoreError> {
+    match bytes.split_first() {
+        Some((&RECORD_VERSION, body)) => {
+            postcard::from_bytes(body).map_err(|e| StoreError::Decode {
+                seq,
+                reason: e.to_string(),
+            })
+        }
+        Some((version, _)) => Err(StoreError::Decode {
+            seq,
+            reason: format!("record version {version} is unknown to this build"),
+        }),
+        None => Err(StoreError::Decode {
+            seq,
+            reason: "empty record".into(),
+        }),
+    }
+}
+
+/// Opens with redb's own crash recovery, turning its failures (and a panic on a file damaged
+/// outside redb) into errors that say what to do.
+fn open_checked(opener: &Opener, path: &Path) -> Result<Database, StoreError> {
+    let shown = path.display().to_string();
+    match catch_unwind(AssertUnwindSafe(|| opener())) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => Err(StoreError::InUse { path: shown }),
+        Ok(Err(DatabaseError::Storage(StorageError::Corrupted(cause)))) => {
+            Err(StoreError::Damaged { path: shown, cause })
+        }
+        Ok(Err(DatabaseError::Storage(StorageError::Io(e))))
+            if e.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            Err(StoreError::Damaged {
+                path: shown,
+                cause: e.to_string(),
+            })
+        }
+        Ok(Err(e)) => Err(StoreError::Open {
+            path: shown,
+            cause: e.to_string(),
+        }),
+        Err(_) => Err(StoreError::Damaged {
+            path: shown,
+            cause: "the storage engine could not read its own structures".into(),
+        }),
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database file and makes sure this build can read it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let file = path.to_path_buf();
+        Self::with_opener(path, Arc::new(move || Database::create(&file)))
+    }
+
+    /// Opens the file through a [`FaultyBackend`] steered by `plan` (tests and benchmarks).
+    pub fn open_with_faults(path: &Path, plan: Arc<FaultPlan>) -> Result<Self, StoreError> {
+        let file = path.to_path_buf();
+        Self::with_opener(
+            path,
+            Arc::new(move || {
+                let handle = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&file)
+                    .map_err(|e| DatabaseError::Storage(StorageError::Io(e)))?;
+                Database::builder().create_with_backend(FaultyBackend::new(handle, plan.clone())?)
+            }),
+        )
+    }
+
+    fn with_opener(path: &Path, opener: Opener) -> Result<Self, StoreError> {
+        let database = open_checked(&opener, path)?;
+        let store = Self {
+            db: Mutex::new(Some(database)),
+            opener,
+            path: path.to_path_buf(),
+        };
+        store.init_schema()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn guard(&self) -> MutexGuard<'_, Option<Database>> {
+        self.db.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn with_db<R>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let guard = self.guard();
+        let database = guard.as_ref().ok_or(StoreError::Closed)?;
+        f(database)
+    }
+
+    /// Closes the file and opens it again; redb recovers it to its last durable commit. Used
+    /// after a storage failure, whose I/O error leaves redb's handle unusable.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut guard = self.guard();
+        // The old handle must be gone before the file can be opened again.
+        drop(guard.take());
+        *guard = Some(open_checked(&self.opener, &self.path)?);
+        drop(guard);
+        self.init_schema()
+    }
+
+    fn init_schema(&self) -> Result<(), StoreError> {
+        self.with_db(|database| {
+            let mut tx = database.begin_write().map_err(db)?;
+            tx.set_durability(Durability::Immediate).map_err(db)?;
+            {
+                let mut meta = tx.open_table(META).map_err(db)?;
+                let found = meta.get("schema_version").map_err(db)?.map(|v| v.value());
+                match found {
+                    Some(v) if v > SCHEMA_VERSION => {
+                        return Err(StoreError::NewerSchema { found: v })
+                    }
+                    Some(_) => {}
+                    None => {
+                        meta.insert("schema_version", SCHEMA_VERSION).map_err(db)?;
+                    }
+                }
+                tx.open_table(LOG).map_err(db)?;
+            }
+            tx.commit().map_err(db)?;
+            Ok(())
+        })
+    }
+
+    /// The sequence number the next appended event will get.
+    pub fn next_seq(&self) -> Result<u64, StoreError> {
+        self.with_db(|database| {
+            let tx = database.begin_read().map_err(db)?;
+            let log = tx.open_table(LOG).map_err(db)?;
+            let last = log.last().map_err(db)?.map(|(k, _)| k.value());
+            Ok(last.map_or(1, |k| k + 1))
+        })
+    }
+
+    /// Appends events with consecutive sequence numbers from `first_seq` in one durable commit.
+    pub fn append(&self, first_seq: u64, events: &[Event]) -> Result<(), StoreError> {
+        let encoded = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+        self.with_db(|database| {
+            let mut tx = database.begin_write().map_err(db)?;
+            tx.set_durability(Durability::Immediate).map_err(db)?;
+            {
+                let mut log = tx.open_table(LOG).map_err(db)?;
+                for (seq, bytes) in (first_seq..).zip(&encoded) {
+                    log.insert(seq, bytes.as_slice()).map_err(db)?;
+                }
+            }
+            tx.commit().map_err(db)?;
+            Ok(())
+        })
+    }
+
+    /// A durable commit that changes nothing: proves the storage accepts writes.
+    pub fn probe_write(&self) -> Result<(), StoreError> {
+        self.append(0, &[])
+    }
+
+    /// Calls `visit` with every logged event in order; returns how many there were.
+    pub fn replay(&self, mut visit: impl FnMut(u64, Event)) -> Result<u64, StoreError> {
+        self.with_db(|database| {
+            let tx = database.begin_read().map_err(db)?;
+            let log = tx.open_table(LOG).map_err(db)?;
+            let mut count = 0;
+            for entry in log.iter().map_err(db)? {
+                let (seq, bytes) = entry.map_err(db)?;
+                let seq = seq.value();
+                visit(seq, decode(seq, bytes.value())?);
+                count += 1;
+            }
+            Ok(count)
+        })
+    }
+
+    /// Events with sequence numbers in `from..`, at most `limit` of them.
+    pub fn read_from(&self, from: u64, limit: usize) -> Result<Vec<(u64, Event)>, StoreError> {
+        self.with_db(|database| {
+            let tx = database.begin_read().map_err(db)?;
+            let log = tx.open_table(LOG).map_err(db)?;
+            let mut out = Vec::new();
+            for entry in log.range(from..).map_err(db)?.take(limit) {
+                let (seq, bytes) = entry.map_err(db)?;
+                out.push((seq.value(), decode(seq.value(), bytes.value())?));
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DisconnectReason, Event};
+
+    fn sample(i: u64) -> Event {
+        Event::DeviceDisconnected {
+            device_id: format!("GM_{i}"),
+            reason: DisconnectReason::Timeout,
+            at: i,
+        }
+    }
+
+    #[test]
+    fn appended_events_replay_in_order_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        {
+            let store = Store::open(&path).unwrap();
+            assert_eq!(store.next_seq().unwrap(), 1);
+            store.append(1, &[sample(1), sample(2)]).unwrap();
+            store.append(3, &[sample(3)]).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.next_seq().unwrap(), 4);
+        let mut seen = Vec::new();
+        let count = store.replay(|seq, e| seen.push((seq, e))).unwrap();
+        assert_eq!(count, 3);
+        assert_eq!(seen, vec![(1, sample(1)), (2, sample(2)), (3, sample(3))]);
+        assert_eq!(store.read_from(2, 1).unwrap(), vec![(2, sample(2))]);
+    }
+
+    #[test]
+    fn unknown_record_versions_are_reported_not_guessed() {
+        let err = decode(7, &[99, 1, 2]).unwrap_err();
+        assert!(err.to_string().contains("record version 99"), "{err}");
+        assert!(decode(8, &[]).is_err());
+        let good = encode(&sample(5)).unwrap();
+        assert_eq!(good[0], RECORD_VERSION);
+        assert_eq!(decode(9, &good).unwrap(), sample(5));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        std::fs::write(&path, b"this is not a redb file at all, just some text").unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Open { .. }), "{err}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"this is not a redb file at all, just some text"
+        );
+    }
+}
