@@ -24,6 +24,33 @@ pub enum CliCommand {
     Serve(ServeArgs),
     /// Print a token signed with this box's secret, for pairing a station or scanner.
     Token(TokenArgs),
+    /// Report on the database file's integrity (the box must be stopped; the file is not changed).
+    Check(StoreArgs),
+    /// Write the event log as JSON lines (the box must be stopped; the file is not changed).
+    Export(ExportArgs),
+}
+
+/// Which box's data to read.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// Data directory [default: ./venuebox-data].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Config file, to find the data directory the same way `serve` does.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, clap::Args)]

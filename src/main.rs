@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use venuebox::auth::Secrets;
-use venuebox::cli::{Cli, CliCommand, ServeArgs, TokenArgs};
+use venuebox::cli::{Cli, CliCommand, ExportArgs, ServeArgs, StoreArgs, TokenArgs};
 use venuebox::config::{parse_ttl, Config, ConfigError, Overrides};
 use venuebox::server::{Prepared, ServerError};
+use venuebox::store::maintenance;
 
 const EX_USAGE: u8 = 64;
 
@@ -28,6 +29,8 @@ fn main() -> ExitCode {
     {
         CliCommand::Serve(args) => serve(args),
         CliCommand::Token(args) => token(args),
+        CliCommand::Check(args) => check(args),
+        CliCommand::Export(args) => export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -85,6 +88,71 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+fn database_of(args: &StoreArgs) -> anyhow::Result<std::path::PathBuf> {
+    let overrides = Overrides {
+        data_dir: args.data.clone(),
+        ..Overrides::default()
+    };
+    Ok(Config::load(args.config.as_deref(), &overrides)?.database_path())
+}
+
+fn print_report(report: &maintenance::CheckReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    println!("database:   {}", report.path);
+    println!("integrity:  {}", report.integrity);
+    if let Some(v) = report.schema_version {
+        println!("schema:     {v}");
+    }
+    println!(
+        "records:    {} (sequence {} to {}, {} gaps)",
+        report.records,
+        report.first_seq.unwrap_or(0),
+        report.last_seq.unwrap_or(0),
+        report.gaps
+    );
+    for (kind, count) in &report.kinds {
+        println!("  {kind:<20} {count}");
+    }
+    for problem in &report.undecodable {
+        println!("undecodable: {problem}");
+    }
+    Ok(())
+}
+
+fn check(args: StoreArgs) -> anyhow::Result<()> {
+    let report = maintenance::check(&database_of(&args)?)?;
+    print_report(&report, args.json)?;
+    if report.healthy() {
+        println!("verdict:    healthy");
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "the database has problems (see above); `venuebox export` saves what can be read"
+        )
+    }
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let path = database_of(&args.store)?;
+    let report = match &args.output {
+        Some(file) => {
+            let out = std::fs::File::create(file)
+                .with_context(|| format!("cannot create {}", file.display()))?;
+            maintenance::export(&path, &mut std::io::BufWriter::new(out))?
+        }
+        None => maintenance::export(&path, &mut std::io::stdout().lock())?,
+    };
+    eprintln!(
+        "exported {} records ({} could not be decoded)",
+        report.records - report.undecodable.len() as u64,
+        report.undecodable.len()
+    );
+    Ok(())
 }
 
 fn token(args: TokenArgs) -> anyhow::Result<()> {

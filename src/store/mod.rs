@@ -8,6 +8,7 @@
 //! read logs written by this one: it decodes old versions and converts them.
 
 pub mod faults;
+pub mod maintenance;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -128,9 +129,53 @@ fn open_checked(opener: &Opener, path: &Path) -> Result<Database, StoreError> {
     }
 }
 
+/// Reads the whole log through a read-only handle before anything may write to the file, so a
+/// damaged file is refused untouched. A file left open by a power cut cannot be opened
+/// read-only; it goes to redb's crash recovery, which the commit protocol makes safe.
+fn verify_untouched(path: &Path) -> Result<(), StoreError> {
+    let shown = || path.display().to_string();
+    if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        return Ok(());
+    }
+    let damaged = |cause: String| StoreError::Damaged {
+        path: shown(),
+        cause,
+    };
+    let read_all = || -> Result<(), StoreError> {
+        let database = match redb::ReadOnlyDatabase::open(path) {
+            Ok(database) => database,
+            Err(DatabaseError::RepairAborted) => return Ok(()),
+            Err(DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::InUse { path: shown() })
+            }
+            Err(DatabaseError::Storage(StorageError::Corrupted(cause))) => {
+                return Err(damaged(cause))
+            }
+            Err(e) => return Err(damaged(e.to_string())),
+        };
+        let tx = database.begin_read().map_err(|e| damaged(e.to_string()))?;
+        let log = match tx.open_table(LOG) {
+            Ok(log) => log,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(damaged(e.to_string())),
+        };
+        for entry in log.iter().map_err(|e| damaged(e.to_string()))? {
+            let (seq, bytes) = entry.map_err(|e| damaged(e.to_string()))?;
+            decode(seq.value(), bytes.value()).map_err(|e| damaged(e.to_string()))?;
+        }
+        Ok(())
+    };
+    catch_unwind(AssertUnwindSafe(read_all)).unwrap_or_else(|_| {
+        Err(damaged(
+            "the storage engine could not read its own structures".into(),
+        ))
+    })
+}
+
 impl Store {
     /// Opens (or creates) the database file and makes sure this build can read it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        verify_untouched(path)?;
         let file = path.to_path_buf();
         Self::with_opener(path, Arc::new(move || Database::create(&file)))
     }
@@ -326,7 +371,7 @@ mod tests {
         let path = dir.path().join("log.redb");
         std::fs::write(&path, b"this is not a redb file at all, just some text").unwrap();
         let err = Store::open(&path).unwrap_err();
-        assert!(matches!(err, StoreError::Open { .. }), "{err}");
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
         assert_eq!(
             std::fs::read(&path).unwrap(),
             b"this is not a redb file at all, just some text"
