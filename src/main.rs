@@ -128,7 +128,9 @@ fn check(args: StoreArgs) -> anyhow::Result<()> {
     let report = maintenance::check(&database_of(&args)?)?;
     print_report(&report, args.json)?;
     if report.healthy() {
-        println!("verdict:    healthy");
+        if !args.json {
+            println!("verdict:    healthy");
+        }
         Ok(())
     } else {
         anyhow::bail!(
