@@ -36,6 +36,7 @@ export async function startBox({ config = '', dataDir } = {}) {
       const timer = setTimeout(() => reject(new Error(`box did not start:\n${out}\n${box.stderr}`)), 15000);
       proc.stdout.on('data', (d) => {
         out += d;
+        box.stdout = out;
         const pw = out.match(/admin password is (\S+)/);
         if (pw) box.password = pw[1];
         const m = out.match(/listening on (http:\/\/\S+)/);
