@@ -23,7 +23,7 @@ use crate::hub::Hub;
 use crate::store::{Store, StoreError};
 
 /// Commands taken into one batch at most; bounds the latency of the first in the batch.
-const MAX_BATCH: usize = 1024;
+pub const MAX_BATCH: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EngineError {
@@ -110,9 +110,20 @@ fn replay_into(store: &Store, domain: &mut Domain) -> Result<u64, StoreError> {
 /// Replays the log into `domain` and starts the writer task.
 pub fn start(
     store: Store,
+    domain: Domain,
+    hub: Arc<Hub>,
+    queue_capacity: usize,
+) -> Result<(EngineHandle, JoinHandle<()>), StoreError> {
+    start_with_batch_limit(store, domain, hub, queue_capacity, MAX_BATCH)
+}
+
+/// [`start`] with a chosen batch limit; 1 means one commit per command (the benchmarks compare).
+pub fn start_with_batch_limit(
+    store: Store,
     mut domain: Domain,
     hub: Arc<Hub>,
     queue_capacity: usize,
+    max_batch: usize,
 ) -> Result<(EngineHandle, JoinHandle<()>), StoreError> {
     let next_seq = replay_into(&store, &mut domain)?;
     let (published_tx, published_rx) = watch::channel(Arc::new(Published {
@@ -130,6 +141,7 @@ pub fn start(
         hub: hub.clone(),
         published: published_tx,
         fault: None,
+        max_batch: max_batch.max(1),
     };
     let task = tokio::spawn(writer.run(inbox));
     Ok((
@@ -155,6 +167,7 @@ struct Writer {
     published: watch::Sender<Arc<Published>>,
     /// The storage failure in force, if any; cleared when the store accepts a write again.
     fault: Option<String>,
+    max_batch: usize,
 }
 
 /// How often a faulted store is tried again when no command arrives to try it.
@@ -162,10 +175,10 @@ const FAULT_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Writer {
     async fn run(mut self, mut inbox: mpsc::Receiver<Request>) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut batch = Vec::with_capacity(self.max_batch);
         loop {
             tokio::select! {
-                received = inbox.recv_many(&mut batch, MAX_BATCH) => {
+                received = inbox.recv_many(&mut batch, self.max_batch) => {
                     if received == 0 {
                         break;
                     }

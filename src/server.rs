@@ -100,13 +100,28 @@ pub fn load_catalog(config: &Config) -> Result<TokenCatalog, ServerError> {
 
 impl Prepared {
     pub fn new(config: Config) -> Result<Self, ServerError> {
+        Self::with_store(config, |path| Store::open(path))
+    }
+
+    /// Like [`Prepared::new`], with the database behind a fault-injecting backend (tests).
+    pub fn with_fault_plan(
+        config: Config,
+        plan: Arc<crate::store::faults::FaultPlan>,
+    ) -> Result<Self, ServerError> {
+        Self::with_store(config, |path| Store::open_with_faults(path, plan))
+    }
+
+    fn with_store(
+        config: Config,
+        open: impl FnOnce(&std::path::Path) -> Result<Store, StoreError>,
+    ) -> Result<Self, ServerError> {
         let catalog = load_catalog(&config)?;
         std::fs::create_dir_all(&config.data_dir).map_err(|cause| ServerError::DataDir {
             path: config.data_dir.clone(),
             cause,
         })?;
         let (secrets, new_admin_password) = Secrets::load_or_create(&config.data_dir)?;
-        let store = Store::open(&config.database_path())?;
+        let store = open(&config.database_path())?;
         Ok(Self {
             config: Arc::new(config),
             secrets: Arc::new(secrets),

@@ -12,11 +12,19 @@ use venuebox::store::Store;
 fn replay_fixture(name: &str) -> (Domain, u64) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("venuebox.redb");
-    std::fs::copy(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR")), &path)
-        .expect("fixture present");
+    std::fs::copy(
+        format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR")),
+        &path,
+    )
+    .expect("fixture present");
     let store = Store::open(&path).expect("an old log opens");
-    let mut domain = Domain::new(TokenCatalog::demo(&ScoringRules::default()), Limits::default());
-    let count = store.replay(|_, event| domain.apply(&event)).expect("every record decodes");
+    let mut domain = Domain::new(
+        TokenCatalog::demo(&ScoringRules::default()),
+        Limits::default(),
+    );
+    let count = store
+        .replay(|_, event| domain.apply(&event))
+        .expect("every record decodes");
     (domain, count)
 }
 
@@ -30,16 +38,38 @@ fn a_record_v1_log_replays_to_the_game_it_recorded() {
     assert_eq!(archived.session.name, "Record v1 fixture");
     assert_eq!(archived.session.status, SessionStatus::Archived);
     assert_eq!(archived.transaction_count, 6);
-    let team_a = archived.scores.iter().find(|s| s.team_id == "TEAM_A").unwrap();
-    assert_eq!(team_a.completed_groups, vec!["Boardroom Secrets".to_string()]);
-    assert_eq!(team_a.bonus_points, 2 * team_a.base_score, "a x3 group adds twice its points");
-    let team_b = archived.scores.iter().find(|s| s.team_id == "TEAM_B").unwrap();
-    assert_eq!(team_b.score(), 0, "a duplicate and an unknown token score nothing");
+    let team_a = archived
+        .scores
+        .iter()
+        .find(|s| s.team_id == "TEAM_A")
+        .unwrap();
+    assert_eq!(
+        team_a.completed_groups,
+        vec!["Boardroom Secrets".to_string()]
+    );
+    assert_eq!(
+        team_a.bonus_points,
+        2 * team_a.base_score,
+        "a x3 group adds twice its points"
+    );
+    let team_b = archived
+        .scores
+        .iter()
+        .find(|s| s.team_id == "TEAM_B")
+        .unwrap();
+    assert_eq!(
+        team_b.score(),
+        0,
+        "a duplicate and an unknown token score nothing"
+    );
 
     let session = view.session.as_ref().unwrap();
     assert_eq!(session.name, "Second game");
     assert_eq!(view.recent_transactions.len(), 1);
-    assert_eq!(view.recent_transactions[0].status, TransactionStatus::Accepted);
+    assert_eq!(
+        view.recent_transactions[0].status,
+        TransactionStatus::Accepted
+    );
     assert!(view.devices.iter().any(|d| d.kind == DeviceKind::Player));
 
     // Idempotency keys written by v1 still answer resends.
@@ -56,5 +86,8 @@ fn a_record_v1_log_replays_to_the_game_it_recorded() {
             0,
         )
         .unwrap();
-    assert!(matches!(again.0, Outcome::Transaction { replayed: true, .. }));
+    assert!(matches!(
+        again.0,
+        Outcome::Transaction { replayed: true, .. }
+    ));
 }
