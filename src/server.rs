@@ -100,7 +100,7 @@ pub fn load_catalog(config: &Config) -> Result<TokenCatalog, ServerError> {
 
 impl Prepared {
     pub fn new(config: Config) -> Result<Self, ServerError> {
-        Self::with_store(config, |path| Store::open(path))
+        Self::with_store(config, Store::open)
     }
 
     /// Like [`Prepared::new`], with the database behind a fault-injecting backend (tests).
