@@ -2,7 +2,6 @@
 //! with SERVER_ERROR, shows the fault in /healthz and on the LEDs, and accepts changes again by
 //! itself once the card works.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
