@@ -97,14 +97,24 @@ pub fn wall_clock_ms() -> Millis {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Rebuilds `domain` from the log and returns the next sequence number.
-fn replay_into(store: &Store, domain: &mut Domain) -> Result<u64, StoreError> {
-    let mut last = 0;
-    store.replay(|seq, event| {
+/// A snapshot is written after this many committed events, so boot replays at most about this
+/// many events after reading the snapshot.
+pub const SNAPSHOT_EVERY: u64 = 10_000;
+
+/// Rebuilds the state: the newest snapshot made with this catalogue, then the log after it.
+/// Returns the state, the next sequence number and how many events were replayed.
+fn load_state(store: &Store, empty: Domain) -> Result<(Domain, u64, u64), StoreError> {
+    let restored = store.latest_snapshot()?.and_then(|(seq, snapshot)| {
+        Domain::restore(empty.catalog().clone(), empty.limits().clone(), snapshot)
+            .map(|domain| (domain, seq))
+    });
+    let (mut domain, covered) = restored.unwrap_or((empty, 0));
+    let mut last = covered;
+    let replayed = store.replay_after(covered, |seq, event| {
         domain.apply(&event);
         last = seq;
     })?;
-    Ok(last + 1)
+    Ok((domain, last + 1, replayed))
 }
 
 /// Replays the log into `domain` and starts the writer task.
@@ -120,12 +130,16 @@ pub fn start(
 /// [`start`] with a chosen batch limit; 1 means one commit per command (the benchmarks compare).
 pub fn start_with_batch_limit(
     store: Store,
-    mut domain: Domain,
+    domain: Domain,
     hub: Arc<Hub>,
     queue_capacity: usize,
     max_batch: usize,
 ) -> Result<(EngineHandle, JoinHandle<()>), StoreError> {
-    let next_seq = replay_into(&store, &mut domain)?;
+    let (domain, next_seq, replayed) = load_state(&store, domain)?;
+    if replayed >= SNAPSHOT_EVERY {
+        // A long replay (first start of this build, or a new token file): do it only once.
+        store.write_snapshot(next_seq - 1, &domain.snapshot())?;
+    }
     let (published_tx, published_rx) = watch::channel(Arc::new(Published {
         view: domain.view(),
         seq: next_seq - 1,
@@ -142,6 +156,7 @@ pub fn start_with_batch_limit(
         published: published_tx,
         fault: None,
         max_batch: max_batch.max(1),
+        since_snapshot: 0,
     };
     let task = tokio::spawn(writer.run(inbox));
     Ok((
@@ -168,6 +183,8 @@ struct Writer {
     /// The storage failure in force, if any; cleared when the store accepts a write again.
     fault: Option<String>,
     max_batch: usize,
+    /// Events committed since the last snapshot.
+    since_snapshot: u64,
 }
 
 /// How often a faulted store is tried again when no command arrives to try it.
@@ -229,6 +246,7 @@ impl Writer {
                         self.committed.apply(event);
                     }
                     self.next_seq += events.len() as u64;
+                    self.since_snapshot += events.len() as u64;
                     self.hub.publish_committed(first_seq, events);
                 }
                 Ok((Err(e), _)) => failure = Some(e.to_string()),
@@ -255,6 +273,24 @@ impl Writer {
             let _ = reply.send(result);
         }
         self.publish();
+        if self.since_snapshot >= SNAPSHOT_EVERY {
+            self.write_snapshot().await;
+        }
+    }
+
+    /// Stores the committed state so the next boot replays only what follows. After the
+    /// replies: a snapshot never delays an acknowledgement.
+    async fn write_snapshot(&mut self) {
+        let store = self.store.clone();
+        let seq = self.next_seq - 1;
+        let snapshot = self.committed.snapshot();
+        let written =
+            tokio::task::spawn_blocking(move || store.write_snapshot(seq, &snapshot)).await;
+        match written {
+            Ok(Ok(())) => self.since_snapshot = 0,
+            Ok(Err(e)) => tracing::warn!(error = %e, "snapshot not written; boot will replay more"),
+            Err(e) => tracing::warn!(error = %e, "snapshot task failed"),
+        }
     }
 
     /// Tries to make the store writable again; clears the fault when it is.
@@ -442,6 +478,45 @@ mod tests {
             .unwrap();
         assert!(engine.published().storage_fault.is_none());
         engine.execute(create).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn boot_from_a_snapshot_and_the_tail_equals_a_full_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let tokens: Vec<String> = domain().catalog().tokens().map(|t| t.id.clone()).collect();
+        let mut live = domain();
+        let mut log = Vec::new();
+        let mut commands = vec![Command::CreateSession {
+            session_id: "s1".into(),
+            name: "night".into(),
+            teams: None,
+        }];
+        commands.extend((0..60).map(|i| scan(&tokens[i % tokens.len()], &format!("c{i}"))));
+        let store = Store::open(&path).unwrap();
+        for (i, command) in commands.iter().enumerate() {
+            let (_, events) = live.execute(command, 1_000 + i as u64).unwrap();
+            store.append(log.len() as u64 + 1, &events).unwrap();
+            log.extend(events);
+            if i == 30 {
+                store
+                    .write_snapshot(log.len() as u64, &live.snapshot())
+                    .unwrap();
+            }
+        }
+        let (from_snapshot, next_seq, replayed) = load_state(&store, domain()).unwrap();
+        assert_eq!(next_seq, log.len() as u64 + 1);
+        assert_eq!(replayed, 30, "only the tail after the snapshot is replayed");
+        assert_eq!(from_snapshot.view(), live.view());
+
+        // A snapshot made with another token file is not used: the whole log is replayed.
+        let other = TokenCatalog::from_venue_json(
+            r#"{"x": {"SF_ValueRating": 1, "SF_MemoryType": "Personal"}}"#,
+            &ScoringRules::default(),
+        )
+        .unwrap();
+        let (_, _, replayed) = load_state(&store, Domain::new(other, Limits::default())).unwrap();
+        assert_eq!(replayed, log.len() as u64);
     }
 
     #[tokio::test]

@@ -266,7 +266,7 @@ pub enum DomainError {
     Invalid { field: &'static str, reason: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub id: String,
     pub name: String,
@@ -276,7 +276,7 @@ pub struct Session {
     pub ended_at: Option<Millis>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TeamScore {
     pub team_id: String,
     pub base_score: u64,
@@ -284,7 +284,6 @@ pub struct TeamScore {
     pub tokens_scanned: u64,
     pub completed_groups: Vec<String>,
     /// Token ids this team holds (for group completion).
-    #[serde(skip)]
     held_tokens: BTreeSet<String>,
 }
 
@@ -294,7 +293,7 @@ impl TeamScore {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Device {
     pub id: String,
     pub kind: DeviceKind,
@@ -313,7 +312,7 @@ pub struct VideoView {
     pub queue: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurrentVideo {
     pub token_id: String,
     pub started_at: Millis,
@@ -321,7 +320,7 @@ pub struct CurrentVideo {
 }
 
 /// A finished session, kept for the record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArchivedSession {
     pub session: Session,
     pub scores: Vec<TeamScore>,
@@ -340,27 +339,74 @@ pub struct GameView {
     pub archived_sessions: Vec<ArchivedSession>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct SessionState {
     session: Session,
     teams: BTreeMap<String, TeamScore>,
     /// token id (canonical) → transaction id that scored it; first write wins.
     claimed_tokens: HashMap<String, String>,
-    transactions: Vec<Transaction>,
+    /// The last [`RECENT_TRANSACTIONS`]; the full history is the log's.
+    recent: VecDeque<Transaction>,
+    transaction_count: usize,
+}
+
+/// How many client scan ids the box remembers, to answer resends with the original result. A
+/// scanner resends within minutes of a failure (its queue holds 100), so this covers hours of a
+/// busy venue while keeping memory, snapshots and boot time bounded.
+pub const REMEMBERED_SCAN_IDS: usize = 100_000;
+
+/// (device id, client scan id) → the transaction it produced, oldest forgotten first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct ScanIdMemory {
+    results: HashMap<(String, String), Transaction>,
+    order: VecDeque<(String, String)>,
+}
+
+impl ScanIdMemory {
+    fn get(&self, key: &(String, String)) -> Option<&Transaction> {
+        self.results.get(key)
+    }
+
+    fn remember(&mut self, key: (String, String), transaction: Transaction) {
+        if self.results.insert(key.clone(), transaction).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > REMEMBERED_SCAN_IDS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.results.remove(&oldest);
+            }
+        }
+    }
+}
+
+/// Everything [`Domain::apply`] has built, without the catalogue and limits that come from the
+/// configuration. The engine stores one now and then so boot replays only the tail of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainSnapshot {
+    /// Fingerprint of the token catalogue the state was built with; another catalogue (the token
+    /// file changed) makes the snapshot unusable and boot replays the whole log instead.
+    catalog_fingerprint: u64,
+    current: Option<SessionState>,
+    archived: Vec<ArchivedSession>,
+    devices: BTreeMap<String, Device>,
+    video_current: Option<CurrentVideo>,
+    video_queue: VecDeque<String>,
+    client_scans: ScanIdMemory,
+    transactions_recorded: u64,
 }
 
 /// The whole game state. Owned by the engine's single writer task.
 #[derive(Debug, Clone)]
 pub struct Domain {
     catalog: TokenCatalog,
+    catalog_fingerprint: u64,
     limits: Limits,
     current: Option<SessionState>,
     archived: Vec<ArchivedSession>,
     devices: BTreeMap<String, Device>,
     video_current: Option<CurrentVideo>,
     video_queue: VecDeque<String>,
-    /// (device id, client scan id) → the transaction it produced.
-    client_scans: HashMap<(String, String), Transaction>,
+    client_scans: ScanIdMemory,
     transactions_recorded: u64,
 }
 
@@ -409,6 +455,7 @@ pub fn order_for_first_write_wins<T>(batch: &mut [T], command_of: impl Fn(&T) ->
 impl Domain {
     pub fn new(catalog: TokenCatalog, limits: Limits) -> Self {
         Self {
+            catalog_fingerprint: catalog.fingerprint(),
             catalog,
             limits,
             current: None,
@@ -416,9 +463,46 @@ impl Domain {
             devices: BTreeMap::new(),
             video_current: None,
             video_queue: VecDeque::new(),
-            client_scans: HashMap::new(),
+            client_scans: ScanIdMemory::default(),
             transactions_recorded: 0,
         }
+    }
+
+    /// The state as of now, for [`Domain::restore`].
+    pub fn snapshot(&self) -> DomainSnapshot {
+        DomainSnapshot {
+            catalog_fingerprint: self.catalog_fingerprint,
+            current: self.current.clone(),
+            archived: self.archived.clone(),
+            devices: self.devices.clone(),
+            video_current: self.video_current.clone(),
+            video_queue: self.video_queue.clone(),
+            client_scans: self.client_scans.clone(),
+            transactions_recorded: self.transactions_recorded,
+        }
+    }
+
+    /// Rebuilds a domain from a snapshot, or `None` when it was made with another catalogue.
+    pub fn restore(
+        catalog: TokenCatalog,
+        limits: Limits,
+        snapshot: DomainSnapshot,
+    ) -> Option<Self> {
+        if snapshot.catalog_fingerprint != catalog.fingerprint() {
+            return None;
+        }
+        Some(Self {
+            catalog_fingerprint: snapshot.catalog_fingerprint,
+            catalog,
+            limits,
+            current: snapshot.current,
+            archived: snapshot.archived,
+            devices: snapshot.devices,
+            video_current: snapshot.video_current,
+            video_queue: snapshot.video_queue,
+            client_scans: snapshot.client_scans,
+            transactions_recorded: snapshot.transactions_recorded,
+        })
     }
 
     pub fn catalog(&self) -> &TokenCatalog {
@@ -944,7 +1028,8 @@ impl Domain {
                         })
                         .collect(),
                     claimed_tokens: HashMap::new(),
-                    transactions: Vec::new(),
+                    recent: VecDeque::new(),
+                    transaction_count: 0,
                 });
             }
             Event::SessionPaused { .. } => self.set_session_status(SessionStatus::Paused),
@@ -955,7 +1040,7 @@ impl Domain {
                     state.session.ended_at = Some(*at);
                     self.archived.push(ArchivedSession {
                         scores: state.teams.into_values().collect(),
-                        transaction_count: state.transactions.len(),
+                        transaction_count: state.transaction_count,
                         session: state.session,
                     });
                 }
@@ -1029,7 +1114,7 @@ impl Domain {
     fn apply_scan(&mut self, transaction: &Transaction) {
         self.transactions_recorded += 1;
         if let Some(client_id) = &transaction.client_scan_id {
-            self.client_scans.insert(
+            self.client_scans.remember(
                 (transaction.device_id.clone(), client_id.clone()),
                 transaction.clone(),
             );
@@ -1040,7 +1125,11 @@ impl Domain {
         let Some(state) = &mut self.current else {
             return;
         };
-        state.transactions.push(transaction.clone());
+        state.transaction_count += 1;
+        if state.recent.len() == RECENT_TRANSACTIONS {
+            state.recent.pop_front();
+        }
+        state.recent.push_back(transaction.clone());
         let scored = transaction.status == TransactionStatus::Accepted
             && transaction.device_kind == DeviceKind::Gm;
         let Some(team_id) = transaction.team_id.as_ref().filter(|_| scored) else {
@@ -1086,14 +1175,11 @@ impl Domain {
     /// The bounded read model published after each commit.
     pub fn view(&self) -> GameView {
         let (session, scores, recent) = match &self.current {
-            Some(state) => {
-                let skip = state.transactions.len().saturating_sub(RECENT_TRANSACTIONS);
-                (
-                    Some(state.session.clone()),
-                    state.teams.values().cloned().collect(),
-                    state.transactions[skip..].to_vec(),
-                )
-            }
+            Some(state) => (
+                Some(state.session.clone()),
+                state.teams.values().cloned().collect(),
+                state.recent.iter().cloned().collect(),
+            ),
             None => (None, Vec::new(), Vec::new()),
         };
         GameView {
@@ -1106,11 +1192,9 @@ impl Domain {
         }
     }
 
-    /// All transactions of the current session, oldest first.
-    pub fn session_transactions(&self) -> &[Transaction] {
-        self.current
-            .as_ref()
-            .map_or(&[], |s| s.transactions.as_slice())
+    /// How many transactions the current session has recorded.
+    pub fn session_transaction_count(&self) -> usize {
+        self.current.as_ref().map_or(0, |s| s.transaction_count)
     }
 }
 

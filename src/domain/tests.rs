@@ -343,7 +343,7 @@ fn resent_client_scan_id_returns_the_original_result() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(d.session_transactions().len(), 1);
+    assert_eq!(d.session_transaction_count(), 1);
 }
 
 #[test]
@@ -560,6 +560,48 @@ fn replaying_the_events_rebuilds_identical_state() {
     }
     assert_eq!(replayed.view(), live.view());
     assert_eq!(replayed.client_scans, live.client_scans);
+}
+
+#[test]
+fn a_snapshot_restores_the_same_state_and_refuses_another_catalogue() {
+    let mut d = domain_with_session(Some(vec!["TEAM_A", "TEAM_B"]));
+    d.execute(&gm_scan("grpA", "TEAM_A", T0), T0).unwrap();
+    d.execute(&gm_scan("grpB", "TEAM_A", T0), T0).unwrap();
+    d.execute(&player_scan("vid1", "P1", Some("c-9")), T0)
+        .unwrap();
+    let snapshot = d.snapshot();
+    let bytes = postcard::to_stdvec(&snapshot).unwrap();
+    let decoded: DomainSnapshot = postcard::from_bytes(&bytes).unwrap();
+    let mut restored = Domain::restore(catalog(), limits(), decoded.clone()).unwrap();
+    assert_eq!(restored.view(), d.view());
+    // It goes on exactly like the original.
+    let next = gm_scan("tok2", "TEAM_B", T0 + 1);
+    assert_eq!(restored.execute(&next, T0 + 1), d.execute(&next, T0 + 1));
+    let resend = player_scan("vid1", "P1", Some("c-9"));
+    assert_eq!(
+        restored.execute(&resend, T0 + 2),
+        d.execute(&resend, T0 + 2)
+    );
+
+    let other = TokenCatalog::from_venue_json(
+        r#"{"tok1": {"SF_ValueRating": 5, "SF_MemoryType": "Personal"}}"#,
+        &ScoringRules::default(),
+    )
+    .unwrap();
+    assert!(Domain::restore(other, limits(), decoded).is_none());
+}
+
+#[test]
+fn only_the_last_transactions_are_kept_in_memory() {
+    let mut d = domain_with_session(None);
+    for i in 0..(RECENT_TRANSACTIONS + 20) {
+        d.execute(&gm_scan("tok1", "TEAM_A", T0 + i as u64), T0)
+            .unwrap();
+    }
+    let view = d.view();
+    assert_eq!(view.recent_transactions.len(), RECENT_TRANSACTIONS);
+    assert_eq!(view.recent_transactions.last().unwrap().id, "tx-00000120");
+    assert_eq!(d.session_transaction_count(), RECENT_TRANSACTIONS + 20);
 }
 
 #[test]

@@ -267,6 +267,36 @@ impl TokenCatalog {
         self.groups.values()
     }
 
+    /// A stable fingerprint of everything scoring depends on (FNV-1a over ids, values, groups).
+    pub fn fingerprint(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |bytes: &[u8]| {
+            for b in bytes {
+                hash ^= u64::from(*b);
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            hash ^= 0xff;
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        };
+        for token in self.tokens.values() {
+            feed(token.id.as_bytes());
+            feed(&token.value.to_le_bytes());
+            feed(token.group.as_deref().unwrap_or("").as_bytes());
+            feed(
+                token
+                    .video
+                    .as_ref()
+                    .map_or("", |v| v.path.as_str())
+                    .as_bytes(),
+            );
+        }
+        for group in self.groups.values() {
+            feed(group.name.as_bytes());
+            feed(&group.multiplier.to_le_bytes());
+        }
+        hash
+    }
+
     pub fn len(&self) -> usize {
         self.tokens.len()
     }

@@ -19,13 +19,19 @@ use redb::{
     TableDefinition,
 };
 
-use crate::domain::Event;
+use crate::domain::{DomainSnapshot, Event};
 use faults::{FaultPlan, FaultyBackend};
 
 /// Global sequence number → encoded event.
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 /// Small facts about the file itself, such as the schema version that wrote it.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Last sequence number a snapshot covers → `[version byte][postcard of DomainSnapshot]`.
+/// Only the newest is kept; it is a cache of the log, which stays the truth.
+const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
+
+/// The snapshot format this build writes; any other is ignored (boot replays the whole log).
+pub const SNAPSHOT_VERSION: u8 = 1;
 
 /// The record version this build writes.
 pub const RECORD_VERSION: u8 = 1;
@@ -159,7 +165,18 @@ fn verify_untouched(path: &Path) -> Result<(), StoreError> {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
             Err(e) => return Err(damaged(e.to_string())),
         };
-        for entry in log.iter().map_err(|e| damaged(e.to_string()))? {
+        // Boot reads the newest snapshot and the log after it; that is what must be readable.
+        let covered = match tx.open_table(SNAPSHOTS) {
+            Ok(snapshots) => snapshots
+                .last()
+                .map_err(|e| damaged(e.to_string()))?
+                .map_or(0, |(seq, _)| seq.value()),
+            Err(_) => 0,
+        };
+        for entry in log
+            .range(covered + 1..)
+            .map_err(|e| damaged(e.to_string()))?
+        {
             let (seq, bytes) = entry.map_err(|e| damaged(e.to_string()))?;
             decode(seq.value(), bytes.value()).map_err(|e| damaged(e.to_string()))?;
         }
@@ -254,6 +271,7 @@ impl Store {
                     }
                 }
                 tx.open_table(LOG).map_err(db)?;
+                tx.open_table(SNAPSHOTS).map_err(db)?;
             }
             tx.commit().map_err(db)?;
             Ok(())
@@ -293,18 +311,61 @@ impl Store {
     }
 
     /// Calls `visit` with every logged event in order; returns how many there were.
-    pub fn replay(&self, mut visit: impl FnMut(u64, Event)) -> Result<u64, StoreError> {
+    pub fn replay(&self, visit: impl FnMut(u64, Event)) -> Result<u64, StoreError> {
+        self.replay_after(0, visit)
+    }
+
+    /// Calls `visit` with every logged event after `after_seq`, in order.
+    pub fn replay_after(
+        &self,
+        after_seq: u64,
+        mut visit: impl FnMut(u64, Event),
+    ) -> Result<u64, StoreError> {
         self.with_db(|database| {
             let tx = database.begin_read().map_err(db)?;
             let log = tx.open_table(LOG).map_err(db)?;
             let mut count = 0;
-            for entry in log.iter().map_err(db)? {
+            for entry in log.range(after_seq + 1..).map_err(db)? {
                 let (seq, bytes) = entry.map_err(db)?;
                 let seq = seq.value();
                 visit(seq, decode(seq, bytes.value())?);
                 count += 1;
             }
             Ok(count)
+        })
+    }
+
+    /// Stores `snapshot` as covering the log up to `seq`, durably, and drops older ones.
+    pub fn write_snapshot(&self, seq: u64, snapshot: &DomainSnapshot) -> Result<(), StoreError> {
+        let mut bytes = vec![SNAPSHOT_VERSION];
+        bytes.extend(postcard::to_stdvec(snapshot)?);
+        self.with_db(|database| {
+            let mut tx = database.begin_write().map_err(db)?;
+            tx.set_durability(Durability::Immediate).map_err(db)?;
+            {
+                let mut table = tx.open_table(SNAPSHOTS).map_err(db)?;
+                table.retain(|key, _| key > seq).map_err(db)?;
+                table.insert(seq, bytes.as_slice()).map_err(db)?;
+            }
+            tx.commit().map_err(db)?;
+            Ok(())
+        })
+    }
+
+    /// The newest usable snapshot and the sequence it covers. A snapshot of another format or
+    /// one that does not decode is skipped: the log is replayed instead.
+    pub fn latest_snapshot(&self) -> Result<Option<(u64, DomainSnapshot)>, StoreError> {
+        self.with_db(|database| {
+            let tx = database.begin_read().map_err(db)?;
+            let table = tx.open_table(SNAPSHOTS).map_err(db)?;
+            let Some((seq, bytes)) = table.last().map_err(db)? else {
+                return Ok(None);
+            };
+            let decoded = match bytes.value().split_first() {
+                Some((&SNAPSHOT_VERSION, body)) => postcard::from_bytes(body).ok(),
+                _ => None,
+            };
+            Ok(decoded.map(|snapshot| (seq.value(), snapshot)))
         })
     }
 
