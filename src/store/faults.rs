@@ -47,6 +47,11 @@ impl FaultPlan {
         Arc::new(plan)
     }
 
+    /// A plan that models an SD card: every fsync takes [`SD_CARD_FSYNC`] more.
+    pub fn sd_card() -> Arc<Self> {
+        Self::with_fsync_delay(SD_CARD_FSYNC)
+    }
+
     /// A plan that only adds `delay` to every fsync.
     pub fn with_fsync_delay(delay: Duration) -> Arc<Self> {
         let plan = Self::new();
@@ -199,5 +204,53 @@ impl StorageBackend for FaultyBackend {
 
     fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
         self.inner.query_lock_range(start, end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DisconnectReason, Event};
+    use crate::store::Store;
+
+    fn event(i: u64) -> Event {
+        Event::DeviceDisconnected {
+            device_id: format!("d{i}"),
+            reason: DisconnectReason::Timeout,
+            at: i,
+        }
+    }
+
+    #[test]
+    fn a_write_failing_mid_commit_leaves_the_last_commit_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let plan = FaultPlan::new();
+        let store = Store::open_with_faults(&path, plan.clone()).unwrap();
+        store.append(1, &[event(1), event(2)]).unwrap();
+        plan.fail_after_writes(1, FaultKind::IoError);
+        let big: Vec<Event> = (3..2_000).map(event).collect();
+        assert!(store.append(3, &big).is_err());
+        // Still failing: reopening does not help until the fault clears.
+        plan.fail_now(FaultKind::IoError);
+        assert!(store.reopen().and_then(|()| store.probe_write()).is_err());
+        plan.clear();
+        store.reopen().unwrap();
+        let mut seen = Vec::new();
+        store.replay(|seq, _| seen.push(seq)).unwrap();
+        assert_eq!(seen, vec![1, 2], "the failed commit left nothing behind");
+        store.append(3, &[event(3)]).unwrap();
+    }
+
+    #[test]
+    fn the_sd_card_plan_slows_every_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = FaultPlan::sd_card();
+        let store = Store::open_with_faults(&dir.path().join("log.redb"), plan.clone()).unwrap();
+        let before = plan.sync_count();
+        let started = std::time::Instant::now();
+        store.append(1, &[event(1)]).unwrap();
+        assert!(plan.sync_count() > before);
+        assert!(started.elapsed() >= SD_CARD_FSYNC);
     }
 }

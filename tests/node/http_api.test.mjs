@@ -169,7 +169,7 @@ describe('command line', () => {
     await box.stop();
   });
 
-  it('exits 64 and names the key for a bad config, before binding', async () => {
+  it('exits 64 for a bad config and 1 for a damaged database, before binding', async () => {
     const { spawnSync } = await import('node:child_process');
     const { BIN } = await import('./harness.mjs');
     const { mkdtempSync, writeFileSync } = await import('node:fs');
@@ -189,6 +189,21 @@ describe('command line', () => {
       assert.match(run.stderr.toString(), new RegExp(key.replace('.', '\\.')));
       assert.doesNotMatch(run.stdout.toString(), /listening/);
     }
+    // A damaged database: the box refuses to start, says what to do, and leaves the file alone.
+    const dataDir = join(dir, 'damaged');
+    const { mkdirSync, readFileSync } = await import('node:fs');
+    mkdirSync(dataDir);
+    const garbage = Buffer.from('this is not a venuebox database, it was overwritten by accident');
+    writeFileSync(join(dataDir, 'venuebox.redb'), garbage);
+    const boot = spawnSync(BIN, ['serve', '--data', dataDir, '--listen', '127.0.0.1:0']);
+    assert.equal(boot.status, 1, boot.stderr.toString());
+    assert.match(boot.stderr.toString(), /damaged.*not changed.*venuebox check/s);
+    assert.doesNotMatch(boot.stdout.toString(), /listening/);
+    assert.deepEqual(readFileSync(join(dataDir, 'venuebox.redb')), garbage);
+    const check = spawnSync(BIN, ['check', '--data', dataDir]);
+    assert.equal(check.status, 1);
+    assert.match(check.stdout.toString(), /integrity:/);
+
     const version = spawnSync(BIN, ['--version']);
     assert.match(version.stdout.toString(), /^venuebox \d+\.\d+\.\d+/);
   });
