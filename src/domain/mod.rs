@@ -5,12 +5,14 @@
 //! them with [`Domain::apply`] — the same function that replays the log at boot. So a command is
 //! either applied whole or not at all, and replaying the log rebuilds identical state.
 
+pub mod predictions;
 pub mod tokens;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+pub use predictions::{PredictionCommand, PredictionEvent, PredictionOutcome, PredictionsState};
 pub use tokens::{ScoringRules, Token, TokenCatalog};
 
 /// Milliseconds since the Unix epoch. Time is always an argument, never read here.
@@ -144,6 +146,8 @@ pub enum Command {
     /// Sent once at boot after replay: devices come back disconnected, and a video that was
     /// playing when the power went is restarted from the beginning.
     Recover,
+    /// Live predictions (seed 002).
+    Prediction(PredictionCommand),
 }
 
 /// A recorded scan.
@@ -223,6 +227,8 @@ pub enum Event {
     VideoQueueCleared {
         at: Millis,
     },
+    // New variants go at the end: records store the variant's position.
+    Prediction(PredictionEvent),
 }
 
 /// What a command produced, for the caller's reply.
@@ -240,6 +246,7 @@ pub enum Outcome {
         reconnected: bool,
     },
     Video(VideoView),
+    Prediction(PredictionOutcome),
     Done,
 }
 
@@ -264,6 +271,12 @@ pub enum DomainError {
     NoVideo,
     #[error("invalid {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    #[error("no prediction {0}")]
+    PredictionNotFound(String),
+    #[error("prediction {0} is closed")]
+    PredictionClosed(String),
+    #[error("balance {balance} is less than the {needed} points needed")]
+    InsufficientBalance { balance: u64, needed: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -393,6 +406,7 @@ pub struct DomainSnapshot {
     video_queue: VecDeque<String>,
     client_scans: ScanIdMemory,
     transactions_recorded: u64,
+    predictions: PredictionsState,
 }
 
 /// The whole game state. Owned by the engine's single writer task.
@@ -408,6 +422,7 @@ pub struct Domain {
     video_queue: VecDeque<String>,
     client_scans: ScanIdMemory,
     transactions_recorded: u64,
+    predictions: PredictionsState,
 }
 
 const MAX_ID_LEN: usize = 64;
@@ -465,6 +480,7 @@ impl Domain {
             video_queue: VecDeque::new(),
             client_scans: ScanIdMemory::default(),
             transactions_recorded: 0,
+            predictions: PredictionsState::default(),
         }
     }
 
@@ -479,6 +495,7 @@ impl Domain {
             video_queue: self.video_queue.clone(),
             client_scans: self.client_scans.clone(),
             transactions_recorded: self.transactions_recorded,
+            predictions: self.predictions.clone(),
         }
     }
 
@@ -502,6 +519,7 @@ impl Domain {
             video_queue: snapshot.video_queue,
             client_scans: snapshot.client_scans,
             transactions_recorded: snapshot.transactions_recorded,
+            predictions: snapshot.predictions,
         })
     }
 
@@ -641,6 +659,13 @@ impl Domain {
                     _ => Vec::new(),
                 };
                 Ok((Outcome::Video(VideoView::default()), events))
+            }
+            Command::Prediction(command) => {
+                let (outcome, events) = self.predictions.decide(command, now)?;
+                Ok((
+                    Outcome::Prediction(outcome),
+                    events.into_iter().map(Event::Prediction).collect(),
+                ))
             }
             Command::Recover => {
                 let mut events: Vec<Event> = self
@@ -1102,6 +1127,7 @@ impl Domain {
             }
             Event::VideoEnded { .. } => self.video_current = None,
             Event::VideoQueueCleared { .. } => self.video_queue.clear(),
+            Event::Prediction(event) => self.predictions.apply(event),
         }
     }
 
@@ -1190,6 +1216,11 @@ impl Domain {
             video: self.video_view(),
             archived_sessions: self.archived.clone(),
         }
+    }
+
+    /// Predictions, balances and remembered vote ids.
+    pub fn predictions(&self) -> &PredictionsState {
+        &self.predictions
     }
 
     /// How many transactions the current session has recorded.

@@ -108,6 +108,10 @@ fn kind_of(event: &Event) -> &'static str {
         Event::VideoResumed { .. } => "VideoResumed",
         Event::VideoEnded { .. } => "VideoEnded",
         Event::VideoQueueCleared { .. } => "VideoQueueCleared",
+        Event::Prediction(crate::domain::PredictionEvent::Created(_)) => "PredictionCreated",
+        Event::Prediction(crate::domain::PredictionEvent::VoteCast { .. }) => "VoteCast",
+        Event::Prediction(crate::domain::PredictionEvent::Closed { .. }) => "PredictionClosed",
+        Event::Prediction(crate::domain::PredictionEvent::PointsGranted { .. }) => "PointsGranted",
     }
 }
 

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     /// Ours: the caller is authenticated but its role may not do this.
     Forbidden,
     NotFound,
+    /// Ours: a vote costs more points than the viewer holds.
+    InsufficientBalance,
 }
 
 impl ErrorCode {
@@ -43,6 +45,7 @@ impl ErrorCode {
             Self::Conflict => "CONFLICT",
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
+            Self::InsufficientBalance => "INSUFFICIENT_BALANCE",
         }
     }
 
@@ -53,7 +56,7 @@ impl ErrorCode {
             Self::SessionNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::DeviceLimit | Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidData => StatusCode::BAD_REQUEST,
-            Self::Conflict => StatusCode::CONFLICT,
+            Self::Conflict | Self::InsufficientBalance => StatusCode::CONFLICT,
             Self::ServerError => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -106,7 +109,11 @@ impl From<DomainError> for WireError {
             DomainError::SessionAlreadyRunning
             | DomainError::InvalidSessionTransition(..)
             | DomainError::NoVideo => ErrorCode::Conflict,
-            DomainError::UnknownDevice(_) | DomainError::UnknownToken(_) => ErrorCode::NotFound,
+            DomainError::UnknownDevice(_)
+            | DomainError::UnknownToken(_)
+            | DomainError::PredictionNotFound(_) => ErrorCode::NotFound,
+            DomainError::PredictionClosed(_) => ErrorCode::Conflict,
+            DomainError::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
             DomainError::TokenHasNoVideo(_) | DomainError::Invalid { .. } => ErrorCode::InvalidData,
         };
         WireError::new(code, e.to_string())

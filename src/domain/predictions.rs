@@ -1,0 +1,649 @@
+//! Live predictions (seed 002): staff open a question with options, viewers spend points on an
+//! option, totals grow, and when the question closes the option with the most points wins.
+//!
+//! Pure state like the rest of the domain: [`PredictionsState::decide`] checks a command and
+//! returns the events, [`PredictionsState::apply`] applies one. Balances never go negative:
+//! a vote is refused unless the whole cost is covered, and every vote and grant carries the
+//! client's id so a resend is answered with the first result instead of spending twice.
+//!
+//! Tie rule: when options share the highest total, the one listed first when the prediction was
+//! created wins. A prediction that closes with no votes has no winner.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::{DomainError, Millis};
+
+/// The most votes one request may cast, so one request cannot empty a large balance by typo.
+pub const MAX_VOTES_PER_REQUEST: u64 = 1_000;
+/// How many vote and grant ids are remembered for resends.
+pub const REMEMBERED_VOTE_IDS: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PredictionOption {
+    pub id: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CloseReason {
+    /// `closesAt` passed.
+    Deadline,
+    /// Staff closed it.
+    Manual,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PredictionResult {
+    /// `None` when nobody voted.
+    pub winner: Option<String>,
+    pub reason: CloseReason,
+    pub closed_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub id: String,
+    pub streamer_id: String,
+    pub game_id: Option<String>,
+    pub title: String,
+    pub options: Vec<PredictionOption>,
+    pub cost_per_vote: u64,
+    pub closes_at: Millis,
+    /// Kept exactly as given; the box does not interpret them.
+    pub prompt_versions: BTreeMap<String, String>,
+    pub created_at: Millis,
+    /// Points per option id, in option order.
+    pub totals: BTreeMap<String, u64>,
+    pub result: Option<PredictionResult>,
+}
+
+impl Prediction {
+    pub fn is_open(&self) -> bool {
+        self.result.is_none()
+    }
+
+    /// The winner under the tie rule in the module docs.
+    fn winner(&self) -> Option<String> {
+        let mut best: Option<(&str, u64)> = None;
+        for option in &self.options {
+            let total = self.totals.get(&option.id).copied().unwrap_or(0);
+            if total > 0 && best.is_none_or(|(_, top)| total > top) {
+                best = Some((&option.id, total));
+            }
+        }
+        best.map(|(id, _)| id.to_string())
+    }
+}
+
+/// A new prediction as staff describe it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPrediction {
+    pub id: String,
+    pub streamer_id: String,
+    pub game_id: Option<String>,
+    pub title: String,
+    pub options: Vec<PredictionOption>,
+    pub cost_per_vote: u64,
+    pub closes_at: Millis,
+    pub prompt_versions: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PredictionCommand {
+    Create(NewPrediction),
+    Vote {
+        prediction_id: String,
+        user_id: String,
+        option_id: String,
+        votes: u64,
+        client_vote_id: String,
+    },
+    Close {
+        prediction_id: String,
+        reason: CloseReason,
+    },
+    Grant {
+        user_id: String,
+        amount: u64,
+        reason: String,
+        client_grant_id: Option<String>,
+    },
+}
+
+/// What a vote or grant did, as answered to its sender (and to a resend).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerReceipt {
+    pub user_id: String,
+    pub prediction_id: Option<String>,
+    pub option_id: Option<String>,
+    pub votes: u64,
+    /// Points moved: spent by a vote, added by a grant.
+    pub points: u64,
+    pub balance_after: u64,
+}
+
+/// The events of this module; they are variants of [`super::Event`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PredictionEvent {
+    Created(Prediction),
+    VoteCast {
+        prediction_id: String,
+        client_vote_id: String,
+        receipt: LedgerReceipt,
+        at: Millis,
+    },
+    Closed {
+        prediction_id: String,
+        result: PredictionResult,
+    },
+    PointsGranted {
+        client_grant_id: Option<String>,
+        reason: String,
+        receipt: LedgerReceipt,
+        at: Millis,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PredictionOutcome {
+    Prediction(Prediction),
+    Receipt {
+        receipt: LedgerReceipt,
+        replayed: bool,
+    },
+}
+
+/// All predictions, balances and remembered request ids.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PredictionsState {
+    predictions: BTreeMap<String, Prediction>,
+    balances: HashMap<String, u64>,
+    /// (user id, client request id) → receipt, oldest forgotten first.
+    receipts: HashMap<(String, String), LedgerReceipt>,
+    receipt_order: VecDeque<(String, String)>,
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> DomainError {
+    DomainError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), DomainError> {
+    if value.trim().is_empty() || value.chars().count() > max {
+        return Err(invalid(field, format!("must be 1-{max} characters")));
+    }
+    Ok(())
+}
+
+impl PredictionsState {
+    pub fn get(&self, id: &str) -> Option<&Prediction> {
+        self.predictions.get(id)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Prediction> {
+        self.predictions.values()
+    }
+
+    pub fn open(&self) -> impl Iterator<Item = &Prediction> {
+        self.predictions.values().filter(|p| p.is_open())
+    }
+
+    pub fn balance(&self, user_id: &str) -> u64 {
+        self.balances.get(user_id).copied().unwrap_or(0)
+    }
+
+    fn receipt(&self, user_id: &str, request_id: &str) -> Option<&LedgerReceipt> {
+        self.receipts
+            .get(&(user_id.to_string(), request_id.to_string()))
+    }
+
+    pub fn decide(
+        &self,
+        command: &PredictionCommand,
+        now: Millis,
+    ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), DomainError> {
+        match command {
+            PredictionCommand::Create(new) => self.decide_create(new, now),
+            PredictionCommand::Vote {
+                prediction_id,
+                user_id,
+                option_id,
+                votes,
+                client_vote_id,
+            } => {
+                check_text("clientVoteId", client_vote_id, 128)?;
+                if let Some(receipt) = self.receipt(user_id, client_vote_id) {
+                    return Ok((
+                        PredictionOutcome::Receipt {
+                            receipt: receipt.clone(),
+                            replayed: true,
+                        },
+                        Vec::new(),
+                    ));
+                }
+                let prediction = self
+                    .predictions
+                    .get(prediction_id)
+                    .ok_or_else(|| DomainError::PredictionNotFound(prediction_id.clone()))?;
+                if !prediction.is_open() || now >= prediction.closes_at {
+                    return Err(DomainError::PredictionClosed(prediction_id.clone()));
+                }
+                if !prediction.options.iter().any(|o| &o.id == option_id) {
+                    return Err(invalid(
+                        "optionId",
+                        format!("{option_id:?} is not an option"),
+                    ));
+                }
+                if !(1..=MAX_VOTES_PER_REQUEST).contains(votes) {
+                    return Err(invalid(
+                        "votes",
+                        format!("must be 1-{MAX_VOTES_PER_REQUEST}"),
+                    ));
+                }
+                let points = votes
+                    .checked_mul(prediction.cost_per_vote)
+                    .ok_or_else(|| invalid("votes", "too many"))?;
+                let balance = self.balance(user_id);
+                if balance < points {
+                    return Err(DomainError::InsufficientBalance {
+                        balance,
+                        needed: points,
+                    });
+                }
+                let receipt = LedgerReceipt {
+                    user_id: user_id.clone(),
+                    prediction_id: Some(prediction_id.clone()),
+                    option_id: Some(option_id.clone()),
+                    votes: *votes,
+                    points,
+                    balance_after: balance - points,
+                };
+                Ok((
+                    PredictionOutcome::Receipt {
+                        receipt: receipt.clone(),
+                        replayed: false,
+                    },
+                    vec![PredictionEvent::VoteCast {
+                        prediction_id: prediction_id.clone(),
+                        client_vote_id: client_vote_id.clone(),
+                        receipt,
+                        at: now,
+                    }],
+                ))
+            }
+            PredictionCommand::Close {
+                prediction_id,
+                reason,
+            } => {
+                let prediction = self
+                    .predictions
+                    .get(prediction_id)
+                    .ok_or_else(|| DomainError::PredictionNotFound(prediction_id.clone()))?;
+                if !prediction.is_open() {
+                    return Err(DomainError::PredictionClosed(prediction_id.clone()));
+                }
+                let result = PredictionResult {
+                    winner: prediction.winner(),
+                    reason: *reason,
+                    closed_at: now,
+                };
+                let mut closed = prediction.clone();
+                closed.result = Some(result.clone());
+                Ok((
+                    PredictionOutcome::Prediction(closed),
+                    vec![PredictionEvent::Closed {
+                        prediction_id: prediction_id.clone(),
+                        result,
+                    }],
+                ))
+            }
+            PredictionCommand::Grant {
+                user_id,
+                amount,
+                reason,
+                client_grant_id,
+            } => {
+                check_text("userId", user_id, 64)?;
+                check_text("reason", reason, 200)?;
+                if let Some(id) = client_grant_id {
+                    check_text("grantId", id, 128)?;
+                    if let Some(receipt) = self.receipt(user_id, id) {
+                        return Ok((
+                            PredictionOutcome::Receipt {
+                                receipt: receipt.clone(),
+                                replayed: true,
+                            },
+                            Vec::new(),
+                        ));
+                    }
+                }
+                if !(1..=1_000_000_000).contains(amount) {
+                    return Err(invalid("amount", "must be 1-1000000000"));
+                }
+                let balance_after = self
+                    .balance(user_id)
+                    .checked_add(*amount)
+                    .ok_or_else(|| invalid("amount", "balance would overflow"))?;
+                let receipt = LedgerReceipt {
+                    user_id: user_id.clone(),
+                    prediction_id: None,
+                    option_id: None,
+                    votes: 0,
+                    points: *amount,
+                    balance_after,
+                };
+                Ok((
+                    PredictionOutcome::Receipt {
+                        receipt: receipt.clone(),
+                        replayed: false,
+                    },
+                    vec![PredictionEvent::PointsGranted {
+                        client_grant_id: client_grant_id.clone(),
+                        reason: reason.clone(),
+                        receipt,
+                        at: now,
+                    }],
+                ))
+            }
+        }
+    }
+
+    fn decide_create(
+        &self,
+        new: &NewPrediction,
+        now: Millis,
+    ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), DomainError> {
+        check_text("id", &new.id, 64)?;
+        check_text("streamerId", &new.streamer_id, 64)?;
+        if let Some(game) = &new.game_id {
+            check_text("gameId", game, 64)?;
+        }
+        check_text("title", &new.title, 200)?;
+        if self.predictions.contains_key(&new.id) {
+            return Err(invalid("id", "a prediction with this id exists"));
+        }
+        if !(2..=10).contains(&new.options.len()) {
+            return Err(invalid("options", "a prediction has 2-10 options"));
+        }
+        for (i, option) in new.options.iter().enumerate() {
+            check_text("options.id", &option.id, 64)?;
+            check_text("options.label", &option.label, 200)?;
+            if new.options[..i].iter().any(|o| o.id == option.id) {
+                return Err(invalid(
+                    "options",
+                    format!("option id {:?} repeats", option.id),
+                ));
+            }
+        }
+        if !(1..=1_000_000).contains(&new.cost_per_vote) {
+            return Err(invalid("costPerVote", "must be 1-1000000"));
+        }
+        if new.closes_at <= now {
+            return Err(invalid("closesAt", "must be in the future"));
+        }
+        if new.prompt_versions.len() > 20
+            || new
+                .prompt_versions
+                .iter()
+                .any(|(k, v)| k.len() > 64 || v.len() > 64)
+        {
+            return Err(invalid(
+                "promptVersions",
+                "at most 20 entries of 64 characters",
+            ));
+        }
+        let prediction = Prediction {
+            id: new.id.clone(),
+            streamer_id: new.streamer_id.clone(),
+            game_id: new.game_id.clone(),
+            title: new.title.trim().to_string(),
+            options: new.options.clone(),
+            cost_per_vote: new.cost_per_vote,
+            closes_at: new.closes_at,
+            prompt_versions: new.prompt_versions.clone(),
+            created_at: now,
+            totals: new.options.iter().map(|o| (o.id.clone(), 0)).collect(),
+            result: None,
+        };
+        Ok((
+            PredictionOutcome::Prediction(prediction.clone()),
+            vec![PredictionEvent::Created(prediction)],
+        ))
+    }
+
+    fn remember(&mut self, key: (String, String), receipt: LedgerReceipt) {
+        if self.receipts.insert(key.clone(), receipt).is_none() {
+            self.receipt_order.push_back(key);
+        }
+        while self.receipt_order.len() > REMEMBERED_VOTE_IDS {
+            if let Some(oldest) = self.receipt_order.pop_front() {
+                self.receipts.remove(&oldest);
+            }
+        }
+    }
+
+    pub fn apply(&mut self, event: &PredictionEvent) {
+        match event {
+            PredictionEvent::Created(prediction) => {
+                self.predictions
+                    .insert(prediction.id.clone(), prediction.clone());
+            }
+            PredictionEvent::VoteCast {
+                prediction_id,
+                client_vote_id,
+                receipt,
+                ..
+            } => {
+                if let (Some(prediction), Some(option)) = (
+                    self.predictions.get_mut(prediction_id),
+                    receipt.option_id.as_ref(),
+                ) {
+                    let total = prediction.totals.entry(option.clone()).or_default();
+                    *total = total.saturating_add(receipt.points);
+                }
+                self.balances
+                    .insert(receipt.user_id.clone(), receipt.balance_after);
+                self.remember(
+                    (receipt.user_id.clone(), client_vote_id.clone()),
+                    receipt.clone(),
+                );
+            }
+            PredictionEvent::Closed {
+                prediction_id,
+                result,
+            } => {
+                if let Some(prediction) = self.predictions.get_mut(prediction_id) {
+                    prediction.result = Some(result.clone());
+                }
+            }
+            PredictionEvent::PointsGranted {
+                client_grant_id,
+                receipt,
+                ..
+            } => {
+                self.balances
+                    .insert(receipt.user_id.clone(), receipt.balance_after);
+                if let Some(id) = client_grant_id {
+                    self.remember((receipt.user_id.clone(), id.clone()), receipt.clone());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: Millis = 1_000_000;
+
+    fn run(
+        state: &mut PredictionsState,
+        command: PredictionCommand,
+        now: Millis,
+    ) -> Result<PredictionOutcome, DomainError> {
+        let (outcome, events) = state.decide(&command, now)?;
+        for event in &events {
+            state.apply(event);
+        }
+        Ok(outcome)
+    }
+
+    fn create(state: &mut PredictionsState) {
+        run(
+            state,
+            PredictionCommand::Create(NewPrediction {
+                id: "p1".into(),
+                streamer_id: "s1".into(),
+                game_id: None,
+                title: "Who wins round 1?".into(),
+                options: vec![
+                    PredictionOption {
+                        id: "a".into(),
+                        label: "Red".into(),
+                    },
+                    PredictionOption {
+                        id: "b".into(),
+                        label: "Blue".into(),
+                    },
+                ],
+                cost_per_vote: 100,
+                closes_at: T0 + 60_000,
+                prompt_versions: BTreeMap::from([("session".into(), "v12".into())]),
+            }),
+            T0,
+        )
+        .unwrap();
+    }
+
+    fn grant(state: &mut PredictionsState, user: &str, amount: u64) {
+        run(
+            state,
+            PredictionCommand::Grant {
+                user_id: user.into(),
+                amount,
+                reason: "welcome".into(),
+                client_grant_id: None,
+            },
+            T0,
+        )
+        .unwrap();
+    }
+
+    fn vote(user: &str, option: &str, votes: u64, id: &str) -> PredictionCommand {
+        PredictionCommand::Vote {
+            prediction_id: "p1".into(),
+            user_id: user.into(),
+            option_id: option.into(),
+            votes,
+            client_vote_id: id.into(),
+        }
+    }
+
+    #[test]
+    fn a_round_totals_votes_and_picks_the_winner() {
+        let mut s = PredictionsState::default();
+        create(&mut s);
+        grant(&mut s, "u1", 1_000);
+        grant(&mut s, "u2", 1_000);
+        run(&mut s, vote("u1", "a", 3, "v1"), T0 + 1).unwrap();
+        run(&mut s, vote("u2", "b", 5, "v2"), T0 + 2).unwrap();
+        assert_eq!(s.get("p1").unwrap().totals["a"], 300);
+        assert_eq!(s.get("p1").unwrap().totals["b"], 500);
+        assert_eq!(s.balance("u1"), 700);
+        let closed = run(
+            &mut s,
+            PredictionCommand::Close {
+                prediction_id: "p1".into(),
+                reason: CloseReason::Manual,
+            },
+            T0 + 3,
+        )
+        .unwrap();
+        let PredictionOutcome::Prediction(p) = closed else {
+            panic!()
+        };
+        assert_eq!(p.result.unwrap().winner.as_deref(), Some("b"));
+        assert_eq!(
+            run(&mut s, vote("u1", "a", 1, "v3"), T0 + 4),
+            Err(DomainError::PredictionClosed("p1".into()))
+        );
+    }
+
+    #[test]
+    fn ties_go_to_the_option_listed_first_and_no_votes_means_no_winner() {
+        let mut s = PredictionsState::default();
+        create(&mut s);
+        assert_eq!(s.get("p1").unwrap().winner(), None);
+        grant(&mut s, "u1", 1_000);
+        run(&mut s, vote("u1", "b", 2, "v1"), T0).unwrap();
+        run(&mut s, vote("u1", "a", 2, "v2"), T0).unwrap();
+        assert_eq!(s.get("p1").unwrap().winner().as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn balances_never_go_negative_and_resends_do_not_spend_twice() {
+        let mut s = PredictionsState::default();
+        create(&mut s);
+        grant(&mut s, "u1", 250);
+        assert_eq!(
+            run(&mut s, vote("u1", "a", 3, "v1"), T0),
+            Err(DomainError::InsufficientBalance {
+                balance: 250,
+                needed: 300
+            })
+        );
+        let first = run(&mut s, vote("u1", "a", 2, "v2"), T0).unwrap();
+        let again = run(&mut s, vote("u1", "a", 2, "v2"), T0).unwrap();
+        match (first, again) {
+            (
+                PredictionOutcome::Receipt {
+                    receipt: a,
+                    replayed: false,
+                },
+                PredictionOutcome::Receipt {
+                    receipt: b,
+                    replayed: true,
+                },
+            ) => assert_eq!(a, b),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.balance("u1"), 50);
+        assert_eq!(s.get("p1").unwrap().totals["a"], 200);
+    }
+
+    #[test]
+    fn bad_votes_and_predictions_are_refused() {
+        let mut s = PredictionsState::default();
+        create(&mut s);
+        grant(&mut s, "u1", 1_000_000);
+        for (command, now) in [
+            (vote("u1", "zzz", 1, "x1"), T0),
+            (vote("u1", "a", 0, "x2"), T0),
+            (vote("u1", "a", MAX_VOTES_PER_REQUEST + 1, "x3"), T0),
+            (vote("u1", "a", 1, "x4"), T0 + 60_000),
+            (vote("u1", "a", 1, ""), T0),
+        ] {
+            assert!(run(&mut s, command.clone(), now).is_err(), "{command:?}");
+        }
+        let one_option = PredictionCommand::Create(NewPrediction {
+            id: "p2".into(),
+            streamer_id: "s1".into(),
+            game_id: None,
+            title: "t".into(),
+            options: vec![PredictionOption {
+                id: "a".into(),
+                label: "A".into(),
+            }],
+            cost_per_vote: 1,
+            closes_at: T0 + 1,
+            prompt_versions: BTreeMap::new(),
+        });
+        assert!(run(&mut s, one_option, T0).is_err());
+        assert_eq!(s.balance("u1"), 1_000_000, "nothing was spent");
+    }
+}
