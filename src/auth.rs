@@ -15,6 +15,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 const SECRET_FILE: &str = "box-secret";
+/// The venue PIN viewers type with their name to join predictions; shown on the venue screens,
+/// so kept readable (it grants only the viewer role).
+const VIEWER_PIN_FILE: &str = "viewer-pin";
 const PASSWORD_FILE: &str = "admin-password.argon2";
 /// Letters and digits that cannot be mistaken for each other when read off a screen.
 const PASSWORD_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
@@ -49,6 +52,8 @@ pub enum Role {
     Gm,
     Player,
     Admin,
+    /// A spectator voting in live predictions (seed 002).
+    Viewer,
 }
 
 impl std::fmt::Display for Role {
@@ -57,6 +62,7 @@ impl std::fmt::Display for Role {
             Role::Gm => "gm",
             Role::Player => "player",
             Role::Admin => "admin",
+            Role::Viewer => "viewer",
         })
     }
 }
@@ -92,6 +98,7 @@ pub struct Secrets {
     encoding: EncodingKey,
     decoding: DecodingKey,
     password_hash: String,
+    viewer_pin: String,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -153,6 +160,14 @@ impl Secrets {
                 .collect();
             create_private(&secret_path, hex.as_bytes())?;
         }
+        let pin_path = data_dir.join(VIEWER_PIN_FILE);
+        if !pin_path.exists() {
+            let pin: String = random_bytes::<6>()
+                .iter()
+                .map(|b| char::from(b'0' + b % 10))
+                .collect();
+            create_private(&pin_path, pin.as_bytes())?;
+        }
         let password_path = data_dir.join(PASSWORD_FILE);
         let mut new_password = None;
         if !password_path.exists() {
@@ -184,10 +199,16 @@ impl Secrets {
             path: password_path,
             reason: e.to_string(),
         })?;
+        let pin_path = data_dir.join(VIEWER_PIN_FILE);
+        // A box first started before viewers existed has no PIN yet; `load_or_create` makes one.
+        let viewer_pin = fs::read_to_string(&pin_path)
+            .map(|pin| pin.trim().to_string())
+            .unwrap_or_default();
         Ok(Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             password_hash,
+            viewer_pin,
         })
     }
 
@@ -216,6 +237,29 @@ impl Secrets {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
                 _ => AuthError::Invalid(e.to_string()),
             })
+    }
+
+    /// The venue PIN for viewer logins.
+    pub fn viewer_pin(&self) -> &str {
+        &self.viewer_pin
+    }
+
+    /// Checks a viewer's PIN in constant time.
+    pub fn check_viewer_pin(&self, pin: &str) -> Result<(), AuthError> {
+        let expected = self.viewer_pin.as_bytes();
+        let given = pin.trim().as_bytes();
+        let same = !expected.is_empty()
+            && expected.len() == given.len()
+            && expected
+                .iter()
+                .zip(given)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if same {
+            Ok(())
+        } else {
+            Err(AuthError::WrongPassword)
+        }
     }
 
     /// Checks the admin password. Slow on purpose (argon2): run it off the async threads.

@@ -55,6 +55,8 @@ pub struct Config {
     pub default_video_secs: f64,
     /// How long SIGTERM waits for open work before exiting.
     pub shutdown_grace: Duration,
+    /// `/realtime` pings this often; a client that has not answered the last ping is dropped.
+    pub realtime_ping_interval: Duration,
 }
 
 /// Timings of the GM-station contract (seed 004).
@@ -85,6 +87,7 @@ impl Default for Config {
             admin_token_ttl: Duration::from_secs(12 * 3600),
             default_video_secs: 30.0,
             shutdown_grace: Duration::from_secs(5),
+            realtime_ping_interval: Duration::from_secs(20),
         }
     }
 }
@@ -108,7 +111,15 @@ struct FileConfig {
     auth: FileAuth,
     #[serde(default)]
     video: FileVideo,
+    #[serde(default)]
+    realtime: FileRealtime,
     shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRealtime {
+    ping_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -277,6 +288,9 @@ impl Config {
                 ));
             }
             config.default_video_secs = d;
+        }
+        if let Some(v) = file.realtime.ping_interval_secs {
+            config.realtime_ping_interval = secs("realtime.ping_interval_secs", v, 1, 300)?;
         }
         if let Some(v) = file.shutdown_grace_secs {
             config.shutdown_grace = secs("shutdown_grace_secs", v, 1, 60)?;

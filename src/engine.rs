@@ -231,6 +231,7 @@ impl Writer {
         }
 
         let mut failure = None;
+        let mut committed_events = None;
         if !events.is_empty() {
             let first_seq = self.next_seq;
             let store = self.store.clone();
@@ -247,7 +248,7 @@ impl Writer {
                     }
                     self.next_seq += events.len() as u64;
                     self.since_snapshot += events.len() as u64;
-                    self.hub.publish_committed(first_seq, events);
+                    committed_events = Some((first_seq, events));
                 }
                 Ok((Err(e), _)) => failure = Some(e.to_string()),
                 Err(e) => failure = Some(format!("commit task failed: {e}")),
@@ -264,6 +265,12 @@ impl Writer {
                 tracing::warn!(error = %e, "storage still failing; will retry");
             }
         }
+        // The view first, then the events: a listener that reacts to an event and reads the
+        // published state sees that event's effects.
+        self.publish();
+        if let Some((first_seq, events)) = committed_events {
+            self.hub.publish_committed(first_seq, events);
+        }
         for (reply, result, changed) in replies {
             let result = match (&failure, changed) {
                 (Some(message), true) => Err(EngineError::Storage(message.clone())),
@@ -272,7 +279,6 @@ impl Writer {
             // The caller may have gone away (client disconnected); its command still counts.
             let _ = reply.send(result);
         }
-        self.publish();
         if self.since_snapshot >= SNAPSHOT_EVERY {
             self.write_snapshot().await;
         }

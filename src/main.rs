@@ -63,6 +63,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     prepared.config.data_dir.display()
                 );
             }
+            println!(
+                "Viewers join predictions with the venue PIN {}",
+                prepared.secrets.viewer_pin()
+            );
             println!("venuebox listening on http://{addr}");
             prepared.serve(listener, shutdown_signal()).await?;
             Ok(())

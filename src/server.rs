@@ -156,12 +156,17 @@ impl Prepared {
             tracing::error!(error = %e, "boot recovery could not be recorded");
         }
         let sweeper = tokio::spawn(sweep_idle_devices(engine.clone()));
+        let deadlines = tokio::spawn(crate::deadlines::run_prediction_deadlines(engine.clone()));
 
         let ctx = Arc::new(AppContext::new(
             engine,
             self.secrets,
             config.clone(),
             hardware_rx,
+        ));
+        let fanout = tokio::spawn(wire::realtime::run_fanout(
+            ctx.realtime.clone(),
+            ctx.clone(),
         ));
         let (sio_layer, io) = wire::socketio::layer(ctx.clone());
         let app = wire::http::router(ctx.clone()).layer(sio_layer);
@@ -187,6 +192,8 @@ impl Prepared {
         .await;
 
         sweeper.abort();
+        deadlines.abort();
+        fanout.abort();
         for task in outputs {
             task.abort();
         }

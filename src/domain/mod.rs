@@ -18,6 +18,9 @@ pub use tokens::{ScoringRules, Token, TokenCatalog};
 /// Milliseconds since the Unix epoch. Time is always an argument, never read here.
 pub type Millis = u64;
 
+/// How many closed predictions the published view keeps beside the open ones.
+pub const RECENT_CLOSED_PREDICTIONS: usize = 20;
+
 /// How many transactions of the current session the published view keeps (`sync:full` sends them).
 pub const RECENT_TRANSACTIONS: usize = 100;
 
@@ -350,6 +353,10 @@ pub struct GameView {
     pub devices: Vec<Device>,
     pub video: VideoView,
     pub archived_sessions: Vec<ArchivedSession>,
+    /// Open predictions and the most recently closed ones (newest last).
+    pub predictions: Vec<predictions::Prediction>,
+    /// Points balance per viewer.
+    pub balances: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1215,6 +1222,8 @@ impl Domain {
             devices: self.devices.values().cloned().collect(),
             video: self.video_view(),
             archived_sessions: self.archived.clone(),
+            predictions: self.predictions.recent(RECENT_CLOSED_PREDICTIONS),
+            balances: self.predictions.balances(),
         }
     }
 

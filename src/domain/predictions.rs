@@ -192,6 +192,25 @@ impl PredictionsState {
         self.predictions.values().filter(|p| p.is_open())
     }
 
+    /// Every open prediction and the `closed` most recently closed ones, by creation time.
+    pub fn recent(&self, closed: usize) -> Vec<Prediction> {
+        let mut closed_ones: Vec<&Prediction> =
+            self.predictions.values().filter(|p| !p.is_open()).collect();
+        closed_ones.sort_by_key(|p| p.result.as_ref().map_or(0, |r| r.closed_at));
+        let keep_from = closed_ones.len().saturating_sub(closed);
+        let mut out: Vec<Prediction> = self.open().cloned().collect();
+        out.extend(closed_ones[keep_from..].iter().map(|p| (*p).clone()));
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        out
+    }
+
+    pub fn balances(&self) -> BTreeMap<String, u64> {
+        self.balances
+            .iter()
+            .map(|(user, balance)| (user.clone(), *balance))
+            .collect()
+    }
+
     pub fn balance(&self, user_id: &str) -> u64 {
         self.balances.get(user_id).copied().unwrap_or(0)
     }

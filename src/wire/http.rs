@@ -50,6 +50,8 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/api/scan/batch", post(scan_batch))
         .route("/api/tokens", get(tokens))
         .route("/api/video/control", post(video_control))
+        .route("/realtime", get(super::realtime::upgrade))
+        .merge(super::predictions::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ctx)

@@ -8,7 +8,9 @@
 pub mod errors;
 pub mod http;
 pub mod json;
+pub mod predictions;
 pub mod ratelimit;
+pub mod realtime;
 pub mod socketio;
 
 use std::sync::{Arc, Mutex};
@@ -28,6 +30,8 @@ pub struct AppContext {
     pub login_attempts: Mutex<ratelimit::RateLimit>,
     /// What the video player and LEDs report about themselves.
     pub hardware: watch::Receiver<HardwareStatus>,
+    /// Channels and subscribers of the JSON WebSocket contracts.
+    pub realtime: Arc<realtime::Realtime>,
 }
 
 impl AppContext {
@@ -42,6 +46,7 @@ impl AppContext {
             secrets,
             config,
             hardware,
+            realtime: Arc::new(realtime::Realtime::default()),
             login_attempts: Mutex::new(ratelimit::RateLimit::new(
                 10,
                 std::time::Duration::from_secs(60),

@@ -1,0 +1,351 @@
+//! The live-predictions HTTP API (seed 002): logins, predictions, votes, grants, balances.
+//! Every change goes through the engine and is durable before the answer, like all others.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::errors::{ErrorCode, WireError};
+use super::http::{Admin, Body, Caller};
+use super::json::{self, iso};
+use super::ratelimit::RateLimit;
+use super::realtime::event_json;
+use super::AppContext;
+use crate::auth::Role;
+use crate::domain::predictions::{
+    CloseReason, NewPrediction, Prediction, PredictionCommand, PredictionOption, PredictionOutcome,
+};
+use crate::domain::{Command, Outcome};
+use crate::engine::wall_clock_ms;
+
+type Ctx = State<Arc<AppContext>>;
+
+/// Votes one viewer may send per second before being told to slow down.
+const VOTES_PER_SECOND: u32 = 20;
+
+pub fn router() -> Router<Arc<AppContext>> {
+    Router::new()
+        .route("/api/auth", post(login))
+        .route("/api/predictions", get(list).post(create))
+        .route("/api/predictions/{id}/votes", post(vote))
+        .route("/api/predictions/{id}/close", post(close))
+        .route("/api/users/{user_id}/grants", post(grant))
+        .route("/api/users/{user_id}/balance", get(balance))
+        .route("/api/presence", get(presence))
+}
+
+fn prediction_json(p: &Prediction) -> Value {
+    let mut body = event_json(p);
+    body["totals"] = json!(p.totals);
+    body["status"] = json!(if p.is_open() { "open" } else { "closed" });
+    body["createdAt"] = json!(iso(p.created_at));
+    body["result"] = match &p.result {
+        Some(r) => json!({
+            "optionId": r.winner,
+            "reason": match r.reason { CloseReason::Deadline => "deadline", CloseReason::Manual => "manual" },
+            "closedAt": iso(r.closed_at),
+        }),
+        None => Value::Null,
+    };
+    body
+}
+
+fn prediction_outcome(outcome: Outcome) -> Result<PredictionOutcome, WireError> {
+    match outcome {
+        Outcome::Prediction(outcome) => Ok(outcome),
+        other => Err(WireError::new(
+            ErrorCode::ServerError,
+            format!("unexpected engine answer {other:?}"),
+        )),
+    }
+}
+
+/// A viewer's id from the name they typed: lower case letters, digits, `-` and `_`.
+fn viewer_id(name: &str) -> Result<String, WireError> {
+    let id: String = name
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_whitespace() { '-' } else { c })
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .take(32)
+        .collect();
+    if id.is_empty() {
+        return Err(WireError::new(
+            ErrorCode::InvalidData,
+            "name must hold letters or digits",
+        ));
+    }
+    Ok(id)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    name: Option<String>,
+    pin: Option<String>,
+    password: Option<String>,
+}
+
+async fn login(State(ctx): Ctx, Body(body): Body<LoginBody>) -> Result<Json<Value>, WireError> {
+    let allowed = ctx
+        .login_attempts
+        .lock()
+        .map(|mut limit| limit.try_take())
+        .unwrap_or(false);
+    if !allowed {
+        return Err(WireError::new(
+            ErrorCode::RateLimited,
+            "too many login attempts; wait a minute",
+        ));
+    }
+    let ttl = ctx.config.admin_token_ttl;
+    let (role, sub) = match body {
+        LoginBody {
+            name: Some(name),
+            pin: Some(pin),
+            password: None,
+        } => {
+            ctx.secrets.check_viewer_pin(&pin)?;
+            (Role::Viewer, viewer_id(&name)?)
+        }
+        LoginBody {
+            password: Some(password),
+            name: None,
+            pin: None,
+        } => {
+            if password.len() > 1024 {
+                return Err(WireError::new(ErrorCode::InvalidData, "password too long"));
+            }
+            let secrets = ctx.secrets.clone();
+            tokio::task::spawn_blocking(move || secrets.check_password(&password))
+                .await
+                .map_err(|e| WireError::new(ErrorCode::ServerError, e.to_string()))??;
+            (Role::Admin, "admin".to_string())
+        }
+        _ => {
+            return Err(WireError::new(
+                ErrorCode::InvalidData,
+                "send {name, pin} as a viewer or {password} as staff",
+            ))
+        }
+    };
+    let token = ctx.secrets.mint(role, &sub, ttl)?;
+    Ok(Json(
+        json!({ "token": token, "userId": sub, "role": role.to_string(), "expiresIn": ttl.as_secs() }),
+    ))
+}
+
+async fn list(State(ctx): Ctx) -> Json<Value> {
+    let published = ctx.engine.published();
+    let events: Vec<Value> = published
+        .view
+        .predictions
+        .iter()
+        .map(prediction_json)
+        .collect();
+    Json(json!({ "events": events }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateBody {
+    #[serde(default)]
+    id: Option<String>,
+    streamer_id: String,
+    #[serde(default)]
+    game_id: Option<String>,
+    title: String,
+    options: Vec<OptionBody>,
+    cost_per_vote: u64,
+    closes_at: Value,
+    #[serde(default)]
+    prompt_versions: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionBody {
+    id: String,
+    label: String,
+}
+
+async fn create(
+    State(ctx): Ctx,
+    _admin: Admin,
+    Body(body): Body<CreateBody>,
+) -> Result<(StatusCode, Json<Value>), WireError> {
+    let closes_at = json::parse_time(&body.closes_at).ok_or_else(|| {
+        WireError::new(
+            ErrorCode::InvalidData,
+            "`closesAt` must be ISO 8601 or epoch milliseconds",
+        )
+    })?;
+    let command = PredictionCommand::Create(NewPrediction {
+        id: body.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        streamer_id: body.streamer_id,
+        game_id: body.game_id,
+        title: body.title,
+        options: body
+            .options
+            .into_iter()
+            .map(|o| PredictionOption {
+                id: o.id,
+                label: o.label,
+            })
+            .collect(),
+        cost_per_vote: body.cost_per_vote,
+        closes_at,
+        prompt_versions: body.prompt_versions,
+    });
+    match prediction_outcome(ctx.engine.execute(Command::Prediction(command)).await?)? {
+        PredictionOutcome::Prediction(p) => Ok((StatusCode::CREATED, Json(prediction_json(&p)))),
+        PredictionOutcome::Receipt { .. } => {
+            Err(WireError::new(ErrorCode::ServerError, "unexpected receipt"))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VoteBody {
+    option_id: String,
+    votes: u64,
+    client_vote_id: String,
+}
+
+/// Per-viewer vote limits, made on first use.
+fn vote_limits() -> &'static Mutex<HashMap<String, RateLimit>> {
+    static LIMITS: std::sync::OnceLock<Mutex<HashMap<String, RateLimit>>> =
+        std::sync::OnceLock::new();
+    LIMITS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+async fn vote(
+    State(ctx): Ctx,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Body(body): Body<VoteBody>,
+) -> Result<Json<Value>, WireError> {
+    if caller.role != Role::Viewer {
+        return Err(WireError::new(ErrorCode::Forbidden, "only viewers vote"));
+    }
+    let allowed = vote_limits()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(caller.sub.clone())
+        .or_insert_with(|| RateLimit::new(VOTES_PER_SECOND, Duration::from_secs(1)))
+        .try_take();
+    if !allowed {
+        ctx.realtime
+            .notify_user(&caller.sub, "RATE_LIMITED", "too many votes; slow down");
+        return Err(WireError::new(
+            ErrorCode::RateLimited,
+            format!("at most {VOTES_PER_SECOND} votes per second"),
+        ));
+    }
+    let command = PredictionCommand::Vote {
+        prediction_id: id,
+        user_id: caller.sub.clone(),
+        option_id: body.option_id,
+        votes: body.votes,
+        client_vote_id: body.client_vote_id,
+    };
+    match prediction_outcome(ctx.engine.execute(Command::Prediction(command)).await?)? {
+        PredictionOutcome::Receipt { receipt, replayed } => Ok(Json(json!({
+            "eventId": receipt.prediction_id,
+            "optionId": receipt.option_id,
+            "votes": receipt.votes,
+            "points": receipt.points,
+            "balance": receipt.balance_after,
+            "replayed": replayed,
+        }))),
+        PredictionOutcome::Prediction(_) => {
+            Err(WireError::new(ErrorCode::ServerError, "unexpected answer"))
+        }
+    }
+}
+
+async fn close(
+    State(ctx): Ctx,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, WireError> {
+    let command = PredictionCommand::Close {
+        prediction_id: id,
+        reason: CloseReason::Manual,
+    };
+    match prediction_outcome(ctx.engine.execute(Command::Prediction(command)).await?)? {
+        PredictionOutcome::Prediction(p) => Ok(Json(prediction_json(&p))),
+        PredictionOutcome::Receipt { .. } => {
+            Err(WireError::new(ErrorCode::ServerError, "unexpected receipt"))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GrantBody {
+    amount: u64,
+    reason: String,
+    #[serde(default)]
+    grant_id: Option<String>,
+}
+
+async fn grant(
+    State(ctx): Ctx,
+    _admin: Admin,
+    Path(user_id): Path<String>,
+    Body(body): Body<GrantBody>,
+) -> Result<Json<Value>, WireError> {
+    let command = PredictionCommand::Grant {
+        user_id,
+        amount: body.amount,
+        reason: body.reason,
+        client_grant_id: body.grant_id,
+    };
+    match prediction_outcome(ctx.engine.execute(Command::Prediction(command)).await?)? {
+        PredictionOutcome::Receipt { receipt, replayed } => Ok(Json(json!({
+            "userId": receipt.user_id,
+            "amount": receipt.points,
+            "balance": receipt.balance_after,
+            "replayed": replayed,
+        }))),
+        PredictionOutcome::Prediction(_) => {
+            Err(WireError::new(ErrorCode::ServerError, "unexpected answer"))
+        }
+    }
+}
+
+async fn balance(
+    State(ctx): Ctx,
+    Caller(caller): Caller,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, WireError> {
+    if caller.role != Role::Admin && caller.sub != user_id {
+        return Err(WireError::new(
+            ErrorCode::Forbidden,
+            "a viewer may read only their own balance",
+        ));
+    }
+    let points = ctx
+        .engine
+        .published()
+        .view
+        .balances
+        .get(&user_id)
+        .copied()
+        .unwrap_or(0);
+    Ok(Json(json!({ "userId": user_id, "balance": points })))
+}
+
+async fn presence(State(ctx): Ctx, _admin: Admin) -> Json<Value> {
+    Json(json!({ "channels": ctx.realtime.presence(), "at": wall_clock_ms() }))
+}

@@ -1,0 +1,597 @@
+//! The live-predictions contract (seed 002) end to end: the real server on loopback, the
+//! tokio-tungstenite WebSocket client, HTTP for the REST side.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestBox;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+use venuebox::auth::Role;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn open(the_box: &TestBox, token: &str, streamer: &str) -> Ws {
+    let url = format!(
+        "ws://{}/realtime?streamerId={streamer}&token={token}",
+        the_box.addr
+    );
+    connect_async(url).await.expect("websocket upgrade").0
+}
+
+/// The next JSON message matching `wanted`, within `timeout`; earlier ones are collected.
+async fn until(
+    ws: &mut Ws,
+    seen: &mut Vec<Value>,
+    timeout: Duration,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frame = tokio::time::timeout(left, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("timed out; saw {seen:?}"))
+            .expect("socket open")
+            .expect("frame");
+        if let Message::Text(text) = frame {
+            let value: Value = serde_json::from_str(text.as_str()).expect("JSON message");
+            seen.push(value.clone());
+            if wanted(&value) {
+                return value;
+            }
+        }
+    }
+}
+
+fn is(kind: &'static str) -> impl Fn(&Value) -> bool {
+    move |v| v["type"] == kind
+}
+
+async fn send(ws: &mut Ws, value: Value) {
+    ws.send(Message::Text(value.to_string().into()))
+        .await
+        .expect("sent");
+}
+
+async fn create(the_box: &TestBox, admin: &str, id: &str, closes_in: Duration) -> Value {
+    let closes_at = std::time::SystemTime::now() + closes_in;
+    let (status, body) = the_box
+        .http(
+            "POST",
+            "/api/predictions",
+            admin,
+            Some(json!({
+                "id": id,
+                "streamerId": "s1",
+                "gameId": "g1",
+                "title": "Who takes round one?",
+                "options": [{"id": "red", "label": "Red team"}, {"id": "blue", "label": "Blue team"}],
+                "costPerVote": 10,
+                "closesAt": humantime::format_rfc3339_millis(closes_at).to_string(),
+                "promptVersions": {"session": "v12", "game": "v3"},
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn grant(the_box: &TestBox, admin: &str, user: &str, amount: u64) {
+    let (status, body) = the_box
+        .http(
+            "POST",
+            &format!("/api/users/{user}/grants"),
+            admin,
+            Some(json!({"amount": amount, "reason": "welcome"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn vote(
+    the_box: &TestBox,
+    token: &str,
+    event: &str,
+    option: &str,
+    votes: u64,
+    id: &str,
+) -> (u16, Value) {
+    the_box
+        .http(
+            "POST",
+            &format!("/api/predictions/{event}/votes"),
+            token,
+            Some(json!({"optionId": option, "votes": votes, "clientVoteId": id})),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_round_from_login_to_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let the_box = TestBox::start(dir.path(), "", None).await;
+    // Staff and viewers log in the way the seed says.
+    let pin = the_box.secrets.viewer_pin().to_string();
+    let (status, login) = the_box
+        .http(
+            "POST",
+            "/api/auth",
+            "",
+            Some(json!({"name": "Alice", "pin": pin})),
+        )
+        .await;
+    assert_eq!(status, 200, "{login}");
+    assert_eq!(login["userId"], "alice");
+    let alice = login["token"].as_str().unwrap().to_string();
+    let (status, wrong) = the_box
+        .http(
+            "POST",
+            "/api/auth",
+            "",
+            Some(json!({"name": "Mallory", "pin": "000000x"})),
+        )
+        .await;
+    assert_eq!(status, 401, "{wrong}");
+    let admin = the_box.token(Role::Admin, "admin");
+    let bob = the_box.token(Role::Viewer, "bob");
+
+    let mut ws = open(&the_box, &alice, "s1").await;
+    send(
+        &mut ws,
+        json!({"action": "subscribe", "channels": ["user:alice", "game:g1"]}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut seen = Vec::new();
+
+    grant(&the_box, &admin, "alice", 100).await;
+    grant(&the_box, &admin, "bob", 100).await;
+    let balance = until(
+        &mut ws,
+        &mut seen,
+        Duration::from_secs(5),
+        is("BALANCE_UPDATED"),
+    )
+    .await;
+    assert_eq!(balance["payload"]["balance"], 100);
+    assert_eq!(balance["channel"], "user:alice");
+
+    create(&the_box, &admin, "p1", Duration::from_secs(3)).await;
+    let created = until(
+        &mut ws,
+        &mut seen,
+        Duration::from_secs(5),
+        is("EVENT_CREATED"),
+    )
+    .await;
+    assert_eq!(created["payload"]["event"]["id"], "p1");
+    assert_eq!(
+        created["payload"]["event"]["promptVersions"]["session"],
+        "v12"
+    );
+    assert_eq!(created["payload"]["event"]["costPerVote"], 10);
+
+    let (status, receipt) = vote(&the_box, &alice, "p1", "red", 3, "a-1").await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["balance"], 70);
+    let mine = until(&mut ws, &mut seen, Duration::from_secs(5), |v| {
+        v["type"] == "BALANCE_UPDATED" && v["payload"]["balance"] == 70
+    })
+    .await;
+    assert_eq!(mine["channel"], "user:alice");
+    let (status, _) = vote(&the_box, &bob, "p1", "blue", 5, "b-1").await;
+    assert_eq!(status, 200);
+    let totals = until(&mut ws, &mut seen, Duration::from_secs(5), |v| {
+        v["type"] == "EVENT_UPDATED" && v["payload"]["totals"]["blue"] == 50
+    })
+    .await;
+    assert_eq!(totals["payload"]["totals"]["red"], 30);
+
+    // The deadline closes it by itself; blue wins.
+    let closed = until(
+        &mut ws,
+        &mut seen,
+        Duration::from_secs(8),
+        is("EVENT_CLOSED"),
+    )
+    .await;
+    assert_eq!(closed["payload"]["eventId"], "p1");
+    assert_eq!(closed["payload"]["result"]["optionId"], "blue");
+    assert_eq!(closed["payload"]["result"]["totals"]["blue"], 50);
+    let (status, late) = vote(&the_box, &alice, "p1", "red", 1, "a-2").await;
+    assert_eq!(status, 409, "{late}");
+
+    // Balances: your own, or staff.
+    let (status, own) = the_box
+        .http("GET", "/api/users/alice/balance", &alice, None)
+        .await;
+    assert_eq!((status, own["balance"].as_u64()), (200, Some(70)));
+    let (status, _) = the_box
+        .http("GET", "/api/users/bob/balance", &alice, None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, presence) = the_box.http("GET", "/api/presence", &admin, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(presence["channels"]["streamer:s1"], 1);
+    the_box.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vote_flood_is_coalesced_and_the_final_totals_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let the_box = TestBox::start(dir.path(), "", None).await;
+    let admin = the_box.token(Role::Admin, "admin");
+    let watcher = the_box.token(Role::Viewer, "watcher");
+    let mut ws = open(&the_box, &watcher, "s1").await;
+    create(&the_box, &admin, "flood", Duration::from_secs(120)).await;
+    let viewers: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
+    for v in &viewers {
+        grant(&the_box, &admin, v, 1_000_000).await;
+    }
+    let started = Instant::now();
+    let mut votes = Vec::new();
+    for (i, v) in viewers.iter().enumerate() {
+        let token = the_box.token(Role::Viewer, v);
+        let addr = the_box.addr;
+        votes.push(tokio::spawn(async move {
+            let mut accepted = 0u64;
+            for n in 0..15 {
+                let option = if (i + n) % 3 == 0 { "red" } else { "blue" };
+                let body =
+                    json!({"optionId": option, "votes": 1, "clientVoteId": format!("{i}-{n}")});
+                let (status, _) = common::http(
+                    addr,
+                    "POST",
+                    "/api/predictions/flood/votes",
+                    &token,
+                    Some(body),
+                )
+                .await;
+                accepted += u64::from(status == 200);
+            }
+            accepted
+        }));
+    }
+    let mut accepted = 0;
+    for v in votes {
+        accepted += v.await.unwrap();
+    }
+    assert_eq!(accepted, 150);
+    let (_, list) = the_box.http("GET", "/api/predictions", "", None).await;
+    let final_totals = list["events"][0]["totals"].clone();
+    let mut seen = Vec::new();
+    until(&mut ws, &mut seen, Duration::from_secs(5), |v| {
+        v["type"] == "EVENT_UPDATED" && v["payload"]["totals"] == final_totals
+    })
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let updates = seen.iter().filter(|v| v["type"] == "EVENT_UPDATED").count();
+    // 150 votes, yet updates come at most four a second (plus the one in flight at each end).
+    assert!(
+        (updates as f64) <= 4.0 * elapsed + 2.0,
+        "{updates} updates in {elapsed:.2} s"
+    );
+    assert!(updates < 150);
+    the_box.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_neither_slows_others_nor_misses_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let the_box = TestBox::start(dir.path(), "", None).await;
+    let admin = the_box.token(Role::Admin, "admin");
+    let mut stalled = open(&the_box, &the_box.token(Role::Viewer, "sleepy"), "s1").await;
+    let mut lively = open(&the_box, &the_box.token(Role::Viewer, "lively"), "s1").await;
+    create(&the_box, &admin, "p1", Duration::from_secs(120)).await;
+    let voters: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
+    for v in &voters {
+        grant(&the_box, &admin, v, 1_000_000).await;
+    }
+    // 1,000 votes while `stalled` reads nothing.
+    let mut tasks = Vec::new();
+    for (i, v) in voters.iter().enumerate() {
+        let token = the_box.token(Role::Viewer, v);
+        let addr = the_box.addr;
+        tasks.push(tokio::spawn(async move {
+            for n in 0..50 {
+                let body =
+                    json!({"optionId": "red", "votes": 1, "clientVoteId": format!("{i}-{n}")});
+                let (status, _) = common::http(
+                    addr,
+                    "POST",
+                    "/api/predictions/p1/votes",
+                    &token,
+                    Some(body),
+                )
+                .await;
+                if status == 429 {
+                    tokio::time::sleep(Duration::from_millis(60)).await;
+                }
+            }
+        }));
+    }
+    let mut seen = Vec::new();
+    until(
+        &mut lively,
+        &mut seen,
+        Duration::from_secs(10),
+        is("EVENT_UPDATED"),
+    )
+    .await;
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let closed_at = Instant::now();
+    let (status, _) = the_box
+        .http("POST", "/api/predictions/p1/close", &admin, None)
+        .await;
+    assert_eq!(status, 200);
+    until(
+        &mut lively,
+        &mut seen,
+        Duration::from_secs(5),
+        is("EVENT_CLOSED"),
+    )
+    .await;
+    let lively_delay = closed_at.elapsed();
+    assert!(
+        lively_delay < Duration::from_secs(2),
+        "the lively client waited {lively_delay:?}"
+    );
+
+    // The stalled client wakes up: thanks to coalescing its queue stayed small, and the
+    // terminal result is there.
+    let mut backlog = Vec::new();
+    let result = until(
+        &mut stalled,
+        &mut backlog,
+        Duration::from_secs(5),
+        is("EVENT_CLOSED"),
+    )
+    .await;
+    assert_eq!(result["payload"]["result"]["optionId"], "red");
+    assert!(
+        backlog.len() < 100,
+        "the stalled client had {} messages queued",
+        backlog.len()
+    );
+    the_box.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_gets_the_missed_messages_or_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let the_box = TestBox::start(dir.path(), "", None).await;
+    let admin = the_box.token(Role::Admin, "admin");
+    let viewer = the_box.token(Role::Viewer, "carol");
+    let mut ws = open(&the_box, &viewer, "s1").await;
+    create(&the_box, &admin, "p1", Duration::from_secs(120)).await;
+    let mut seen = Vec::new();
+    let first = until(
+        &mut ws,
+        &mut seen,
+        Duration::from_secs(5),
+        is("EVENT_CREATED"),
+    )
+    .await;
+    let last_seq = first["seq"].as_u64().unwrap();
+    drop(ws);
+
+    // Missed while away: a second prediction and the first one's close.
+    create(&the_box, &admin, "p2", Duration::from_secs(120)).await;
+    the_box
+        .http("POST", "/api/predictions/p1/close", &admin, None)
+        .await;
+    let mut ws = open(&the_box, &viewer, "nobody").await;
+    send(&mut ws, json!({"action": "subscribe", "channels": ["streamer:s1"], "lastSeq": {"streamer:s1": last_seq}})).await;
+    let mut seen = Vec::new();
+    let notice = until(
+        &mut ws,
+        &mut seen,
+        Duration::from_secs(5),
+        is("SYSTEM_NOTICE"),
+    )
+    .await;
+    assert_eq!(notice["payload"]["code"], "RESUMED");
+    until(
+        &mut ws,
+        &mut seen,
+        Duration::from_secs(5),
+        is("EVENT_CLOSED"),
+    )
+    .await;
+    let created: Vec<&Value> = seen
+        .iter()
+        .filter(|v| v["type"] == "EVENT_CREATED")
+        .collect();
+    assert_eq!(created.len(), 1, "only what was missed: {seen:?}");
+    assert_eq!(created[0]["payload"]["event"]["id"], "p2");
+    assert!(seen
+        .iter()
+        .filter(|v| v["seq"].is_u64())
+        .all(|v| v["seq"].as_u64() > Some(last_seq)));
+    drop(ws);
+
+    // After a restart the recent messages are gone: a snapshot of the channel instead.
+    the_box.stop().await;
+    let the_box = TestBox::start(dir.path(), "", None).await;
+    let mut ws = open(&the_box, &viewer, "nobody").await;
+    send(&mut ws, json!({"action": "subscribe", "channels": ["streamer:s1"], "lastSeq": {"streamer:s1": last_seq}})).await;
+    let mut seen = Vec::new();
+    let notice = until(
+        &mut ws,
+        &mut seen,
+        Duration::from_secs(5),
+        is("SYSTEM_NOTICE"),
+    )
+    .await;
+    assert_eq!(notice["payload"]["code"], "SNAPSHOT");
+    until(&mut ws, &mut seen, Duration::from_secs(5), |v| {
+        v["type"] == "EVENT_CREATED" && v["payload"]["event"]["id"] == "p2"
+    })
+    .await;
+    the_box.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn double_spends_and_overdrafts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let the_box = TestBox::start(dir.path(), "", None).await;
+    let admin = the_box.token(Role::Admin, "admin");
+    let dave = the_box.token(Role::Viewer, "dave");
+    create(&the_box, &admin, "p1", Duration::from_secs(120)).await;
+    grant(&the_box, &admin, "dave", 50).await;
+    // The same vote sent five times at once: spent once.
+    let mut same = Vec::new();
+    for _ in 0..5 {
+        let addr = the_box.addr;
+        let token = dave.clone();
+        same.push(tokio::spawn(async move {
+            common::http(
+                addr,
+                "POST",
+                "/api/predictions/p1/votes",
+                &token,
+                Some(json!({"optionId": "red", "votes": 2, "clientVoteId": "once"})),
+            )
+            .await
+        }));
+    }
+    for call in same {
+        let (status, body) = call.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["balance"], 30);
+    }
+    // Different votes that together cost more than the balance: some are refused, never below 0.
+    let mut different = Vec::new();
+    for n in 0..5 {
+        let addr = the_box.addr;
+        let token = dave.clone();
+        different.push(tokio::spawn(async move {
+            common::http(
+                addr,
+                "POST",
+                "/api/predictions/p1/votes",
+                &token,
+                Some(json!({"optionId": "blue", "votes": 1, "clientVoteId": format!("d{n}")})),
+            )
+            .await
+        }));
+    }
+    let mut accepted = 0;
+    for call in different {
+        let (status, body) = call.await.unwrap();
+        match status {
+            200 => accepted += 1,
+            409 => assert_eq!(body["code"], "INSUFFICIENT_BALANCE"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(accepted, 3);
+    let (_, balance) = the_box
+        .http("GET", "/api/users/dave/balance", &dave, None)
+        .await;
+    assert_eq!(balance["balance"], 0);
+    // A viewer cannot grant, staff cannot vote.
+    let (status, _) = the_box
+        .http(
+            "POST",
+            "/api/users/dave/grants",
+            &dave,
+            Some(json!({"amount": 5, "reason": "me"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = vote(&the_box, &admin, "p1", "red", 1, "staff").await;
+    assert_eq!(status, 403);
+    the_box.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_get_a_notice_and_the_connection_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let the_box = TestBox::start(dir.path(), "", None).await;
+    let erin = the_box.token(Role::Viewer, "erin");
+    let mut ws = open(&the_box, &erin, "s1").await;
+    let mut seen = Vec::new();
+    for (frame, code) in [
+        (Message::Text("{not json".into()), "BAD_COMMAND"),
+        (
+            Message::Text(json!({"action": "dance"}).to_string().into()),
+            "BAD_COMMAND",
+        ),
+        (
+            Message::Text(
+                json!({"action": "subscribe", "channels": []})
+                    .to_string()
+                    .into(),
+            ),
+            "BAD_COMMAND",
+        ),
+        (
+            Message::Text(
+                json!({"action": "subscribe", "channels": ["user:frank"]})
+                    .to_string()
+                    .into(),
+            ),
+            "FORBIDDEN_CHANNEL",
+        ),
+        (
+            Message::Text(
+                json!({"action": "subscribe", "channels": ["weather:today"]})
+                    .to_string()
+                    .into(),
+            ),
+            "FORBIDDEN_CHANNEL",
+        ),
+        (Message::Binary(vec![1, 2, 3].into()), "BAD_COMMAND"),
+    ] {
+        ws.send(frame).await.unwrap();
+        let notice = until(
+            &mut ws,
+            &mut seen,
+            Duration::from_secs(5),
+            is("SYSTEM_NOTICE"),
+        )
+        .await;
+        assert_eq!(notice["payload"]["code"], code, "{notice}");
+    }
+    // Still connected: a good subscription works.
+    send(
+        &mut ws,
+        json!({"action": "subscribe", "channels": ["user:erin"], "lastSeq": {"user:erin": 0}}),
+    )
+    .await;
+    until(&mut ws, &mut seen, Duration::from_secs(5), |v| {
+        v["type"] == "SYSTEM_NOTICE" && v["payload"]["code"] != "BAD_COMMAND"
+    })
+    .await;
+
+    // A frame over 16 KiB closes the connection.
+    ws.send(Message::Text("x".repeat(20 * 1024).into()))
+        .await
+        .ok();
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the oversized frame closed the connection");
+
+    // Without a token, or with the wrong role, no upgrade.
+    let refused = connect_async(format!("ws://{}/realtime?streamerId=s1", the_box.addr)).await;
+    assert!(refused.is_err());
+    let gm = the_box.token(Role::Gm, "GM_1");
+    let refused = connect_async(format!("ws://{}/realtime?token={gm}", the_box.addr)).await;
+    assert!(refused.is_err());
+    the_box.stop().await;
+}
