@@ -595,3 +595,27 @@ async fn bad_frames_get_a_notice_and_the_connection_stays() {
     assert!(refused.is_err());
     the_box.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_answers_pings_is_dropped_and_its_slot_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let the_box = TestBox::start(dir.path(), "[realtime]\nping_interval_secs = 1\n", None).await;
+    let admin = the_box.token(Role::Admin, "admin");
+    let mut silent = open(&the_box, &the_box.token(Role::Viewer, "silent"), "s1").await;
+    let (_, presence) = the_box.http("GET", "/api/presence", &admin, None).await;
+    assert_eq!(presence["channels"]["streamer:s1"], 1);
+    // Reading nothing means answering no ping (tungstenite answers pings as it reads).
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let (_, presence) = the_box.http("GET", "/api/presence", &admin, None).await;
+    assert!(presence["channels"]["streamer:s1"].is_null(), "{presence}");
+    let mut close_code = None;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(2), silent.next()).await {
+        match frame {
+            Ok(Message::Close(Some(frame))) => close_code = Some(u16::from(frame.code)),
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    assert_eq!(close_code, Some(4000), "closed for not answering pings");
+    the_box.stop().await;
+}

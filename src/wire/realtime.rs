@@ -238,8 +238,11 @@ impl Client {
         self.ready.notify_one();
     }
 
+    /// Closes the client; the first reason given is the one it gets.
     fn cut(&self, code: u16, reason: &str) {
-        lock(&self.outbox).close = Some((code, reason.to_string()));
+        lock(&self.outbox)
+            .close
+            .get_or_insert_with(|| (code, reason.to_string()));
         self.ready.notify_one();
     }
 
