@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use super::errors::{ErrorCode, WireError};
 use super::json;
 use super::AppContext;
-use crate::auth::{Claims, Role};
+use crate::auth::Claims;
 use crate::domain::{
     Command, DeviceKind, Millis, Outcome, ScanRequest, SessionControl, TransactionStatus,
     VideoControl,
@@ -165,27 +165,9 @@ async fn admin_login(
     State(ctx): Ctx,
     Body(body): Body<LoginBody>,
 ) -> Result<Json<Value>, WireError> {
-    let allowed = ctx
-        .login_attempts
-        .lock()
-        .map(|mut limit| limit.try_take())
-        .unwrap_or(false);
-    if !allowed {
-        return Err(WireError::new(
-            ErrorCode::RateLimited,
-            "too many login attempts; wait a minute",
-        ));
-    }
-    if body.password.len() > 1024 {
-        return Err(WireError::new(ErrorCode::InvalidData, "password too long"));
-    }
-    let secrets = ctx.secrets.clone();
-    let checked = tokio::task::spawn_blocking(move || secrets.check_password(&body.password))
-        .await
-        .map_err(|e| WireError::new(ErrorCode::ServerError, e.to_string()))?;
-    checked?;
+    ctx.take_login_attempt()?;
+    let token = ctx.staff_token(body.password).await?;
     let ttl = ctx.config.admin_token_ttl;
-    let token = ctx.secrets.mint(Role::Admin, "admin", ttl)?;
     Ok(Json(json!({ "token": token, "expiresIn": ttl.as_secs() })))
 }
 

@@ -54,6 +54,42 @@ impl AppContext {
         }
     }
 
+    /// Counts one login attempt against the box-wide limit.
+    pub fn take_login_attempt(&self) -> Result<(), errors::WireError> {
+        let allowed = self
+            .login_attempts
+            .lock()
+            .map(|mut limit| limit.try_take())
+            .unwrap_or(false);
+        if allowed {
+            Ok(())
+        } else {
+            Err(errors::WireError::new(
+                errors::ErrorCode::RateLimited,
+                "too many login attempts; wait a minute",
+            ))
+        }
+    }
+
+    /// Checks the staff password (argon2, off the async threads) and mints an admin token.
+    pub async fn staff_token(&self, password: String) -> Result<String, errors::WireError> {
+        if password.len() > 1024 {
+            return Err(errors::WireError::new(
+                errors::ErrorCode::InvalidData,
+                "password too long",
+            ));
+        }
+        let secrets = self.secrets.clone();
+        tokio::task::spawn_blocking(move || secrets.check_password(&password))
+            .await
+            .map_err(|e| errors::WireError::new(errors::ErrorCode::ServerError, e.to_string()))??;
+        Ok(self.secrets.mint(
+            crate::auth::Role::Admin,
+            "admin",
+            self.config.admin_token_ttl,
+        )?)
+    }
+
     /// The JSON `GameState` as of now.
     pub fn game_state(&self) -> serde_json::Value {
         json::game_state(

@@ -95,41 +95,31 @@ struct LoginBody {
 }
 
 async fn login(State(ctx): Ctx, Body(body): Body<LoginBody>) -> Result<Json<Value>, WireError> {
-    let allowed = ctx
-        .login_attempts
-        .lock()
-        .map(|mut limit| limit.try_take())
-        .unwrap_or(false);
-    if !allowed {
-        return Err(WireError::new(
-            ErrorCode::RateLimited,
-            "too many login attempts; wait a minute",
-        ));
-    }
+    ctx.take_login_attempt()?;
     let ttl = ctx.config.admin_token_ttl;
-    let (role, sub) = match body {
+    let (token, role, user_id) = match body {
         LoginBody {
             name: Some(name),
             pin: Some(pin),
             password: None,
         } => {
             ctx.secrets.check_viewer_pin(&pin)?;
-            (Role::Viewer, viewer_id(&name)?)
+            let user_id = viewer_id(&name)?;
+            (
+                ctx.secrets.mint(Role::Viewer, &user_id, ttl)?,
+                Role::Viewer,
+                user_id,
+            )
         }
         LoginBody {
             password: Some(password),
             name: None,
             pin: None,
-        } => {
-            if password.len() > 1024 {
-                return Err(WireError::new(ErrorCode::InvalidData, "password too long"));
-            }
-            let secrets = ctx.secrets.clone();
-            tokio::task::spawn_blocking(move || secrets.check_password(&password))
-                .await
-                .map_err(|e| WireError::new(ErrorCode::ServerError, e.to_string()))??;
-            (Role::Admin, "admin".to_string())
-        }
+        } => (
+            ctx.staff_token(password).await?,
+            Role::Admin,
+            "admin".to_string(),
+        ),
         _ => {
             return Err(WireError::new(
                 ErrorCode::InvalidData,
@@ -137,10 +127,12 @@ async fn login(State(ctx): Ctx, Body(body): Body<LoginBody>) -> Result<Json<Valu
             ))
         }
     };
-    let token = ctx.secrets.mint(role, &sub, ttl)?;
-    Ok(Json(
-        json!({ "token": token, "userId": sub, "role": role.to_string(), "expiresIn": ttl.as_secs() }),
-    ))
+    Ok(Json(json!({
+        "token": token,
+        "userId": user_id,
+        "role": role.to_string(),
+        "expiresIn": ttl.as_secs(),
+    })))
 }
 
 async fn list(State(ctx): Ctx) -> Json<Value> {
