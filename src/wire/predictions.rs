@@ -1,8 +1,8 @@
 //! The live-predictions HTTP API (seed 002): logins, predictions, votes, grants, balances.
 //! Every change goes through the engine and is durable before the answer, like all others.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -213,13 +213,6 @@ struct VoteBody {
     client_vote_id: String,
 }
 
-/// Per-viewer vote limits, made on first use.
-fn vote_limits() -> &'static Mutex<HashMap<String, RateLimit>> {
-    static LIMITS: std::sync::OnceLock<Mutex<HashMap<String, RateLimit>>> =
-        std::sync::OnceLock::new();
-    LIMITS.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
 async fn vote(
     State(ctx): Ctx,
     Caller(caller): Caller,
@@ -229,7 +222,9 @@ async fn vote(
     if caller.role != Role::Viewer {
         return Err(WireError::new(ErrorCode::Forbidden, "only viewers vote"));
     }
-    let allowed = vote_limits()
+    let allowed = ctx
+        .realtime
+        .vote_limits
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .entry(caller.sub.clone())

@@ -270,6 +270,8 @@ pub struct Realtime {
     subscribers: Mutex<HashMap<String, HashSet<u64>>>,
     history: Mutex<HashMap<String, VecDeque<Arc<ChannelMessage>>>>,
     next_id: AtomicU64,
+    /// Vote rate limit per viewer (the REST side warns through the viewer's `user:` channel).
+    pub vote_limits: Mutex<HashMap<String, super::ratelimit::RateLimit>>,
 }
 
 impl Realtime {
