@@ -79,10 +79,21 @@ export async function runCrashLoop({ cycles = 5, clients = 5, seed = 1, minRunMs
     const stop = { done: false };
     const loops = stations.map((s, i) => runClient(i, s.socket, stop));
     await sleep(minRunMs + random() * (maxRunMs - minRunMs));
+    // One more scan from every station right at the kill, so each cycle has scans in flight.
+    const atKill = stations.map((s, i) => {
+      const scanId = `c${i}-${next++}`;
+      const payload = { tokenId: tokens[Math.floor(random() * tokens.length)], teamId: `TEAM_${i % 3}`, scanId };
+      pending.set(scanId, payload);
+      stats.submitted++;
+      return ackOrDrop(s.socket, 'transaction:submit', payload).then((ack) => {
+        if (!ack) stats.killedInFlight++;
+        else if (ack.success) { acked.set(scanId, ack.transaction.id); pending.delete(scanId); }
+      });
+    });
     const killed = await box.stop('SIGKILL');
     if (killed?.sig !== 'SIGKILL') throw new Error(`box was not killed: ${JSON.stringify(killed)}`);
     stop.done = true;
-    await Promise.all(loops);
+    await Promise.all([...loops, ...atKill]);
     stations.forEach((s) => s.close());
     stats.cycles++;
     log(`cycle ${cycle + 1}/${cycles}: ${acked.size} acked, ${pending.size} in flight at the kill`);
