@@ -57,6 +57,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `/realtime` pings this often; a client that has not answered the last ping is dropped.
     pub realtime_ping_interval: Duration,
+    /// A resuming `/realtime` client is sent what it missed from the log when at most this many
+    /// events were logged since; otherwise it gets a snapshot.
+    pub realtime_resume_window: usize,
 }
 
 /// Timings of the GM-station contract (seed 004).
@@ -88,6 +91,7 @@ impl Default for Config {
             default_video_secs: 30.0,
             shutdown_grace: Duration::from_secs(5),
             realtime_ping_interval: Duration::from_secs(20),
+            realtime_resume_window: 20_000,
         }
     }
 }
@@ -120,6 +124,7 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct FileRealtime {
     ping_interval_secs: Option<u64>,
+    resume_window_events: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -291,6 +296,15 @@ impl Config {
         }
         if let Some(v) = file.realtime.ping_interval_secs {
             config.realtime_ping_interval = secs("realtime.ping_interval_secs", v, 1, 300)?;
+        }
+        if let Some(v) = file.realtime.resume_window_events {
+            if !(1..=1_000_000).contains(&v) {
+                return Err(invalid(
+                    "realtime.resume_window_events",
+                    "must be 1..=1000000",
+                ));
+            }
+            config.realtime_resume_window = v;
         }
         if let Some(v) = file.shutdown_grace_secs {
             config.shutdown_grace = secs("shutdown_grace_secs", v, 1, 60)?;

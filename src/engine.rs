@@ -57,6 +57,8 @@ pub struct EngineHandle {
     published: watch::Receiver<Arc<Published>>,
     hub: Arc<Hub>,
     catalog: Arc<TokenCatalog>,
+    /// For reading the log (resumes); only the writer task writes.
+    store: Arc<Store>,
 }
 
 impl EngineHandle {
@@ -82,6 +84,18 @@ impl EngineHandle {
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// Up to `limit` logged events after `after_seq`, read off the async threads.
+    pub async fn read_log(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Event)>, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.read_from(after_seq + 1, limit))
+            .await
+            .map_err(|_| StoreError::Closed)?
     }
 
     /// The token catalogue the engine scores with (it never changes while running).
@@ -147,8 +161,9 @@ pub fn start_with_batch_limit(
     }));
     let catalog = Arc::new(domain.catalog().clone());
     let (requests, inbox) = mpsc::channel(queue_capacity.max(1));
+    let store = Arc::new(store);
     let writer = Writer {
-        store: Arc::new(store),
+        store: store.clone(),
         committed: domain.clone(),
         domain,
         next_seq,
@@ -165,6 +180,7 @@ pub fn start_with_batch_limit(
             published: published_rx,
             hub,
             catalog,
+            store,
         },
         task,
     ))

@@ -412,9 +412,43 @@ async fn resume_gets_the_missed_messages_or_a_snapshot() {
         .all(|v| v["seq"].as_u64() > Some(last_seq)));
     drop(ws);
 
-    // After a restart the recent messages are gone: a snapshot of the channel instead.
+    // After a restart the channel's recent messages are gone: the missed ones come from the log.
     the_box.stop().await;
-    let the_box = TestBox::start(dir.path(), "", None).await;
+    let the_box = TestBox::start(dir.path(), "[realtime]\nresume_window_events = 5\n", None).await;
+    let mut ws = open(&the_box, &viewer, "nobody").await;
+    send(&mut ws, json!({"action": "subscribe", "channels": ["streamer:s1"], "lastSeq": {"streamer:s1": last_seq}})).await;
+    let mut seen = Vec::new();
+    let notice = until(
+        &mut ws,
+        &mut seen,
+        Duration::from_secs(5),
+        is("SYSTEM_NOTICE"),
+    )
+    .await;
+    assert_eq!(notice["payload"]["code"], "RESUMED");
+    until(&mut ws, &mut seen, Duration::from_secs(5), |v| {
+        v["type"] == "EVENT_CLOSED" && v["payload"]["eventId"] == "p1"
+    })
+    .await;
+    let created: Vec<&Value> = seen
+        .iter()
+        .filter(|v| v["type"] == "EVENT_CREATED")
+        .collect();
+    assert_eq!(created.len(), 1, "{seen:?}");
+    assert_eq!(created[0]["payload"]["event"]["id"], "p2");
+    // Live messages follow the replay.
+    let admin = the_box.token(Role::Admin, "admin");
+    create(&the_box, &admin, "p3", Duration::from_secs(120)).await;
+    until(&mut ws, &mut seen, Duration::from_secs(5), |v| {
+        v["type"] == "EVENT_CREATED" && v["payload"]["event"]["id"] == "p3"
+    })
+    .await;
+    drop(ws);
+
+    // More than the resume window since then: a snapshot of the channel instead.
+    for n in 0..6 {
+        grant(&the_box, &admin, &format!("filler{n}"), 1).await;
+    }
     let mut ws = open(&the_box, &viewer, "nobody").await;
     send(&mut ws, json!({"action": "subscribe", "channels": ["streamer:s1"], "lastSeq": {"streamer:s1": last_seq}})).await;
     let mut seen = Vec::new();
@@ -427,7 +461,7 @@ async fn resume_gets_the_missed_messages_or_a_snapshot() {
     .await;
     assert_eq!(notice["payload"]["code"], "SNAPSHOT");
     until(&mut ws, &mut seen, Duration::from_secs(5), |v| {
-        v["type"] == "EVENT_CREATED" && v["payload"]["event"]["id"] == "p2"
+        v["type"] == "EVENT_CREATED" && v["payload"]["event"]["id"] == "p3"
     })
     .await;
     the_box.stop().await;

@@ -320,49 +320,104 @@ impl Realtime {
         }
     }
 
+    fn register(&self, client: &Client, channel: &str) {
+        lock(&self.subscribers)
+            .entry(channel.to_string())
+            .or_default()
+            .insert(client.id);
+    }
+
+    /// Queues the channel's recent messages after `after` (those published while a resume from
+    /// the log was being read).
+    fn push_history_after(&self, client: &Client, channel: &str, after: u64) {
+        let recent: Vec<_> = lock(&self.history)
+            .get(channel)
+            .map(|r| r.iter().filter(|m| m.seq > after).cloned().collect())
+            .unwrap_or_default();
+        for msg in recent {
+            client.push(msg);
+        }
+    }
+
+    /// Subscribes `client`, resuming after `last_seq` from the channel's recent messages. When
+    /// those do not reach back far enough, returns the seq to resume from the log
+    /// ([`Realtime::resume_from_log`]) and leaves the client unregistered until then.
     fn subscribe(
         &self,
         client: &Arc<Client>,
         channel: &str,
         last_seq: Option<u64>,
         published: &Published,
-    ) {
+    ) -> Option<u64> {
         if !lock(&client.channels).insert(channel.to_string()) {
-            return;
+            return None;
+        }
+        let Some(after) = last_seq else {
+            self.register(client, channel);
+            return None;
+        };
+        let reaches_back = {
+            let history = lock(&self.history);
+            let front = history.get(channel).and_then(|r| r.front()).map(|m| m.seq);
+            front.is_some_and(|seq| seq <= after + 1) || after >= published.seq
+        };
+        if !reaches_back {
+            return Some(after);
         }
         // Register first, then read history: a message published in between is at worst sent
         // twice, and clients drop a seq they already have.
-        lock(&self.subscribers)
-            .entry(channel.to_string())
-            .or_default()
-            .insert(client.id);
-        let Some(after) = last_seq else {
-            return;
-        };
-        let history = lock(&self.history);
-        let ring = history.get(channel);
-        let reaches_back = ring.is_some_and(|r| r.front().is_some_and(|m| m.seq <= after + 1));
-        let caught_up = after >= published.seq;
-        if reaches_back || caught_up {
-            let missed: Vec<_> = ring
-                .map(|r| r.iter().filter(|m| m.seq > after).cloned().collect())
-                .unwrap_or_default();
-            drop(history);
-            client.push(notice(
-                "RESUMED",
-                format!("{channel}: {} missed messages follow", missed.len()),
-            ));
-            for msg in missed {
-                client.push(msg);
+        self.register(client, channel);
+        let missed: Vec<_> = lock(&self.history)
+            .get(channel)
+            .map(|r| r.iter().filter(|m| m.seq > after).cloned().collect())
+            .unwrap_or_default();
+        client.push(notice(
+            "RESUMED",
+            format!("{channel}: {} missed messages follow", missed.len()),
+        ));
+        for msg in missed {
+            client.push(msg);
+        }
+        None
+    }
+
+    /// Resumes `channel` from the durable log after `after`, or sends a snapshot when the log
+    /// holds more than the resume window since then. The client is registered only once the
+    /// replay is queued, so live messages never overtake it.
+    async fn resume_from_log(
+        &self,
+        ctx: &AppContext,
+        client: &Arc<Client>,
+        channel: &str,
+        after: u64,
+    ) {
+        let window = ctx.config.realtime_resume_window;
+        let logged = ctx.engine.read_log(after, window + 1).await;
+        let published = ctx.engine.published();
+        match logged {
+            Ok(events) if events.len() <= window => {
+                let missed = replay_for_channel(channel, &events, &published);
+                let last = events.last().map_or(after, |(seq, _)| *seq);
+                client.push(notice(
+                    "RESUMED",
+                    format!("{channel}: {} missed messages follow", missed.len()),
+                ));
+                for msg in missed {
+                    client.push(msg);
+                }
+                self.register(client, channel);
+                self.push_history_after(client, channel, last);
             }
-        } else {
-            drop(history);
-            client.push(notice(
-                "SNAPSHOT",
-                format!("{channel}: missed messages are gone; current state follows"),
-            ));
-            for msg in snapshot_of(channel, published) {
-                client.push(msg);
+            _ => {
+                client.push(notice(
+                    "SNAPSHOT",
+                    format!("{channel}: missed messages are gone; current state follows"),
+                ));
+                for msg in snapshot_of(channel, &published) {
+                    client.push(msg);
+                }
+                self.register(client, channel);
+                self.push_history_after(client, channel, published.seq);
             }
         }
     }
@@ -385,6 +440,85 @@ impl Realtime {
         drop(subscribers);
         lock(&self.clients).remove(&client.id);
     }
+}
+
+/// What `channel` would have published for `events` (read back from the log): created and
+/// closed predictions in order, then current totals and balance for what changed.
+fn replay_for_channel(
+    channel: &str,
+    events: &[(u64, Event)],
+    published: &Published,
+) -> Vec<Arc<ChannelMessage>> {
+    let current: HashMap<&str, &Prediction> = published
+        .view
+        .predictions
+        .iter()
+        .map(|p| (p.id.as_str(), p))
+        .collect();
+    let on_channel = |p: &Prediction| channels_of(p).iter().any(|c| c == channel);
+    let user_channel = |user: &str| channel.strip_prefix("user:") == Some(user);
+    let mut known: HashMap<String, Prediction> = HashMap::new();
+    let mut dirty: Vec<String> = Vec::new();
+    let mut balance_now: Option<(u64, u64)> = None;
+    let mut out = Vec::new();
+    for (seq, event) in events {
+        let Event::Prediction(event) = event else {
+            continue;
+        };
+        match event {
+            PredictionEvent::Created(p) => {
+                if on_channel(p) {
+                    out.push(created(channel, *seq, p));
+                }
+                known.insert(p.id.clone(), p.clone());
+            }
+            PredictionEvent::VoteCast {
+                prediction_id,
+                receipt,
+                ..
+            } => {
+                let relevant = known
+                    .get(prediction_id)
+                    .or(current.get(prediction_id.as_str()).copied())
+                    .is_some_and(on_channel);
+                if relevant && !dirty.contains(prediction_id) {
+                    dirty.push(prediction_id.clone());
+                }
+                if user_channel(&receipt.user_id) {
+                    balance_now = Some((*seq, receipt.balance_after));
+                }
+            }
+            PredictionEvent::PointsGranted { receipt, .. } => {
+                if user_channel(&receipt.user_id) {
+                    balance_now = Some((*seq, receipt.balance_after));
+                }
+            }
+            PredictionEvent::Closed {
+                prediction_id,
+                result,
+            } => {
+                let final_state = current
+                    .get(prediction_id.as_str())
+                    .map(|p| (*p).clone())
+                    .or_else(|| known.get(prediction_id).cloned());
+                if let Some(mut p) = final_state.filter(|p| on_channel(p)) {
+                    p.result = Some(result.clone());
+                    dirty.retain(|id| id != prediction_id);
+                    out.push(updated(channel, *seq, &p));
+                    out.push(closed(channel, *seq, &p));
+                }
+            }
+        }
+    }
+    for id in dirty {
+        if let Some(p) = current.get(id.as_str()) {
+            out.push(updated(channel, published.seq, p));
+        }
+    }
+    if let Some((seq, points)) = balance_now {
+        out.push(balance(channel, seq, points));
+    }
+    out
 }
 
 /// The current state of one channel as messages.
@@ -634,7 +768,7 @@ async fn write_loop(client: Arc<Client>, mut sink: Sink) {
     }
 }
 
-async fn read_loop(ctx: &AppContext, client: &Arc<Client>, mut stream: Stream) {
+async fn read_loop(ctx: &Arc<AppContext>, client: &Arc<Client>, mut stream: Stream) {
     use futures_util::StreamExt;
     let ping_every = ctx.config.realtime_ping_interval;
     let mut ping = tokio::time::interval(ping_every);
@@ -669,7 +803,7 @@ async fn read_loop(ctx: &AppContext, client: &Arc<Client>, mut stream: Stream) {
     }
 }
 
-fn handle_command(ctx: &AppContext, client: &Arc<Client>, text: &str) {
+fn handle_command(ctx: &Arc<AppContext>, client: &Arc<Client>, text: &str) {
     let command: ClientCommand = match serde_json::from_str(text) {
         Ok(command) => command,
         Err(e) => {
@@ -696,12 +830,16 @@ fn handle_command(ctx: &AppContext, client: &Arc<Client>, text: &str) {
                     ));
                     break;
                 }
-                realtime.subscribe(
-                    client,
-                    channel,
-                    command.last_seq.get(channel).copied(),
-                    &published,
-                );
+                let last_seq = command.last_seq.get(channel).copied();
+                if let Some(after) = realtime.subscribe(client, channel, last_seq, &published) {
+                    let (ctx, client, channel) = (ctx.clone(), client.clone(), channel.clone());
+                    tokio::spawn(async move {
+                        let realtime = ctx.realtime.clone();
+                        realtime
+                            .resume_from_log(&ctx, &client, &channel, after)
+                            .await;
+                    });
+                }
             }
         }
         "unsubscribe" => {
