@@ -39,6 +39,8 @@ export async function startBox({ config = '', dataDir } = {}) {
         box.stdout = out;
         const pw = out.match(/admin password is (\S+)/);
         if (pw) box.password = pw[1];
+        const pin = out.match(/venue PIN (\S+)/);
+        if (pin) box.viewerPin = pin[1];
         const m = out.match(/listening on (http:\/\/\S+)/);
         if (m) { clearTimeout(timer); resolveUrl(m[1]); }
       });

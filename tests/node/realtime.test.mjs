@@ -1,0 +1,80 @@
+// The live-predictions contract (seed 002) against the real binary with the `ws` client.
+import { after, before, it } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { startBox } from './harness.mjs';
+
+let box;
+before(async () => { box = await startBox(); });
+after(() => box.stop());
+
+function watch(url, headers) {
+  const ws = new WebSocket(url, { headers });
+  const messages = [];
+  const waiters = [];
+  ws.on('message', (data) => {
+    const msg = JSON.parse(data.toString());
+    messages.push(msg);
+    for (const w of [...waiters]) if (w.match(msg)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(msg); }
+  });
+  const next = (match, timeoutMs = 8000) => {
+    const seen = messages.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const w = { match, resolve };
+      waiters.push(w);
+      setTimeout(() => reject(new Error(`timed out; got ${JSON.stringify(messages.map((m) => m.type))}`)), timeoutMs);
+    });
+  };
+  return { ws, messages, next, open: new Promise((r, j) => { ws.once('open', r); ws.once('error', j); }) };
+}
+
+it('a viewer logs in with the venue PIN, watches a prediction, votes and sees the result', async () => {
+  const login = await box.http('POST', '/api/auth', { body: { name: 'Zoë Q', pin: box.viewerPin } });
+  assert.equal(login.status, 200, login.text);
+  const { token, userId } = login.json;
+  assert.equal(userId, 'zo-q');
+  const staff = (await box.http('POST', '/api/auth', { body: { password: box.password } })).json.token;
+
+  const client = watch(`${box.url.replace('http', 'ws')}/realtime?streamerId=stage`, { authorization: `Bearer ${token}` });
+  await client.open;
+  client.ws.send(JSON.stringify({ action: 'subscribe', channels: [`user:${userId}`] }));
+  const granted = await box.http('POST', `/api/users/${userId}/grants`, { body: { amount: 500, reason: 'door prize' }, token: staff });
+  assert.equal(granted.json.balance, 500);
+  await client.next((m) => m.type === 'BALANCE_UPDATED' && m.payload.balance === 500);
+
+  const closesAt = new Date(Date.now() + 2500).toISOString();
+  const created = await box.http('POST', '/api/predictions', {
+    token: staff,
+    body: { streamerId: 'stage', title: 'Encore?', options: [{ id: 'yes', label: 'Yes' }, { id: 'no', label: 'No' }], costPerVote: 25, closesAt },
+  });
+  assert.equal(created.status, 201, created.text);
+  const eventId = created.json.id;
+  const announced = await client.next((m) => m.type === 'EVENT_CREATED');
+  assert.equal(announced.payload.event.id, eventId);
+  assert.equal(announced.channel, 'streamer:stage');
+
+  const voted = await box.http('POST', `/api/predictions/${eventId}/votes`, { token, body: { optionId: 'yes', votes: 4, clientVoteId: 'z-1' } });
+  assert.equal(voted.status, 200, voted.text);
+  assert.equal(voted.json.balance, 400);
+  const resent = await box.http('POST', `/api/predictions/${eventId}/votes`, { token, body: { optionId: 'yes', votes: 4, clientVoteId: 'z-1' } });
+  assert.equal(resent.json.replayed, true);
+  assert.equal(resent.json.balance, 400, 'a resend spends nothing');
+  const overdraft = await box.http('POST', `/api/predictions/${eventId}/votes`, { token, body: { optionId: 'no', votes: 17, clientVoteId: 'z-2' } });
+  assert.equal(overdraft.status, 409);
+  assert.equal(overdraft.json.code, 'INSUFFICIENT_BALANCE');
+
+  const totals = await client.next((m) => m.type === 'EVENT_UPDATED' && m.payload.totals.yes === 100);
+  assert.equal(totals.payload.eventId, eventId);
+  const result = await client.next((m) => m.type === 'EVENT_CLOSED');
+  assert.equal(result.payload.result.optionId, 'yes');
+  assert.ok(client.messages.every((m) => m.type === 'SYSTEM_NOTICE' || Number.isInteger(m.seq)));
+  client.ws.close();
+});
+
+it('refuses a wrong PIN and a socket without a token', async () => {
+  const wrong = await box.http('POST', '/api/auth', { body: { name: 'eve', pin: 'nope' } });
+  assert.equal(wrong.status, 401);
+  const client = watch(`${box.url.replace('http', 'ws')}/realtime?streamerId=stage`, {});
+  await assert.rejects(client.open, /401/);
+});
