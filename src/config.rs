@@ -60,6 +60,9 @@ pub struct Config {
     /// A resuming `/realtime` client is sent what it missed from the log when at most this many
     /// events were logged since; otherwise it gets a snapshot.
     pub realtime_resume_window: usize,
+    /// Messages and bytes a `/realtime` client may have queued before it is cut (4008).
+    pub realtime_queue_messages: usize,
+    pub realtime_queue_bytes: usize,
 }
 
 /// Timings of the GM-station contract (seed 004).
@@ -92,6 +95,8 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             realtime_ping_interval: Duration::from_secs(20),
             realtime_resume_window: 20_000,
+            realtime_queue_messages: 256,
+            realtime_queue_bytes: 512 * 1024,
         }
     }
 }
@@ -125,6 +130,8 @@ struct FileConfig {
 struct FileRealtime {
     ping_interval_secs: Option<u64>,
     resume_window_events: Option<usize>,
+    queue_messages: Option<usize>,
+    queue_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -305,6 +312,18 @@ impl Config {
                 ));
             }
             config.realtime_resume_window = v;
+        }
+        if let Some(v) = file.realtime.queue_messages {
+            if !(4..=100_000).contains(&v) {
+                return Err(invalid("realtime.queue_messages", "must be 4..=100000"));
+            }
+            config.realtime_queue_messages = v;
+        }
+        if let Some(v) = file.realtime.queue_bytes {
+            if !(4096..=64 * 1024 * 1024).contains(&v) {
+                return Err(invalid("realtime.queue_bytes", "must be 4096..=67108864"));
+            }
+            config.realtime_queue_bytes = v;
         }
         if let Some(v) = file.shutdown_grace_secs {
             config.shutdown_grace = secs("shutdown_grace_secs", v, 1, 60)?;

@@ -25,6 +25,11 @@ use crate::hub::Hub;
 use crate::store::{Store, StoreError};
 use crate::wire::{self, AppContext};
 
+/// Kernel send buffer per connection. A fixed size (no autotuning up to megabytes) keeps the
+/// memory a stalled client can pin small on a Pi, and lets the per-client queues see a slow
+/// reader early.
+const SOCKET_SEND_BUFFER: usize = 64 * 1024;
+
 /// How often quiet player scanners are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Commands waiting for the engine before adapters are made to wait.
@@ -182,6 +187,14 @@ impl Prepared {
             let _ = stop_tx.send(true);
         });
         let mut stop = stop_rx.clone();
+        let listener =
+            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                let socket = socket2::SockRef::from(&*tcp);
+                if let Err(e) = socket.set_send_buffer_size(SOCKET_SEND_BUFFER) {
+                    tracing::debug!(error = %e, "cannot bound the socket send buffer");
+                }
+                let _ = tcp.set_nodelay(true);
+            });
         let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -648,3 +648,89 @@ async fn a_client_that_never_answers_pings_is_dropped_and_its_slot_freed() {
     assert_eq!(close_code, Some(4000), "closed for not answering pings");
     the_box.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_cannot_keep_up_is_cut_with_its_resume_point_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let the_box = TestBox::start(dir.path(), "[realtime]\nqueue_messages = 8\n", None).await;
+    let admin = the_box.token(Role::Admin, "admin");
+    let sleepy = the_box.token(Role::Viewer, "sleepy");
+    // A client with a tiny receive window that reads nothing for now.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let stream = socket.connect(the_box.addr).await.unwrap();
+    let url = format!(
+        "ws://{}/realtime?streamerId=s1&token={sleepy}",
+        the_box.addr
+    );
+    let (mut stalled, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    let mut lively = open(&the_box, &the_box.token(Role::Viewer, "lively"), "s1").await;
+    // The lively client reads all along.
+    let lively_reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        until(&mut lively, &mut seen, Duration::from_secs(30), |v| {
+            v["type"] == "EVENT_CREATED" && v["payload"]["event"]["id"] == "p199"
+        })
+        .await;
+        seen.iter().filter(|v| v["type"] == "EVENT_CREATED").count()
+    });
+
+    // Large event-class messages (never coalesced) until the stalled client's queue overflows.
+    let closes_at = std::time::SystemTime::now() + Duration::from_secs(600);
+    let options: Vec<Value> = (0..10)
+        .map(|i| json!({"id": format!("o{i}"), "label": "a long option label ".repeat(10)}))
+        .collect();
+    for n in 0..200 {
+        let body = json!({
+            "id": format!("p{n}"),
+            "streamerId": "s1",
+            "title": "a long question ".repeat(12),
+            "options": options,
+            "costPerVote": 1,
+            "closesAt": humantime::format_rfc3339_millis(closes_at).to_string(),
+        });
+        let (status, created) = the_box
+            .http("POST", "/api/predictions", &admin, Some(body))
+            .await;
+        assert_eq!(status, 201, "{created}");
+    }
+    assert_eq!(
+        lively_reader.await.unwrap(),
+        200,
+        "the lively client got every message"
+    );
+
+    // The stalled client now reads: what was already on the wire, then the close with its resume point.
+    let mut last_seq = 0;
+    let mut texts = 0;
+    let close = loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), stalled.next()).await;
+        let frame = match next {
+            Ok(Some(Ok(frame))) => frame,
+            other => panic!("after {texts} messages: {other:?}"),
+        };
+        match frame {
+            Message::Text(text) => {
+                let v: Value = serde_json::from_str(text.as_str()).unwrap();
+                last_seq = v["seq"].as_u64().unwrap_or(last_seq);
+                texts += 1;
+            }
+            Message::Close(frame) => break frame,
+            _ => {}
+        }
+    };
+    let close = close.expect("the stalled client was cut with a close frame");
+    assert_eq!(u16::from(close.code), 4008);
+    assert!(close.reason.contains("resume"), "{}", close.reason);
+    assert!(last_seq > 0, "it got some messages before the cut");
+
+    // It comes back with its last seq and gets the rest.
+    let mut back = open(&the_box, &sleepy, "nobody").await;
+    send(&mut back, json!({"action": "subscribe", "channels": ["streamer:s1"], "lastSeq": {"streamer:s1": last_seq}})).await;
+    let mut seen = Vec::new();
+    until(&mut back, &mut seen, Duration::from_secs(10), |v| {
+        v["type"] == "EVENT_CREATED" && v["payload"]["event"]["id"] == "p199"
+    })
+    .await;
+    the_box.stop().await;
+}

@@ -181,9 +181,26 @@ struct Outbox {
     ping: bool,
 }
 
+/// Bounds of one client's queue (`[realtime] queue_messages`, `queue_bytes`).
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        Self {
+            messages: QUEUE_MESSAGES,
+            bytes: QUEUE_BYTES,
+        }
+    }
+}
+
 pub struct Client {
     id: u64,
     claims: Claims,
+    limits: QueueLimits,
     outbox: Mutex<Outbox>,
     ready: Notify,
     /// Last seq handed to the socket, per channel: the resume point if the client is cut.
@@ -194,6 +211,17 @@ pub struct Client {
 impl Client {
     /// Queues a message under its class's policy; false when the client is cut for being slow.
     fn push(&self, msg: Arc<ChannelMessage>) -> bool {
+        self.enqueue(msg, false)
+    }
+
+    /// Queues a resume or snapshot backlog without the count and byte bounds: it is bounded by
+    /// the channel history or the resume window, and cutting a client for catching up would
+    /// only make it come back for the same backlog.
+    fn push_backlog(&self, msg: Arc<ChannelMessage>) {
+        self.enqueue(msg, true);
+    }
+
+    fn enqueue(&self, msg: Arc<ChannelMessage>, backlog: bool) -> bool {
         let mut outbox = lock(&self.outbox);
         if outbox.close.is_some() {
             return false;
@@ -212,10 +240,11 @@ impl Client {
             }
         }
         let limit = match msg.class {
-            Class::Terminal => QUEUE_MESSAGES + TERMINAL_RESERVE,
-            _ => QUEUE_MESSAGES,
+            Class::Terminal => self.limits.messages + TERMINAL_RESERVE,
+            _ => self.limits.messages,
         };
-        if outbox.queue.len() >= limit || outbox.bytes + msg.text.len() > QUEUE_BYTES {
+        let full = outbox.queue.len() >= limit || outbox.bytes + msg.text.len() > self.limits.bytes;
+        if full && !backlog {
             let resume = serde_json::to_string(&*lock(&self.delivered)).unwrap_or_default();
             // A close reason is at most 123 bytes; the client also knows its own last seqs.
             let mut reason = format!("too slow; resume with lastSeq {resume}");
@@ -335,7 +364,7 @@ impl Realtime {
             .map(|r| r.iter().filter(|m| m.seq > after).cloned().collect())
             .unwrap_or_default();
         for msg in recent {
-            client.push(msg);
+            client.push_backlog(msg);
         }
     }
 
@@ -376,7 +405,7 @@ impl Realtime {
             format!("{channel}: {} missed messages follow", missed.len()),
         ));
         for msg in missed {
-            client.push(msg);
+            client.push_backlog(msg);
         }
         None
     }
@@ -403,7 +432,7 @@ impl Realtime {
                     format!("{channel}: {} missed messages follow", missed.len()),
                 ));
                 for msg in missed {
-                    client.push(msg);
+                    client.push_backlog(msg);
                 }
                 self.register(client, channel);
                 self.push_history_after(client, channel, last);
@@ -414,7 +443,7 @@ impl Realtime {
                     format!("{channel}: missed messages are gone; current state follows"),
                 ));
                 for msg in snapshot_of(channel, &published) {
-                    client.push(msg);
+                    client.push_backlog(msg);
                 }
                 self.register(client, channel);
                 self.push_history_after(client, channel, published.seq);
@@ -684,6 +713,10 @@ async fn serve_client(
     let client = Arc::new(Client {
         id: realtime.next_id.fetch_add(1, Ordering::Relaxed),
         claims,
+        limits: QueueLimits {
+            messages: ctx.config.realtime_queue_messages,
+            bytes: ctx.config.realtime_queue_bytes,
+        },
         outbox: Mutex::new(Outbox {
             queue: VecDeque::new(),
             bytes: 0,
@@ -861,6 +894,7 @@ mod tests {
     fn client() -> Client {
         Client {
             id: 1,
+            limits: QueueLimits::default(),
             claims: Claims {
                 sub: "u1".into(),
                 role: Role::Viewer,
