@@ -15,12 +15,29 @@ use venuebox::auth::Role;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Connects and, unless `streamer` is "nobody", subscribes to `streamer:{streamer}` and waits
+/// until the box confirms it, so nothing published afterwards can be missed.
 async fn open(the_box: &TestBox, token: &str, streamer: &str) -> Ws {
-    let url = format!(
-        "ws://{}/realtime?streamerId={streamer}&token={token}",
-        the_box.addr
-    );
-    connect_async(url).await.expect("websocket upgrade").0
+    let url = format!("ws://{}/realtime?token={token}", the_box.addr);
+    let mut ws = connect_async(url).await.expect("websocket upgrade").0;
+    if streamer != "nobody" {
+        let channel = format!("streamer:{streamer}");
+        let mut last_seq = serde_json::Map::new();
+        last_seq.insert(channel.clone(), json!(0));
+        send(
+            &mut ws,
+            json!({"action": "subscribe", "channels": [channel], "lastSeq": last_seq}),
+        )
+        .await;
+        until(
+            &mut ws,
+            &mut Vec::new(),
+            Duration::from_secs(5),
+            is("SYSTEM_NOTICE"),
+        )
+        .await;
+    }
+    ws
 }
 
 /// The next JSON message matching `wanted`, within `timeout`; earlier ones are collected.
@@ -143,10 +160,10 @@ async fn a_full_round_from_login_to_result() {
     let mut ws = open(&the_box, &alice, "s1").await;
     send(
         &mut ws,
-        json!({"action": "subscribe", "channels": ["user:alice", "game:g1"]}),
+        json!({"action": "subscribe", "channels": ["user:alice", "game:g1"],
+               "lastSeq": {"user:alice": 0, "game:g1": 0}}),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let mut seen = Vec::new();
 
     grant(&the_box, &admin, "alice", 100).await;
@@ -631,12 +648,25 @@ async fn a_client_that_never_answers_pings_is_dropped_and_its_slot_freed() {
     let the_box = TestBox::start(dir.path(), "[realtime]\nping_interval_secs = 1\n", None).await;
     let admin = the_box.token(Role::Admin, "admin");
     let mut silent = open(&the_box, &the_box.token(Role::Viewer, "silent"), "s1").await;
-    let (_, presence) = the_box.http("GET", "/api/presence", &admin, None).await;
-    assert_eq!(presence["channels"]["streamer:s1"], 1);
-    // Reading nothing means answering no ping (tungstenite answers pings as it reads).
-    tokio::time::sleep(Duration::from_millis(3_500)).await;
-    let (_, presence) = the_box.http("GET", "/api/presence", &admin, None).await;
-    assert!(presence["channels"]["streamer:s1"].is_null(), "{presence}");
+    // Present once its subscription is in; gone once it missed a ping. Reading nothing means
+    // answering no ping (tungstenite answers pings as it reads).
+    let watchers = || async {
+        let (_, presence) = the_box.http("GET", "/api/presence", &admin, None).await;
+        presence["channels"]["streamer:s1"].as_u64().unwrap_or(0)
+    };
+    let mut seen_present = false;
+    let mut gone = false;
+    for _ in 0..100 {
+        let now = watchers().await;
+        seen_present |= now == 1;
+        if seen_present && now == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen_present, "the silent client was subscribed");
+    assert!(gone, "its slot was freed after it missed a ping");
     let mut close_code = None;
     while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(2), silent.next()).await {
         match frame {

@@ -38,7 +38,8 @@ it('a viewer logs in with the venue PIN, watches a prediction, votes and sees th
 
   const client = watch(`${box.url.replace('http', 'ws')}/realtime?streamerId=stage`, { authorization: `Bearer ${token}` });
   await client.open;
-  client.ws.send(JSON.stringify({ action: 'subscribe', channels: [`user:${userId}`] }));
+  // lastSeq 0: whatever the channel published before this subscription lands is sent too.
+  client.ws.send(JSON.stringify({ action: 'subscribe', channels: [`user:${userId}`], lastSeq: { [`user:${userId}`]: 0 } }));
   const granted = await box.http('POST', `/api/users/${userId}/grants`, { body: { amount: 500, reason: 'door prize' }, token: staff });
   assert.equal(granted.json.balance, 500);
   await client.next((m) => m.type === 'BALANCE_UPDATED' && m.payload.balance === 500);
