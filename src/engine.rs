@@ -172,6 +172,7 @@ pub fn start_with_batch_limit(
         fault: None,
         max_batch: max_batch.max(1),
         since_snapshot: 0,
+        snapshot_task: None,
     };
     let task = tokio::spawn(writer.run(inbox));
     Ok((
@@ -201,6 +202,7 @@ struct Writer {
     max_batch: usize,
     /// Events committed since the last snapshot.
     since_snapshot: u64,
+    snapshot_task: Option<JoinHandle<()>>,
 }
 
 /// How often a faulted store is tried again when no command arrives to try it.
@@ -296,23 +298,30 @@ impl Writer {
             let _ = reply.send(result);
         }
         if self.since_snapshot >= SNAPSHOT_EVERY {
-            self.write_snapshot().await;
+            self.start_snapshot();
         }
     }
 
-    /// Stores the committed state so the next boot replays only what follows. After the
-    /// replies: a snapshot never delays an acknowledgement.
-    async fn write_snapshot(&mut self) {
+    /// Stores the committed state so the next boot replays only what follows. It runs beside
+    /// the engine (encoding and its commit on a blocking thread); the next batch waits only for
+    /// the store while the snapshot's commit holds it. One snapshot at a time.
+    fn start_snapshot(&mut self) {
+        if self
+            .snapshot_task
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+        {
+            return;
+        }
         let store = self.store.clone();
         let seq = self.next_seq - 1;
         let snapshot = self.committed.snapshot();
-        let written =
-            tokio::task::spawn_blocking(move || store.write_snapshot(seq, &snapshot)).await;
-        match written {
-            Ok(Ok(())) => self.since_snapshot = 0,
-            Ok(Err(e)) => tracing::warn!(error = %e, "snapshot not written; boot will replay more"),
-            Err(e) => tracing::warn!(error = %e, "snapshot task failed"),
-        }
+        self.since_snapshot = 0;
+        self.snapshot_task = Some(tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.write_snapshot(seq, &snapshot) {
+                tracing::warn!(error = %e, "snapshot not written; boot will replay more");
+            }
+        }));
     }
 
     /// Tries to make the store writable again; clears the fault when it is.

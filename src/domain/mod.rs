@@ -372,8 +372,8 @@ struct SessionState {
 
 /// How many client scan ids the box remembers, to answer resends with the original result. A
 /// scanner resends within minutes of a failure (its queue holds 100), so this covers hours of a
-/// busy venue while keeping memory, snapshots and boot time bounded.
-pub const REMEMBERED_SCAN_IDS: usize = 100_000;
+/// busy venue while keeping memory, snapshots (written every 10,000 events) and boot bounded.
+pub const REMEMBERED_SCAN_IDS: usize = 10_000;
 
 /// (device id, client scan id) → the transaction it produced, oldest forgotten first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
