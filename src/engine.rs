@@ -172,7 +172,6 @@ pub fn start_with_batch_limit(
         fault: None,
         max_batch: max_batch.max(1),
         since_snapshot: 0,
-        snapshot_task: None,
     };
     let task = tokio::spawn(writer.run(inbox));
     Ok((
@@ -202,7 +201,6 @@ struct Writer {
     max_batch: usize,
     /// Events committed since the last snapshot.
     since_snapshot: u64,
-    snapshot_task: Option<JoinHandle<()>>,
 }
 
 /// How often a faulted store is tried again when no command arrives to try it.
@@ -253,22 +251,29 @@ impl Writer {
         if !events.is_empty() {
             let first_seq = self.next_seq;
             let store = self.store.clone();
+            // Due a snapshot: the live state after this batch rides in the same commit.
+            let snapshot = (self.since_snapshot + events.len() as u64 >= SNAPSHOT_EVERY)
+                .then(|| self.domain.snapshot());
             // redb's commit blocks on fsync: keep it off the async worker threads.
             let written = tokio::task::spawn_blocking(move || {
-                let result = store.append(first_seq, &events);
-                (result, events)
+                let result = store.append_with_snapshot(first_seq, &events, snapshot.as_ref());
+                (result, events, snapshot.is_some())
             })
             .await;
             match written {
-                Ok((Ok(()), events)) => {
+                Ok((Ok(()), events, snapshotted)) => {
                     for event in &events {
                         self.committed.apply(event);
                     }
                     self.next_seq += events.len() as u64;
-                    self.since_snapshot += events.len() as u64;
+                    self.since_snapshot = if snapshotted {
+                        0
+                    } else {
+                        self.since_snapshot + events.len() as u64
+                    };
                     committed_events = Some((first_seq, events));
                 }
-                Ok((Err(e), _)) => failure = Some(e.to_string()),
+                Ok((Err(e), _, _)) => failure = Some(e.to_string()),
                 Err(e) => failure = Some(format!("commit task failed: {e}")),
             }
         }
@@ -297,31 +302,6 @@ impl Writer {
             // The caller may have gone away (client disconnected); its command still counts.
             let _ = reply.send(result);
         }
-        if self.since_snapshot >= SNAPSHOT_EVERY {
-            self.start_snapshot();
-        }
-    }
-
-    /// Stores the committed state so the next boot replays only what follows. It runs beside
-    /// the engine (encoding and its commit on a blocking thread); the next batch waits only for
-    /// the store while the snapshot's commit holds it. One snapshot at a time.
-    fn start_snapshot(&mut self) {
-        if self
-            .snapshot_task
-            .as_ref()
-            .is_some_and(|t| !t.is_finished())
-        {
-            return;
-        }
-        let store = self.store.clone();
-        let seq = self.next_seq - 1;
-        let snapshot = self.committed.snapshot();
-        self.since_snapshot = 0;
-        self.snapshot_task = Some(tokio::task::spawn_blocking(move || {
-            if let Err(e) = store.write_snapshot(seq, &snapshot) {
-                tracing::warn!(error = %e, "snapshot not written; boot will replay more");
-            }
-        }));
     }
 
     /// Tries to make the store writable again; clears the fault when it is.
@@ -356,7 +336,9 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{DeviceKind, Limits, ScanRequest, ScoringRules, TokenCatalog};
+    use crate::domain::{
+        DeviceKind, Limits, PredictionCommand, ScanRequest, ScoringRules, TokenCatalog,
+    };
 
     fn domain() -> Domain {
         Domain::new(
@@ -548,6 +530,44 @@ mod tests {
         .unwrap();
         let (_, _, replayed) = load_state(&store, Domain::new(other, Limits::default())).unwrap();
         assert_eq!(replayed, log.len() as u64);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_snapshot_rides_in_the_commit_that_crosses_the_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        {
+            let store = Store::open(&path).unwrap();
+            let (engine, task) = start(store, domain(), Arc::new(Hub::new(64, 64)), 4096).unwrap();
+            // Grants are cheap commands that each log one event.
+            let mut calls = Vec::new();
+            for i in 0..SNAPSHOT_EVERY + 5 {
+                let engine = engine.clone();
+                calls.push(tokio::spawn(async move {
+                    let grant = Command::Prediction(PredictionCommand::Grant {
+                        user_id: format!("u{}", i % 50),
+                        amount: 1,
+                        reason: "bench".into(),
+                        client_grant_id: None,
+                    });
+                    engine.execute(grant).await
+                }));
+            }
+            for call in calls {
+                call.await.unwrap().unwrap();
+            }
+            drop(engine);
+            task.await.unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (seq, _) = store
+            .latest_snapshot()
+            .unwrap()
+            .expect("a snapshot was written");
+        assert!(seq >= SNAPSHOT_EVERY, "covers {seq}");
+        let (restored, _, replayed) = load_state(&store, domain()).unwrap();
+        assert!(replayed < SNAPSHOT_EVERY);
+        assert_eq!(restored.predictions().balance("u0"), 201);
     }
 
     #[tokio::test]

@@ -87,6 +87,12 @@ pub fn encode(event: &Event) -> Result<Vec<u8>, StoreError> {
     Ok(bytes)
 }
 
+fn encode_snapshot(snapshot: &DomainSnapshot) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = vec![SNAPSHOT_VERSION];
+    bytes.extend(postcard::to_stdvec(snapshot)?);
+    Ok(bytes)
+}
+
 pub fn decode(seq: u64, bytes: &[u8]) -> Result<Event, StoreError> {
     match bytes.split_first() {
         Some((&RECORD_VERSION, body)) => {
@@ -290,7 +296,20 @@ impl Store {
 
     /// Appends events with consecutive sequence numbers from `first_seq` in one durable commit.
     pub fn append(&self, first_seq: u64, events: &[Event]) -> Result<(), StoreError> {
+        self.append_with_snapshot(first_seq, events, None)
+    }
+
+    /// [`Store::append`], with a snapshot of the state after these events in the same commit,
+    /// so a snapshot costs no fsync of its own.
+    pub fn append_with_snapshot(
+        &self,
+        first_seq: u64,
+        events: &[Event],
+        snapshot: Option<&DomainSnapshot>,
+    ) -> Result<(), StoreError> {
         let encoded = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+        let snapshot = snapshot.map(encode_snapshot).transpose()?;
+        let last_seq = (first_seq + encoded.len() as u64).saturating_sub(1);
         self.with_db(|database| {
             let mut tx = database.begin_write().map_err(db)?;
             tx.set_durability(Durability::Immediate).map_err(db)?;
@@ -298,6 +317,11 @@ impl Store {
                 let mut log = tx.open_table(LOG).map_err(db)?;
                 for (seq, bytes) in (first_seq..).zip(&encoded) {
                     log.insert(seq, bytes.as_slice()).map_err(db)?;
+                }
+                if let Some(bytes) = &snapshot {
+                    let mut table = tx.open_table(SNAPSHOTS).map_err(db)?;
+                    table.retain(|key, _| key > last_seq).map_err(db)?;
+                    table.insert(last_seq, bytes.as_slice()).map_err(db)?;
                 }
             }
             tx.commit().map_err(db)?;
@@ -337,8 +361,7 @@ impl Store {
 
     /// Stores `snapshot` as covering the log up to `seq`, durably, and drops older ones.
     pub fn write_snapshot(&self, seq: u64, snapshot: &DomainSnapshot) -> Result<(), StoreError> {
-        let mut bytes = vec![SNAPSHOT_VERSION];
-        bytes.extend(postcard::to_stdvec(snapshot)?);
+        let bytes = encode_snapshot(snapshot)?;
         self.with_db(|database| {
             let mut tx = database.begin_write().map_err(db)?;
             tx.set_durability(Durability::Immediate).map_err(db)?;
