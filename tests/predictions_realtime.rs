@@ -75,6 +75,22 @@ async fn send(ws: &mut Ws, value: Value) {
         .expect("sent");
 }
 
+/// Subscribes to `channel` resuming after `last_seq`; returns the notice code (RESUMED/SNAPSHOT).
+async fn resume(ws: &mut Ws, seen: &mut Vec<Value>, channel: &str, last_seq: u64) -> String {
+    let mut last = serde_json::Map::new();
+    last.insert(channel.to_string(), json!(last_seq));
+    send(
+        ws,
+        json!({"action": "subscribe", "channels": [channel], "lastSeq": last}),
+    )
+    .await;
+    let notice = until(ws, seen, Duration::from_secs(5), is("SYSTEM_NOTICE")).await;
+    notice["payload"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 async fn create(the_box: &TestBox, admin: &str, id: &str, closes_in: Duration) -> Value {
     let closes_at = std::time::SystemTime::now() + closes_in;
     let (status, body) = the_box
@@ -400,16 +416,11 @@ async fn resume_gets_the_missed_messages_or_a_snapshot() {
         .http("POST", "/api/predictions/p1/close", &admin, None)
         .await;
     let mut ws = open(&the_box, &viewer, "nobody").await;
-    send(&mut ws, json!({"action": "subscribe", "channels": ["streamer:s1"], "lastSeq": {"streamer:s1": last_seq}})).await;
     let mut seen = Vec::new();
-    let notice = until(
-        &mut ws,
-        &mut seen,
-        Duration::from_secs(5),
-        is("SYSTEM_NOTICE"),
-    )
-    .await;
-    assert_eq!(notice["payload"]["code"], "RESUMED");
+    assert_eq!(
+        resume(&mut ws, &mut seen, "streamer:s1", last_seq).await,
+        "RESUMED"
+    );
     until(
         &mut ws,
         &mut seen,
@@ -433,16 +444,11 @@ async fn resume_gets_the_missed_messages_or_a_snapshot() {
     the_box.stop().await;
     let the_box = TestBox::start(dir.path(), "[realtime]\nresume_window_events = 5\n", None).await;
     let mut ws = open(&the_box, &viewer, "nobody").await;
-    send(&mut ws, json!({"action": "subscribe", "channels": ["streamer:s1"], "lastSeq": {"streamer:s1": last_seq}})).await;
     let mut seen = Vec::new();
-    let notice = until(
-        &mut ws,
-        &mut seen,
-        Duration::from_secs(5),
-        is("SYSTEM_NOTICE"),
-    )
-    .await;
-    assert_eq!(notice["payload"]["code"], "RESUMED");
+    assert_eq!(
+        resume(&mut ws, &mut seen, "streamer:s1", last_seq).await,
+        "RESUMED"
+    );
     until(&mut ws, &mut seen, Duration::from_secs(5), |v| {
         v["type"] == "EVENT_CLOSED" && v["payload"]["eventId"] == "p1"
     })
@@ -467,16 +473,11 @@ async fn resume_gets_the_missed_messages_or_a_snapshot() {
         grant(&the_box, &admin, &format!("filler{n}"), 1).await;
     }
     let mut ws = open(&the_box, &viewer, "nobody").await;
-    send(&mut ws, json!({"action": "subscribe", "channels": ["streamer:s1"], "lastSeq": {"streamer:s1": last_seq}})).await;
     let mut seen = Vec::new();
-    let notice = until(
-        &mut ws,
-        &mut seen,
-        Duration::from_secs(5),
-        is("SYSTEM_NOTICE"),
-    )
-    .await;
-    assert_eq!(notice["payload"]["code"], "SNAPSHOT");
+    assert_eq!(
+        resume(&mut ws, &mut seen, "streamer:s1", last_seq).await,
+        "SNAPSHOT"
+    );
     until(&mut ws, &mut seen, Duration::from_secs(5), |v| {
         v["type"] == "EVENT_CREATED" && v["payload"]["event"]["id"] == "p3"
     })

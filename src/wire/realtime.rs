@@ -209,6 +209,23 @@ pub struct Client {
 }
 
 impl Client {
+    fn new(id: u64, claims: Claims, limits: QueueLimits) -> Self {
+        Self {
+            id,
+            claims,
+            limits,
+            outbox: Mutex::new(Outbox {
+                queue: VecDeque::new(),
+                bytes: 0,
+                close: None,
+                ping: false,
+            }),
+            ready: Notify::new(),
+            delivered: Mutex::new(BTreeMap::new()),
+            channels: Mutex::new(HashSet::new()),
+        }
+    }
+
     /// Queues a message under its class's policy; false when the client is cut for being slow.
     fn push(&self, msg: Arc<ChannelMessage>) -> bool {
         self.enqueue(msg, false)
@@ -710,23 +727,12 @@ async fn serve_client(
     socket: WebSocket,
 ) {
     let realtime = ctx.realtime.clone();
-    let client = Arc::new(Client {
-        id: realtime.next_id.fetch_add(1, Ordering::Relaxed),
-        claims,
-        limits: QueueLimits {
-            messages: ctx.config.realtime_queue_messages,
-            bytes: ctx.config.realtime_queue_bytes,
-        },
-        outbox: Mutex::new(Outbox {
-            queue: VecDeque::new(),
-            bytes: 0,
-            close: None,
-            ping: false,
-        }),
-        ready: Notify::new(),
-        delivered: Mutex::new(BTreeMap::new()),
-        channels: Mutex::new(HashSet::new()),
-    });
+    let limits = QueueLimits {
+        messages: ctx.config.realtime_queue_messages,
+        bytes: ctx.config.realtime_queue_bytes,
+    };
+    let id = realtime.next_id.fetch_add(1, Ordering::Relaxed);
+    let client = Arc::new(Client::new(id, claims, limits));
     lock(&realtime.clients).insert(client.id, client.clone());
     if let Some(streamer) = streamer.filter(|s| !s.is_empty() && s.len() <= 64) {
         realtime.subscribe(
@@ -892,25 +898,15 @@ mod tests {
     use super::*;
 
     fn client() -> Client {
-        Client {
-            id: 1,
-            limits: QueueLimits::default(),
-            claims: Claims {
-                sub: "u1".into(),
-                role: Role::Viewer,
-                iat: 0,
-                exp: u64::MAX,
-            },
-            outbox: Mutex::new(Outbox {
-                queue: VecDeque::new(),
-                bytes: 0,
-                close: None,
-                ping: false,
-            }),
-            ready: Notify::new(),
-            delivered: Mutex::new(BTreeMap::from([("streamer:s".to_string(), 41)])),
-            channels: Mutex::new(HashSet::new()),
-        }
+        let claims = Claims {
+            sub: "u1".into(),
+            role: Role::Viewer,
+            iat: 0,
+            exp: u64::MAX,
+        };
+        let client = Client::new(1, claims, QueueLimits::default());
+        lock(&client.delivered).insert("streamer:s".to_string(), 41);
+        client
     }
 
     fn update(seq: u64) -> Arc<ChannelMessage> {
