@@ -53,14 +53,9 @@ async fn run_once(
     let catalog = TokenCatalog::demo(&ScoringRules::default());
     let tokens: Vec<String> = catalog.tokens().map(|t| t.id.clone()).collect();
     let domain = Domain::new(catalog, Limits::default());
-    let (engine, _task) = engine::start_with_batch_limit(
-        store,
-        domain,
-        Arc::new(Hub::new(4096, 4096)),
-        4096,
-        batch_limit,
-    )
-    .expect("engine");
+    let (engine, _task) =
+        engine::start_with_batch_limit(store, domain, Arc::new(Hub::new(4096)), 4096, batch_limit)
+            .expect("engine");
     engine
         .execute(Command::CreateSession {
             session_id: "bench".into(),

@@ -81,7 +81,7 @@ async fn main() {
             let store = Store::open(&path).expect("open");
             let domain = Domain::new(catalog.clone(), Limits::default());
             let (engine, task) =
-                engine::start(store, domain, Arc::new(Hub::new(16, 16)), 16).expect("replay");
+                engine::start(store, domain, Arc::new(Hub::new(16)), 16).expect("replay");
             assert!(engine.published().seq >= size);
             times.push(started.elapsed().as_secs_f64());
             drop(engine);

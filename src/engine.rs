@@ -366,7 +366,7 @@ mod tests {
         let before_restart;
         {
             let store = Store::open(&path).unwrap();
-            let (engine, task) = start(store, domain(), Arc::new(Hub::new(64, 64)), 64).unwrap();
+            let (engine, task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
             engine
                 .execute(Command::CreateSession {
                     session_id: "s1".into(),
@@ -393,7 +393,7 @@ mod tests {
             task.await.unwrap();
         }
         let store = Store::open(&path).unwrap();
-        let (engine, _task) = start(store, domain(), Arc::new(Hub::new(64, 64)), 64).unwrap();
+        let (engine, _task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
         let view = engine.published().view.clone();
         assert_eq!(view, before_restart);
         let expected: u64 = view.recent_transactions.iter().map(|t| t.points).sum();
@@ -413,7 +413,7 @@ mod tests {
         let tokens: Vec<String> = domain().catalog().tokens().map(|t| t.id.clone()).collect();
         {
             let store = Store::open_with_faults(&path, plan.clone()).unwrap();
-            let (engine, task) = start(store, domain(), Arc::new(Hub::new(64, 64)), 64).unwrap();
+            let (engine, task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
             engine
                 .execute(Command::CreateSession {
                     session_id: "s1".into(),
@@ -474,7 +474,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let plan = FaultPlan::new();
         let store = Store::open_with_faults(&dir.path().join("log.redb"), plan.clone()).unwrap();
-        let (engine, _task) = start(store, domain(), Arc::new(Hub::new(8, 8)), 8).unwrap();
+        let (engine, _task) = start(store, domain(), Arc::new(Hub::new(8)), 8).unwrap();
         plan.fail_now(FaultKind::IoError);
         let create = Command::CreateSession {
             session_id: "s1".into(),
@@ -538,7 +538,7 @@ mod tests {
         let path = dir.path().join("log.redb");
         {
             let store = Store::open(&path).unwrap();
-            let (engine, task) = start(store, domain(), Arc::new(Hub::new(64, 64)), 4096).unwrap();
+            let (engine, task) = start(store, domain(), Arc::new(Hub::new(64)), 4096).unwrap();
             // Grants are cheap commands that each log one event.
             let mut calls = Vec::new();
             for i in 0..SNAPSHOT_EVERY + 5 {
@@ -574,7 +574,7 @@ mod tests {
     async fn refused_commands_reply_with_the_domain_error() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("log.redb")).unwrap();
-        let (engine, _task) = start(store, domain(), Arc::new(Hub::new(8, 8)), 8).unwrap();
+        let (engine, _task) = start(store, domain(), Arc::new(Hub::new(8)), 8).unwrap();
         let err = engine.execute(scan("x", "c")).await.unwrap_err();
         assert_eq!(err, EngineError::Domain(DomainError::NoSession));
         assert_eq!(engine.published().seq, 0);

@@ -6,11 +6,9 @@
 //! that falls behind sees `Lagged` and must resynchronise from a snapshot; it never slows the
 //! engine or other listeners.
 //!
-//! The hub also keeps the most recent committed messages so a GM station that reconnects can be
-//! sent exactly what it missed.
+//! Resuming clients is the channel layer's job (`wire/channels.rs`): the hub keeps no history.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
@@ -41,19 +39,13 @@ pub struct HubMessage {
 #[derive(Debug)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<HubMessage>>,
-    recent: Mutex<VecDeque<Arc<HubMessage>>>,
-    recent_capacity: usize,
 }
 
 impl Hub {
-    /// `listener_queue` bounds each listener's backlog; `recent_capacity` bounds the resume buffer.
-    pub fn new(listener_queue: usize, recent_capacity: usize) -> Self {
+    /// `listener_queue` bounds each listener's backlog.
+    pub fn new(listener_queue: usize) -> Self {
         let (sender, _) = broadcast::channel(listener_queue.max(1));
-        Self {
-            sender,
-            recent: Mutex::new(VecDeque::with_capacity(recent_capacity)),
-            recent_capacity,
-        }
+        Self { sender }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<HubMessage>> {
@@ -61,16 +53,11 @@ impl Hub {
     }
 
     pub fn publish_committed(&self, first_seq: u64, events: Vec<Event>) {
-        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
         for (seq, event) in (first_seq..).zip(events) {
             let message = Arc::new(HubMessage {
                 seq,
                 body: HubBody::Committed(event),
             });
-            if recent.len() == self.recent_capacity {
-                recent.pop_front();
-            }
-            recent.push_back(message.clone());
             // No listeners is fine: nobody is connected yet.
             let _ = self.sender.send(message);
         }
@@ -78,28 +65,6 @@ impl Hub {
 
     pub fn publish_live(&self, body: HubBody) {
         let _ = self.sender.send(Arc::new(HubMessage { seq: 0, body }));
-    }
-
-    /// Sequence number of the newest committed message, 0 before the first.
-    pub fn latest_seq(&self) -> u64 {
-        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        recent.back().map_or(0, |m| m.seq)
-    }
-
-    /// Every committed message after `after_seq`, or `None` when some of them have already left
-    /// the resume buffer (the caller must then send a full snapshot instead).
-    pub fn committed_since(&self, after_seq: u64) -> Option<Vec<Arc<HubMessage>>> {
-        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        match recent.front() {
-            Some(oldest) if oldest.seq > after_seq + 1 => None,
-            _ => Some(
-                recent
-                    .iter()
-                    .filter(|m| m.seq > after_seq)
-                    .cloned()
-                    .collect(),
-            ),
-        }
     }
 }
 
@@ -117,30 +82,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn listeners_get_messages_in_order_and_resume_knows_its_limits() {
-        let hub = Hub::new(16, 3);
+    async fn listeners_get_messages_in_order() {
+        let hub = Hub::new(16);
         let mut rx = hub.subscribe();
         hub.publish_committed(10, vec![event(1), event(2)]);
         hub.publish_committed(12, vec![event(3), event(4)]);
         for expected in 10..14 {
             assert_eq!(rx.recv().await.unwrap().seq, expected);
         }
-        assert_eq!(hub.latest_seq(), 13);
-        // The buffer holds 11..=13: resuming after 10 works, after 9 does not.
-        let seqs: Vec<u64> = hub
-            .committed_since(10)
-            .unwrap()
-            .iter()
-            .map(|m| m.seq)
-            .collect();
-        assert_eq!(seqs, vec![11, 12, 13]);
-        assert!(hub.committed_since(9).is_none());
-        assert_eq!(hub.committed_since(13).unwrap().len(), 0);
     }
 
     #[tokio::test]
     async fn a_slow_listener_is_told_it_lagged() {
-        let hub = Hub::new(2, 10);
+        let hub = Hub::new(2);
         let mut rx = hub.subscribe();
         hub.publish_committed(1, (0..5).map(event).collect());
         assert!(matches!(

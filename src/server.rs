@@ -34,9 +34,8 @@ const SOCKET_SEND_BUFFER: usize = 64 * 1024;
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Commands waiting for the engine before adapters are made to wait.
 const ENGINE_QUEUE: usize = 4096;
-/// Per-listener hub backlog and the resume buffer (comfortably above the replay limit).
+/// Per-listener hub backlog: how far a fan-out may fall behind before it resynchronises.
 const HUB_LISTENER_QUEUE: usize = 1024;
-const HUB_RESUME_BUFFER: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -152,7 +151,7 @@ impl Prepared {
     ) -> Result<(), ServerError> {
         let config = self.config.clone();
         let domain = Domain::new(self.catalog, config.limits.clone());
-        let hub = Arc::new(Hub::new(HUB_LISTENER_QUEUE, HUB_RESUME_BUFFER));
+        let hub = Arc::new(Hub::new(HUB_LISTENER_QUEUE));
         let (engine, engine_task) = engine::start(self.store, domain, hub, ENGINE_QUEUE)?;
 
         let (hardware_tx, hardware_rx) = tokio::sync::watch::channel(HardwareStatus::default());
@@ -169,19 +168,23 @@ impl Prepared {
             config.clone(),
             hardware_rx,
         ));
-        let fanout = tokio::spawn(wire::realtime::run_fanout(
-            ctx.realtime.clone(),
-            ctx.clone(),
-        ));
+        // Fan-outs from the hub to the channel layer, one per contract.
+        let fanouts = [
+            tokio::spawn(wire::realtime::run_fanout(ctx.clone())),
+            tokio::spawn(wire::socketio::run_fanout(ctx.clone())),
+            tokio::spawn(wire::socketio::publish_state_updates(ctx.clone())),
+        ];
         let (sio_layer, io) = wire::socketio::layer(ctx.clone());
         let app = wire::http::router(ctx.clone()).layer(sio_layer);
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let io_for_shutdown = io.clone();
+        let channels_for_shutdown = ctx.channels.clone();
         let grace = config.shutdown_grace;
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: closing connections");
+            wire::realtime::close_for_restart(&channels_for_shutdown);
             // Socket.IO connections are long-lived: close them so the server can drain.
             let _ = tokio::time::timeout(grace, io_for_shutdown.close()).await;
             let _ = stop_tx.send(true);
@@ -206,8 +209,7 @@ impl Prepared {
 
         sweeper.abort();
         deadlines.abort();
-        fanout.abort();
-        for task in outputs {
+        for task in fanouts.into_iter().chain(outputs) {
             task.abort();
         }
         // Dropping the last handles lets the engine finish what is queued, then stop.

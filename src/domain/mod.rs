@@ -359,6 +359,12 @@ pub struct GameView {
     pub balances: BTreeMap<String, u64>,
 }
 
+impl GameView {
+    pub fn prediction(&self, id: &str) -> Option<&predictions::Prediction> {
+        self.predictions.iter().find(|p| p.id == id)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct SessionState {
     session: Session,

@@ -4,7 +4,10 @@
 //! and encodes what comes back (replies and hub messages) in its contract's shapes.
 //! - [`socketio`]: the GM-station contract (seed 004) over Socket.IO.
 //! - [`http`]: the admin and scanner HTTP API.
+//! - [`realtime`] and [`predictions`]: the live-predictions contract (seed 002), WebSocket and REST.
+//! - [`channels`]: the channel layer both real-time contracts publish through.
 
+pub mod channels;
 pub mod errors;
 pub mod http;
 pub mod json;
@@ -30,8 +33,10 @@ pub struct AppContext {
     pub login_attempts: Mutex<ratelimit::RateLimit>,
     /// What the video player and LEDs report about themselves.
     pub hardware: watch::Receiver<HardwareStatus>,
-    /// Channels and subscribers of the JSON WebSocket contracts.
-    pub realtime: Arc<realtime::Realtime>,
+    /// The channel layer every real-time contract publishes through.
+    pub channels: Arc<channels::Channels>,
+    /// Vote rate limit per viewer (warnings go to the viewer's `user:` channel).
+    pub vote_limits: Mutex<std::collections::HashMap<String, ratelimit::RateLimit>>,
 }
 
 impl AppContext {
@@ -41,12 +46,14 @@ impl AppContext {
         config: Arc<Config>,
         hardware: watch::Receiver<HardwareStatus>,
     ) -> Self {
+        let started_after = engine.published().seq;
         Self {
             engine,
             secrets,
             config,
             hardware,
-            realtime: Arc::new(realtime::Realtime::default()),
+            channels: Arc::new(channels::Channels::starting_after(started_after)),
+            vote_limits: Mutex::new(std::collections::HashMap::new()),
             login_attempts: Mutex::new(ratelimit::RateLimit::new(
                 10,
                 std::time::Duration::from_secs(60),

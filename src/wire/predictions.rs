@@ -39,6 +39,7 @@ pub fn router() -> Router<Arc<AppContext>> {
         .route("/api/users/{user_id}/grants", post(grant))
         .route("/api/users/{user_id}/balance", get(balance))
         .route("/api/presence", get(presence))
+        .route("/api/notices", post(send_notice))
 }
 
 fn prediction_json(p: &Prediction) -> Value {
@@ -223,7 +224,6 @@ async fn vote(
         return Err(WireError::new(ErrorCode::Forbidden, "only viewers vote"));
     }
     let allowed = ctx
-        .realtime
         .vote_limits
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -231,8 +231,12 @@ async fn vote(
         .or_insert_with(|| RateLimit::new(VOTES_PER_SECOND, Duration::from_secs(1)))
         .try_take();
     if !allowed {
-        ctx.realtime
-            .notify_user(&caller.sub, "RATE_LIMITED", "too many votes; slow down");
+        super::realtime::notify_user(
+            &ctx.channels,
+            &caller.sub,
+            "RATE_LIMITED",
+            "too many votes; slow down",
+        );
         return Err(WireError::new(
             ErrorCode::RateLimited,
             format!("at most {VOTES_PER_SECOND} votes per second"),
@@ -334,5 +338,32 @@ async fn balance(
 }
 
 async fn presence(State(ctx): Ctx, _admin: Admin) -> Json<Value> {
-    Json(json!({ "channels": ctx.realtime.presence(), "at": wall_clock_ms() }))
+    Json(json!({
+        "channels": ctx.channels.presence(),
+        "queued": ctx.channels.queue_stats(),
+        "at": wall_clock_ms(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoticeBody {
+    message: String,
+}
+
+/// Staff announce maintenance ("voting pauses in five minutes") to every viewer connection.
+async fn send_notice(
+    State(ctx): Ctx,
+    _admin: Admin,
+    Body(body): Body<NoticeBody>,
+) -> Result<Json<Value>, WireError> {
+    let message = body.message.trim();
+    if message.is_empty() || message.chars().count() > 280 {
+        return Err(WireError::new(
+            ErrorCode::InvalidData,
+            "`message` must be 1 to 280 characters",
+        ));
+    }
+    let reached = super::realtime::announce_maintenance(&ctx.channels, message);
+    Ok(Json(json!({ "success": true, "connections": reached })))
 }

@@ -1,12 +1,14 @@
 //! The GM-station contract (seed 004) over Socket.IO, for the stock `socket.io-client` 4.x.
 //!
-//! Per socket: a token bucket per event class (the seed's rate limits), an idle watchdog (the
-//! seed's 30 s heartbeat timeout) and, once identified, a forwarder task that turns hub messages
-//! into this station's events. The forwarder tracks the last log sequence it delivered, so a
-//! station that reconnects within its grace period is sent exactly what it missed (or
-//! `sync:full` when that is more than the replay limit or already gone from the hub's buffer).
-//! A station too slow to take its events (socket buffer full) is disconnected; it resumes the
-//! same way.
+//! Per socket: a token bucket per event class (the seed's rate limits) and an idle watchdog (the
+//! seed's 30 s heartbeat timeout). Delivery goes through the channel layer (`channels.rs`) like
+//! every other real-time contract: [`run_fanout`] turns committed hub events into messages on the
+//! `gm-stations` channel (the seed's `gm-stations` and `session:{id}` rooms: the box runs one
+//! session at a time) and the `admin` channel (what only admins see), and each identified socket
+//! has a channel client whose writer emits them. The channel client tracks the last sequence
+//! delivered, so a station that reconnects within its grace period is sent exactly what it
+//! missed from the channel history (or `sync:full` when that is more than the replay limit or
+//! no longer there). A station whose queue overflows is disconnected; it resumes the same way.
 //!
 //! Client→server payloads may be the bare data (`socket.emit('gm:identify', {stationId})`) or
 //! the seed's `{event, data}` wrapper; both are accepted. Server→client events listed in the
@@ -26,24 +28,23 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::channels::{ChannelMessage, Class, Client, Next, QueueLimits, Subscribed};
 use super::errors::{ErrorCode, WireError};
 use super::json::{self, envelope};
 use super::ratelimit::RateLimit;
 use super::AppContext;
 use crate::auth::{Claims, Role};
 use crate::domain::{Command, DeviceKind, DisconnectReason, Event, Outcome, ScanRequest};
-use crate::engine::{wall_clock_ms, Published};
+use crate::engine::wall_clock_ms;
 use crate::hub::{HubBody, HubMessage};
 
-pub const ROOM_GM: &str = "gm-stations";
-pub const ROOM_ADMIN: &str = "admin";
+/// Channel of everything every GM station (and admin) is sent.
+pub const CHANNEL_GM: &str = "gm-stations";
+/// Channel of what only admins are sent (player scans).
+pub const CHANNEL_ADMIN: &str = "admin";
 
 /// Largest inbound Socket.IO message; bigger frames close the connection.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-
-fn session_room(session_id: &str) -> String {
-    format!("session:{session_id}")
-}
 
 /// The seed's rate limits, one bucket each.
 struct Buckets {
@@ -78,9 +79,8 @@ struct Conn {
     station: Mutex<Option<String>>,
     buckets: Mutex<Buckets>,
     last_activity: Mutex<Instant>,
-    /// Log sequence of the last committed event this socket was sent.
-    delivered_seq: Mutex<u64>,
-    forwarder: Mutex<Option<JoinHandle<()>>>,
+    /// The socket's channel client and the task that writes its queue to the socket.
+    delivery: Mutex<Option<(Arc<Client>, JoinHandle<()>)>>,
     /// Set when the server closes the socket on purpose, so the disconnect handler knows why.
     close_reason: Mutex<Option<DisconnectReason>>,
     /// The handshake token was refused; the socket is told why and closed once connected.
@@ -139,7 +139,7 @@ pub struct GmAdapter {
     station_turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// Builds the Socket.IO layer and starts the `state:update` publisher.
+/// Builds the Socket.IO layer. The caller runs [`run_fanout`] and [`publish_state_updates`].
 pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .max_payload(MAX_FRAME_BYTES as u64)
@@ -170,7 +170,6 @@ pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, Socke
             }
         }),
     );
-    tokio::spawn(publish_state_updates(adapter.clone(), io.clone()));
     (layer, io)
 }
 
@@ -238,8 +237,7 @@ impl GmAdapter {
             station: Mutex::new(None),
             buckets: Mutex::new(Buckets::new()),
             last_activity: Mutex::new(Instant::now()),
-            delivered_seq: Mutex::new(0),
-            forwarder: Mutex::new(None),
+            delivery: Mutex::new(None),
             close_reason: Mutex::new(None),
             rejected: Mutex::new(None),
             ip,
@@ -268,8 +266,13 @@ impl GmAdapter {
             return;
         }
         if conn.is_admin() {
-            socket.join(ROOM_ADMIN);
-            self.start_forwarder(&socket, &conn, None, self.ctx.engine.published().seq);
+            let client = self.new_client();
+            let seq = self.ctx.engine.published().seq;
+            for channel in [CHANNEL_GM, CHANNEL_ADMIN] {
+                client.start_at(channel, seq);
+                self.ctx.channels.join_after(&client, channel, seq);
+            }
+            self.start_delivery(&socket, &conn, client);
         }
         tokio::spawn(idle_watchdog(
             socket.clone(),
@@ -435,8 +438,6 @@ impl GmAdapter {
         *lock(&conn.claims) = Some(claims);
         let _turn = self.station_turn(&station_id).await;
 
-        // Subscribe before reading any state, so nothing committed in between is missed.
-        let events = self.ctx.engine.hub().subscribe();
         let outcome = self
             .ctx
             .engine
@@ -479,12 +480,11 @@ impl GmAdapter {
         *lock(&conn.station) = Some(station_id.clone());
 
         let published = self.ctx.engine.published();
-        let catalog = self.ctx.engine.catalog().clone();
-        socket.join(ROOM_GM);
-        if let Some(session) = &published.view.session {
-            socket.join(session_room(&session.id));
-        }
-        let state = json::game_state(&published, &catalog, &self.ctx.hardware.borrow());
+        let state = json::game_state(
+            &published,
+            self.ctx.engine.catalog(),
+            &self.ctx.hardware.borrow(),
+        );
         let reply = json!({
             "success": true,
             "sessionId": published.view.session.as_ref().map(|s| s.id.clone()),
@@ -493,72 +493,69 @@ impl GmAdapter {
         });
         let _ = socket.emit("gm:identified", &reply);
 
-        let delivered = match resume_from {
-            Some(from) => self.replay_missed(&socket, &station_id, from, &published),
-            None => published.seq,
-        };
-        self.start_forwarder(&socket, &conn, Some(events), delivered);
+        // A second identify on the same socket starts its delivery afresh.
+        self.stop_delivery(&conn);
+        let client = self.new_client();
+        match resume_from {
+            Some(from) => self.resume(&client, from),
+            None => {
+                client.start_at(CHANNEL_GM, published.seq);
+                self.ctx
+                    .channels
+                    .join_after(&client, CHANNEL_GM, published.seq);
+            }
+        }
+        if conn.is_admin() {
+            client.start_at(CHANNEL_ADMIN, published.seq);
+            self.ctx
+                .channels
+                .join_after(&client, CHANNEL_ADMIN, published.seq);
+        }
+        self.start_delivery(&socket, &conn, client);
         Ok(reply)
     }
 
-    /// Sends what a returning station missed; returns the sequence it is now up to.
-    fn replay_missed(
-        &self,
-        socket: &SocketRef,
-        station_id: &str,
-        after_seq: u64,
-        published: &Published,
-    ) -> u64 {
-        let catalog = self.ctx.engine.catalog();
-        let missed: Option<Vec<(u64, &'static str, Value)>> = self
-            .ctx
-            .engine
-            .hub()
-            .committed_since(after_seq)
-            .map(|messages| {
-                messages
-                    .iter()
-                    .filter(|m| m.seq <= published.seq)
-                    .filter_map(|m| {
-                        station_event(m, Some(station_id), false, catalog)
-                            .map(|(name, data)| (m.seq, name, data))
-                    })
-                    .collect()
-            });
-        match missed {
-            Some(missed) if missed.len() <= self.ctx.config.gm.replay_limit => {
-                for (_, name, data) in &missed {
-                    let _ = socket.emit(*name, &envelope(name, data.clone()));
-                }
-                let state = json::game_state(published, catalog, &self.ctx.hardware.borrow());
-                let _ = socket.emit("state:update", &envelope("state:update", state));
-            }
-            _ => {
-                let sync = json::full_sync(published, catalog, &self.ctx.hardware.borrow());
-                let _ = socket.emit("sync:full", &envelope("sync:full", sync));
-            }
-        }
-        published.seq
+    fn new_client(&self) -> Arc<Client> {
+        self.ctx.channels.connect(QueueLimits {
+            messages: self.ctx.config.realtime_queue_messages,
+            bytes: self.ctx.config.realtime_queue_bytes,
+        })
     }
 
-    fn start_forwarder(
-        &self,
-        socket: &SocketRef,
-        conn: &Arc<Conn>,
-        events: Option<broadcast::Receiver<Arc<HubMessage>>>,
-        delivered: u64,
-    ) {
-        *lock(&conn.delivered_seq) = delivered;
-        let events = events.unwrap_or_else(|| self.ctx.engine.hub().subscribe());
-        let task = tokio::spawn(forward(
-            socket.clone(),
-            conn.clone(),
-            events,
-            self.ctx.clone(),
-        ));
-        if let Some(old) = lock(&conn.forwarder).replace(task) {
-            old.abort();
+    /// Queues what a returning station missed since `after` and a fresh `state:update`, or
+    /// `sync:full` when that is more than the replay limit or older than the channel history.
+    fn resume(&self, client: &Arc<Client>, after: u64) {
+        client.start_at(CHANNEL_GM, after);
+        let limit = self.ctx.config.gm.replay_limit;
+        let channels = &self.ctx.channels;
+        match channels.subscribe(client, CHANNEL_GM, Some(after), limit, |_| None) {
+            Subscribed::Behind => {
+                let published = self.ctx.engine.published();
+                let sync = json::full_sync(
+                    &published,
+                    self.ctx.engine.catalog(),
+                    &self.ctx.hardware.borrow(),
+                );
+                client.push_backlog(sync_full(published.seq, sync));
+                client.start_at(CHANNEL_GM, published.seq);
+                channels.join_after(client, CHANNEL_GM, published.seq);
+            }
+            _ => client.push_backlog(state_update(&self.ctx)),
         }
+    }
+
+    /// Starts the task that writes the client's queue to the socket.
+    fn start_delivery(&self, socket: &SocketRef, conn: &Arc<Conn>, client: Arc<Client>) {
+        let task = tokio::spawn(deliver(socket.clone(), conn.clone(), client.clone()));
+        *lock(&conn.delivery) = Some((client, task));
+    }
+
+    /// Stops delivery to a socket; returns the last sequence it was sent on `gm-stations`.
+    fn stop_delivery(&self, conn: &Conn) -> Option<u64> {
+        let (client, task) = lock(&conn.delivery).take()?;
+        task.abort();
+        self.ctx.channels.disconnect(&client);
+        Some(client.delivered_on(CHANNEL_GM))
     }
 
     async fn submit(
@@ -640,9 +637,7 @@ impl GmAdapter {
 
     async fn on_disconnect(self: Arc<Self>, socket: SocketRef, reason: SioReason) {
         let Some(conn) = conn_of(&socket) else { return };
-        if let Some(task) = lock(&conn.forwarder).take() {
-            task.abort();
-        }
+        let delivered = self.stop_delivery(&conn);
         let Some(station) = conn.station() else {
             return;
         };
@@ -653,7 +648,7 @@ impl GmAdapter {
                 Some(record) if record.socket == Some(socket.id) => {
                     record.socket = None;
                     record.away_since = Some(Instant::now());
-                    record.delivered_seq = *lock(&conn.delivered_seq);
+                    record.delivered_seq = delivered.unwrap_or(record.delivered_seq);
                     true
                 }
                 _ => false,
@@ -681,125 +676,166 @@ impl GmAdapter {
     }
 }
 
-/// What a hub message becomes for one station (or admin): event name and data, or nothing.
-fn station_event(
-    message: &HubMessage,
-    own_station: Option<&str>,
-    admin: bool,
-    catalog: &crate::domain::TokenCatalog,
-) -> Option<(&'static str, Value)> {
+fn sync_full(seq: u64, payload: Value) -> Arc<ChannelMessage> {
+    ChannelMessage::new(CHANNEL_GM, seq, "sync:full", payload, Class::Terminal).shared()
+}
+
+fn state_update(ctx: &AppContext) -> Arc<ChannelMessage> {
+    let published = ctx.engine.published();
+    let state = json::game_state(&published, ctx.engine.catalog(), &ctx.hardware.borrow());
+    ChannelMessage::new(
+        CHANNEL_GM,
+        published.seq,
+        "state:update",
+        state,
+        Class::Snapshot,
+    )
+    .keyed("state:update")
+    .shared()
+}
+
+/// What a hub message becomes on the GM channels: the channel and the message, or nothing.
+fn station_message(message: &HubMessage, ctx: &AppContext) -> Option<ChannelMessage> {
+    let catalog = ctx.engine.catalog();
+    let seq = message.seq;
+    let on_gm = |kind, payload| ChannelMessage::new(CHANNEL_GM, seq, kind, payload, Class::Event);
     let event = match &message.body {
-        HubBody::VideoProgress(p) => return Some(("video:status", json::video_progress(p))),
+        HubBody::VideoProgress(p) => {
+            let progress = json::video_progress(p);
+            let msg = ChannelMessage::new(CHANNEL_GM, 0, "video:status", progress, Class::Snapshot);
+            return Some(msg.keyed("video:progress"));
+        }
         HubBody::Committed(event) => event,
     };
-    let not_own = |id: &String| own_station != Some(id.as_str());
     match event {
-        Event::ScanRecorded(t) if t.device_kind == DeviceKind::Gm || admin => Some((
-            "transaction:new",
-            serde_json::to_value(json::transaction(t, catalog)).ok()?,
-        )),
+        Event::ScanRecorded(t) => {
+            let channel = match t.device_kind {
+                DeviceKind::Gm => CHANNEL_GM,
+                _ => CHANNEL_ADMIN,
+            };
+            let payload = serde_json::to_value(json::transaction(t, catalog)).ok()?;
+            Some(ChannelMessage::new(
+                channel,
+                seq,
+                "transaction:new",
+                payload,
+                Class::Event,
+            ))
+        }
         Event::DeviceConnected {
             device_id,
             kind,
             name,
             ip,
             ..
-        } if not_own(device_id) => Some((
-            "device:connected",
-            json!({
+        } => {
+            let payload = json!({
                 "deviceId": device_id,
                 "type": json::device_type(*kind),
                 "name": name,
                 "ipAddress": ip,
-            }),
-        )),
+            });
+            Some(on_gm("device:connected", payload).skipping(device_id.clone()))
+        }
         Event::DeviceDisconnected {
             device_id, reason, ..
-        } if not_own(device_id) => Some((
-            "device:disconnected",
-            json!({ "deviceId": device_id, "reason": json::disconnect_reason(*reason) }),
-        )),
+        } => {
+            let payload =
+                json!({ "deviceId": device_id, "reason": json::disconnect_reason(*reason) });
+            Some(on_gm("device:disconnected", payload).skipping(device_id.clone()))
+        }
         Event::VideoStarted { token_id, .. } => {
             let duration = catalog
                 .get(token_id)
                 .and_then(|t| t.video.as_ref())
                 .and_then(|v| v.duration_secs);
-            Some((
+            Some(on_gm(
                 "video:status",
                 json!({ "status": "loading", "tokenId": token_id, "progress": 0, "duration": duration }),
             ))
         }
-        Event::VideoPaused { token_id, .. } => Some((
+        Event::VideoPaused { token_id, .. } => Some(on_gm(
             "video:status",
             json!({ "status": "paused", "tokenId": token_id }),
         )),
-        Event::VideoResumed { token_id, .. } => Some((
+        Event::VideoResumed { token_id, .. } => Some(on_gm(
             "video:status",
             json!({ "status": "playing", "tokenId": token_id }),
         )),
         Event::VideoEnded {
             token_id, outcome, ..
-        } => Some(("video:status", json::video_ended(token_id, outcome))),
+        } => Some(on_gm("video:status", json::video_ended(token_id, outcome))),
         Event::SessionCreated { .. } | Event::SessionEnded { .. } => {
-            Some(("sync:full", Value::Null))
+            // The published view already includes this event (it is published first).
+            let sync = ctx.full_sync();
+            Some(ChannelMessage::new(
+                CHANNEL_GM,
+                seq,
+                "sync:full",
+                sync,
+                Class::Terminal,
+            ))
         }
         _ => None,
     }
 }
 
-/// Forwards hub messages to one socket until it closes.
-async fn forward(
-    socket: SocketRef,
-    conn: Arc<Conn>,
-    mut events: broadcast::Receiver<Arc<HubMessage>>,
-    ctx: Arc<AppContext>,
-) {
-    let catalog = ctx.engine.catalog().clone();
+/// Turns committed hub events into messages on the GM channels, in log order.
+pub async fn run_fanout(ctx: Arc<AppContext>) {
+    let mut events = ctx.engine.hub().subscribe();
     loop {
-        let message = match events.recv().await {
-            Ok(message) => message,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "station fell behind the hub; sending sync:full");
-                let published = ctx.engine.published();
-                let sync = json::full_sync(&published, &catalog, &ctx.hardware.borrow());
-                if socket
-                    .emit("sync:full", &envelope("sync:full", sync))
-                    .is_err()
-                {
-                    break;
+        match events.recv().await {
+            Ok(message) => {
+                if let Some(msg) = station_message(&message, &ctx) {
+                    ctx.channels.publish(msg.shared());
                 }
-                *lock(&conn.delivered_seq) = published.seq;
-                continue;
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "GM fan-out fell behind the hub; sending sync:full");
+                let seq = ctx.engine.published().seq;
+                ctx.channels.publish(sync_full(seq, ctx.full_sync()));
             }
             Err(broadcast::error::RecvError::Closed) => break,
-        };
-        if message.seq != 0 && message.seq <= *lock(&conn.delivered_seq) {
-            continue;
         }
-        let station = conn.station();
-        let mapped = station_event(&message, station.as_deref(), conn.is_admin(), &catalog);
-        if let Some((name, data)) = mapped {
-            let data = if name == "sync:full" {
-                let published = ctx.engine.published();
-                if let Some(session) = &published.view.session {
-                    socket.join(session_room(&session.id));
-                }
-                json::full_sync(&published, &catalog, &ctx.hardware.borrow())
-            } else {
-                data
-            };
-            if socket.emit(name, &envelope(name, data)).is_err() {
-                // Buffer full or closed: drop the connection; the station resumes from its
-                // last delivered sequence when it reconnects.
-                tracing::warn!(station = ?station, "station cannot keep up; disconnecting it");
+    }
+}
+
+/// Writes one socket's channel queue to it until the socket closes or is cut.
+async fn deliver(socket: SocketRef, conn: Arc<Conn>, client: Arc<Client>) {
+    loop {
+        let msg = match client.next() {
+            Next::Send(msg) => msg,
+            Next::Wait => {
+                client.ready().await;
+                continue;
+            }
+            Next::Close(..) => {
+                tracing::warn!(station = ?conn.station(), "station cannot keep up; disconnecting it");
                 *lock(&conn.close_reason) = Some(DisconnectReason::Error);
                 let _ = socket.disconnect();
                 break;
             }
+        };
+        // An event the station's starting state already holds, or one about itself. Snapshots
+        // and terminal messages (`sync:full`) are whole states: sending one again is harmless.
+        let already_had = msg.class == Class::Event
+            && msg.seq != 0
+            && msg.seq <= client.delivered_on(&msg.channel);
+        let about_itself = msg.skip_for.is_some() && msg.skip_for == conn.station();
+        let send = !already_had && !about_itself;
+        if send
+            && socket
+                .emit(msg.kind, &envelope(msg.kind, msg.payload.clone()))
+                .is_err()
+        {
+            // Buffer full or closed: drop the connection; the station resumes from its last
+            // delivered sequence when it reconnects.
+            tracing::warn!(station = ?conn.station(), "station socket is full; disconnecting it");
+            *lock(&conn.close_reason) = Some(DisconnectReason::Error);
+            let _ = socket.disconnect();
+            break;
         }
-        if message.seq != 0 {
-            *lock(&conn.delivered_seq) = message.seq;
-        }
+        client.delivered(&msg);
     }
 }
 
@@ -821,20 +857,15 @@ async fn idle_watchdog(socket: SocketRef, conn: Arc<Conn>, timeout: Duration) {
     }
 }
 
-/// Sends `state:update` to stations and admins when the state changed, at most once per
-/// configured interval; intermediate states are skipped (latest wins).
-async fn publish_state_updates(adapter: Arc<GmAdapter>, io: SocketIo) {
-    let engine = adapter.ctx.engine.clone();
-    let interval = adapter.ctx.config.gm.state_update_interval;
-    let mut watch = engine.watch();
+/// Publishes `state:update` on the GM channel when the state changed, at most once per
+/// configured interval; a queued one is replaced by the next (snapshot class, latest wins).
+pub async fn publish_state_updates(ctx: Arc<AppContext>) {
+    let interval = ctx.config.gm.state_update_interval;
+    let mut watch = ctx.engine.watch();
     watch.borrow_and_update();
     while watch.changed().await.is_ok() {
-        let published = watch.borrow_and_update().clone();
-        let state = json::game_state(&published, engine.catalog(), &adapter.ctx.hardware.borrow());
-        let _ = io
-            .to([ROOM_GM, ROOM_ADMIN])
-            .emit("state:update", &envelope("state:update", state))
-            .await;
+        watch.borrow_and_update();
+        ctx.channels.publish(state_update(&ctx));
         tokio::time::sleep(interval).await;
     }
 }

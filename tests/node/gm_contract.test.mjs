@@ -393,6 +393,9 @@ describe('admin console and shutdown', () => {
     await sleep(300);
     assert.equal(gm.rec.named('transaction:new').filter((p) => p.data.deviceType === 'player').length, 0,
       'GM stations only see GM transactions');
+    // Both contracts share one channel layer: the stations show up in its presence.
+    const presence = (await box.http('GET', '/api/presence', { token: await box.adminToken() })).json;
+    assert.deepEqual(presence.channels, { 'gm-stations': 2, admin: 1 });
     admin.socket.disconnect();
     gm.close();
     await box.stop();

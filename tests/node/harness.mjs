@@ -30,7 +30,7 @@ export async function startBox({ config = '', dataDir } = {}) {
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'venuebox=warn' },
     });
     box.proc = proc;
-    proc.stderr.on('data', (d) => { box.stderr += d; });
+    proc.stderr.on('data', (d) => { box.stderr += d; if (process.env.BOX_STDERR) process.stderr.write(d); });
     box.url = await new Promise((resolveUrl, reject) => {
       let out = '';
       const timer = setTimeout(() => reject(new Error(`box did not start:\n${out}\n${box.stderr}`)), 15000);

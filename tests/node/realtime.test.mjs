@@ -79,3 +79,34 @@ it('refuses a wrong PIN and a socket without a token', async () => {
   const client = watch(`${box.url.replace('http', 'ws')}/realtime?streamerId=stage`, {});
   await assert.rejects(client.open, /401/);
 });
+
+it('staff maintenance notices reach every viewer, and a restart closes with 1012 after one', async () => {
+  const own = await startBox();
+  try {
+    const staff = (await own.http('POST', '/api/auth', { body: { password: own.password } })).json.token;
+    const viewer = (await own.http('POST', '/api/auth', { body: { name: 'Ada', pin: own.viewerPin } })).json.token;
+    const client = watch(`${own.url.replace('http', 'ws')}/realtime?streamerId=stage`, { authorization: `Bearer ${viewer}` });
+    await client.open;
+    // The streamer channel from the query is subscribed before the upgrade answers; a notice
+    // sent now reaches the viewer.
+    const sent = await own.http('POST', '/api/notices', { token: staff, body: { message: 'Voting pauses in five minutes' } });
+    assert.equal(sent.status, 200, sent.text);
+    assert.equal(sent.json.connections, 1);
+    const notice = await client.next((m) => m.type === 'SYSTEM_NOTICE' && m.payload.code === 'MAINTENANCE');
+    assert.equal(notice.payload.message, 'Voting pauses in five minutes');
+
+    const empty = await own.http('POST', '/api/notices', { token: staff, body: { message: '  ' } });
+    assert.equal(empty.status, 400);
+    assert.equal(empty.json.code, 'INVALID_DATA');
+    const asViewer = await own.http('POST', '/api/notices', { token: viewer, body: { message: 'hi' } });
+    assert.equal(asViewer.status, 403);
+
+    const closed = new Promise((r) => client.ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
+    await own.stop('SIGTERM');
+    const { code } = await closed;
+    assert.equal(code, 1012);
+    assert.ok(client.messages.some((m) => m.type === 'SYSTEM_NOTICE' && /restarting/.test(m.payload.message)));
+  } finally {
+    await own.stop();
+  }
+});

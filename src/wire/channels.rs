@@ -1,0 +1,773 @@
+//! The channel layer every real-time contract publishes through: the JSON WebSocket contracts
+//! (`realtime.rs`) and the GM-station Socket.IO contract (`socketio.rs`) alike.
+//!
+//! A contract's fan-out turns committed hub events into [`ChannelMessage`]s and hands them to
+//! [`Channels::publish`]. Every message carries its channel and the log sequence number of the
+//! newest committed event it reflects (0 for live-only messages such as video progress), so a
+//! client that reconnects can say where it stopped.
+//!
+//! Each channel keeps its recent messages ([`CHANNEL_HISTORY`]); snapshot messages replace the
+//! older one with the same key there too, so the history holds every event plus the latest of
+//! each snapshot. A subscriber that resumes after a sequence the history still covers is sent
+//! exactly what it missed; registration and the backlog happen under the history lock, so no
+//! message is lost or duplicated between them.
+//!
+//! Each client has its own bounded queue (count and bytes) with one policy per message class:
+//! - *snapshot*: coalesced per key while queued, latest wins (the fan-out also caps how often it
+//!   produces them per channel);
+//! - *event*: delivered in order;
+//! - *terminal*: never dropped; it may use a reserve above the count bound.
+//!
+//! A client whose queue is full is cut: its queue is released at once and its writer closes the
+//! connection with [`CLOSE_TOO_SLOW`] and its resume point. Nothing waits for a slow client.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+/// Queued messages per client before it counts as too slow.
+pub const QUEUE_MESSAGES: usize = 256;
+/// Queued bytes per client before it counts as too slow.
+pub const QUEUE_BYTES: usize = 512 * 1024;
+/// Extra room for terminal messages above the count bound.
+const TERMINAL_RESERVE: usize = 64;
+/// Messages each channel keeps for resuming clients.
+pub const CHANNEL_HISTORY: usize = 512;
+/// Close code for a client that could not keep up.
+pub const CLOSE_TOO_SLOW: u16 = 4008;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Snapshot,
+    Event,
+    Terminal,
+}
+
+/// One message for one channel, encoded once and shared by every subscriber.
+#[derive(Debug)]
+pub struct ChannelMessage {
+    pub channel: String,
+    pub seq: u64,
+    pub class: Class,
+    /// Coalescing key of a snapshot (`EVENT_UPDATED:<id>`, `state:update`).
+    pub key: Option<String>,
+    /// The message type (JSON contracts) or event name (Socket.IO).
+    pub kind: &'static str,
+    pub payload: Value,
+    /// A client acting as this device is not sent the message (a station is not told that it
+    /// itself connected).
+    pub skip_for: Option<String>,
+    /// The JSON WebSocket frame, `{type, payload, channel, seq}`; its length is what the byte
+    /// bound counts.
+    pub text: String,
+}
+
+impl ChannelMessage {
+    pub fn new(channel: &str, seq: u64, kind: &'static str, payload: Value, class: Class) -> Self {
+        let text =
+            json!({ "type": kind, "payload": payload, "channel": channel, "seq": seq }).to_string();
+        Self {
+            channel: channel.to_string(),
+            seq,
+            class,
+            key: None,
+            kind,
+            payload,
+            skip_for: None,
+            text,
+        }
+    }
+
+    /// Several messages of one kind in one frame (a JSON array), as the JSON contracts allow.
+    /// A single payload is sent as a plain message.
+    pub fn batch(
+        channel: &str,
+        seq: u64,
+        kind: &'static str,
+        mut payloads: Vec<Value>,
+        class: Class,
+    ) -> Self {
+        if payloads.len() == 1 {
+            return Self::new(channel, seq, kind, payloads.remove(0), class);
+        }
+        let frames: Vec<Value> = payloads
+            .iter()
+            .map(|p| json!({ "type": kind, "payload": p, "channel": channel, "seq": seq }))
+            .collect();
+        let text = Value::Array(frames).to_string();
+        Self {
+            channel: channel.to_string(),
+            seq,
+            class,
+            key: None,
+            kind,
+            payload: Value::Array(payloads),
+            skip_for: None,
+            text,
+        }
+    }
+
+    /// A `SYSTEM_NOTICE` for one client: no channel, no sequence.
+    pub fn notice(code: &str, message: impl Into<String>) -> Arc<Self> {
+        let payload = json!({ "code": code, "message": message.into() });
+        let text = json!({ "type": "SYSTEM_NOTICE", "payload": payload }).to_string();
+        Arc::new(Self {
+            channel: String::new(),
+            seq: 0,
+            class: Class::Event,
+            key: None,
+            kind: "SYSTEM_NOTICE",
+            payload,
+            skip_for: None,
+            text,
+        })
+    }
+
+    pub fn keyed(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    pub fn skipping(mut self, device_id: impl Into<String>) -> Self {
+        self.skip_for = Some(device_id.into());
+        self
+    }
+
+    pub fn shared(self) -> Arc<Self> {
+        Arc::new(self)
+    }
+
+    fn same_key(&self, other: &ChannelMessage) -> bool {
+        self.key.is_some() && self.key == other.key && self.channel == other.channel
+    }
+}
+
+/// Bounds of one client's queue.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        Self {
+            messages: QUEUE_MESSAGES,
+            bytes: QUEUE_BYTES,
+        }
+    }
+}
+
+struct Outbox {
+    queue: VecDeque<Arc<ChannelMessage>>,
+    bytes: usize,
+    /// Set when the client was cut: the writer sends this close and stops.
+    close: Option<(u16, String)>,
+    /// The reader wants a ping sent; the writer sends it before the next message.
+    ping: bool,
+}
+
+/// What a client's writer should do next.
+pub enum Next {
+    Send(Arc<ChannelMessage>),
+    Close(u16, String),
+    Wait,
+}
+
+/// One connected client's queue and resume points; see the module docs for the policy.
+pub struct Client {
+    id: u64,
+    limits: QueueLimits,
+    outbox: Mutex<Outbox>,
+    ready: Notify,
+    /// Last seq handed to the connection, per channel: the resume point if the client is cut.
+    delivered: Mutex<BTreeMap<String, u64>>,
+    channels: Mutex<HashSet<String>>,
+}
+
+impl Client {
+    fn new(id: u64, limits: QueueLimits) -> Self {
+        Self {
+            id,
+            limits,
+            outbox: Mutex::new(Outbox {
+                queue: VecDeque::new(),
+                bytes: 0,
+                close: None,
+                ping: false,
+            }),
+            ready: Notify::new(),
+            delivered: Mutex::new(BTreeMap::new()),
+            channels: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Queues a message under its class's policy; false when the client is cut for being slow.
+    pub fn push(&self, msg: Arc<ChannelMessage>) -> bool {
+        self.enqueue(msg, false)
+    }
+
+    /// Queues a resume or snapshot backlog without the count and byte bounds: it is bounded by
+    /// the channel history or the resume window, and cutting a client for catching up would
+    /// only make it come back for the same backlog.
+    pub fn push_backlog(&self, msg: Arc<ChannelMessage>) {
+        self.enqueue(msg, true);
+    }
+
+    fn enqueue(&self, msg: Arc<ChannelMessage>, backlog: bool) -> bool {
+        let mut outbox = lock(&self.outbox);
+        if outbox.close.is_some() {
+            return false;
+        }
+        if msg.key.is_some() {
+            if let Some(i) = outbox.queue.iter().position(|m| m.same_key(&msg)) {
+                outbox.bytes = outbox.bytes - outbox.queue[i].text.len() + msg.text.len();
+                outbox.queue[i] = msg;
+                drop(outbox);
+                self.ready.notify_one();
+                return true;
+            }
+        }
+        let limit = match msg.class {
+            Class::Terminal => self.limits.messages + TERMINAL_RESERVE,
+            _ => self.limits.messages,
+        };
+        let full = outbox.queue.len() >= limit || outbox.bytes + msg.text.len() > self.limits.bytes;
+        if full && !backlog {
+            let resume = serde_json::to_string(&*lock(&self.delivered)).unwrap_or_default();
+            // A close reason is at most 123 bytes; the client also knows its own last seqs.
+            let mut reason = format!("too slow; resume with lastSeq {resume}");
+            reason.truncate(120);
+            outbox.close = Some((CLOSE_TOO_SLOW, reason));
+            outbox.queue = VecDeque::new();
+            outbox.bytes = 0;
+            drop(outbox);
+            self.ready.notify_one();
+            return false;
+        }
+        outbox.bytes += msg.text.len();
+        outbox.queue.push_back(msg);
+        drop(outbox);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Asks the writer to send a ping before its next message.
+    pub fn request_ping(&self) {
+        lock(&self.outbox).ping = true;
+        self.ready.notify_one();
+    }
+
+    pub fn take_ping_request(&self) -> bool {
+        std::mem::take(&mut lock(&self.outbox).ping)
+    }
+
+    /// Closes the client; the first reason given is the one it gets.
+    pub fn cut(&self, code: u16, reason: &str) {
+        lock(&self.outbox)
+            .close
+            .get_or_insert_with(|| (code, reason.to_string()));
+        self.ready.notify_one();
+    }
+
+    pub fn is_cut(&self) -> bool {
+        lock(&self.outbox).close.is_some()
+    }
+
+    /// The next message to send, or the close, or nothing yet.
+    pub fn next(&self) -> Next {
+        let mut outbox = lock(&self.outbox);
+        match outbox.queue.pop_front() {
+            Some(msg) => {
+                outbox.bytes -= msg.text.len();
+                Next::Send(msg)
+            }
+            None => match &outbox.close {
+                Some((code, reason)) => Next::Close(*code, reason.clone()),
+                None => Next::Wait,
+            },
+        }
+    }
+
+    /// Resolves when something was queued since the last [`Client::next`] saw an empty queue.
+    pub async fn ready(&self) {
+        self.ready.notified().await;
+    }
+
+    /// Records that `msg` reached the connection. Snapshots do not move the resume point: they
+    /// carry the seq of the state they were read from, which can be ahead of events the fan-out
+    /// has yet to publish.
+    pub fn delivered(&self, msg: &ChannelMessage) {
+        if msg.seq > 0 && msg.class != Class::Snapshot {
+            lock(&self.delivered).insert(msg.channel.clone(), msg.seq);
+        }
+    }
+
+    /// The last sequence delivered on `channel` (0 when none).
+    pub fn delivered_on(&self, channel: &str) -> u64 {
+        lock(&self.delivered).get(channel).copied().unwrap_or(0)
+    }
+
+    /// Sets the resume point of `channel`, for a client that starts from a known state.
+    pub fn start_at(&self, channel: &str, seq: u64) {
+        lock(&self.delivered).insert(channel.to_string(), seq);
+    }
+
+    pub fn channel_count(&self) -> usize {
+        lock(&self.channels).len()
+    }
+}
+
+/// Recent messages of one channel.
+#[derive(Default)]
+struct History {
+    recent: VecDeque<Arc<ChannelMessage>>,
+    /// Seq of the newest message that fell out; a resume from before it cannot be exact.
+    evicted_upto: u64,
+}
+
+impl History {
+    fn record(&mut self, msg: &Arc<ChannelMessage>) {
+        if msg.seq == 0 {
+            return;
+        }
+        if msg.key.is_some() {
+            // An older snapshot of the same key is superseded, not lost.
+            self.recent.retain(|m| !m.same_key(msg));
+        }
+        if self.recent.len() == CHANNEL_HISTORY {
+            if let Some(old) = self.recent.pop_front() {
+                self.evicted_upto = self.evicted_upto.max(old.seq);
+            }
+        }
+        self.recent.push_back(msg.clone());
+    }
+
+    fn after(&self, seq: u64) -> Vec<Arc<ChannelMessage>> {
+        self.recent
+            .iter()
+            .filter(|m| m.seq > seq)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Totals over every client's queue.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStats {
+    pub clients: usize,
+    pub messages: usize,
+    pub bytes: usize,
+    pub largest_client_messages: usize,
+    pub largest_client_bytes: usize,
+}
+
+/// How a subscription started.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Subscribed {
+    /// The client already had this channel.
+    Already,
+    /// Live from now on.
+    Live,
+    /// This many missed messages were queued, then live.
+    Resumed(usize),
+    /// The history does not reach back that far (or holds more than the caller accepts): the
+    /// client is not registered yet; catch it up, then call [`Channels::join_after`].
+    Behind,
+}
+
+/// Channels, their subscribers and recent messages.
+#[derive(Default)]
+pub struct Channels {
+    clients: Mutex<HashMap<u64, Arc<Client>>>,
+    subscribers: Mutex<HashMap<String, HashSet<u64>>>,
+    history: Mutex<HashMap<String, History>>,
+    next_id: AtomicU64,
+    /// Histories hold only messages after this seq (the log's end when the box started).
+    covers_after: u64,
+}
+
+impl Channels {
+    /// A layer whose histories start after log sequence `seq`: a resume from before it is
+    /// [`Subscribed::Behind`] even on a channel that has published nothing since.
+    pub fn starting_after(seq: u64) -> Self {
+        Self {
+            covers_after: seq,
+            ..Self::default()
+        }
+    }
+
+    /// A new client with its own queue.
+    pub fn connect(&self, limits: QueueLimits) -> Arc<Client> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let client = Arc::new(Client::new(id, limits));
+        lock(&self.clients).insert(id, client.clone());
+        client
+    }
+
+    /// Forgets a client and its subscriptions.
+    pub fn disconnect(&self, client: &Client) {
+        let channels: Vec<String> = lock(&client.channels).drain().collect();
+        let mut subscribers = lock(&self.subscribers);
+        for channel in channels {
+            if let Some(ids) = subscribers.get_mut(&channel) {
+                ids.remove(&client.id);
+                if ids.is_empty() {
+                    subscribers.remove(&channel);
+                }
+            }
+        }
+        drop(subscribers);
+        lock(&self.clients).remove(&client.id);
+    }
+
+    /// Subscribers per channel, for the admin API.
+    pub fn presence(&self) -> BTreeMap<String, usize> {
+        lock(&self.subscribers)
+            .iter()
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(channel, ids)| (channel.clone(), ids.len()))
+            .collect()
+    }
+
+    /// What every client has queued right now, for the admin API: memory held for slow
+    /// clients is bounded by the queue limits, and this shows it.
+    pub fn queue_stats(&self) -> QueueStats {
+        let clients: Vec<Arc<Client>> = lock(&self.clients).values().cloned().collect();
+        let mut stats = QueueStats {
+            clients: clients.len(),
+            ..QueueStats::default()
+        };
+        for client in clients {
+            let outbox = lock(&client.outbox);
+            stats.messages += outbox.queue.len();
+            stats.bytes += outbox.bytes;
+            stats.largest_client_bytes = stats.largest_client_bytes.max(outbox.bytes);
+            stats.largest_client_messages = stats.largest_client_messages.max(outbox.queue.len());
+        }
+        stats
+    }
+
+    /// Every client subscribed to a channel whose name starts with one of `prefixes`, once.
+    pub fn clients_on(&self, prefixes: &[&str]) -> Vec<Arc<Client>> {
+        let subscribers = lock(&self.subscribers);
+        let ids: HashSet<u64> = subscribers
+            .iter()
+            .filter(|(channel, _)| prefixes.iter().any(|p| channel.starts_with(p)))
+            .flat_map(|(_, ids)| ids.iter().copied())
+            .collect();
+        let clients = lock(&self.clients);
+        ids.iter()
+            .filter_map(|id| clients.get(id).cloned())
+            .collect()
+    }
+
+    fn subscriber_clients(&self, channel: &str) -> Vec<Arc<Client>> {
+        let subscribers = lock(&self.subscribers);
+        let Some(ids) = subscribers.get(channel) else {
+            return Vec::new();
+        };
+        let clients = lock(&self.clients);
+        ids.iter()
+            .filter_map(|id| clients.get(id).cloned())
+            .collect()
+    }
+
+    /// Records `msg` in its channel's history and queues it for every subscriber.
+    pub fn publish(&self, msg: Arc<ChannelMessage>) {
+        // The history lock is held while queueing, so a subscriber that joins with a backlog
+        // sees each message exactly once: in the backlog or live.
+        let mut history = lock(&self.history);
+        history.entry(msg.channel.clone()).or_default().record(&msg);
+        for client in self.subscriber_clients(&msg.channel) {
+            client.push(msg.clone());
+        }
+    }
+
+    /// Queues `msg` for the current subscribers of `channel` only (a notice, not history).
+    pub fn tell(&self, channel: &str, msg: Arc<ChannelMessage>) {
+        for client in self.subscriber_clients(channel) {
+            client.push(msg.clone());
+        }
+    }
+
+    /// Subscribes `client` to `channel`. With `after`, first queues what it missed since that
+    /// sequence, preceded by `announce(count)` when that returns a message; more than
+    /// `max_backlog` missed messages, or a history that no longer reaches back, gives
+    /// [`Subscribed::Behind`].
+    pub fn subscribe(
+        &self,
+        client: &Arc<Client>,
+        channel: &str,
+        after: Option<u64>,
+        max_backlog: usize,
+        announce: impl FnOnce(usize) -> Option<Arc<ChannelMessage>>,
+    ) -> Subscribed {
+        if !lock(&client.channels).insert(channel.to_string()) {
+            return Subscribed::Already;
+        }
+        let history = lock(&self.history);
+        let Some(after) = after else {
+            self.register(client, channel);
+            return Subscribed::Live;
+        };
+        let evicted_upto = history.get(channel).map_or(0, |h| h.evicted_upto);
+        if after < self.covers_after.max(evicted_upto) {
+            return Subscribed::Behind;
+        }
+        let missed = history
+            .get(channel)
+            .map(|h| h.after(after))
+            .unwrap_or_default();
+        if missed.len() > max_backlog {
+            return Subscribed::Behind;
+        }
+        if let Some(first) = announce(missed.len()) {
+            client.push(first);
+        }
+        let count = missed.len();
+        for msg in missed {
+            client.push_backlog(msg);
+        }
+        self.register(client, channel);
+        Subscribed::Resumed(count)
+    }
+
+    /// Finishes a [`Subscribed::Behind`] subscription once the client was sent the state as of
+    /// `seq`: queues the history after it and registers the client.
+    pub fn join_after(&self, client: &Arc<Client>, channel: &str, seq: u64) {
+        let history = lock(&self.history);
+        lock(&client.channels).insert(channel.to_string());
+        if let Some(h) = history.get(channel) {
+            for msg in h.after(seq) {
+                client.push_backlog(msg);
+            }
+        }
+        self.register(client, channel);
+    }
+
+    fn register(&self, client: &Client, channel: &str) {
+        lock(&self.subscribers)
+            .entry(channel.to_string())
+            .or_default()
+            .insert(client.id);
+    }
+
+    pub fn unsubscribe(&self, client: &Client, channel: &str) {
+        lock(&client.channels).remove(channel);
+        let mut subscribers = lock(&self.subscribers);
+        if let Some(ids) = subscribers.get_mut(channel) {
+            ids.remove(&client.id);
+            if ids.is_empty() {
+                subscribers.remove(channel);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(seq: u64) -> Arc<ChannelMessage> {
+        ChannelMessage::new(
+            "streamer:s",
+            seq,
+            "EVENT_UPDATED",
+            json!({ "eventId": "p", "totals": {"a": seq} }),
+            Class::Snapshot,
+        )
+        .keyed("EVENT_UPDATED:p")
+        .shared()
+    }
+
+    fn event(seq: u64) -> Arc<ChannelMessage> {
+        ChannelMessage::new("streamer:s", seq, "EVENT_CREATED", json!({}), Class::Event).shared()
+    }
+
+    fn client() -> (Channels, Arc<Client>) {
+        let channels = Channels::default();
+        let client = channels.connect(QueueLimits::default());
+        client.start_at("streamer:s", 41);
+        (channels, client)
+    }
+
+    fn drain(client: &Client) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        while let Next::Send(msg) = client.next() {
+            seqs.push(msg.seq);
+        }
+        seqs
+    }
+
+    #[test]
+    fn queued_snapshots_coalesce_and_the_latest_wins() {
+        let (_, c) = client();
+        for seq in 1..=500 {
+            assert!(c.push(update(seq)));
+        }
+        let outbox = lock(&c.outbox);
+        assert_eq!(outbox.queue.len(), 1);
+        assert_eq!(outbox.queue[0].seq, 500);
+        assert_eq!(outbox.bytes, outbox.queue[0].text.len());
+    }
+
+    #[test]
+    fn terminal_messages_use_the_reserve_and_overflow_cuts_with_a_resume_point() {
+        let (_, c) = client();
+        for seq in 0..QUEUE_MESSAGES as u64 {
+            assert!(c.push(event(seq + 1)));
+        }
+        let terminal = ChannelMessage::new(
+            "streamer:s",
+            900,
+            "EVENT_CLOSED",
+            json!({}),
+            Class::Terminal,
+        );
+        assert!(c.push(terminal.shared()), "a terminal message still fits");
+        assert!(
+            !c.push(event(901)),
+            "an event beyond the bound cuts the client"
+        );
+        let outbox = lock(&c.outbox);
+        let (code, reason) = outbox.close.clone().unwrap();
+        assert_eq!(code, CLOSE_TOO_SLOW);
+        assert!(reason.contains("\"streamer:s\":41"), "{reason}");
+        assert!(outbox.queue.is_empty(), "memory is released at once");
+        assert_eq!(outbox.bytes, 0);
+    }
+
+    #[test]
+    fn the_byte_bound_cuts_too() {
+        let channels = Channels::default();
+        let c = channels.connect(QueueLimits {
+            messages: 1000,
+            bytes: 4096,
+        });
+        let big = || {
+            ChannelMessage::new(
+                "game:g",
+                1,
+                "EVENT_CREATED",
+                json!("x".repeat(1500)),
+                Class::Event,
+            )
+            .shared()
+        };
+        assert!(c.push(big()));
+        assert!(c.push(big()));
+        assert!(!c.push(big()), "the third 1.5 KB message passes 4 KiB");
+        assert!(c.is_cut());
+    }
+
+    #[test]
+    fn resume_from_history_sends_exactly_what_was_missed() {
+        let channels = Channels::default();
+        for seq in 1..=10 {
+            channels.publish(event(seq));
+        }
+        let c = channels.connect(QueueLimits::default());
+        let result = channels.subscribe(&c, "streamer:s", Some(6), 100, |n| {
+            Some(ChannelMessage::notice("RESUMED", format!("{n}")))
+        });
+        assert_eq!(result, Subscribed::Resumed(4));
+        channels.publish(event(11));
+        assert_eq!(
+            drain(&c),
+            vec![0, 7, 8, 9, 10, 11],
+            "notice, backlog, then live"
+        );
+        assert_eq!(
+            channels.subscribe(&c, "streamer:s", None, 0, |_| None),
+            Subscribed::Already
+        );
+        let restarted = Channels::starting_after(10);
+        let back = restarted.connect(QueueLimits::default());
+        assert_eq!(
+            restarted.subscribe(&back, "streamer:s", Some(6), 100, |_| None),
+            Subscribed::Behind,
+            "nothing from before the start is held"
+        );
+        let current = restarted.connect(QueueLimits::default());
+        assert_eq!(
+            restarted.subscribe(&current, "streamer:s", Some(10), 100, |_| None),
+            Subscribed::Resumed(0)
+        );
+        assert_eq!(channels.presence().get("streamer:s"), Some(&1));
+        channels.disconnect(&c);
+        assert!(channels.presence().is_empty());
+    }
+
+    #[test]
+    fn history_keeps_the_latest_snapshot_and_knows_when_it_no_longer_reaches_back() {
+        let channels = Channels::default();
+        for seq in 1..=1000 {
+            channels.publish(update(seq));
+        }
+        let c = channels.connect(QueueLimits::default());
+        let resumed = channels.subscribe(&c, "streamer:s", Some(3), 100, |_| None);
+        assert_eq!(
+            resumed,
+            Subscribed::Resumed(1),
+            "1,000 updates are one snapshot"
+        );
+        assert_eq!(drain(&c), vec![1000]);
+
+        for seq in 1001..=1000 + CHANNEL_HISTORY as u64 + 5 {
+            channels.publish(event(seq));
+        }
+        let late = channels.connect(QueueLimits::default());
+        assert_eq!(
+            channels.subscribe(&late, "streamer:s", Some(1001), usize::MAX, |_| None),
+            Subscribed::Behind
+        );
+        assert_eq!(
+            channels.presence().get("streamer:s"),
+            Some(&1),
+            "not yet registered"
+        );
+        channels.join_after(&late, "streamer:s", 1000 + CHANNEL_HISTORY as u64);
+        assert_eq!(
+            drain(&late),
+            (1001 + CHANNEL_HISTORY as u64..=1005 + CHANNEL_HISTORY as u64).collect::<Vec<_>>()
+        );
+        let near = channels.connect(QueueLimits::default());
+        assert_eq!(
+            channels.subscribe(&near, "streamer:s", Some(1400), 3, |_| None),
+            Subscribed::Behind,
+            "more than the caller accepts"
+        );
+    }
+
+    #[test]
+    fn batches_are_one_frame_and_a_single_payload_stays_plain() {
+        let one = ChannelMessage::batch(
+            "s:1",
+            5,
+            "EVENT_UPDATED",
+            vec![json!({"a": 1})],
+            Class::Snapshot,
+        );
+        assert!(one.text.starts_with('{'));
+        let two = ChannelMessage::batch(
+            "s:1",
+            5,
+            "EVENT_UPDATED",
+            vec![json!({"a": 1}), json!({"b": 2})],
+            Class::Snapshot,
+        );
+        let frames: Vec<Value> = serde_json::from_str(&two.text).unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[1]["payload"]["b"], 2);
+        assert_eq!(frames[1]["type"], "EVENT_UPDATED");
+    }
+}
