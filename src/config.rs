@@ -11,6 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::domain::{Limits, ScoringRules};
+use crate::hardware::button::ButtonTiming;
+use crate::hardware::gpio::GpioSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -29,13 +31,60 @@ fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum HardwareKind {
-    /// Simulated LEDs, button and video player: runs anywhere.
+    /// Simulated LEDs and button (driven through the admin API): runs anywhere.
     Sim,
-    /// GPIO through the kernel character device, video through mpv (on the Pi).
+    /// LEDs and button on GPIO through the kernel character device (gpiocdev).
     Gpio,
+    /// LEDs and button on GPIO through rppal (needs a build with `--features rppal`).
+    Rppal,
+}
+
+/// Which video player drives the HDMI output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlayerKind {
+    /// Pretends to play for the video's length: no screen needed.
+    Sim,
+    /// A supervised mpv process over its JSON IPC.
+    Mpv,
+}
+
+/// The video player's settings (`[video]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoConfig {
+    pub player: PlayerKind,
+    /// Length of a video whose token file gives none (simulated player).
+    pub default_duration_secs: f64,
+    /// Relative video paths from the token file are taken from here.
+    pub media_dir: PathBuf,
+    pub mpv_program: PathBuf,
+    /// mpv's output arguments; `hwdec` is added as `--hwdec=`.
+    pub mpv_args: Vec<String>,
+    pub hwdec: String,
+    /// Played in a loop between token videos.
+    pub idle_loop: Option<PathBuf>,
+    /// mpv's IPC socket; `None` puts it in the data directory.
+    pub ipc_socket: Option<PathBuf>,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        Self {
+            player: PlayerKind::Sim,
+            default_duration_secs: 30.0,
+            media_dir: PathBuf::from("."),
+            mpv_program: PathBuf::from("mpv"),
+            mpv_args: ["--fullscreen", "--vo=gpu", "--gpu-context=drm"]
+                .map(String::from)
+                .to_vec(),
+            hwdec: "auto-safe".into(),
+            idle_loop: None,
+            ipc_socket: None,
+        }
+    }
 }
 
 /// The whole configuration after defaults, file and flags are merged and validated.
@@ -51,8 +100,9 @@ pub struct Config {
     pub gm: GmConfig,
     /// Lifetime of admin tokens from `POST /api/admin/auth`.
     pub admin_token_ttl: Duration,
-    /// Length of a video whose token file gives none (simulated player).
-    pub default_video_secs: f64,
+    pub video: VideoConfig,
+    pub gpio: GpioSettings,
+    pub button: ButtonTiming,
     /// How long SIGTERM waits for open work before exiting.
     pub shutdown_grace: Duration,
     /// `/realtime` pings this often; a client that has not answered the last ping is dropped.
@@ -91,7 +141,9 @@ impl Default for Config {
                 state_update_interval: Duration::from_millis(100),
             },
             admin_token_ttl: Duration::from_secs(12 * 3600),
-            default_video_secs: 30.0,
+            video: VideoConfig::default(),
+            gpio: GpioSettings::default(),
+            button: ButtonTiming::default(),
             shutdown_grace: Duration::from_secs(5),
             realtime_ping_interval: Duration::from_secs(20),
             realtime_resume_window: 20_000,
@@ -122,6 +174,10 @@ struct FileConfig {
     video: FileVideo,
     #[serde(default)]
     realtime: FileRealtime,
+    #[serde(default)]
+    gpio: FileGpio,
+    #[serde(default)]
+    button: FileButton,
     shutdown_grace_secs: Option<u64>,
 }
 
@@ -165,7 +221,33 @@ struct FileAuth {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileVideo {
+    player: Option<PlayerKind>,
     default_duration_secs: Option<f64>,
+    media_dir: Option<PathBuf>,
+    mpv: Option<PathBuf>,
+    mpv_args: Option<Vec<String>>,
+    hwdec: Option<String>,
+    idle_loop: Option<PathBuf>,
+    ipc_socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGpio {
+    green: Option<String>,
+    /// `""` means no amber LED.
+    amber: Option<String>,
+    red: Option<String>,
+    button: Option<String>,
+    button_debounce_ms: Option<u64>,
+    leds_active_low: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileButton {
+    hold_secs: Option<f64>,
+    feedback_after_secs: Option<f64>,
 }
 
 /// Command-line values that override the file.
@@ -292,15 +374,8 @@ impl Config {
             let ttl = parse_ttl(&ttl).map_err(|reason| invalid("auth.admin_token_ttl", reason))?;
             config.admin_token_ttl = ttl;
         }
-        if let Some(d) = file.video.default_duration_secs {
-            if !(d.is_finite() && d > 0.0 && d <= 3600.0) {
-                return Err(invalid(
-                    "video.default_duration_secs",
-                    "must be in (0, 3600]",
-                ));
-            }
-            config.default_video_secs = d;
-        }
+        Self::apply_video(&mut config, file.video)?;
+        Self::apply_gpio(&mut config, file.gpio, file.button)?;
         if let Some(v) = file.realtime.ping_interval_secs {
             config.realtime_ping_interval = secs("realtime.ping_interval_secs", v, 1, 300)?;
         }
@@ -328,13 +403,110 @@ impl Config {
         if let Some(v) = file.shutdown_grace_secs {
             config.shutdown_grace = secs("shutdown_grace_secs", v, 1, 60)?;
         }
-        if config.hardware == HardwareKind::Gpio {
+        if config.hardware == HardwareKind::Rppal && !cfg!(feature = "rppal") {
             return Err(invalid(
                 "hardware",
-                "the gpio backend is not part of this build yet; use \"sim\"",
+                "this build has no rppal backend: use \"gpio\" or build with --features rppal",
             ));
         }
         Ok(config)
+    }
+
+    fn apply_video(config: &mut Config, file: FileVideo) -> Result<(), ConfigError> {
+        let video = &mut config.video;
+        if let Some(player) = file.player {
+            video.player = player;
+        }
+        if let Some(d) = file.default_duration_secs {
+            if !(d.is_finite() && d > 0.0 && d <= 3600.0) {
+                return Err(invalid(
+                    "video.default_duration_secs",
+                    "must be in (0, 3600]",
+                ));
+            }
+            video.default_duration_secs = d;
+        }
+        if let Some(dir) = file.media_dir {
+            video.media_dir = dir;
+        }
+        if let Some(program) = file.mpv {
+            video.mpv_program = program;
+        }
+        if let Some(args) = file.mpv_args {
+            if let Some(bad) = args.iter().find(|a| !a.starts_with("--")) {
+                return Err(invalid(
+                    "video.mpv_args",
+                    format!("{bad:?} is not an mpv option (they start with --)"),
+                ));
+            }
+            video.mpv_args = args;
+        }
+        if let Some(hwdec) = file.hwdec {
+            if hwdec.is_empty() || hwdec.contains(char::is_whitespace) {
+                return Err(invalid("video.hwdec", "must be one mpv --hwdec value"));
+            }
+            video.hwdec = hwdec;
+        }
+        video.idle_loop = file.idle_loop.or(video.idle_loop.take());
+        video.ipc_socket = file.ipc_socket.or(video.ipc_socket.take());
+        Ok(())
+    }
+
+    fn apply_gpio(
+        config: &mut Config,
+        gpio: FileGpio,
+        button: FileButton,
+    ) -> Result<(), ConfigError> {
+        let lines = [
+            ("gpio.green", gpio.green, &mut config.gpio.green),
+            ("gpio.red", gpio.red, &mut config.gpio.red),
+            ("gpio.button", gpio.button, &mut config.gpio.button),
+        ];
+        for (key, value, slot) in lines {
+            if let Some(value) = value {
+                crate::hardware::gpio::LineSpec::parse(&value)
+                    .map_err(|e| invalid(key, e.to_string()))?;
+                *slot = value;
+            }
+        }
+        if let Some(amber) = gpio.amber {
+            if amber.is_empty() {
+                config.gpio.amber = None;
+            } else {
+                crate::hardware::gpio::LineSpec::parse(&amber)
+                    .map_err(|e| invalid("gpio.amber", e.to_string()))?;
+                config.gpio.amber = Some(amber);
+            }
+        }
+        if let Some(ms) = gpio.button_debounce_ms {
+            if !(1..=500).contains(&ms) {
+                return Err(invalid("gpio.button_debounce_ms", "must be 1..=500"));
+            }
+            config.gpio.button_debounce = Duration::from_millis(ms);
+        }
+        if let Some(low) = gpio.leds_active_low {
+            config.gpio.leds_active_low = low;
+        }
+        let seconds = |key: &str, v: f64, max: f64| {
+            if v.is_finite() && v > 0.0 && v <= max {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(invalid(key, format!("must be in (0, {max}] seconds")))
+            }
+        };
+        if let Some(v) = button.hold_secs {
+            config.button.hold = seconds("button.hold_secs", v, 30.0)?;
+        }
+        if let Some(v) = button.feedback_after_secs {
+            config.button.feedback_after = seconds("button.feedback_after_secs", v, 30.0)?;
+        }
+        if config.button.feedback_after >= config.button.hold {
+            return Err(invalid(
+                "button.feedback_after_secs",
+                "must be shorter than button.hold_secs",
+            ));
+        }
+        Ok(())
     }
 
     /// The redb file inside the data directory.
@@ -424,7 +596,9 @@ mod tests {
             ),
             ("lisen = \"0.0.0.0:1\"", "lisen"),
             ("[gm]\nheartbeat = 3", "heartbeat"),
-            ("hardware = \"gpio\"", "hardware"),
+            ("[gpio]\nbutton = \"chip:x\"", "gpio.button"),
+            ("[button]\nhold_secs = 0.5", "button.feedback_after_secs"),
+            ("[video]\nmpv_args = [\"fullscreen\"]", "video.mpv_args"),
             ("[limits]\nmax_gm_stations = \"five\"", "max_gm_stations"),
         ];
         for (text, key) in cases {

@@ -15,12 +15,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::auth::{AuthError, Secrets};
-use crate::config::{Config, HardwareKind};
+use crate::config::Config;
 use crate::domain::tokens::TokenFileError;
 use crate::domain::{Command, Domain, TokenCatalog};
 use crate::engine::{self, EngineHandle};
-use crate::hardware::sim::{SimLeds, SimPlayer};
-use crate::hardware::{leds, video, HardwareStatus, StatusSender};
+use crate::hardware::rig::Rig;
+use crate::hardware::HardwareError;
 use crate::hub::Hub;
 use crate::store::{Store, StoreError};
 use crate::wire::{self, AppContext};
@@ -65,12 +65,17 @@ pub enum ServerError {
     },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("hardware: {0}")]
+    Hardware(#[from] HardwareError),
 }
 
 impl ServerError {
     /// Whether the operator's configuration is at fault (exit 64) rather than the machine.
     pub fn is_config_error(&self) -> bool {
-        matches!(self, Self::TokensRead { .. } | Self::TokensInvalid { .. })
+        matches!(
+            self,
+            Self::TokensRead { .. } | Self::TokensInvalid { .. } | Self::Hardware(_)
+        )
     }
 }
 
@@ -82,7 +87,14 @@ pub struct Prepared {
     pub new_admin_password: Option<String>,
     catalog: TokenCatalog,
     store: Store,
+    rig: Rig,
+    /// The last run did not stop cleanly (power cut, crash): the LEDs say "recovering".
+    unclean_shutdown: bool,
 }
+
+/// Written by a clean stop, removed at start: its absence next to a database means the box
+/// went down without stopping.
+const CLEAN_STOP_MARKER: &str = "clean-stop";
 
 pub fn load_catalog(config: &Config) -> Result<TokenCatalog, ServerError> {
     match &config.tokens {
@@ -125,13 +137,21 @@ impl Prepared {
             cause,
         })?;
         let (secrets, new_admin_password) = Secrets::load_or_create(&config.data_dir)?;
+        let had_database = config.database_path().exists();
+        let marker = config.data_dir.join(CLEAN_STOP_MARKER);
+        let unclean_shutdown = had_database && !marker.exists();
+        let rig = Rig::open(&config)?;
         let store = open(&config.database_path())?;
+        // From here on, until a clean stop writes it again, a stop is unclean.
+        let _ = std::fs::remove_file(&marker);
         Ok(Self {
             config: Arc::new(config),
             secrets: Arc::new(secrets),
             new_admin_password,
             catalog,
             store,
+            rig,
+            unclean_shutdown,
         })
     }
 
@@ -152,13 +172,19 @@ impl Prepared {
         let config = self.config.clone();
         let domain = Domain::new(self.catalog, config.limits.clone());
         let hub = Arc::new(Hub::new(HUB_LISTENER_QUEUE));
+        let mut hardware = self.rig.start(self.unclean_shutdown);
+        if self.unclean_shutdown {
+            tracing::warn!("the last run did not stop cleanly; recovering from the log");
+        }
         let (engine, engine_task) = engine::start(self.store, domain, hub, ENGINE_QUEUE)?;
 
-        let (hardware_tx, hardware_rx) = tokio::sync::watch::channel(HardwareStatus::default());
-        let outputs = start_outputs(&engine, &config, Arc::new(hardware_tx));
+        hardware.outputs(&engine);
         if let Err(e) = engine.execute(Command::Recover).await {
             tracing::error!(error = %e, "boot recovery could not be recorded");
         }
+        let hardware_rx = hardware.status();
+        let hardware_control = hardware.control();
+        let outputs = hardware.running(&engine);
         let sweeper = tokio::spawn(sweep_idle_devices(engine.clone()));
         let deadlines = tokio::spawn(crate::deadlines::run_prediction_deadlines(engine.clone()));
 
@@ -167,6 +193,7 @@ impl Prepared {
             self.secrets,
             config.clone(),
             hardware_rx,
+            hardware_control,
         ));
         // Fan-outs from the hub to the channel layer, one per contract.
         let fanouts = [
@@ -215,35 +242,13 @@ impl Prepared {
         // Dropping the last handles lets the engine finish what is queued, then stop.
         drop(io);
         drop(ctx);
-        let _ = tokio::time::timeout(grace, engine_task).await;
-        served.map_err(ServerError::Serve)
-    }
-}
-
-fn start_outputs(
-    engine: &EngineHandle,
-    config: &Config,
-    status: StatusSender,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    match config.hardware {
-        HardwareKind::Sim | HardwareKind::Gpio => {
-            let player = Box::new(SimPlayer {
-                default_duration_secs: config.default_video_secs,
-            });
-            vec![
-                tokio::spawn(video::run_video_driver(
-                    engine.clone(),
-                    engine.catalog().clone(),
-                    player,
-                    status.clone(),
-                )),
-                tokio::spawn(leds::run_status_leds(
-                    engine.clone(),
-                    Box::new(SimLeds::default()),
-                    status,
-                )),
-            ]
+        let drained = tokio::time::timeout(grace, engine_task).await.is_ok();
+        if drained && served.is_ok() {
+            if let Err(e) = std::fs::write(config.data_dir.join(CLEAN_STOP_MARKER), b"") {
+                tracing::warn!(error = %e, "cannot mark the clean stop");
+            }
         }
+        served.map_err(ServerError::Serve)
     }
 }
 

@@ -72,7 +72,7 @@ async fn a_full_disk_is_survived_and_recovered_from() {
     // The LED task follows the published state; give it a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (_, state) = http(addr, "GET", "/api/state", "", None).await;
-    assert_eq!(state["systemStatus"]["statusLeds"], "fault");
+    assert_eq!(state["systemStatus"]["statusLeds"], "storage_fault");
 
     plan.clear();
     let mut recovered = false;

@@ -151,6 +151,20 @@ pub enum Command {
     Recover,
     /// Live predictions (seed 002).
     Prediction(PredictionCommand),
+    /// Ends the current session (archived) and starts a fresh one with the same name and teams.
+    ResetSession {
+        session_id: String,
+        source: ResetSource,
+    },
+}
+
+/// Who asked for a session reset; kept in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResetSource {
+    /// The hardware reset button, held past its hold time.
+    Button,
+    /// `POST /api/session/reset` or the simulated button.
+    AdminApi,
 }
 
 /// A recorded scan.
@@ -232,6 +246,13 @@ pub enum Event {
     },
     // New variants go at the end: records store the variant's position.
     Prediction(PredictionEvent),
+    /// The current session was archived and a fresh one with the same setup started.
+    SessionReset {
+        ended_session_id: String,
+        session_id: String,
+        source: ResetSource,
+        at: Millis,
+    },
 }
 
 /// What a command produced, for the caller's reply.
@@ -596,6 +617,9 @@ impl Domain {
                 teams,
             } => self.decide_create_session(session_id, name, teams.as_ref(), now),
             Command::ControlSession(control) => self.decide_session_control(*control, now),
+            Command::ResetSession { session_id, source } => {
+                self.decide_reset(session_id, *source, now)
+            }
             Command::Scan(scan) => self.decide_scan(scan, now),
             Command::ConnectDevice {
                 device_id,
@@ -751,6 +775,30 @@ impl Domain {
             ended_at: None,
         };
         Ok((Outcome::Session(session), vec![event]))
+    }
+
+    fn decide_reset(
+        &self,
+        session_id: &str,
+        source: ResetSource,
+        now: Millis,
+    ) -> Result<(Outcome, Vec<Event>), DomainError> {
+        let current = self.current.as_ref().ok_or(DomainError::NoSession)?;
+        validate_id("sessionId", session_id)?;
+        let fresh = Session {
+            id: session_id.to_string(),
+            started_at: now,
+            ended_at: None,
+            status: SessionStatus::Active,
+            ..current.session.clone()
+        };
+        let event = Event::SessionReset {
+            ended_session_id: current.session.id.clone(),
+            session_id: session_id.to_string(),
+            source,
+            at: now,
+        };
+        Ok((Outcome::Session(fresh), vec![event]))
     }
 
     fn decide_session_control(
@@ -1141,6 +1189,21 @@ impl Domain {
             Event::VideoEnded { .. } => self.video_current = None,
             Event::VideoQueueCleared { .. } => self.video_queue.clear(),
             Event::Prediction(event) => self.predictions.apply(event),
+            Event::SessionReset { session_id, at, .. } => {
+                let Some(old) = self.current.as_ref().map(|s| s.session.clone()) else {
+                    return;
+                };
+                self.apply(&Event::SessionEnded {
+                    session_id: old.id.clone(),
+                    at: *at,
+                });
+                self.apply(&Event::SessionCreated {
+                    session_id: session_id.clone(),
+                    name: old.name,
+                    teams: old.teams,
+                    at: *at,
+                });
+            }
         }
     }
 

@@ -1,73 +1,486 @@
-//! Chooses the status LED pattern from the published state.
+//! The status LEDs: which pattern the box state calls for ([`frame_for`], a pure function, tabled
+//! in the README) and the task that blinks them on tokio time ([`run_status_leds`]).
+//!
+//! Three LEDs, each with its own job so staff can read them at a glance: green is the box and
+//! the session, amber the GM stations and the video, red a fault. Button feedback overrides all
+//! three while the reset button is held and just after a reset.
 
-use crate::engine::{EngineHandle, Published};
+use std::time::Duration;
 
-use super::{LedPattern, StatusLeds, StatusSender};
+use tokio::sync::watch;
+use tokio::time::Instant;
 
-/// The pattern for a state: a fault outranks everything, then video, then the session.
-pub fn pattern_for(published: &Published) -> LedPattern {
-    use crate::domain::SessionStatus;
-    if published.storage_fault.is_some() {
-        return LedPattern::Fault;
-    }
-    if published
-        .view
-        .video
-        .current
-        .as_ref()
-        .is_some_and(|v| !v.paused)
-    {
-        return LedPattern::VideoPlaying;
-    }
-    match published.view.session.as_ref().map(|s| s.status) {
-        Some(SessionStatus::Active) => LedPattern::SessionActive,
-        Some(SessionStatus::Paused) => LedPattern::SessionPaused,
-        _ => LedPattern::Idle,
+use super::{Led, LedPattern, StatusLeds, StatusSender};
+use crate::domain::{DeviceKind, SessionStatus};
+use crate::engine::Published;
+
+/// Where the box is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Booting,
+    /// Replaying the log after an unclean shutdown.
+    Recovering,
+    Running,
+}
+
+/// What the reset button wants shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ButtonFeedback {
+    #[default]
+    Idle,
+    /// Held past the feedback delay: a reset is coming if it stays held.
+    Held,
+    /// A reset just happened.
+    Done,
+}
+
+/// Everything the LEDs depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedInputs {
+    pub phase: Phase,
+    pub storage_fault: bool,
+    pub video_down: bool,
+    pub video_playing: bool,
+    pub session: Option<SessionStatus>,
+    pub gm_stations: usize,
+    pub button: ButtonFeedback,
+}
+
+impl Default for LedInputs {
+    fn default() -> Self {
+        Self {
+            phase: Phase::Booting,
+            storage_fault: false,
+            video_down: false,
+            video_playing: false,
+            session: None,
+            gm_stations: 0,
+            button: ButtonFeedback::Idle,
+        }
     }
 }
 
-/// Shows the pattern for every new commit until the engine stops.
+impl LedInputs {
+    /// Reads the game's part of the inputs from the published state.
+    pub fn update_from(&mut self, published: &Published) {
+        self.storage_fault = published.storage_fault.is_some();
+        self.session = published.view.session.as_ref().map(|s| s.status);
+        self.video_playing = published
+            .view
+            .video
+            .current
+            .as_ref()
+            .is_some_and(|v| !v.paused);
+        self.gm_stations = published
+            .view
+            .devices
+            .iter()
+            .filter(|d| d.kind == DeviceKind::Gm && d.connected)
+            .count();
+    }
+}
+
+/// How one LED behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Light {
+    Off,
+    On,
+    Blink {
+        on_ms: u64,
+        off_ms: u64,
+    },
+    /// `n` short flashes, then a pause: counts GM stations.
+    Count(u8),
+}
+
+const COUNT_FLASH_MS: u64 = 150;
+const COUNT_GAP_MS: u64 = 250;
+const COUNT_PAUSE_MS: u64 = 1500;
+/// The count shown for five stations or more.
+pub const MAX_COUNT: u8 = 5;
+
+impl Light {
+    /// Is the LED lit `elapsed_ms` into the pattern?
+    pub fn lit_at(self, elapsed_ms: u64) -> bool {
+        match self {
+            Light::Off => false,
+            Light::On => true,
+            Light::Blink { on_ms, off_ms } => elapsed_ms % (on_ms + off_ms).max(1) < on_ms,
+            Light::Count(n) => {
+                let n = u64::from(n);
+                let cycle = n * (COUNT_FLASH_MS + COUNT_GAP_MS) + COUNT_PAUSE_MS;
+                let at = elapsed_ms % cycle;
+                at < n * (COUNT_FLASH_MS + COUNT_GAP_MS)
+                    && at % (COUNT_FLASH_MS + COUNT_GAP_MS) < COUNT_FLASH_MS
+            }
+        }
+    }
+}
+
+/// A pattern: its name and what each LED does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedFrame {
+    pub pattern: LedPattern,
+    pub green: Light,
+    pub amber: Light,
+    pub red: Light,
+}
+
+impl LedFrame {
+    pub fn light(&self, led: Led) -> Light {
+        match led {
+            Led::Green => self.green,
+            Led::Amber => self.amber,
+            Led::Red => self.red,
+        }
+    }
+}
+
+const SLOW: Light = Light::Blink {
+    on_ms: 500,
+    off_ms: 500,
+};
+const FAST: Light = Light::Blink {
+    on_ms: 125,
+    off_ms: 125,
+};
+const RAPID: Light = Light::Blink {
+    on_ms: 100,
+    off_ms: 100,
+};
+const HEARTBEAT: Light = Light::Blink {
+    on_ms: 100,
+    off_ms: 1900,
+};
+const BREATHE: Light = Light::Blink {
+    on_ms: 1000,
+    off_ms: 1000,
+};
+
+/// The pattern for a box state. Button feedback first (staff are looking at the box), then
+/// boot phases, then faults, video and the session.
+pub fn frame_for(inputs: &LedInputs) -> LedFrame {
+    let all = |pattern, light| LedFrame {
+        pattern,
+        green: light,
+        amber: light,
+        red: light,
+    };
+    match inputs.button {
+        ButtonFeedback::Held => return all(LedPattern::ResetHeld, RAPID),
+        ButtonFeedback::Done => return all(LedPattern::ResetDone, Light::On),
+        ButtonFeedback::Idle => {}
+    }
+    match inputs.phase {
+        Phase::Booting => {
+            return LedFrame {
+                pattern: LedPattern::Booting,
+                green: SLOW,
+                amber: Light::Off,
+                red: Light::Off,
+            }
+        }
+        Phase::Recovering => {
+            return LedFrame {
+                pattern: LedPattern::Recovering,
+                green: FAST,
+                amber: FAST,
+                red: Light::Off,
+            }
+        }
+        Phase::Running => {}
+    }
+    let green = match inputs.session {
+        Some(SessionStatus::Active) => Light::On,
+        Some(SessionStatus::Paused) => BREATHE,
+        _ => HEARTBEAT,
+    };
+    let amber = if inputs.video_playing {
+        Light::On
+    } else if inputs.gm_stations == 0 {
+        Light::Off
+    } else {
+        Light::Count(inputs.gm_stations.min(usize::from(MAX_COUNT)) as u8)
+    };
+    let red = if inputs.storage_fault {
+        Light::On
+    } else if inputs.video_down {
+        SLOW
+    } else {
+        Light::Off
+    };
+    let pattern = if inputs.storage_fault {
+        LedPattern::StorageFault
+    } else if inputs.video_down {
+        LedPattern::VideoFault
+    } else if inputs.video_playing {
+        LedPattern::VideoPlaying
+    } else {
+        match inputs.session {
+            Some(SessionStatus::Active) => LedPattern::SessionActive,
+            Some(SessionStatus::Paused) => LedPattern::SessionPaused,
+            _ => LedPattern::Ready,
+        }
+    };
+    LedFrame {
+        pattern,
+        green,
+        amber,
+        red,
+    }
+}
+
+/// How often blinking LEDs are updated.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Blinks the LEDs for the current inputs until the inputs' sender is gone. A new pattern starts
+/// its blink cycle from the beginning, so a count is always read from its first flash.
 pub async fn run_status_leds(
-    engine: EngineHandle,
+    mut inputs: watch::Receiver<LedInputs>,
     mut leds: Box<dyn StatusLeds>,
     status: StatusSender,
 ) {
-    let mut watch = engine.watch();
+    let mut frame = frame_for(&inputs.borrow_and_update());
+    let mut since = Instant::now();
+    let mut lit: [Option<bool>; 3] = [None; 3];
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        let pattern = pattern_for(&watch.borrow_and_update());
-        leds.show(pattern);
-        status.send_modify(|s| s.leds = pattern);
-        if watch.changed().await.is_err() {
-            break;
+        let elapsed = since.elapsed().as_millis() as u64;
+        let mut changed = false;
+        for (i, led) in Led::ALL.into_iter().enumerate() {
+            let on = frame.light(led).lit_at(elapsed);
+            if lit[i] != Some(on) {
+                leds.set(led, on);
+                lit[i] = Some(on);
+                changed = true;
+            }
         }
+        if changed || status.borrow().leds != frame.pattern {
+            let now_lit = lit.map(|l| l == Some(true));
+            status.send_if_modified(|s| {
+                let differs = s.leds != frame.pattern || s.lit != now_lit;
+                s.leds = frame.pattern;
+                s.lit = now_lit;
+                differs
+            });
+        }
+        tokio::select! {
+            _ = ticker.tick() => {}
+            changed = inputs.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let next = frame_for(&inputs.borrow_and_update());
+                if next != frame {
+                    if next.pattern != frame.pattern {
+                        tracing::info!(pattern = ?next.pattern, "status LEDs");
+                    }
+                    frame = next;
+                    since = Instant::now();
+                }
+            }
+        }
+    }
+    for led in Led::ALL {
+        leds.set(led, false);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CurrentVideo, Session, SessionStatus};
+    use std::sync::{Arc, Mutex};
+
+    fn running() -> LedInputs {
+        LedInputs {
+            phase: Phase::Running,
+            ..LedInputs::default()
+        }
+    }
 
     #[test]
-    fn patterns_follow_priority() {
-        let mut p = Published::default();
-        assert_eq!(pattern_for(&p), LedPattern::Idle);
-        p.view.session = Some(Session {
-            id: "s".into(),
-            name: "n".into(),
-            status: SessionStatus::Active,
-            teams: None,
-            started_at: 0,
-            ended_at: None,
+    fn each_state_has_its_pattern() {
+        let active = Some(SessionStatus::Active);
+        let cases: Vec<(LedInputs, LedPattern, Light, Light, Light)> = vec![
+            (
+                LedInputs::default(),
+                LedPattern::Booting,
+                SLOW,
+                Light::Off,
+                Light::Off,
+            ),
+            (
+                LedInputs {
+                    phase: Phase::Recovering,
+                    ..running()
+                },
+                LedPattern::Recovering,
+                FAST,
+                FAST,
+                Light::Off,
+            ),
+            (
+                running(),
+                LedPattern::Ready,
+                HEARTBEAT,
+                Light::Off,
+                Light::Off,
+            ),
+            (
+                LedInputs {
+                    session: active,
+                    gm_stations: 2,
+                    ..running()
+                },
+                LedPattern::SessionActive,
+                Light::On,
+                Light::Count(2),
+                Light::Off,
+            ),
+            (
+                LedInputs {
+                    session: active,
+                    gm_stations: 9,
+                    ..running()
+                },
+                LedPattern::SessionActive,
+                Light::On,
+                Light::Count(MAX_COUNT),
+                Light::Off,
+            ),
+            (
+                LedInputs {
+                    session: Some(SessionStatus::Paused),
+                    ..running()
+                },
+                LedPattern::SessionPaused,
+                BREATHE,
+                Light::Off,
+                Light::Off,
+            ),
+            (
+                LedInputs {
+                    session: active,
+                    video_playing: true,
+                    gm_stations: 1,
+                    ..running()
+                },
+                LedPattern::VideoPlaying,
+                Light::On,
+                Light::On,
+                Light::Off,
+            ),
+            (
+                LedInputs {
+                    session: active,
+                    video_down: true,
+                    ..running()
+                },
+                LedPattern::VideoFault,
+                Light::On,
+                Light::Off,
+                SLOW,
+            ),
+            (
+                LedInputs {
+                    storage_fault: true,
+                    video_down: true,
+                    ..running()
+                },
+                LedPattern::StorageFault,
+                HEARTBEAT,
+                Light::Off,
+                Light::On,
+            ),
+            (
+                LedInputs {
+                    button: ButtonFeedback::Held,
+                    storage_fault: true,
+                    ..running()
+                },
+                LedPattern::ResetHeld,
+                RAPID,
+                RAPID,
+                RAPID,
+            ),
+            (
+                LedInputs {
+                    button: ButtonFeedback::Done,
+                    phase: Phase::Booting,
+                    ..running()
+                },
+                LedPattern::ResetDone,
+                Light::On,
+                Light::On,
+                Light::On,
+            ),
+        ];
+        for (inputs, pattern, green, amber, red) in cases {
+            let frame = frame_for(&inputs);
+            assert_eq!(
+                (frame.pattern, frame.green, frame.amber, frame.red),
+                (pattern, green, amber, red),
+                "{inputs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lights_blink_and_count_in_time() {
+        assert!(SLOW.lit_at(0) && SLOW.lit_at(499) && !SLOW.lit_at(500) && SLOW.lit_at(1000));
+        let three = Light::Count(3);
+        let flashes: Vec<u64> = (0..3000)
+            .step_by(10)
+            .filter(|&t| three.lit_at(t) && !three.lit_at(t.saturating_sub(10)) || t == 0)
+            .collect();
+        // Three flashes 400 ms apart, then the cycle starts again after the pause.
+        assert_eq!(flashes, vec![0, 400, 800, 2700]);
+        assert!(!Light::Off.lit_at(5) && Light::On.lit_at(5));
+    }
+
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<(Led, bool)>>>);
+
+    impl StatusLeds for Recorder {
+        fn set(&mut self, led: Led, on: bool) {
+            self.0.lock().unwrap().push((led, on));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_driver_blinks_on_tokio_time_and_follows_new_inputs() {
+        let (inputs, rx) = watch::channel(LedInputs::default());
+        let status = Arc::new(watch::channel(super::super::HardwareStatus::default()).0);
+        let recorder = Recorder::default();
+        let task = tokio::spawn(run_status_leds(
+            rx,
+            Box::new(recorder.clone()),
+            status.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(1025)).await;
+        let green: Vec<bool> = recorder
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(led, _)| *led == Led::Green)
+            .map(|(_, on)| *on)
+            .collect();
+        assert_eq!(green, vec![true, false, true], "booting: slow blink");
+        inputs.send_modify(|i| {
+            i.phase = Phase::Running;
+            i.storage_fault = true;
         });
-        assert_eq!(pattern_for(&p), LedPattern::SessionActive);
-        p.view.video.current = Some(CurrentVideo {
-            token_id: "v".into(),
-            started_at: 0,
-            paused: false,
-        });
-        assert_eq!(pattern_for(&p), LedPattern::VideoPlaying);
-        p.storage_fault = Some("disk full".into());
-        assert_eq!(pattern_for(&p), LedPattern::Fault);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(status.borrow().leds, LedPattern::StorageFault);
+        assert!(status.borrow().lit[2], "red is on");
+        drop(inputs);
+        task.await.unwrap();
+        assert!(recorder.0.lock().unwrap().ends_with(&[
+            (Led::Green, false),
+            (Led::Amber, false),
+            (Led::Red, false)
+        ]));
     }
 }

@@ -1,11 +1,21 @@
-//! The box's physical outputs behind traits: the video player on the HDMI output and the
-//! status LEDs. Each has a simulated backend so the whole box runs on a laptop
-//! (`--hardware sim`); the real backends (mpv, GPIO) plug into the same seams.
+//! The box's physical side behind traits: the video player on the HDMI output, the status LEDs
+//! and the reset button. Each has a simulated backend so the whole box runs on a laptop
+//! (`hardware = "sim"`); the real ones are mpv (`mpv.rs`) and GPIO through the kernel character
+//! device (`gpio.rs`, gpiocdev) or rppal (`rppal_gpio.rs`, cargo feature `rppal`).
 //!
-//! Outputs are event consumers: [`video::run_video_driver`] follows committed video events and
-//! reports playback back to the engine as commands; [`leds::run_status_leds`] shows the state.
+//! Outputs are event consumers and inputs are command sources:
+//! - [`video::run_video_driver`] follows committed video events and reports playback back to
+//!   the engine as commands;
+//! - [`leds::run_status_leds`] blinks the LEDs from a pure function of the box state;
+//! - [`button::run_reset_button`] turns a long press into `Command::ResetSession`.
 
+pub mod button;
+pub mod gpio;
 pub mod leds;
+pub mod mpv;
+pub mod rig;
+#[cfg(feature = "rppal")]
+pub mod rppal_gpio;
 pub mod sim;
 pub mod video;
 
@@ -42,6 +52,8 @@ pub enum PlayerReport {
         token_id: String,
         outcome: PlaybackOutcome,
     },
+    /// The player process came up (true) or went down (false).
+    Available(bool),
 }
 
 /// A video player backend: it runs as its own task, takes commands and sends reports.
@@ -53,26 +65,61 @@ pub trait VideoBackend: Send + 'static {
     ) -> JoinHandle<()>;
 }
 
-/// A status light pattern. Meaning and staff action per pattern are tabled in the README.
+/// What the LEDs show, by name. Meaning and staff action per pattern are tabled in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LedPattern {
     Booting,
+    /// Replaying the log after an unclean shutdown (power cut, crash).
+    Recovering,
     /// Ready, no active session.
-    Idle,
+    Ready,
     SessionActive,
     SessionPaused,
     VideoPlaying,
     /// Storage failing: writes are refused until it clears.
-    Fault,
+    StorageFault,
+    /// The video player is down and being restarted.
+    VideoFault,
+    /// The reset button has been held for a second: keep holding to reset.
+    ResetHeld,
+    /// The session was just reset.
+    ResetDone,
 }
 
-/// What the physical outputs report about themselves, for `GameState.systemStatus`.
+/// The three status LEDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Led {
+    /// Box and session state.
+    Green,
+    /// GM stations and video.
+    Amber,
+    /// Faults.
+    Red,
+}
+
+impl Led {
+    pub const ALL: [Led; 3] = [Led::Green, Led::Amber, Led::Red];
+}
+
+/// What the reset button reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ButtonEdge {
+    Pressed,
+    Released,
+}
+
+/// What the physical side reports about itself, for `GameState.systemStatus` and
+/// `GET /api/hardware`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HardwareStatus {
     /// The video player is running and can take a video.
     pub video_ready: bool,
     pub leds: LedPattern,
+    /// Each LED as lit right now.
+    pub lit: [bool; 3],
+    pub button_held: bool,
 }
 
 impl Default for HardwareStatus {
@@ -80,14 +127,31 @@ impl Default for HardwareStatus {
         Self {
             video_ready: false,
             leds: LedPattern::Booting,
+            lit: [false; 3],
+            button_held: false,
         }
     }
 }
 
-/// Shared writer of [`HardwareStatus`]; each output updates its own field.
+/// Shared writer of [`HardwareStatus`]; each part updates its own fields.
 pub type StatusSender = std::sync::Arc<tokio::sync::watch::Sender<HardwareStatus>>;
 
-/// Status LEDs backend.
+/// Status LEDs backend: switches one LED on or off. Blinking is timed by the caller.
 pub trait StatusLeds: Send + 'static {
-    fn show(&mut self, pattern: LedPattern);
+    fn set(&mut self, led: Led, on: bool);
+}
+
+/// Reset button backend: sends its edges (debounced) until the receiver is gone.
+pub trait ResetButton: Send + 'static {
+    fn spawn(self: Box<Self>, edges: mpsc::Sender<ButtonEdge>) -> JoinHandle<()>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HardwareError {
+    #[error("GPIO line {line:?}: {reason}")]
+    Line { line: String, reason: String },
+    #[error("GPIO: {0}")]
+    Gpio(String),
+    #[error("backend {0} is not built in: rebuild with `--features {0}`")]
+    NotBuiltIn(&'static str),
 }

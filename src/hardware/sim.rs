@@ -2,16 +2,15 @@
 //!
 //! The simulated player "plays" a video for its known length (or the configured default),
 //! reporting progress every second on tokio time, so tests can pause and advance the clock.
-//! The simulated LEDs remember and log the pattern they show.
+//! The simulated LEDs log what they show; the simulated button is pressed through the admin API.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
-use super::{LedPattern, PlayerCommand, PlayerReport, StatusLeds, VideoBackend};
+use super::{ButtonEdge, Led, PlayerCommand, PlayerReport, StatusLeds, VideoBackend};
 use crate::domain::PlaybackOutcome;
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -46,6 +45,7 @@ impl VideoBackend for SimPlayer {
         reports: mpsc::Sender<PlayerReport>,
     ) -> JoinHandle<()> {
         tokio::spawn(async move {
+            let _ = reports.send(PlayerReport::Available(true)).await;
             let mut current: Option<Playing> = None;
             let mut ticker = interval(PROGRESS_EVERY);
             ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -104,33 +104,40 @@ impl VideoBackend for SimPlayer {
     }
 }
 
-/// LEDs that only remember their pattern; [`SimLeds::current`] reads it.
-#[derive(Debug, Clone)]
-pub struct SimLeds {
-    shown: Arc<Mutex<LedPattern>>,
-}
-
-impl Default for SimLeds {
-    fn default() -> Self {
-        Self {
-            shown: Arc::new(Mutex::new(LedPattern::Booting)),
-        }
-    }
-}
-
-impl SimLeds {
-    pub fn current(&self) -> LedPattern {
-        *self.shown.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+/// LEDs that only log what they would show; the state is in [`super::HardwareStatus::lit`].
+#[derive(Debug, Clone, Default)]
+pub struct SimLeds;
 
 impl StatusLeds for SimLeds {
-    fn show(&mut self, pattern: LedPattern) {
-        let mut shown = self.shown.lock().unwrap_or_else(PoisonError::into_inner);
-        if *shown != pattern {
-            tracing::info!(?pattern, "status LEDs (simulated)");
-            *shown = pattern;
-        }
+    fn set(&mut self, led: Led, on: bool) {
+        tracing::trace!(?led, on, "status LED (simulated)");
+    }
+}
+
+/// The simulated reset button: `POST /api/hardware/button {press_ms}` holds it that long.
+#[derive(Debug, Clone)]
+pub struct SimButton {
+    edges: mpsc::Sender<ButtonEdge>,
+}
+
+impl SimButton {
+    pub fn new(edges: mpsc::Sender<ButtonEdge>) -> Self {
+        Self { edges }
+    }
+
+    /// Presses the button for `press`, on tokio time, without waiting for the release.
+    pub fn press(&self, press: Duration) {
+        let edges = self.edges.clone();
+        tracing::info!(
+            press_ms = press.as_millis() as u64,
+            "reset button pressed (simulated)"
+        );
+        tokio::spawn(async move {
+            if edges.send(ButtonEdge::Pressed).await.is_ok() {
+                tokio::time::sleep(press).await;
+                let _ = edges.send(ButtonEdge::Released).await;
+            }
+        });
     }
 }
 
@@ -154,6 +161,7 @@ mod tests {
             })
             .await
             .unwrap();
+        assert_eq!(reports.recv().await, Some(PlayerReport::Available(true)));
         let first = reports.recv().await.unwrap();
         assert!(
             matches!(first, PlayerReport::Progress { position_secs, .. } if position_secs < 0.5)

@@ -4,7 +4,7 @@
 //! player follow. Progress goes to the hub as a live message; the end of a video goes back to
 //! the engine as [`Command::VideoEnded`], which starts the next queued one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc};
@@ -14,11 +14,11 @@ use crate::domain::{Command, Event, TokenCatalog};
 use crate::engine::EngineHandle;
 use crate::hub::{HubBody, VideoProgress};
 
-fn play_command(catalog: &TokenCatalog, token_id: &str) -> Option<PlayerCommand> {
+fn play_command(catalog: &TokenCatalog, media_dir: &Path, token_id: &str) -> Option<PlayerCommand> {
     let video = catalog.get(token_id)?.video.as_ref()?;
     Some(PlayerCommand::Play {
         token_id: token_id.to_string(),
-        path: PathBuf::from(&video.path),
+        path: media_dir.join(&video.path),
         duration_secs: video.duration_secs,
     })
 }
@@ -26,11 +26,12 @@ fn play_command(catalog: &TokenCatalog, token_id: &str) -> Option<PlayerCommand>
 /// What the player must do for one committed event, given the token it is playing.
 fn follow(
     catalog: &TokenCatalog,
+    media_dir: &Path,
     event: &Event,
     playing: &Option<String>,
 ) -> Option<PlayerCommand> {
     match event {
-        Event::VideoStarted { token_id, .. } => play_command(catalog, token_id),
+        Event::VideoStarted { token_id, .. } => play_command(catalog, media_dir, token_id),
         Event::VideoPaused { .. } => Some(PlayerCommand::Pause),
         Event::VideoResumed { .. } => Some(PlayerCommand::Resume),
         // Ended by the domain (skip, stop) rather than by the player itself.
@@ -47,13 +48,13 @@ pub async fn run_video_driver(
     engine: EngineHandle,
     catalog: Arc<TokenCatalog>,
     backend: Box<dyn VideoBackend>,
+    media_dir: PathBuf,
     status: StatusSender,
 ) {
     let mut events = engine.hub().subscribe();
     let (command_tx, command_rx) = mpsc::channel(16);
     let (report_tx, mut reports) = mpsc::channel(64);
     let _player = backend.spawn(command_rx, report_tx);
-    status.send_modify(|s| s.video_ready = true);
     let mut playing: Option<String> = None;
 
     loop {
@@ -61,7 +62,7 @@ pub async fn run_video_driver(
             message = events.recv() => {
                 let command = match message {
                     Ok(message) => match &message.body {
-                        HubBody::Committed(event) => follow(&catalog, event, &playing),
+                        HubBody::Committed(event) => follow(&catalog, &media_dir, event, &playing),
                         HubBody::VideoProgress(_) => None,
                     },
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -69,7 +70,7 @@ pub async fn run_video_driver(
                         let current = engine.published().view.video.current.clone();
                         match current {
                             Some(c) if playing.as_ref() != Some(&c.token_id) => {
-                                play_command(&catalog, &c.token_id)
+                                play_command(&catalog, &media_dir, &c.token_id)
                             }
                             None if playing.is_some() => Some(PlayerCommand::Stop),
                             _ => None,
@@ -91,15 +92,26 @@ pub async fn run_video_driver(
             }
             report = reports.recv() => {
                 let Some(report) = report else { break };
-                handle_report(&engine, &mut playing, report).await;
+                handle_report(&engine, &status, &mut playing, report).await;
             }
         }
     }
     status.send_modify(|s| s.video_ready = false);
 }
 
-async fn handle_report(engine: &EngineHandle, playing: &mut Option<String>, report: PlayerReport) {
+async fn handle_report(
+    engine: &EngineHandle,
+    status: &StatusSender,
+    playing: &mut Option<String>,
+    report: PlayerReport,
+) {
     match report {
+        PlayerReport::Available(ready) => {
+            if !ready {
+                tracing::warn!("video player down; GM stations see videoDisplayReady: false");
+            }
+            status.send_if_modified(|s| std::mem::replace(&mut s.video_ready, ready) != ready);
+        }
         PlayerReport::Progress {
             token_id,
             position_secs,

@@ -99,6 +99,7 @@ fn kind_of(event: &Event) -> &'static str {
         Event::SessionPaused { .. } => "SessionPaused",
         Event::SessionResumed { .. } => "SessionResumed",
         Event::SessionEnded { .. } => "SessionEnded",
+        Event::SessionReset { .. } => "SessionReset",
         Event::ScanRecorded(_) => "ScanRecorded",
         Event::DeviceConnected { .. } => "DeviceConnected",
         Event::DeviceDisconnected { .. } => "DeviceDisconnected",

@@ -52,6 +52,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/api/video/control", post(video_control))
         .route("/realtime", get(super::realtime::upgrade))
         .merge(super::predictions::router())
+        .merge(super::hardware::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ctx)
@@ -195,7 +196,7 @@ struct CreateSessionBody {
     teams: Option<Vec<String>>,
 }
 
-fn session_reply(outcome: Outcome) -> Result<Json<Value>, WireError> {
+pub(crate) fn session_reply(outcome: Outcome) -> Result<Json<Value>, WireError> {
     match outcome {
         Outcome::Session(session) => Ok(Json(
             serde_json::to_value(json::session(&session)).unwrap_or(Value::Null),

@@ -6,9 +6,11 @@
 //! - [`http`]: the admin and scanner HTTP API.
 //! - [`realtime`] and [`predictions`]: the live-predictions contract (seed 002), WebSocket and REST.
 //! - [`channels`]: the channel layer both real-time contracts publish through.
+//! - [`hardware`]: the admin API of the LEDs, the reset button and session resets.
 
 pub mod channels;
 pub mod errors;
+pub mod hardware;
 pub mod http;
 pub mod json;
 pub mod predictions;
@@ -21,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use crate::auth::Secrets;
 use crate::config::Config;
 use crate::engine::EngineHandle;
+use crate::hardware::rig::HardwareControl;
 use crate::hardware::HardwareStatus;
 use tokio::sync::watch;
 
@@ -33,6 +36,8 @@ pub struct AppContext {
     pub login_attempts: Mutex<ratelimit::RateLimit>,
     /// What the video player and LEDs report about themselves.
     pub hardware: watch::Receiver<HardwareStatus>,
+    /// The simulated button and the LEDs' reset confirmation.
+    pub hardware_control: Arc<HardwareControl>,
     /// The channel layer every real-time contract publishes through.
     pub channels: Arc<channels::Channels>,
     /// Vote rate limit per viewer (warnings go to the viewer's `user:` channel).
@@ -45,6 +50,7 @@ impl AppContext {
         secrets: Arc<Secrets>,
         config: Arc<Config>,
         hardware: watch::Receiver<HardwareStatus>,
+        hardware_control: Arc<HardwareControl>,
     ) -> Self {
         let started_after = engine.published().seq;
         Self {
@@ -52,6 +58,7 @@ impl AppContext {
             secrets,
             config,
             hardware,
+            hardware_control,
             channels: Arc::new(channels::Channels::starting_after(started_after)),
             vote_limits: Mutex::new(std::collections::HashMap::new()),
             login_attempts: Mutex::new(ratelimit::RateLimit::new(

@@ -765,7 +765,7 @@ fn station_message(message: &HubMessage, ctx: &AppContext) -> Option<ChannelMess
         Event::VideoEnded {
             token_id, outcome, ..
         } => Some(on_gm("video:status", json::video_ended(token_id, outcome))),
-        Event::SessionCreated { .. } | Event::SessionEnded { .. } => {
+        Event::SessionCreated { .. } | Event::SessionEnded { .. } | Event::SessionReset { .. } => {
             // The published view already includes this event (it is published first).
             let sync = ctx.full_sync();
             Some(ChannelMessage::new(

@@ -1,0 +1,291 @@
+//! Puts the box's hardware together from the config and runs it through the box's life.
+//!
+//! [`Rig::open`] claims the GPIO lines (so a wiring or config mistake stops the box before it
+//! listens). [`Rig::start`] lights the LEDs for booting (or recovering, after an unclean
+//! shutdown) before the log is replayed; [`Booting::outputs`] starts the video driver before the
+//! engine's boot recovery; [`Booting::running`] switches to normal patterns and arms the reset
+//! button once recovery is done, so a press during boot is ignored.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::button::{run_reset_button, ButtonTiming};
+use super::leds::{run_status_leds, ButtonFeedback, LedInputs, Phase};
+use super::mpv::{MpvPlayer, MpvSettings};
+use super::sim::{SimButton, SimLeds, SimPlayer};
+use super::{video, HardwareError, HardwareStatus, ResetButton, StatusLeds, VideoBackend};
+use crate::config::{Config, HardwareKind, PlayerKind};
+use crate::domain::{Command, DomainError, Outcome, ResetSource};
+use crate::engine::{EngineError, EngineHandle};
+
+/// How long all LEDs stay on to confirm a reset.
+const RESET_CONFIRM: Duration = Duration::from_secs(2);
+
+/// LEDs and, when it is real, the button.
+type GpioBackends = (Box<dyn StatusLeds>, Option<Box<dyn ResetButton>>);
+
+/// The configured backends, opened, not yet running.
+pub struct Rig {
+    leds: Box<dyn StatusLeds>,
+    button: Option<Box<dyn ResetButton>>,
+    player: Box<dyn VideoBackend>,
+    timing: ButtonTiming,
+    media_dir: PathBuf,
+}
+
+impl Rig {
+    pub fn open(config: &Config) -> Result<Self, HardwareError> {
+        let (leds, button): GpioBackends = match config.hardware {
+            HardwareKind::Sim => (Box::new(SimLeds), None),
+            HardwareKind::Gpio => (
+                Box::new(super::gpio::GpioLeds::open(&config.gpio)?),
+                Some(Box::new(super::gpio::GpioButton::open(&config.gpio)?)),
+            ),
+            HardwareKind::Rppal => rppal_backends(config)?,
+        };
+        let video = &config.video;
+        let player: Box<dyn VideoBackend> = match video.player {
+            PlayerKind::Sim => Box::new(SimPlayer {
+                default_duration_secs: video.default_duration_secs,
+            }),
+            PlayerKind::Mpv => {
+                let mut args = video.mpv_args.clone();
+                args.push(format!("--hwdec={}", video.hwdec));
+                Box::new(MpvPlayer {
+                    settings: MpvSettings {
+                        program: video.mpv_program.clone(),
+                        ipc_socket: video
+                            .ipc_socket
+                            .clone()
+                            .unwrap_or_else(|| config.data_dir.join("mpv.sock")),
+                        args,
+                        idle_loop: video.idle_loop.as_ref().map(|p| video.media_dir.join(p)),
+                    },
+                })
+            }
+        };
+        Ok(Self {
+            leds,
+            button,
+            player,
+            timing: config.button,
+            media_dir: video.media_dir.clone(),
+        })
+    }
+
+    /// Lights the LEDs for booting, or recovering after an unclean shutdown.
+    pub fn start(self, unclean_shutdown: bool) -> Booting {
+        let phase = if unclean_shutdown {
+            Phase::Recovering
+        } else {
+            Phase::Booting
+        };
+        let (status, status_rx) = watch::channel(HardwareStatus::default());
+        let status = Arc::new(status);
+        let (inputs, inputs_rx) = watch::channel(LedInputs {
+            phase,
+            ..LedInputs::default()
+        });
+        let leds_task = tokio::spawn(run_status_leds(inputs_rx, self.leds, status.clone()));
+        let (phase_tx, _) = watch::channel(phase);
+        let (feedback, _) = watch::channel(ButtonFeedback::Idle);
+        let (edges, edges_rx) = mpsc::channel(16);
+        let control = Arc::new(HardwareControl {
+            sim_button: self.button.is_none().then(|| SimButton::new(edges.clone())),
+            feedback,
+        });
+        Booting {
+            status,
+            status_rx,
+            inputs,
+            phase: phase_tx,
+            control,
+            edges,
+            edges_rx,
+            button: self.button,
+            player: Some(self.player),
+            timing: self.timing,
+            media_dir: self.media_dir,
+            tasks: vec![leds_task],
+        }
+    }
+}
+
+#[cfg(feature = "rppal")]
+fn rppal_backends(config: &Config) -> Result<GpioBackends, HardwareError> {
+    let leds = super::rppal_gpio::RppalLeds::open(&config.gpio)?;
+    let button = super::rppal_gpio::RppalButton::open(&config.gpio)?;
+    Ok((Box::new(leds), Some(Box::new(button))))
+}
+
+#[cfg(not(feature = "rppal"))]
+fn rppal_backends(_config: &Config) -> Result<GpioBackends, HardwareError> {
+    Err(HardwareError::NotBuiltIn("rppal"))
+}
+
+/// The hardware while the box boots.
+pub struct Booting {
+    status: Arc<watch::Sender<HardwareStatus>>,
+    status_rx: watch::Receiver<HardwareStatus>,
+    inputs: watch::Sender<LedInputs>,
+    phase: watch::Sender<Phase>,
+    control: Arc<HardwareControl>,
+    edges: mpsc::Sender<super::ButtonEdge>,
+    edges_rx: mpsc::Receiver<super::ButtonEdge>,
+    button: Option<Box<dyn ResetButton>>,
+    player: Option<Box<dyn VideoBackend>>,
+    timing: ButtonTiming,
+    media_dir: PathBuf,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Booting {
+    pub fn status(&self) -> watch::Receiver<HardwareStatus> {
+        self.status_rx.clone()
+    }
+
+    pub fn control(&self) -> Arc<HardwareControl> {
+        self.control.clone()
+    }
+
+    /// Starts the video driver; call before the engine's boot recovery.
+    pub fn outputs(&mut self, engine: &EngineHandle) {
+        if let Some(player) = self.player.take() {
+            self.tasks.push(tokio::spawn(video::run_video_driver(
+                engine.clone(),
+                engine.catalog().clone(),
+                player,
+                self.media_dir.clone(),
+                self.status.clone(),
+            )));
+        }
+    }
+
+    /// Recovery is done: normal patterns, and the reset button is armed.
+    pub fn running(mut self, engine: &EngineHandle) -> Vec<JoinHandle<()>> {
+        self.phase.send_replace(Phase::Running);
+        let (resets, resets_rx) = mpsc::channel(4);
+        if let Some(button) = self.button.take() {
+            self.tasks.push(button.spawn(self.edges.clone()));
+        }
+        self.tasks.push(tokio::spawn(run_reset_button(
+            self.edges_rx,
+            self.timing,
+            self.phase.subscribe(),
+            self.control.feedback.clone(),
+            resets,
+        )));
+        self.tasks.push(tokio::spawn(reset_on_request(
+            engine.clone(),
+            resets_rx,
+            self.control.clone(),
+        )));
+        self.tasks.push(tokio::spawn(feed_led_inputs(
+            engine.clone(),
+            self.status_rx.clone(),
+            self.control.feedback.subscribe(),
+            self.inputs,
+            self.status,
+        )));
+        self.tasks
+    }
+}
+
+/// Keeps the LED inputs in step with the game, the player and the button.
+async fn feed_led_inputs(
+    engine: EngineHandle,
+    mut status: watch::Receiver<HardwareStatus>,
+    mut feedback: watch::Receiver<ButtonFeedback>,
+    inputs: watch::Sender<LedInputs>,
+    status_tx: Arc<watch::Sender<HardwareStatus>>,
+) {
+    let mut game = engine.watch();
+    loop {
+        let button = *feedback.borrow_and_update();
+        let video_down = !status.borrow_and_update().video_ready;
+        let published = game.borrow_and_update().clone();
+        inputs.send_if_modified(|i| {
+            let before = *i;
+            i.phase = Phase::Running;
+            i.update_from(&published);
+            i.video_down = video_down;
+            i.button = button;
+            *i != before
+        });
+        let held = button == ButtonFeedback::Held;
+        status_tx.send_if_modified(|s| std::mem::replace(&mut s.button_held, held) != held);
+        tokio::select! {
+            changed = game.changed() => if changed.is_err() { break },
+            changed = status.changed() => if changed.is_err() { break },
+            changed = feedback.changed() => if changed.is_err() { break },
+        }
+    }
+}
+
+/// Runs the resets the button asks for.
+async fn reset_on_request(
+    engine: EngineHandle,
+    mut resets: mpsc::Receiver<()>,
+    control: Arc<HardwareControl>,
+) {
+    while resets.recv().await.is_some() {
+        match reset_session(&engine, ResetSource::Button).await {
+            Ok(_) => control.confirm_reset(),
+            Err(EngineError::Domain(DomainError::NoSession)) => {
+                tracing::info!("reset button: no session is running; nothing to reset");
+            }
+            Err(e) => tracing::error!(error = %e, "reset button: the session could not be reset"),
+        }
+    }
+}
+
+/// Archives the current session and starts a fresh one with the same setup.
+pub async fn reset_session(
+    engine: &EngineHandle,
+    source: ResetSource,
+) -> Result<Outcome, EngineError> {
+    let session_id = uuid::Uuid::new_v4().to_string();
+    engine
+        .execute(Command::ResetSession { session_id, source })
+        .await
+}
+
+/// What the admin API may do with the hardware.
+pub struct HardwareControl {
+    /// Present when the button is simulated.
+    sim_button: Option<SimButton>,
+    feedback: watch::Sender<ButtonFeedback>,
+}
+
+impl HardwareControl {
+    pub fn is_simulated(&self) -> bool {
+        self.sim_button.is_some()
+    }
+
+    /// Holds the simulated button for `press`; false when the button is real.
+    pub fn press_button(&self, press: Duration) -> bool {
+        match &self.sim_button {
+            Some(button) => {
+                button.press(press);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// All LEDs on for a moment: the reset happened.
+    pub fn confirm_reset(self: &Arc<Self>) {
+        self.feedback.send_replace(ButtonFeedback::Done);
+        let control = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RESET_CONFIRM).await;
+            control.feedback.send_if_modified(|f| {
+                std::mem::replace(f, ButtonFeedback::Idle) == ButtonFeedback::Done
+            });
+        });
+    }
+}

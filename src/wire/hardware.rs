@@ -1,0 +1,94 @@
+//! The admin API of the box's hardware: what the LEDs show, the (simulated) reset button, and a
+//! session reset from the console that does what the button does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::errors::{ErrorCode, WireError};
+use super::http::{session_reply, Admin, Body};
+use super::AppContext;
+use crate::domain::ResetSource;
+use crate::hardware::rig::reset_session;
+use crate::hardware::Led;
+
+type Ctx = State<Arc<AppContext>>;
+
+/// The longest simulated press: enough for any hold time the config allows.
+const MAX_PRESS_MS: u64 = 60_000;
+
+pub fn router() -> Router<Arc<AppContext>> {
+    Router::new()
+        .route("/api/hardware", get(hardware))
+        .route("/api/hardware/button", post(press_button))
+        .route("/api/session/reset", post(reset))
+}
+
+async fn hardware(State(ctx): Ctx, _admin: Admin) -> Json<Value> {
+    let status = ctx.hardware.borrow().clone();
+    let lit: serde_json::Map<String, Value> = Led::ALL
+        .iter()
+        .zip(status.lit)
+        .map(|(led, on)| {
+            let name = serde_json::to_value(led)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            (name, Value::Bool(on))
+        })
+        .collect();
+    Json(json!({
+        "backend": ctx.config.hardware,
+        "pattern": status.leds,
+        "leds": lit,
+        "button": {
+            "held": status.button_held,
+            "simulated": ctx.hardware_control.is_simulated(),
+            "holdSecs": ctx.config.button.hold.as_secs_f64(),
+        },
+        "video": {
+            "player": ctx.config.video.player,
+            "ready": status.video_ready,
+        },
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+struct PressBody {
+    press_ms: u64,
+}
+
+async fn press_button(
+    State(ctx): Ctx,
+    _admin: Admin,
+    Body(body): Body<PressBody>,
+) -> Result<Json<Value>, WireError> {
+    if body.press_ms == 0 || body.press_ms > MAX_PRESS_MS {
+        return Err(WireError::new(
+            ErrorCode::InvalidData,
+            format!("press_ms must be 1..={MAX_PRESS_MS}"),
+        ));
+    }
+    if !ctx
+        .hardware_control
+        .press_button(Duration::from_millis(body.press_ms))
+    {
+        return Err(WireError::new(
+            ErrorCode::Conflict,
+            "this box has a real reset button; use POST /api/session/reset to reset remotely",
+        ));
+    }
+    Ok(Json(json!({ "success": true, "pressMs": body.press_ms })))
+}
+
+async fn reset(State(ctx): Ctx, _admin: Admin) -> Result<Json<Value>, WireError> {
+    let outcome = reset_session(&ctx.engine, ResetSource::AdminApi).await?;
+    ctx.hardware_control.confirm_reset();
+    session_reply(outcome)
+}
