@@ -785,6 +785,14 @@ impl Domain {
     ) -> Result<(Outcome, Vec<Event>), DomainError> {
         let current = self.current.as_ref().ok_or(DomainError::NoSession)?;
         validate_id("sessionId", session_id)?;
+        let used = current.session.id == session_id
+            || self.archived.iter().any(|a| a.session.id == session_id);
+        if used {
+            return Err(DomainError::Invalid {
+                field: "sessionId",
+                reason: format!("{session_id} is already used"),
+            });
+        }
         let fresh = Session {
             id: session_id.to_string(),
             started_at: now,

@@ -271,6 +271,70 @@ fn ending_a_session_archives_it_with_its_scores() {
 }
 
 #[test]
+fn a_reset_archives_the_session_and_starts_a_fresh_one_with_the_same_setup() {
+    let reset = |id: &str| Command::ResetSession {
+        session_id: id.into(),
+        source: ResetSource::Button,
+    };
+    let mut fresh = Domain::new(catalog(), limits());
+    assert_eq!(
+        fresh.execute(&reset("s2"), T0).unwrap_err(),
+        DomainError::NoSession
+    );
+
+    let mut d = domain_with_session(Some(vec!["TEAM_A", "TEAM_B"]));
+    d.execute(&gm_scan("tok2", "TEAM_A", T0), T0).unwrap();
+    d.execute(&Command::ControlSession(SessionControl::Pause), T0 + 5)
+        .unwrap();
+    let (outcome, events) = d.execute(&reset("s2"), T0 + 10).unwrap();
+    assert_eq!(
+        events,
+        vec![Event::SessionReset {
+            ended_session_id: "s1".into(),
+            session_id: "s2".into(),
+            source: ResetSource::Button,
+            at: T0 + 10,
+        }]
+    );
+    let Outcome::Session(session) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let view = d.view();
+    assert_eq!(view.session.as_ref(), Some(&session));
+    assert_eq!(session.name, "Friday");
+    assert_eq!(
+        session.status,
+        SessionStatus::Active,
+        "a paused session restarts active"
+    );
+    assert_eq!(session.teams, Some(vec!["TEAM_A".into(), "TEAM_B".into()]));
+    assert!(view.scores.iter().all(|s| s.score() == 0));
+    assert_eq!(
+        view.scores.len(),
+        2,
+        "the fixed teams are listed from the start"
+    );
+    let archived = &view.archived_sessions[0];
+    assert_eq!(archived.session.id, "s1");
+    assert_eq!(archived.session.ended_at, Some(T0 + 10));
+    assert_eq!(archived.transaction_count, 1, "archived, never deleted");
+    // The token scores again in the new session, and replay rebuilds the same state.
+    let tx = transaction(
+        d.execute(&gm_scan("tok2", "TEAM_B", T0), T0 + 30)
+            .unwrap()
+            .0,
+    );
+    assert_eq!(tx.status, TransactionStatus::Accepted);
+    assert_eq!(
+        d.execute(&reset("s2"), T0 + 40).unwrap_err(),
+        DomainError::Invalid {
+            field: "sessionId",
+            reason: "s2 is already used".into()
+        }
+    );
+}
+
+#[test]
 fn only_one_session_runs_at_a_time() {
     let mut d = domain_with_session(None);
     let err = d

@@ -409,9 +409,10 @@ async fn tokens(State(ctx): Ctx) -> Json<Value> {
     Json(json!({ "count": tokens.len(), "tokens": tokens, "groups": groups }))
 }
 
+/// A video control request, from `POST /api/video/control` or an admin's `video:control`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct VideoBody {
+pub(crate) struct VideoBody {
     action: String,
     #[serde(default)]
     token_id: Option<String>,
@@ -422,6 +423,11 @@ async fn video_control(
     _admin: Admin,
     Body(body): Body<VideoBody>,
 ) -> Result<Json<Value>, WireError> {
+    control_video(&ctx, body).await.map(Json)
+}
+
+/// Runs a video control request; answers with the player's queue.
+pub(crate) async fn control_video(ctx: &AppContext, body: VideoBody) -> Result<Value, WireError> {
     let command = match (body.action.as_str(), body.token_id) {
         ("play" | "queue", Some(token_id)) => Command::QueueVideo { token_id },
         ("queue", None) => {
@@ -442,14 +448,14 @@ async fn video_control(
         }
     };
     match ctx.engine.execute(command).await? {
-        Outcome::Video(view) => Ok(Json(json!({
+        Outcome::Video(view) => Ok(json!({
             "success": true,
             "current": view.current.as_ref().map(|c| json!({
                 "tokenId": c.token_id,
                 "status": if c.paused { "paused" } else { "playing" },
             })),
             "queue": view.queue,
-        }))),
+        })),
         other => Err(unexpected(other)),
     }
 }

@@ -34,8 +34,11 @@ use super::json::{self, envelope};
 use super::ratelimit::RateLimit;
 use super::AppContext;
 use crate::auth::{Claims, Role};
-use crate::domain::{Command, DeviceKind, DisconnectReason, Event, Outcome, ScanRequest};
+use crate::domain::{
+    Command, DeviceKind, DisconnectReason, Event, Outcome, ResetSource, ScanRequest,
+};
 use crate::engine::wall_clock_ms;
+use crate::hardware::rig::reset_session;
 use crate::hub::{HubBody, HubMessage};
 
 /// Channel of everything every GM station (and admin) is sent.
@@ -339,6 +342,28 @@ impl GmAdapter {
                 }
             },
         );
+        let a = self.clone();
+        socket.on(
+            "video:control",
+            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
+                let a = a.clone();
+                async move {
+                    a.guarded(s, d, ack, Bucket::Other, Self::video_control)
+                        .await
+                }
+            },
+        );
+        let a = self.clone();
+        socket.on(
+            "session:reset",
+            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
+                let a = a.clone();
+                async move {
+                    a.guarded(s, d, ack, Bucket::StateRequest, Self::reset)
+                        .await
+                }
+            },
+        );
         socket.on_fallback(|s: SocketRef, EventName(name): EventName| async move {
             let Some(conn) = conn_of(&s) else { return };
             conn.touch();
@@ -614,6 +639,52 @@ impl GmAdapter {
         }
         let _ = socket.emit("sync:full", &envelope("sync:full", self.ctx.full_sync()));
         Ok(json!({ "success": true }))
+    }
+
+    fn require_admin(conn: &Conn) -> Result<(), WireError> {
+        if conn.is_admin() {
+            Ok(())
+        } else {
+            Err(WireError::new(
+                ErrorCode::AuthRequired,
+                "only an admin connection may do this",
+            ))
+        }
+    }
+
+    /// Admin console: `video:control {action, tokenId?}` like `POST /api/video/control`.
+    async fn video_control(
+        self: Arc<Self>,
+        _socket: SocketRef,
+        conn: Arc<Conn>,
+        data: Value,
+    ) -> Result<Value, WireError> {
+        Self::require_admin(&conn)?;
+        let body = serde_json::from_value(data)
+            .map_err(|e| WireError::new(ErrorCode::InvalidData, e.to_string()))?;
+        super::http::control_video(&self.ctx, body).await
+    }
+
+    /// Admin console: `session:reset`, what the reset button does.
+    async fn reset(
+        self: Arc<Self>,
+        _socket: SocketRef,
+        conn: Arc<Conn>,
+        _data: Value,
+    ) -> Result<Value, WireError> {
+        Self::require_admin(&conn)?;
+        let outcome = reset_session(&self.ctx.engine, ResetSource::AdminApi).await?;
+        self.ctx.hardware_control.confirm_reset();
+        match outcome {
+            Outcome::Session(session) => Ok(json!({
+                "success": true,
+                "session": json::session(&session),
+            })),
+            other => Err(WireError::new(
+                ErrorCode::ServerError,
+                format!("unexpected engine answer {other:?}"),
+            )),
+        }
     }
 
     async fn heartbeat(

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { emitAck, sleep, startBox, station } from './harness.mjs';
+import { connect, emitAck, sleep, startBox, station } from './harness.mjs';
 
 describe('reset button (simulated) and session resets', () => {
   let box;
@@ -72,6 +72,24 @@ describe('reset button (simulated) and session resets', () => {
     assert.equal(reset.status, 200, reset.text);
     assert.notEqual(reset.json.id, before.id);
     assert.equal((await sync).data.session.id, reset.json.id);
+
+    // The admin console over Socket.IO: the same reset and video controls; stations may not.
+    const console_ = connect(box, { token: admin });
+    await new Promise((r) => console_.socket.once('connect', r));
+    const viaSocket = gm.rec.next('sync:full', (p) => p.data.session.id !== reset.json.id);
+    const resetAck = await emitAck(console_.socket, 'session:reset', {});
+    assert.equal(resetAck.success, true, JSON.stringify(resetAck));
+    assert.equal((await viaSocket).data.session.id, resetAck.session.id);
+    const queued = await emitAck(console_.socket, 'video:control', { action: 'queue', tokenId: 'vid001' });
+    assert.equal(queued.success, true, JSON.stringify(queued));
+    const stopped = await emitAck(console_.socket, 'video:control', { action: 'stop' });
+    assert.equal(stopped.current, null);
+    const bad = await emitAck(console_.socket, 'video:control', { action: 'rewind' });
+    assert.equal(bad.error.code, 'INVALID_DATA');
+    const refused = await emitAck(gm.socket, 'session:reset', {});
+    assert.equal(refused.error.code, 'AUTH_REQUIRED');
+    console_.socket.disconnect();
+
     await box.http('PUT', '/api/session', { token: admin, body: { status: 'ended' } });
     const none = await box.http('POST', '/api/session/reset', { token: admin });
     assert.equal(none.status, 404);
@@ -118,5 +136,30 @@ describe('video through a real headless mpv', () => {
     assert.equal(state.currentVideo, null, 'the game goes on');
     assert.equal(state.systemStatus.videoDisplayReady, true);
     gm.close();
+  });
+});
+
+describe('boot after a power cut', () => {
+  it('says it is recovering only when the last run did not stop cleanly', async () => {
+    const box = await startBox();
+    try {
+      await box.createSession({ name: 'Cut' });
+      const unclean = /did not stop cleanly/;
+      assert.equal((await box.stop('SIGTERM')).code, 0);
+      let from = box.stderr.length;
+      await box.launch();
+      assert.doesNotMatch(box.stderr.slice(from), unclean, 'a clean stop boots normally');
+      await box.stop('SIGKILL');
+      from = box.stderr.length;
+      await box.launch();
+      // stderr arrives on its own pipe: give it a moment after the "listening" line.
+      for (let i = 0; i < 20 && !unclean.test(box.stderr.slice(from)); i++) await sleep(100);
+      assert.match(box.stderr.slice(from), unclean, 'after a power cut the box says it recovers');
+      const admin = await box.adminToken();
+      const hw = (await box.http('GET', '/api/hardware', { token: admin })).json;
+      assert.equal(hw.pattern, 'session_active', 'recovery done: the session is back on the LEDs');
+    } finally {
+      await box.stop();
+    }
   });
 });
