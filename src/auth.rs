@@ -19,6 +19,9 @@ const SECRET_FILE: &str = "box-secret";
 /// so kept readable (it grants only the viewer role).
 const VIEWER_PIN_FILE: &str = "viewer-pin";
 const PASSWORD_FILE: &str = "admin-password.argon2";
+/// The generated password in clear, for `venuebox admin-password` and the technician's console
+/// (0600, like the secret beside it). Removed when staff set their own.
+const FIRST_PASSWORD_FILE: &str = "admin-password.first";
 /// Letters and digits that cannot be mistaken for each other when read off a screen.
 const PASSWORD_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 const PASSWORD_LEN: usize = 12;
@@ -171,14 +174,39 @@ impl Secrets {
         let password_path = data_dir.join(PASSWORD_FILE);
         let mut new_password = None;
         if !password_path.exists() {
-            let password: String = random_bytes::<PASSWORD_LEN>()
-                .iter()
-                .map(|b| PASSWORD_ALPHABET[usize::from(*b) % PASSWORD_ALPHABET.len()] as char)
-                .collect();
-            create_private(&password_path, hash_password(&password)?.as_bytes())?;
-            new_password = Some(password);
+            new_password = Some(Self::new_admin_password(data_dir)?);
         }
         Ok((Self::load(data_dir)?, new_password))
+    }
+
+    /// Generates a new admin password and stores its hash (and the password, for the
+    /// technician's console). A running box keeps the old one until it restarts.
+    pub fn new_admin_password(data_dir: &Path) -> Result<String, AuthError> {
+        let password: String = random_bytes::<PASSWORD_LEN>()
+            .iter()
+            .map(|b| PASSWORD_ALPHABET[usize::from(*b) % PASSWORD_ALPHABET.len()] as char)
+            .collect();
+        for file in [PASSWORD_FILE, FIRST_PASSWORD_FILE] {
+            let path = data_dir.join(file);
+            if path.exists() {
+                fs::remove_file(&path).map_err(io_err(&path))?;
+            }
+        }
+        let first_path = data_dir.join(FIRST_PASSWORD_FILE);
+        create_private(&first_path, password.as_bytes())?;
+        let password_path = data_dir.join(PASSWORD_FILE);
+        create_private(&password_path, hash_password(&password)?.as_bytes())?;
+        Ok(password)
+    }
+
+    /// The generated admin password, if it is still the one in use.
+    pub fn generated_admin_password(data_dir: &Path) -> Result<Option<String>, AuthError> {
+        let path = data_dir.join(FIRST_PASSWORD_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text.trim().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path)(e)),
+        }
     }
 
     /// Loads existing secrets; fails if the box has never been started on this data dir.

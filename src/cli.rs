@@ -28,6 +28,17 @@ pub enum CliCommand {
     Check(StoreArgs),
     /// Write the event log as JSON lines (the box must be stopped; the file is not changed).
     Export(ExportArgs),
+    /// Show the generated admin password, or make a new one with --new (restart the box after).
+    AdminPassword(AdminPasswordArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AdminPasswordArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Replace the admin password with a newly generated one.
+    #[arg(long)]
+    pub new: bool,
 }
 
 /// Which box's data to read.

@@ -14,4 +14,5 @@ pub mod hardware;
 pub mod hub;
 pub mod server;
 pub mod store;
+pub mod systemd;
 pub mod wire;

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use venuebox::auth::Secrets;
-use venuebox::cli::{Cli, CliCommand, ExportArgs, ServeArgs, StoreArgs, TokenArgs};
+use venuebox::cli::{
+    AdminPasswordArgs, Cli, CliCommand, ExportArgs, ServeArgs, StoreArgs, TokenArgs,
+};
 use venuebox::config::{parse_ttl, Config, ConfigError, Overrides};
 use venuebox::server::{Prepared, ServerError};
 use venuebox::store::maintenance;
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         CliCommand::Token(args) => token(args),
         CliCommand::Check(args) => check(args),
         CliCommand::Export(args) => export(args),
+        CliCommand::AdminPassword(args) => admin_password(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,10 +61,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             if let Some(password) = &prepared.new_admin_password {
                 println!("First start: admin password is {password}");
                 println!("  log in with POST /api/admin/auth {{\"password\": \"{password}\"}}");
-                println!(
-                    "  (shown once; it is stored hashed in {})",
-                    prepared.config.data_dir.display()
-                );
+                println!("  (`venuebox admin-password` shows it again on this machine)");
             }
             println!(
                 "Viewers join predictions with the venue PIN {}",
@@ -92,6 +92,29 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+fn admin_password(args: AdminPasswordArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        data_dir: args.store.data.clone(),
+        ..Overrides::default()
+    };
+    let data_dir = Config::load(args.store.config.as_deref(), &overrides)?.data_dir;
+    if args.new {
+        let password = Secrets::new_admin_password(&data_dir)?;
+        println!("new admin password: {password}");
+        println!("restart the box to use it (sudo systemctl restart venuebox)");
+        return Ok(());
+    }
+    match Secrets::generated_admin_password(&data_dir)? {
+        Some(password) => println!("admin password: {password}"),
+        None => anyhow::bail!(
+            "no generated admin password in {}: the box has not started there yet, or staff \
+             set their own; `venuebox admin-password --new` makes a new one",
+            data_dir.display()
+        ),
+    }
+    Ok(())
 }
 
 fn database_of(args: &StoreArgs) -> anyhow::Result<std::path::PathBuf> {

@@ -211,6 +211,7 @@ impl Prepared {
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: closing connections");
+            crate::systemd::notify("STOPPING=1");
             wire::realtime::close_for_restart(&channels_for_shutdown);
             // Socket.IO connections are long-lived: close them so the server can drain.
             let _ = tokio::time::timeout(grace, io_for_shutdown.close()).await;
@@ -225,6 +226,11 @@ impl Prepared {
                 }
                 let _ = tcp.set_nodelay(true);
             });
+        let watchdog = crate::systemd::watchdog_interval().map(|interval| {
+            tokio::spawn(crate::systemd::run_watchdog(ctx.engine.clone(), interval))
+        });
+        // The log is recovered and the port is bound: systemd may call the box started.
+        crate::systemd::notify("READY=1");
         let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -234,6 +240,9 @@ impl Prepared {
         })
         .await;
 
+        if let Some(watchdog) = watchdog {
+            watchdog.abort();
+        }
         sweeper.abort();
         deadlines.abort();
         for task in fanouts.into_iter().chain(outputs) {

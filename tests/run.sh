@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command). On a fresh machine it first installs what
-# the tests need, idempotently: Node.js and npm, mpv and ffmpeg (Debian packages) and the npm
-# test client.
+# the tests need, idempotently: Debian packages (Node.js and npm, mpv and ffmpeg, the aarch64
+# cross linker and libc, qemu-user, shellcheck), the rustup aarch64 target, cargo-deb, and the
+# npm test client. Then the Rust tests, the end-to-end tests, and the Raspberry Pi side
+# (tests/pi.sh: aarch64 build and tests under qemu, .deb, systemd unit, SD-image stage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,13 +11,26 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: command → package.
 missing=()
-for pair in node:nodejs npm:npm mpv:mpv ffmpeg:ffmpeg; do
+for pair in node:nodejs npm:npm mpv:mpv ffmpeg:ffmpeg aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu \
+  qemu-aarch64:qemu-user shellcheck:shellcheck systemd-analyze:systemd dpkg-deb:dpkg; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "tests/run.sh: installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# libc for linking aarch64 binaries (no command to probe for it).
+if [ ! -e /usr/aarch64-linux-gnu/lib/libc.so.6 ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libc6-dev-arm64-cross
+fi
+if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  rustup target add aarch64-unknown-linux-gnu
+fi
+if ! cargo deb --version >/dev/null 2>&1; then
+  cargo install cargo-deb --locked --version 3.8.0
 fi
 
 # The real socket.io-client 4.x the GM stations use, pinned by tests/node/package-lock.json.
@@ -28,3 +43,4 @@ cargo build --locked --bin venuebox
 cargo test --locked
 VENUEBOX_BIN="$PWD/target/debug/venuebox" \
   node --test --test-concurrency=1 tests/node/*.test.mjs
+bash tests/pi.sh

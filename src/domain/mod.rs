@@ -151,6 +151,8 @@ pub enum Command {
     Recover,
     /// Live predictions (seed 002).
     Prediction(PredictionCommand),
+    /// Changes nothing: proves the engine answers (the systemd watchdog).
+    Ping,
     /// Ends the current session (archived) and starts a fresh one with the same name and teams.
     ResetSession {
         session_id: String,
@@ -617,6 +619,7 @@ impl Domain {
                 teams,
             } => self.decide_create_session(session_id, name, teams.as_ref(), now),
             Command::ControlSession(control) => self.decide_session_control(*control, now),
+            Command::Ping => Ok((Outcome::Done, Vec::new())),
             Command::ResetSession { session_id, source } => {
                 self.decide_reset(session_id, *source, now)
             }

@@ -116,6 +116,8 @@ pub enum ButtonEdge {
 pub struct HardwareStatus {
     /// The video player is running and can take a video.
     pub video_ready: bool,
+    /// The player reported itself down (not merely still starting).
+    pub video_fault: bool,
     pub leds: LedPattern,
     /// Each LED as lit right now.
     pub lit: [bool; 3],
@@ -126,6 +128,7 @@ impl Default for HardwareStatus {
     fn default() -> Self {
         Self {
             video_ready: false,
+            video_fault: false,
             leds: LedPattern::Booting,
             lit: [false; 3],
             button_held: false,

@@ -110,7 +110,10 @@ async fn supervise(
                 }
                 let _ = sup.reports.send(PlayerReport::Available(false)).await;
             }
-            Err(e) => tracing::error!(error = %e, "video player could not start"),
+            Err(e) => {
+                tracing::error!(error = %e, "video player could not start");
+                let _ = sup.reports.send(PlayerReport::Available(false)).await;
+            }
         }
         if started.elapsed() > STABLE_AFTER {
             backoff = FIRST_BACKOFF;

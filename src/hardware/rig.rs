@@ -206,7 +206,7 @@ async fn feed_led_inputs(
     let mut game = engine.watch();
     loop {
         let button = *feedback.borrow_and_update();
-        let video_down = !status.borrow_and_update().video_ready;
+        let video_down = status.borrow_and_update().video_fault;
         let published = game.borrow_and_update().clone();
         inputs.send_if_modified(|i| {
             let before = *i;

@@ -110,7 +110,12 @@ async fn handle_report(
             if !ready {
                 tracing::warn!("video player down; GM stations see videoDisplayReady: false");
             }
-            status.send_if_modified(|s| std::mem::replace(&mut s.video_ready, ready) != ready);
+            status.send_if_modified(|s| {
+                let before = (s.video_ready, s.video_fault);
+                s.video_ready = ready;
+                s.video_fault = !ready;
+                before != (ready, !ready)
+            });
         }
         PlayerReport::Progress {
             token_id,

@@ -15,6 +15,10 @@ if (!existsSync(BIN)) {
   throw new Error(`venuebox binary not found at ${BIN}: run \`cargo build\` first (or set VENUEBOX_BIN)`);
 }
 
+/** A program to run the binary with (`qemu-aarch64 -L /usr/aarch64-linux-gnu` for the Pi build). */
+const RUNNER = (process.env.VENUEBOX_RUNNER ?? '').split(' ').filter(Boolean);
+const command = (args) => (RUNNER.length ? [RUNNER[0], [...RUNNER.slice(1), BIN, ...args]] : [BIN, args]);
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts a box. `config` is extra TOML; returns a handle that can kill and restart it. */
@@ -25,7 +29,7 @@ export async function startBox({ config = '', dataDir } = {}) {
   const box = { dataDir: dir, configPath, proc: null, url: null, password: null, stderr: '' };
 
   box.launch = async () => {
-    const proc = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dir, '--config', configPath], {
+    const proc = spawn(...command(['serve', '--listen', '127.0.0.1:0', '--data', dir, '--config', configPath]), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'venuebox=warn' },
     });
@@ -60,7 +64,7 @@ export async function startBox({ config = '', dataDir } = {}) {
 
   /** Mints a token with the box's own CLI, as a technician pairing a station would. */
   box.token = (role, sub, ttl = '1h') =>
-    execFileSync(BIN, ['token', '--role', role, '--sub', sub, '--ttl', ttl, '--data', dir]).toString().trim();
+    execFileSync(...command(['token', '--role', role, '--sub', sub, '--ttl', ttl, '--data', dir])).toString().trim();
 
   /** A token signed with the box secret but already expired (exp in the past). */
   box.expiredToken = (role, sub) => {

@@ -206,5 +206,29 @@ describe('command line', () => {
 
     const version = spawnSync(BIN, ['--version']);
     assert.match(version.stdout.toString(), /^venuebox \d+\.\d+\.\d+/);
+    // A GPIO line that does not exist is a wiring/config mistake: 64, naming the line.
+    const gpio = join(dir, 'gpio.toml');
+    writeFileSync(gpio, 'hardware = "gpio"\n[gpio]\ngreen = "NO_SUCH_LINE_X"\n');
+    const wired = spawnSync(BIN, ['serve', '--config', gpio, '--data', join(dir, 'gpio-data'), '--listen', '127.0.0.1:0']);
+    assert.equal(wired.status, 64, wired.stderr.toString());
+    assert.match(wired.stderr.toString(), /NO_SUCH_LINE_X/);
+  });
+
+  it('venuebox admin-password shows the generated password and --new replaces it', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { BIN } = await import('./harness.mjs');
+    const box = await startBox();
+    const shown = spawnSync(BIN, ['admin-password', '--data', box.dataDir]);
+    assert.equal(shown.status, 0, shown.stderr.toString());
+    assert.equal(shown.stdout.toString().trim(), `admin password: ${box.password}`);
+    const renewed = spawnSync(BIN, ['admin-password', '--new', '--data', box.dataDir]);
+    const fresh = renewed.stdout.toString().match(/new admin password: (\S+)/)?.[1];
+    assert.ok(fresh, renewed.stdout.toString());
+    await box.stop();
+    await box.launch();
+    const login = (password) => box.http('POST', '/api/admin/auth', { body: { password } });
+    assert.equal((await login(fresh)).status, 200);
+    assert.equal((await login(box.password)).status, 401);
+    await box.stop();
   });
 });

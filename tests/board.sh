@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Checks the pi-gen stage without building an image (that needs pi-gen and a Debian builder;
+# board/README.md): shellcheck on every script, board/config validation, and the stage's files
+# rendered into a directory and checked one by one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail() { echo "tests/board.sh: $*" >&2; exit 1; }
+
+mapfile -t scripts < <(find board -type f \( -name '*.sh' -o -name 'venuebox-datafs' \))
+shellcheck -x "${scripts[@]}" packaging/debian/postinst packaging/debian/postrm tests/*.sh .ci/run
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cfg="$work/config"
+sed -e 's/^WIFI_PASSPHRASE=.*/WIFI_PASSPHRASE="quiz-night-2026"/' -e 's/^WIFI_SSID=.*/WIFI_SSID="Quiz Box"/' \
+  board/config >"$cfg"
+board/check-config.sh "$cfg" >/dev/null || fail "a good config was refused"
+refused() { # refused SED_EXPRESSION: the config with that change must be refused
+  sed "$1" "$cfg" >"$work/bad"
+  if board/check-config.sh "$work/bad" >/dev/null 2>&1; then fail "accepted a config with $1"; fi
+}
+refused 's/^WIFI_PASSPHRASE=.*/WIFI_PASSPHRASE="short"/'
+refused 's/^WIFI_COUNTRY=.*/WIFI_COUNTRY=""/'
+refused 's/^WIFI_CHANNEL=.*/WIFI_CHANNEL="36"/'
+refused 's/^ROOT_SIZE_GIB=.*/ROOT_SIZE_GIB="2"/'
+if board/check-config.sh board/config >/dev/null 2>&1; then fail "the default passphrase was accepted"; fi
+
+root="$work/root"
+board/stage-venuebox/00-venuebox/files/render.sh "$cfg" "$root"
+
+nm="$root/etc/NetworkManager/system-connections/venuebox-hotspot.nmconnection"
+[ "$(stat -c %a "$nm")" = 600 ] || fail "the hotspot keyfile must be 0600 or NetworkManager ignores it"
+for line in 'mode=ap' 'ssid=Quiz Box' 'key-mgmt=wpa-psk' 'proto=rsn' 'pairwise=ccmp' \
+  'psk=quiz-night-2026' 'method=shared' 'address1=10.42.0.1/24' 'autoconnect=true'; do
+  grep -qx "$line" "$nm" || fail "hotspot keyfile lacks $line"
+done
+python3 - "$nm" <<'PY' || fail "the hotspot keyfile does not parse"
+import configparser, sys
+c = configparser.ConfigParser(interpolation=None)
+c.read(sys.argv[1])
+assert set(c.sections()) == {"connection", "wifi", "wifi-security", "ipv4", "ipv6"}, c.sections()
+PY
+grep -qx 'address=/venuebox.lan/10.42.0.1' "$root/etc/NetworkManager/dnsmasq-shared.d/venuebox.conf" \
+  || fail "no DNS name for Android"
+grep -qx 'options cfg80211 ieee80211_regdom=GB' "$root/etc/modprobe.d/venuebox-wifi-country.conf" \
+  || fail "no Wi-Fi country"
+python3 -c 'import sys, xml.dom.minidom as m; m.parse(sys.argv[1])' "$root/etc/avahi/services/venuebox.service" \
+  || fail "the avahi service file is not XML"
+grep -qx 'hdmi_force_hotplug=1' "$root/boot/firmware/config.txt.venuebox" || fail "HDMI not forced on"
+grep -q '^LABEL=VBDATA /var/lib/venuebox ext4 .*nofail' "$root/etc/venuebox/fstab.append" \
+  || fail "no data partition in fstab"
+[ -x "$root/usr/local/sbin/venuebox-datafs" ] || fail "venuebox-datafs is not installed"
+grep -qx 'ROOT_SIZE_GIB=8' "$root/etc/venuebox/datafs.conf" || fail "datafs.conf"
+grep -q 'Quiz Box' "$root/etc/issue.d/venuebox.issue" || fail "the console does not name the Wi-Fi"
+unit="$root/etc/systemd/system/venuebox-datafs.service"
+grep -qx 'Before=local-fs.target venuebox.service' "$unit" || fail "datafs runs too late"
+echo "tests/board.sh: ok"
