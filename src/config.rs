@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::domain::{Limits, ScoringRules};
 use crate::hardware::button::ButtonTiming;
 use crate::hardware::gpio::GpioSettings;
+use crate::tls::TlsSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -101,6 +102,8 @@ pub struct Config {
     /// Lifetime of admin tokens from `POST /api/admin/auth`.
     pub admin_token_ttl: Duration,
     pub video: VideoConfig,
+    /// `https://`/`wss://` on a second port, when `[tls] listen` is set.
+    pub tls: Option<TlsSettings>,
     pub gpio: GpioSettings,
     pub button: ButtonTiming,
     /// How long SIGTERM waits for open work before exiting.
@@ -142,6 +145,7 @@ impl Default for Config {
             },
             admin_token_ttl: Duration::from_secs(12 * 3600),
             video: VideoConfig::default(),
+            tls: None,
             gpio: GpioSettings::default(),
             button: ButtonTiming::default(),
             shutdown_grace: Duration::from_secs(5),
@@ -176,6 +180,8 @@ struct FileConfig {
     realtime: FileRealtime,
     #[serde(default)]
     gpio: FileGpio,
+    #[serde(default)]
+    tls: FileTls,
     #[serde(default)]
     button: FileButton,
     shutdown_grace_secs: Option<u64>,
@@ -241,6 +247,16 @@ struct FileGpio {
     button: Option<String>,
     button_debounce_ms: Option<u64>,
     leds_active_low: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    listen: Option<String>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    #[serde(default)]
+    names: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -375,6 +391,7 @@ impl Config {
             config.admin_token_ttl = ttl;
         }
         Self::apply_video(&mut config, file.video)?;
+        config.tls = Self::tls_settings(file.tls)?;
         Self::apply_gpio(&mut config, file.gpio, file.button)?;
         if let Some(v) = file.realtime.ping_interval_secs {
             config.realtime_ping_interval = secs("realtime.ping_interval_secs", v, 1, 300)?;
@@ -410,6 +427,36 @@ impl Config {
             ));
         }
         Ok(config)
+    }
+
+    fn tls_settings(file: FileTls) -> Result<Option<TlsSettings>, ConfigError> {
+        let Some(listen) = file.listen else {
+            if file.cert.is_some() || file.key.is_some() || !file.names.is_empty() {
+                return Err(invalid(
+                    "tls.listen",
+                    "set it to turn TLS on (e.g. \"0.0.0.0:3443\")",
+                ));
+            }
+            return Ok(None);
+        };
+        let listen = listen.parse().map_err(|_| {
+            invalid(
+                "tls.listen",
+                format!("{listen:?} is not an address such as 0.0.0.0:3443"),
+            )
+        })?;
+        if file.cert.is_some() != file.key.is_some() {
+            return Err(invalid(
+                "tls.cert",
+                "give both cert and key, or neither (the box makes its own)",
+            ));
+        }
+        Ok(Some(TlsSettings {
+            listen,
+            cert: file.cert,
+            key: file.key,
+            names: file.names,
+        }))
     }
 
     fn apply_video(config: &mut Config, file: FileVideo) -> Result<(), ConfigError> {
@@ -597,6 +644,12 @@ mod tests {
             ("lisen = \"0.0.0.0:1\"", "lisen"),
             ("[gm]\nheartbeat = 3", "heartbeat"),
             ("[gpio]\nbutton = \"chip:x\"", "gpio.button"),
+            ("[tls]\nlisten = \"nowhere\"", "tls.listen"),
+            (
+                "[tls]\nlisten = \"0.0.0.0:3443\"\ncert = \"a.pem\"",
+                "tls.cert",
+            ),
+            ("[tls]\ncert = \"a.pem\"", "tls.listen"),
             ("[button]\nhold_secs = 0.5", "button.feedback_after_secs"),
             ("[video]\nmpv_args = [\"fullscreen\"]", "video.mpv_args"),
             ("[limits]\nmax_gm_stations = \"five\"", "max_gm_stations"),

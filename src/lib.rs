@@ -15,4 +15,5 @@ pub mod hub;
 pub mod server;
 pub mod store;
 pub mod systemd;
+pub mod tls;
 pub mod wire;

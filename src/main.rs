@@ -57,6 +57,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?
         .block_on(async move {
             let listener = prepared.bind().await?;
+            let tls_listener = prepared.bind_tls().await?;
             let addr = listener.local_addr().context("listener has no address")?;
             if let Some(password) = &prepared.new_admin_password {
                 println!("First start: admin password is {password}");
@@ -68,7 +69,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 prepared.secrets.viewer_pin()
             );
             println!("venuebox listening on http://{addr}");
-            prepared.serve(listener, shutdown_signal()).await?;
+            if let Some(tls) = &tls_listener {
+                let tls_addr = tls.local_addr().context("TLS listener has no address")?;
+                println!("venuebox listening on https://{tls_addr}");
+            }
+            prepared
+                .serve_with_tls(listener, tls_listener, shutdown_signal())
+                .await?;
             Ok(())
         })
 }

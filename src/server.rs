@@ -67,6 +67,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("hardware: {0}")]
     Hardware(#[from] HardwareError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 impl ServerError {
@@ -74,7 +76,7 @@ impl ServerError {
     pub fn is_config_error(&self) -> bool {
         matches!(
             self,
-            Self::TokensRead { .. } | Self::TokensInvalid { .. } | Self::Hardware(_)
+            Self::TokensRead { .. } | Self::TokensInvalid { .. } | Self::Hardware(_) | Self::Tls(_)
         )
     }
 }
@@ -88,6 +90,7 @@ pub struct Prepared {
     catalog: TokenCatalog,
     store: Store,
     rig: Rig,
+    tls: Option<crate::tls::TlsIdentity>,
     /// The last run did not stop cleanly (power cut, crash): the LEDs say "recovering".
     unclean_shutdown: bool,
 }
@@ -141,6 +144,10 @@ impl Prepared {
         let marker = config.data_dir.join(CLEAN_STOP_MARKER);
         let unclean_shutdown = had_database && !marker.exists();
         let rig = Rig::open(&config)?;
+        let tls = match &config.tls {
+            Some(settings) => Some(crate::tls::identity(&config.data_dir, settings)?),
+            None => None,
+        };
         let store = open(&config.database_path())?;
         // From here on, until a clean stop writes it again, a stop is unclean.
         let _ = std::fs::remove_file(&marker);
@@ -151,6 +158,7 @@ impl Prepared {
             catalog,
             store,
             rig,
+            tls,
             unclean_shutdown,
         })
     }
@@ -163,10 +171,32 @@ impl Prepared {
             .map_err(|cause| ServerError::Bind { addr, cause })
     }
 
+    /// Binds the TLS port when `[tls]` is configured.
+    pub async fn bind_tls(&self) -> Result<Option<TcpListener>, ServerError> {
+        let Some(settings) = &self.config.tls else {
+            return Ok(None);
+        };
+        let addr = settings.listen;
+        TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|cause| ServerError::Bind { addr, cause })
+    }
+
     /// Runs the box on `listener` until `shutdown` resolves, then drains.
     pub async fn serve(
         self,
         listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        self.serve_with_tls(listener, None, shutdown).await
+    }
+
+    /// Like [`Prepared::serve`], with `https://`/`wss://` on `tls_listener` too.
+    pub async fn serve_with_tls(
+        self,
+        listener: TcpListener,
+        tls_listener: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let config = self.config.clone();
@@ -231,6 +261,31 @@ impl Prepared {
         });
         // The log is recovered and the port is bound: systemd may call the box started.
         crate::systemd::notify("READY=1");
+        let tls_server = match (tls_listener, &self.tls) {
+            (Some(tcp), Some(identity)) => {
+                let tls = crate::tls::TlsListener::new(tcp, identity.config.clone())
+                    .map_err(ServerError::Serve)?;
+                let mut stop = stop_rx.clone();
+                let app = app.clone();
+                // Handlers read the peer address as `ConnectInfo`; give each TLS connection
+                // its own router carrying it, as the plain port does.
+                let per_connection = tower::service_fn(
+                    move |incoming: axum::serve::IncomingStream<'_, crate::tls::TlsListener>| {
+                        let peer = axum::extract::ConnectInfo(*incoming.remote_addr());
+                        let app = app.clone().layer(axum::Extension(peer));
+                        async move { Ok::<_, std::convert::Infallible>(app) }
+                    },
+                );
+                Some(tokio::spawn(async move {
+                    axum::serve(tls, per_connection)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|stopped| *stopped).await;
+                        })
+                        .await
+                }))
+            }
+            _ => None,
+        };
         let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -239,6 +294,9 @@ impl Prepared {
             let _ = stop.wait_for(|stopped| *stopped).await;
         })
         .await;
+        if let Some(tls_server) = tls_server {
+            let _ = tokio::time::timeout(grace, tls_server).await;
+        }
 
         if let Some(watchdog) = watchdog {
             watchdog.abort();

@@ -38,6 +38,7 @@ type Ctx = State<Arc<AppContext>>;
 pub fn router(ctx: Arc<AppContext>) -> Router {
     Router::new()
         .route("/healthz", get(health))
+        .route("/ca.crt", get(ca_certificate))
         .route("/api/admin/auth", post(admin_login))
         .route("/api/state", get(state))
         .route(
@@ -56,6 +57,21 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ctx)
+}
+
+/// The box's local CA (generated with TLS on), for devices to install and trust.
+async fn ca_certificate(State(ctx): Ctx) -> Result<impl IntoResponse, WireError> {
+    let path = ctx.config.data_dir.join("tls").join("ca.crt");
+    match tokio::fs::read(&path).await {
+        Ok(pem) => Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+            pem,
+        )),
+        Err(_) => Err(WireError::new(
+            ErrorCode::NotFound,
+            "this box has no generated certificate (TLS is off or uses a provided one)",
+        )),
+    }
 }
 
 /// A JSON body whose rejections are contract errors rather than axum's plain text.
