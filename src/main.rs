@@ -69,6 +69,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 prepared.secrets.viewer_pin()
             );
             println!("venuebox listening on http://{addr}");
+            show_on_console(&prepared.config.data_dir, addr.port());
             if let Some(tls) = &tls_listener {
                 let tls_addr = tls.local_addr().context("TLS listener has no address")?;
                 println!("venuebox listening on https://{tls_addr}");
@@ -99,6 +100,24 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Under systemd (`RuntimeDirectory=`), writes what a technician at the HDMI console needs to
+/// `console.issue`; the SD image links it into `/etc/issue.d/`, so the login prompt shows it.
+fn show_on_console(data_dir: &std::path::Path, port: u16) {
+    let Some(dir) = std::env::var_os("RUNTIME_DIRECTORY") else {
+        return;
+    };
+    let password = match Secrets::generated_admin_password(data_dir) {
+        Ok(Some(password)) => password,
+        Ok(None) => "(set by staff; `sudo venuebox admin-password --new` replaces it)".into(),
+        Err(_) => return,
+    };
+    let text = format!("venuebox admin password: {password}   (console on port {port})\n\n");
+    let path = std::path::Path::new(&dir).join("console.issue");
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("venuebox: cannot write {}: {e}", path.display());
+    }
 }
 
 fn admin_password(args: AdminPasswordArgs) -> anyhow::Result<()> {

@@ -52,6 +52,8 @@ grep -q '^LABEL=VBDATA /var/lib/venuebox ext4 .*nofail' "$root/etc/venuebox/fsta
 [ -x "$root/usr/local/sbin/venuebox-datafs" ] || fail "venuebox-datafs is not installed"
 grep -qx 'ROOT_SIZE_GIB=8' "$root/etc/venuebox/datafs.conf" || fail "datafs.conf"
 grep -q 'Quiz Box' "$root/etc/issue.d/venuebox.issue" || fail "the console does not name the Wi-Fi"
+grep -q 'ln -sf /run/venuebox/console.issue /etc/issue.d/' board/stage-venuebox/00-venuebox/01-run.sh \
+  || fail "the console does not show the admin password"
 unit="$root/etc/systemd/system/venuebox-datafs.service"
 grep -qx 'Before=local-fs.target venuebox.service' "$unit" || fail "datafs runs too late"
 echo "tests/board.sh: ok"

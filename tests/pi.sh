@@ -42,10 +42,14 @@ grep -q 'systemctl' "$scripts/postinst" || fail "postinst does not enable the se
 grep -q '/etc/venuebox/venuebox.toml' "$scripts/conffiles" || fail "the config is not a conffile"
 sh -n "$scripts/postinst" && sh -n "$scripts/postrm"
 # The packaged config is one the box accepts (the GPIO lines are only looked up at start).
-./target/debug/venuebox serve --config packaging/venuebox.toml --data "$scripts/data" --listen 127.0.0.1:0 \
-  --hardware sim >"$scripts/serve.log" 2>&1 & pid=$!
+# Under systemd the box also writes the console banner into its RuntimeDirectory.
+mkdir "$scripts/run"
+RUNTIME_DIRECTORY="$scripts/run" ./target/debug/venuebox serve --config packaging/venuebox.toml \
+  --data "$scripts/data" --listen 127.0.0.1:0 --hardware sim >"$scripts/serve.log" 2>&1 & pid=$!
 sleep 2
 kill -0 "$pid" 2>/dev/null || fail "the packaged config was refused: $(cat "$scripts/serve.log")"
+grep -q '^venuebox admin password: [a-z0-9]\{12\}' "$scripts/run/console.issue" \
+  || fail "no admin password for the console"
 kill "$pid"; wait "$pid" || true
 rm -rf "$scripts"
 
