@@ -39,8 +39,16 @@ if [ ! -d tests/node/node_modules/socket.io-client ] \
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-cargo build --locked --bin venuebox
+# The benchmark peer: a plain Node.js server on socket.io 4.x, pinned by its package-lock.json.
+if [ ! -d bench/peer-node/node_modules/socket.io ] \
+  || [ bench/peer-node/package-lock.json -nt bench/peer-node/node_modules/.package-lock.json ]; then
+  (cd bench/peer-node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+cargo build --locked --bin venuebox --example loadgen
 cargo test --locked
 VENUEBOX_BIN="$PWD/target/debug/venuebox" \
   node --test --test-concurrency=1 tests/node/*.test.mjs
+# Every benchmark scenario, tiny, against both servers: keeps the harness from rotting.
+./target/debug/examples/loadgen smoke >/dev/null
 bash tests/pi.sh

@@ -1,0 +1,690 @@
+//! Load generator: many Socket.IO clients speaking the seed 004 GM-station contract from one
+//! process, against venuebox and against the Node.js peer (`bench/peer-node/`) in turn, in the
+//! same run. Reports latency percentiles, throughput, errors, and the server's CPU and RSS read
+//! from `/proc`.
+//!
+//! ```text
+//! cargo run --release --example loadgen -- venue-night [--runs 3]
+//! cargo run --release --example loadgen -- fan-out | idle | max-scans
+//! cargo run --release --example loadgen -- limits     # fsync and socket-write cost here
+//! cargo run --example loadgen -- smoke      # every scenario, tiny (CI)
+//! ```
+//!
+//! The Socket.IO client here is deliberately small: Engine.IO 4 over a WebSocket (`0` open,
+//! `2`/`3` ping/pong, `4x` messages), Socket.IO 5 packets `40` connect, `42` event, `43` ack.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
+/// Called for every event a client receives: (name, data, when).
+type OnEvent = Arc<dyn Fn(&str, &Value, Instant) + Send + Sync>;
+
+/// One Socket.IO connection.
+struct SioClient {
+    out: mpsc::UnboundedSender<Message>,
+    pending: Pending,
+    next_ack: AtomicU64,
+}
+
+impl SioClient {
+    async fn connect(base: &str, token: &str, on_event: Option<OnEvent>) -> Result<Self, String> {
+        let url = format!(
+            "{}/socket.io/?EIO=4&transport=websocket",
+            base.replacen("http", "ws", 1)
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .map_err(|e| format!("connect {url}: {e}"))?;
+        let (mut sink, mut stream) = ws.split();
+        // Engine.IO open packet, then the Socket.IO connect with the auth payload.
+        match stream.next().await {
+            Some(Ok(Message::Text(t))) if t.starts_with('0') => {}
+            other => return Err(format!("no engine.io open packet: {other:?}")),
+        }
+        let auth = json!({ "token": token }).to_string();
+        sink.send(Message::Text(format!("40{auth}").into()))
+            .await
+            .map_err(|e| e.to_string())?;
+        // Pings may come first on a busy server; the connect reply is `40`.
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Text(t))) if t.starts_with("40") => break,
+                Some(Ok(Message::Text(t))) if t.as_str() == "2" => {
+                    sink.send(Message::Text("3".into()))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                other => return Err(format!("socket.io connect refused: {other:?}")),
+            }
+        }
+        let (out, mut outbox) = mpsc::unbounded_channel::<Message>();
+        tokio::spawn(async move {
+            while let Some(message) = outbox.recv().await {
+                if sink.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let pending: Pending = Arc::default();
+        let replies = pending.clone();
+        let pong = out.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = stream.next().await {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let at = Instant::now();
+                let text = text.as_str();
+                if text == "2" {
+                    let _ = pong.send(Message::Text("3".into()));
+                } else if let Some(body) = text.strip_prefix("42") {
+                    if let (Some(on_event), Ok(Value::Array(items))) =
+                        (&on_event, serde_json::from_str::<Value>(body))
+                    {
+                        if let Some(name) = items.first().and_then(Value::as_str) {
+                            on_event(name, items.get(1).unwrap_or(&Value::Null), at);
+                        }
+                    }
+                } else if let Some(body) = text.strip_prefix("43") {
+                    let digits = body.chars().take_while(char::is_ascii_digit).count();
+                    let (id, rest) = body.split_at(digits);
+                    let data = serde_json::from_str::<Value>(rest)
+                        .ok()
+                        .and_then(|v| v.get(0).cloned())
+                        .unwrap_or(Value::Null);
+                    let waiter = id.parse().ok().and_then(|id: u64| {
+                        replies
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&id)
+                    });
+                    if let Some(waiter) = waiter {
+                        let _ = waiter.send(data);
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            out,
+            pending,
+            next_ack: AtomicU64::new(1),
+        })
+    }
+
+    async fn emit_ack(&self, event: &str, data: Value) -> Option<Value> {
+        let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
+        let packet = format!("42{id}{}", json!([event, data]));
+        let _ = self.out.send(Message::Text(packet.into()));
+        tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
+/// A server under test, started by this process.
+struct Server {
+    name: &'static str,
+    url: String,
+    child: Child,
+    dir: PathBuf,
+    admin_token: String,
+    gm_token: Box<dyn Fn(&str) -> String + Send + Sync>,
+}
+
+fn venuebox_binary() -> PathBuf {
+    // The example is built into target/<profile>/examples/; the box is target/<profile>/venuebox.
+    let exe = std::env::current_exe().expect("own path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = profile_dir.join("venuebox");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build --release` for a release run)",
+        bin.display()
+    );
+    bin
+}
+
+async fn read_listening(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(at) = line.find("listening on http://") {
+                return Some(line[at + "listening on ".len()..].trim().to_string());
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("the server said where it listens");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    url
+}
+
+async fn start_venuebox() -> Server {
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let config = dir.join("bench.toml");
+    std::fs::write(&config, "[limits]\nmax_gm_stations = 100\n").expect("config");
+    let bin = venuebox_binary();
+    let data = dir.join("data");
+    let mut child = Command::new(&bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data")
+        .arg(&data)
+        .env("RUST_LOG", "venuebox=error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("venuebox starts");
+    let url = read_listening(&mut child).await;
+    let token = {
+        let (bin, data) = (bin.clone(), data.clone());
+        move |role: &str, sub: &str| {
+            let out = std::process::Command::new(&bin)
+                .args(["token", "--role", role, "--sub", sub, "--data"])
+                .arg(&data)
+                .output()
+                .expect("token");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        }
+    };
+    let admin_token = token("admin", "bench");
+    let client = reqwest_free_post(&url, "/api/session", &admin_token, r#"{"name":"Bench"}"#).await;
+    assert!(client.contains("\"id\""), "session created: {client}");
+    Server {
+        name: "venuebox",
+        url,
+        child,
+        dir,
+        admin_token,
+        gm_token: Box::new(move |station| token("gm", station)),
+    }
+}
+
+async fn start_peer() -> Server {
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/peer-node/server.mjs");
+    assert!(
+        script
+            .with_file_name("node_modules")
+            .join("socket.io")
+            .exists(),
+        "bench/peer-node has no node_modules: run `npm ci` there (tests/run.sh does)"
+    );
+    let mut child = Command::new("node")
+        .arg(&script)
+        .args(["--port", "0", "--data"])
+        .arg(dir.join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts (install Node.js)");
+    let url = read_listening(&mut child).await;
+    Server {
+        name: "node-peer",
+        url,
+        child,
+        dir,
+        admin_token: "admin-bench".into(),
+        gm_token: Box::new(|station| format!("gm-{station}")),
+    }
+}
+
+/// A minimal HTTP POST over a raw TCP stream (the bench needs one call; no client crate).
+async fn reqwest_free_post(base: &str, path: &str, token: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// (CPU seconds used so far, resident set in KiB).
+    fn usage(&self) -> (f64, u64) {
+        let pid = self.pid();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command name: utime and stime are the 12th and 13th.
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = fields
+            .get(11)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            + fields
+                .get(12)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        (ticks / 100.0, rss)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Latencies in microseconds.
+#[derive(Default, Clone)]
+struct Samples(Vec<u64>);
+
+impl Samples {
+    fn pct(&self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return f64::NAN;
+        }
+        let mut v = self.0.clone();
+        v.sort_unstable();
+        let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+        v[i] as f64 / 1000.0
+    }
+    fn max(&self) -> f64 {
+        self.0.iter().max().map_or(f64::NAN, |m| *m as f64 / 1000.0)
+    }
+}
+
+/// One scenario's figures for one server.
+#[derive(Default, Clone)]
+struct Figures(Vec<(String, f64)>);
+
+impl Figures {
+    fn add(&mut self, name: &str, value: f64) {
+        self.0.push((name.to_string(), value));
+    }
+}
+
+const TOKENS: usize = 48;
+
+fn token_id(n: usize) -> String {
+    // The demo set has mem001..; the peer accepts any id.
+    format!("mem{:03}", n % TOKENS + 1)
+}
+
+/// Stations that scan at `rate` per second each for `secs`, while `watchers` admin sockets
+/// receive every `transaction:new`.
+async fn scan_load(
+    server: &Server,
+    stations: usize,
+    rate: f64,
+    secs: f64,
+    watchers: usize,
+) -> Figures {
+    let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let fanout = Arc::new(Mutex::new(Samples::default()));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let mut watching = Vec::new();
+    for _ in 0..watchers {
+        let (sent_at, fanout, delivered) = (sent_at.clone(), fanout.clone(), delivered.clone());
+        let on_event: OnEvent = Arc::new(move |name, data, at| {
+            if name != "transaction:new" {
+                return;
+            }
+            delivered.fetch_add(1, Ordering::Relaxed);
+            let scan = data["data"]["clientScanId"].as_str().unwrap_or("");
+            let started = sent_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(scan)
+                .copied();
+            if let Some(started) = started {
+                let us = at.duration_since(started).as_micros() as u64;
+                fanout.lock().unwrap_or_else(|e| e.into_inner()).0.push(us);
+            }
+        });
+        match SioClient::connect(&server.url, &server.admin_token, Some(on_event)).await {
+            Ok(c) => watching.push(c),
+            Err(e) => eprintln!("watcher: {e}"),
+        }
+    }
+    let mut gms = Vec::new();
+    for i in 0..stations {
+        let id = format!("GM_BENCH_{i:03}");
+        let client = SioClient::connect(&server.url, &(server.gm_token)(&id), None)
+            .await
+            .expect("station connects");
+        client
+            .emit_ack(
+                "gm:identify",
+                json!({ "stationId": id, "version": "bench" }),
+            )
+            .await
+            .expect("station identified");
+        gms.push((id, client));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (cpu_before, _) = server.usage();
+    let started = Instant::now();
+    let acks = Arc::new(Mutex::new(Samples::default()));
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    let per_station = (rate * secs).round() as usize;
+    for (n, (id, client)) in gms.into_iter().enumerate() {
+        let (acks, errors, sent_at) = (acks.clone(), errors.clone(), sent_at.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+            for k in 0..per_station {
+                tick.tick().await;
+                let scan = format!("{id}-{k}");
+                let t0 = Instant::now();
+                sent_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(scan.clone(), t0);
+                let data =
+                    json!({ "tokenId": token_id(n * 7 + k), "teamId": "TEAM_A", "scanId": scan });
+                match client.emit_ack("transaction:submit", data).await {
+                    Some(ack) if ack["success"] == true => {
+                        let us = t0.elapsed().as_micros() as u64;
+                        acks.lock().unwrap_or_else(|e| e.into_inner()).0.push(us);
+                    }
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            client
+        }));
+    }
+    let mut clients = Vec::new();
+    for t in tasks {
+        clients.push(t.await.expect("station task"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (cpu_after, rss) = server.usage();
+    drop(clients);
+    drop(watching);
+    let acks = acks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let fanout = fanout.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut f = Figures::default();
+    f.add("ack p50 ms", acks.pct(50.0));
+    f.add("ack p99 ms", acks.pct(99.0));
+    f.add("ack max ms", acks.max());
+    f.add("acked scans/s", acks.0.len() as f64 / elapsed);
+    f.add("errors", errors.load(Ordering::Relaxed) as f64);
+    if watchers > 0 {
+        f.add("fan-out p50 ms", fanout.pct(50.0));
+        f.add("fan-out p99 ms", fanout.pct(99.0));
+        f.add(
+            "delivered msgs/s",
+            delivered.load(Ordering::Relaxed) as f64 / elapsed,
+        );
+    }
+    f.add(
+        "server CPU % of one core",
+        100.0 * (cpu_after - cpu_before) / elapsed,
+    );
+    f.add("server RSS MiB", rss as f64 / 1024.0);
+    f
+}
+
+async fn idle(server: &Server, connections: usize) -> Figures {
+    let (_, before) = server.usage();
+    let mut clients = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        match SioClient::connect(&server.url, &server.admin_token, None).await {
+            Ok(c) => clients.push(c),
+            Err(e) => {
+                eprintln!("idle: {e}");
+                break;
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, after) = server.usage();
+    let mut f = Figures::default();
+    f.add("connections", clients.len() as f64);
+    f.add("RSS before MiB", before as f64 / 1024.0);
+    f.add("RSS after MiB", after as f64 / 1024.0);
+    f.add(
+        "KiB per connection",
+        after.saturating_sub(before) as f64 / clients.len().max(1) as f64,
+    );
+    f
+}
+
+/// The highest scan rate (100 stations, raised in steps) whose ack p99 stays under 50 ms.
+async fn max_scans(server: &Server, secs: f64, steps: &[f64]) -> Figures {
+    let mut best = 0.0;
+    let mut f = Figures::default();
+    for &per_station in steps {
+        let run = scan_load(server, 100, per_station, secs, 0).await;
+        let p99 = run
+            .0
+            .iter()
+            .find(|(n, _)| n == "ack p99 ms")
+            .map_or(f64::NAN, |v| v.1);
+        let rate = run
+            .0
+            .iter()
+            .find(|(n, _)| n == "acked scans/s")
+            .map_or(0.0, |v| v.1);
+        let errors = run
+            .0
+            .iter()
+            .find(|(n, _)| n == "errors")
+            .map_or(0.0, |v| v.1);
+        f.add(
+            &format!("p99 ms at {} scans/s offered", per_station * 100.0),
+            p99,
+        );
+        if p99 < 50.0 && errors == 0.0 {
+            best = rate;
+        } else {
+            break;
+        }
+    }
+    f.add("max sustained scans/s (p99 < 50 ms)", best);
+    f
+}
+
+async fn scenario(name: &str, server: &Server, smoke: bool) -> Figures {
+    match (name, smoke) {
+        ("venue-night", false) => scan_load(server, 10, 10.0, 20.0, 500).await,
+        ("venue-night", true) => scan_load(server, 2, 10.0, 1.0, 5).await,
+        ("fan-out", false) => {
+            let mut all = Figures::default();
+            for subscribers in [100, 1000, 5000] {
+                let f = scan_load(server, 1, 10.0, 10.0, subscribers).await;
+                for (k, v) in f.0 {
+                    if k.starts_with("fan-out") || k.starts_with("delivered") {
+                        all.add(&format!("{subscribers} subs: {k}"), v);
+                    }
+                }
+            }
+            all
+        }
+        ("fan-out", true) => scan_load(server, 1, 10.0, 1.0, 20).await,
+        ("idle", false) => {
+            let mut all = idle(server, 1000).await;
+            let more = idle(server, 9000).await;
+            all.add("10,000: KiB per connection", more.0[3].1);
+            all
+        }
+        ("idle", true) => idle(server, 50).await,
+        ("max-scans", false) => max_scans(server, 5.0, &[1.0, 2.0, 5.0, 10.0]).await,
+        ("max-scans", true) => max_scans(server, 1.0, &[1.0]).await,
+        (other, _) => panic!("unknown scenario {other:?}"),
+    }
+}
+
+/// This machine's physical limits: fsync of a 4 KiB append (what a durable ack must wait for)
+/// and one `write` of a 200-byte frame to a loopback TCP socket (what each delivery costs).
+async fn physical_limits() -> Figures {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut file = std::fs::File::create(dir.path().join("fsync")).expect("file");
+    let mut fsyncs = Samples::default();
+    for _ in 0..200 {
+        let t0 = Instant::now();
+        file.write_all(&[7u8; 4096]).expect("write");
+        file.sync_data().expect("fsync");
+        fsyncs.0.push(t0.elapsed().as_micros() as u64);
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let reader = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut sink = [0u8; 65536];
+        while std::io::Read::read(&mut conn, &mut sink)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {}
+    });
+    let mut writer = std::net::TcpStream::connect(addr).expect("connect");
+    writer.set_nodelay(true).expect("nodelay");
+    let frame = [b'x'; 200];
+    let writes = 100_000;
+    let t0 = Instant::now();
+    for _ in 0..writes {
+        writer.write_all(&frame).expect("write");
+    }
+    let per_write_us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(writes);
+    drop(writer);
+    let _ = reader.join();
+    let mut f = Figures::default();
+    f.add("fsync 4 KiB p50 ms", fsyncs.pct(50.0));
+    f.add("fsync 4 KiB p99 ms", fsyncs.pct(99.0));
+    f.add("socket write 200 B us", per_write_us);
+    f
+}
+
+/// Each figure's values over the runs, for one server.
+type Series = Vec<(String, Vec<f64>)>;
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let smoke = args.first().map(String::as_str) == Some("smoke");
+    let runs: usize = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(if smoke { 1 } else { 3 });
+    let scenarios: Vec<&str> = match args.first().map(String::as_str) {
+        Some("smoke") | None => vec!["venue-night", "fan-out", "idle", "max-scans"],
+        Some(name) => vec![name],
+    };
+    if args.first().map(String::as_str) == Some("limits") {
+        println!("\n## physical limits of this machine\n");
+        println!("| figure | value |");
+        println!("|---|---|");
+        for (k, v) in physical_limits().await.0 {
+            println!("| {k} | {v:.3} |");
+        }
+        return;
+    }
+    for name in scenarios {
+        // figures[server][figure] = values over the runs, servers side by side in each run.
+        let mut table: Vec<(&str, Series)> = Vec::new();
+        for _ in 0..runs {
+            for start in [0, 1] {
+                let server = if start == 0 {
+                    start_venuebox().await
+                } else {
+                    start_peer().await
+                };
+                let figures = scenario(name, &server, smoke).await;
+                let label = server.name;
+                server.stop().await;
+                let entry = match table.iter_mut().position(|(n, _)| *n == label) {
+                    Some(i) => &mut table[i].1,
+                    None => {
+                        table.push((label, Vec::new()));
+                        &mut table.last_mut().expect("just pushed").1
+                    }
+                };
+                for (k, v) in figures.0 {
+                    match entry.iter_mut().find(|(n, _)| *n == k) {
+                        Some((_, values)) => values.push(v),
+                        None => entry.push((k, vec![v])),
+                    }
+                }
+            }
+        }
+        println!("\n## {name} (median of {runs} run(s))\n");
+        println!("| figure | venuebox | node peer | venuebox / peer |");
+        println!("|---|---|---|---|");
+        let ours = table
+            .iter()
+            .find(|(n, _)| *n == "venuebox")
+            .map(|t| t.1.clone());
+        let peer = table
+            .iter()
+            .find(|(n, _)| *n == "node-peer")
+            .map(|t| t.1.clone());
+        for (k, mut values) in ours.unwrap_or_default() {
+            let v = median(&mut values);
+            let p = peer
+                .as_ref()
+                .and_then(|p| p.iter().find(|(n, _)| *n == k))
+                .map(|(_, vals)| median(&mut vals.clone()))
+                .unwrap_or(f64::NAN);
+            println!("| {k} | {v:.2} | {p:.2} | {:.2} |", v / p);
+            if smoke {
+                assert!(
+                    v.is_finite() || k.contains("ms"),
+                    "{name}: {k} is not a number"
+                );
+            }
+        }
+        if smoke {
+            let ours = table.iter().find(|(n, _)| *n == "venuebox").expect("ran");
+            let errors: f64 = ours
+                .1
+                .iter()
+                .filter(|(k, _)| k == "errors")
+                .flat_map(|(_, v)| v.iter())
+                .sum();
+            assert_eq!(
+                errors, 0.0,
+                "{name}: venuebox refused scans in the smoke run"
+            );
+        }
+    }
+}
