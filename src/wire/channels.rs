@@ -67,6 +67,9 @@ pub struct ChannelMessage {
     /// The JSON WebSocket frame, `{type, payload, channel, seq}`; its length is what the byte
     /// bound counts.
     pub text: String,
+    /// The Socket.IO envelope `{event, data, timestamp}`, encoded on first use and shared by
+    /// every socket (encoding per socket was the main cost of a large fan-out).
+    envelope: std::sync::OnceLock<Box<serde_json::value::RawValue>>,
 }
 
 impl ChannelMessage {
@@ -82,6 +85,7 @@ impl ChannelMessage {
             payload,
             skip_for: None,
             text,
+            envelope: std::sync::OnceLock::new(),
         }
     }
 
@@ -111,6 +115,7 @@ impl ChannelMessage {
             payload: Value::Array(payloads),
             skip_for: None,
             text,
+            envelope: std::sync::OnceLock::new(),
         }
     }
 
@@ -127,6 +132,7 @@ impl ChannelMessage {
             payload,
             skip_for: None,
             text,
+            envelope: std::sync::OnceLock::new(),
         })
     }
 
@@ -142,6 +148,15 @@ impl ChannelMessage {
 
     pub fn shared(self) -> Arc<Self> {
         Arc::new(self)
+    }
+
+    /// The seed 004 envelope of this message, encoded once.
+    pub fn envelope(&self) -> &serde_json::value::RawValue {
+        self.envelope.get_or_init(|| {
+            let envelope = super::json::envelope(self.kind, self.payload.clone());
+            serde_json::value::to_raw_value(&envelope)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
+        })
     }
 
     fn same_key(&self, other: &ChannelMessage) -> bool {

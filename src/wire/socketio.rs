@@ -894,11 +894,7 @@ async fn deliver(socket: SocketRef, conn: Arc<Conn>, client: Arc<Client>) {
             && msg.seq <= client.delivered_on(&msg.channel);
         let about_itself = msg.skip_for.is_some() && msg.skip_for == conn.station();
         let send = !already_had && !about_itself;
-        if send
-            && socket
-                .emit(msg.kind, &envelope(msg.kind, msg.payload.clone()))
-                .is_err()
-        {
+        if send && socket.emit(msg.kind, msg.envelope()).is_err() {
             // Buffer full or closed: drop the connection; the station resumes from its last
             // delivered sequence when it reconnects.
             tracing::warn!(station = ?conn.station(), "station socket is full; disconnecting it");
