@@ -398,13 +398,20 @@ async fn scan_load(
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     let per_station = (rate * secs).round() as usize;
+    // Scan ids are unique per load run: a resent id is answered from the box's memory of it
+    // (idempotent resend) and would publish nothing.
+    static LOAD_RUN: AtomicU64 = AtomicU64::new(0);
+    let load_run = LOAD_RUN.fetch_add(1, Ordering::Relaxed);
     for (n, (id, client)) in gms.into_iter().enumerate() {
         let (acks, errors, sent_at) = (acks.clone(), errors.clone(), sent_at.clone());
+        // Stations are not synchronised: spread their first scans over one period.
+        let offset = Duration::from_secs_f64(n as f64 / (stations as f64 * rate));
         tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(offset).await;
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
             for k in 0..per_station {
                 tick.tick().await;
-                let scan = format!("{id}-{k}");
+                let scan = format!("{id}-{load_run}-{k}");
                 let t0 = Instant::now();
                 sent_at
                     .lock()
