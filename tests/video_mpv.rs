@@ -40,7 +40,8 @@ struct Player {
     socket: PathBuf,
 }
 
-fn start(dir: &Path, idle_loop: Option<PathBuf>) -> Player {
+/// Starts the player and waits until mpv is up.
+async fn start(dir: &Path, idle_loop: Option<PathBuf>) -> Player {
     require("mpv");
     let socket = dir.join("mpv.sock");
     let (commands, command_rx) = mpsc::channel(8);
@@ -54,11 +55,15 @@ fn start(dir: &Path, idle_loop: Option<PathBuf>) -> Player {
         },
     })
     .spawn(command_rx, report_tx);
-    Player {
+    let mut player = Player {
         commands,
         reports,
         socket,
-    }
+    };
+    player
+        .until(10, |r| *r == PlayerReport::Available(true))
+        .await;
+    player
 }
 
 impl Player {
@@ -128,10 +133,7 @@ impl Player {
 async fn plays_to_completion_with_progress() {
     let dir = tempfile::tempdir().unwrap();
     let video = clip(dir.path(), "a.mp4", 2.0);
-    let mut player = start(dir.path(), None);
-    player
-        .until(10, |r| *r == PlayerReport::Available(true))
-        .await;
+    let mut player = start(dir.path(), None).await;
     player.play("tok-a", &video).await;
     let (token, outcome, before) = player.ended(15).await;
     assert_eq!(
@@ -159,10 +161,7 @@ async fn plays_to_completion_with_progress() {
 async fn pause_holds_the_video_and_resume_finishes_it() {
     let dir = tempfile::tempdir().unwrap();
     let video = clip(dir.path(), "b.mp4", 2.0);
-    let mut player = start(dir.path(), None);
-    player
-        .until(10, |r| *r == PlayerReport::Available(true))
-        .await;
+    let mut player = start(dir.path(), None).await;
     player.play("tok-b", &video).await;
     player
         .until(10, |r| matches!(r, PlayerReport::Progress { .. }))
@@ -192,10 +191,7 @@ async fn a_skipped_video_reports_nothing_and_the_next_one_plays() {
     let long = clip(dir.path(), "long.mp4", 30.0);
     let short = clip(dir.path(), "short.mp4", 1.0);
     let idle = clip(dir.path(), "idle.mp4", 1.0);
-    let mut player = start(dir.path(), Some(idle));
-    player
-        .until(10, |r| *r == PlayerReport::Available(true))
-        .await;
+    let mut player = start(dir.path(), Some(idle)).await;
     player.play("tok-long", &long).await;
     player
         .until(
@@ -237,10 +233,7 @@ async fn a_missing_or_corrupt_file_is_an_error_and_the_player_goes_on() {
     let good = clip(dir.path(), "good.mp4", 1.0);
     let corrupt = dir.path().join("corrupt.mp4");
     std::fs::write(&corrupt, b"this is not a video file at all").unwrap();
-    let mut player = start(dir.path(), None);
-    player
-        .until(10, |r| *r == PlayerReport::Available(true))
-        .await;
+    let mut player = start(dir.path(), None).await;
 
     player
         .play("tok-missing", &dir.path().join("nope.mp4"))
@@ -270,10 +263,7 @@ async fn killing_mpv_mid_video_fails_that_video_and_the_supervisor_brings_it_bac
     let dir = tempfile::tempdir().unwrap();
     let long = clip(dir.path(), "long.mp4", 30.0);
     let short = clip(dir.path(), "short.mp4", 1.0);
-    let mut player = start(dir.path(), None);
-    player
-        .until(10, |r| *r == PlayerReport::Available(true))
-        .await;
+    let mut player = start(dir.path(), None).await;
     player.play("tok-long", &long).await;
     player
         .until(

@@ -45,6 +45,20 @@ impl Default for GpioSettings {
     }
 }
 
+impl GpioSettings {
+    /// The configured LED lines (amber may be absent).
+    pub fn led_lines(&self) -> Vec<(Led, &String)> {
+        [
+            (Led::Green, Some(&self.green)),
+            (Led::Amber, self.amber.as_ref()),
+            (Led::Red, Some(&self.red)),
+        ]
+        .into_iter()
+        .filter_map(|(led, spec)| Some((led, spec?)))
+        .collect()
+    }
+}
+
 /// Where a configured line is: the chip's path and the offset on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineAddress {
@@ -131,13 +145,7 @@ pub struct GpioLeds {
 impl GpioLeds {
     pub fn open(settings: &GpioSettings) -> Result<Self, HardwareError> {
         let mut lines = Vec::new();
-        let wanted = [
-            (Led::Green, Some(&settings.green)),
-            (Led::Amber, settings.amber.as_ref()),
-            (Led::Red, Some(&settings.red)),
-        ];
-        for (led, spec) in wanted {
-            let Some(spec) = spec else { continue };
+        for (led, spec) in settings.led_lines() {
             let address = resolve(spec)?;
             let mut builder = Request::builder();
             builder

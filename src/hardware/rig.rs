@@ -233,25 +233,14 @@ async fn reset_on_request(
     control: Arc<HardwareControl>,
 ) {
     while resets.recv().await.is_some() {
-        match reset_session(&engine, ResetSource::Button).await {
-            Ok(_) => control.confirm_reset(),
+        match control.reset_session(&engine, ResetSource::Button).await {
+            Ok(_) => {}
             Err(EngineError::Domain(DomainError::NoSession)) => {
                 tracing::info!("reset button: no session is running; nothing to reset");
             }
             Err(e) => tracing::error!(error = %e, "reset button: the session could not be reset"),
         }
     }
-}
-
-/// Archives the current session and starts a fresh one with the same setup.
-pub async fn reset_session(
-    engine: &EngineHandle,
-    source: ResetSource,
-) -> Result<Outcome, EngineError> {
-    let session_id = uuid::Uuid::new_v4().to_string();
-    engine
-        .execute(Command::ResetSession { session_id, source })
-        .await
 }
 
 /// What the admin API may do with the hardware.
@@ -277,8 +266,23 @@ impl HardwareControl {
         }
     }
 
+    /// Archives the current session and starts a fresh one with the same setup; the LEDs
+    /// confirm it. Every reset (button, console, admin socket) goes through here.
+    pub async fn reset_session(
+        self: &Arc<Self>,
+        engine: &EngineHandle,
+        source: ResetSource,
+    ) -> Result<Outcome, EngineError> {
+        let session_id = uuid::Uuid::new_v4().to_string();
+        let outcome = engine
+            .execute(Command::ResetSession { session_id, source })
+            .await?;
+        self.confirm_reset();
+        Ok(outcome)
+    }
+
     /// All LEDs on for a moment: the reset happened.
-    pub fn confirm_reset(self: &Arc<Self>) {
+    fn confirm_reset(self: &Arc<Self>) {
         self.feedback.send_replace(ButtonFeedback::Done);
         let control = self.clone();
         tokio::spawn(async move {

@@ -32,13 +32,7 @@ impl RppalLeds {
     pub fn open(settings: &GpioSettings) -> Result<Self, HardwareError> {
         let gpio = gpio()?;
         let mut pins = Vec::new();
-        let wanted = [
-            (Led::Green, Some(&settings.green)),
-            (Led::Amber, settings.amber.as_ref()),
-            (Led::Red, Some(&settings.red)),
-        ];
-        for (led, spec) in wanted {
-            let Some(spec) = spec else { continue };
+        for (led, spec) in settings.led_lines() {
             let pin = gpio
                 .get(bcm_number(spec)?)
                 .map_err(|e| HardwareError::Line {

@@ -14,7 +14,6 @@ use super::errors::{ErrorCode, WireError};
 use super::http::{session_reply, Admin, Body};
 use super::AppContext;
 use crate::domain::ResetSource;
-use crate::hardware::rig::reset_session;
 use crate::hardware::Led;
 
 type Ctx = State<Arc<AppContext>>;
@@ -88,7 +87,9 @@ async fn press_button(
 }
 
 async fn reset(State(ctx): Ctx, _admin: Admin) -> Result<Json<Value>, WireError> {
-    let outcome = reset_session(&ctx.engine, ResetSource::AdminApi).await?;
-    ctx.hardware_control.confirm_reset();
+    let outcome = ctx
+        .hardware_control
+        .reset_session(&ctx.engine, ResetSource::AdminApi)
+        .await?;
     session_reply(outcome)
 }

@@ -38,7 +38,6 @@ use crate::domain::{
     Command, DeviceKind, DisconnectReason, Event, Outcome, ResetSource, ScanRequest,
 };
 use crate::engine::wall_clock_ms;
-use crate::hardware::rig::reset_session;
 use crate::hub::{HubBody, HubMessage};
 
 /// Channel of everything every GM station (and admin) is sent.
@@ -673,8 +672,11 @@ impl GmAdapter {
         _data: Value,
     ) -> Result<Value, WireError> {
         Self::require_admin(&conn)?;
-        let outcome = reset_session(&self.ctx.engine, ResetSource::AdminApi).await?;
-        self.ctx.hardware_control.confirm_reset();
+        let outcome = self
+            .ctx
+            .hardware_control
+            .reset_session(&self.ctx.engine, ResetSource::AdminApi)
+            .await?;
         match outcome {
             Outcome::Session(session) => Ok(json!({
                 "success": true,
