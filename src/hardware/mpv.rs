@@ -2,9 +2,9 @@
 //! small client of our own.
 //!
 //! mpv runs `--idle` with `--input-ipc-server` on a Unix socket; we observe `time-pos`,
-//! `duration` and `pause`, and read `start-file`/`end-file` events. Each `loadfile` is matched
-//! to its playlist entry id at `start-file`, so the `end-file` of a video we replaced or stopped
-//! is never taken for the end of the next one. Only a natural end (`eof`) or a failure (`error`,
+//! `duration` and `pause`, and read `end-file` events. Each `loadfile` is matched to the
+//! playlist entry id mpv answers it with, so the `end-file` of a video we replaced or stopped is
+//! never taken for the end of the next one, however quickly loads follow each other. Only a natural end (`eof`) or a failure (`error`,
 //! with mpv's `file_error`) is reported: stops and skips were decided by the domain already.
 //!
 //! If mpv exits, the video it was playing is reported as failed, the player as unavailable, and
@@ -192,8 +192,9 @@ enum SessionEnd {
 /// What the running mpv is doing, as far as we know.
 #[derive(Default)]
 struct Playback {
-    /// Token of the last `loadfile` not yet matched to a playlist entry (`None` = idle loop).
-    loading: Option<Option<String>>,
+    /// `loadfile` requests not yet answered: request id → token (`None` = idle loop). mpv's
+    /// answer names the playlist entry, which its `end-file` event names again.
+    loading: HashMap<u64, Option<String>>,
     /// Playlist entry id → token (`None` for the idle loop).
     entries: HashMap<i64, Option<String>>,
     /// The token video on screen.
@@ -209,11 +210,13 @@ struct Ipc {
 }
 
 impl Ipc {
-    async fn send(&mut self, command: Value) -> Result<(), std::io::Error> {
+    /// Sends a command; returns its request id.
+    async fn send(&mut self, command: Value) -> Result<u64, std::io::Error> {
         self.next_request += 1;
         let mut line = json!({ "command": command, "request_id": self.next_request }).to_string();
         line.push('\n');
-        self.writer.write_all(line.as_bytes()).await
+        self.writer.write_all(line.as_bytes()).await?;
+        Ok(self.next_request)
     }
 }
 
@@ -301,12 +304,14 @@ async fn load(
         .await?;
     ipc.send(json!(["set_property", "pause", false])).await?;
     playback.current = token.clone();
-    playback.loading = Some(token);
     playback.position = None;
     playback.duration = None;
     playback.last_progress = None;
-    ipc.send(json!(["loadfile", path.to_string_lossy(), "replace"]))
-        .await
+    let request = ipc
+        .send(json!(["loadfile", path.to_string_lossy(), "replace"]))
+        .await?;
+    playback.loading.insert(request, token);
+    Ok(())
 }
 
 async fn play_idle_loop(
@@ -317,7 +322,7 @@ async fn play_idle_loop(
     playback.current = None;
     match &settings.idle_loop {
         Some(path) => load(ipc, playback, None, path).await,
-        None => ipc.send(json!(["stop"])).await,
+        None => ipc.send(json!(["stop"])).await.map(|_| ()),
     }
 }
 
@@ -331,8 +336,14 @@ async fn on_command(
         PlayerCommand::Play { token_id, path, .. } => {
             load(ipc, playback, Some(token_id), &path).await
         }
-        PlayerCommand::Pause => ipc.send(json!(["set_property", "pause", true])).await,
-        PlayerCommand::Resume => ipc.send(json!(["set_property", "pause", false])).await,
+        PlayerCommand::Pause => ipc
+            .send(json!(["set_property", "pause", true]))
+            .await
+            .map(|_| ()),
+        PlayerCommand::Resume => ipc
+            .send(json!(["set_property", "pause", false]))
+            .await
+            .map(|_| ()),
         PlayerCommand::Stop => play_idle_loop(ipc, playback, &sup.settings).await,
     }
 }
@@ -352,15 +363,17 @@ async fn on_message(
         if error != "success" {
             tracing::warn!(error, reply = %message, "mpv refused a command");
         }
+        let request = message.get("request_id").and_then(Value::as_u64);
+        if let Some(token) = request.and_then(|id| playback.loading.remove(&id)) {
+            let entry = message["data"]["playlist_entry_id"].as_i64();
+            if let Some(entry) = entry {
+                playback.entries.insert(entry, token);
+            }
+        }
         return Ok(());
     }
     let entry = message.get("playlist_entry_id").and_then(Value::as_i64);
     match message.get("event").and_then(Value::as_str) {
-        Some("start-file") => {
-            if let (Some(id), Some(token)) = (entry, playback.loading.take()) {
-                playback.entries.insert(id, token);
-            }
-        }
         Some("end-file") => {
             let token = entry.and_then(|id| playback.entries.remove(&id)).flatten();
             let reason = message.get("reason").and_then(Value::as_str).unwrap_or("");
@@ -382,7 +395,7 @@ async fn on_message(
                     .reports
                     .send(PlayerReport::Ended { token_id, outcome })
                     .await;
-                if playback.loading.is_none() {
+                if playback.loading.is_empty() {
                     play_idle_loop(ipc, playback, &sup.settings).await?;
                 }
             }
