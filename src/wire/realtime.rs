@@ -434,9 +434,43 @@ pub async fn upgrade(
             Err(e) => return WireError::from(e).into_response(),
         },
     };
+    // Registered before the 101 goes out, so anything published once the client sees the
+    // socket open (a notice, a new prediction) is already queued for it.
+    let registration = Registration::new(&ctx, query.streamer_id.as_deref());
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| serve_client(ctx, claims, query.streamer_id, socket))
+        .on_upgrade(move |socket| serve_client(ctx, claims, registration, socket))
+}
+
+/// A viewer's place in the channel layer from the upgrade request on; leaves the layer when
+/// dropped, which also covers an upgrade that never completes.
+struct Registration {
+    channels: Arc<Channels>,
+    client: Arc<Client>,
+}
+
+impl Registration {
+    fn new(ctx: &AppContext, streamer: Option<&str>) -> Self {
+        let limits = QueueLimits {
+            messages: ctx.config.realtime_queue_messages,
+            bytes: ctx.config.realtime_queue_bytes,
+        };
+        let client = ctx.channels.connect(limits);
+        if let Some(streamer) = streamer.filter(|s| !s.is_empty() && s.len() <= 64) {
+            ctx.channels
+                .subscribe(&client, &format!("streamer:{streamer}"), None, 0, |_| None);
+        }
+        Registration {
+            channels: ctx.channels.clone(),
+            client,
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.channels.disconnect(&self.client);
+    }
 }
 
 #[derive(Deserialize)]
@@ -452,22 +486,14 @@ struct ClientCommand {
 async fn serve_client(
     ctx: Arc<AppContext>,
     claims: Claims,
-    streamer: Option<String>,
+    registration: Registration,
     socket: WebSocket,
 ) {
-    let limits = QueueLimits {
-        messages: ctx.config.realtime_queue_messages,
-        bytes: ctx.config.realtime_queue_bytes,
-    };
-    let client = ctx.channels.connect(limits);
-    if let Some(streamer) = streamer.filter(|s| !s.is_empty() && s.len() <= 64) {
-        ctx.channels
-            .subscribe(&client, &format!("streamer:{streamer}"), None, 0, |_| None);
-    }
+    let client = registration.client.clone();
     let (sink, stream) = futures_split(socket);
     let writer = tokio::spawn(write_loop(client.clone(), sink));
     read_loop(&ctx, &claims, &client, stream).await;
-    ctx.channels.disconnect(&client);
+    drop(registration);
     // The writer ends on the close (ours or the client's); give it a moment to send it.
     client.cut(1000, "bye");
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
