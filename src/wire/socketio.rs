@@ -81,14 +81,18 @@ struct Conn {
     station: Mutex<Option<String>>,
     buckets: Mutex<Buckets>,
     last_activity: Mutex<Instant>,
-    /// The socket's channel client and the task that writes its queue to the socket.
-    delivery: Mutex<Option<(Arc<Client>, JoinHandle<()>)>>,
+    /// The socket's channel client and the task that writes its queue to the socket (none
+    /// yet for an admin between its handshake and the connect handler).
+    delivery: Mutex<Option<Delivery>>,
     /// Set when the server closes the socket on purpose, so the disconnect handler knows why.
     close_reason: Mutex<Option<DisconnectReason>>,
     /// The handshake token was refused; the socket is told why and closed once connected.
     rejected: Mutex<Option<WireError>>,
     ip: Option<String>,
 }
+
+/// A socket's channel client and, once started, the task writing its queue to the socket.
+type Delivery = (Arc<Client>, Option<JoinHandle<()>>);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -254,6 +258,17 @@ impl GmAdapter {
                 }
             }
         }
+        if conn.is_admin() {
+            // Joined before the client is told it is connected, so nothing published after its
+            // `connect` event is missed; the connect handler starts the delivery.
+            let client = self.new_client();
+            let seq = self.ctx.engine.published().seq;
+            for channel in [CHANNEL_GM, CHANNEL_ADMIN] {
+                client.start_at(channel, seq);
+                self.ctx.channels.join_after(&client, channel, seq);
+            }
+            *lock(&conn.delivery) = Some((client, None));
+        }
         self.register_handlers(&socket);
     }
 
@@ -267,13 +282,10 @@ impl GmAdapter {
             let _ = socket.disconnect();
             return;
         }
-        if conn.is_admin() {
-            let client = self.new_client();
-            let seq = self.ctx.engine.published().seq;
-            for channel in [CHANNEL_GM, CHANNEL_ADMIN] {
-                client.start_at(channel, seq);
-                self.ctx.channels.join_after(&client, channel, seq);
-            }
+        let joined = lock(&conn.delivery)
+            .as_ref()
+            .map(|(client, _)| client.clone());
+        if let Some(client) = joined {
             self.start_delivery(&socket, &conn, client);
         }
         tokio::spawn(idle_watchdog(
@@ -571,13 +583,15 @@ impl GmAdapter {
     /// Starts the task that writes the client's queue to the socket.
     fn start_delivery(&self, socket: &SocketRef, conn: &Arc<Conn>, client: Arc<Client>) {
         let task = tokio::spawn(deliver(socket.clone(), conn.clone(), client.clone()));
-        *lock(&conn.delivery) = Some((client, task));
+        *lock(&conn.delivery) = Some((client, Some(task)));
     }
 
     /// Stops delivery to a socket; returns the last sequence it was sent on `gm-stations`.
     fn stop_delivery(&self, conn: &Conn) -> Option<u64> {
         let (client, task) = lock(&conn.delivery).take()?;
-        task.abort();
+        if let Some(task) = task {
+            task.abort();
+        }
         self.ctx.channels.disconnect(&client);
         Some(client.delivered_on(CHANNEL_GM))
     }
