@@ -8,6 +8,7 @@
 //! cargo run --release --example loadgen -- fan-out | idle | max-scans
 //! cargo run --release --example loadgen -- limits     # fsync and socket-write cost here
 //! cargo run --example loadgen -- smoke      # every scenario, tiny (CI)
+//! loadgen venue-night --only venuebox        # one server (to profile it with perf)
 //! ```
 //!
 //! The Socket.IO client here is deliberately small: Engine.IO 4 over a WebSocket (`0` open,
@@ -613,6 +614,11 @@ async fn main() {
         .position(|a| a == "--runs")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(if smoke { 1 } else { 3 });
+    // One server only, when profiling it: `--only venuebox` or `--only node-peer`.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
     let scenarios: Vec<&str> = match args.first().map(String::as_str) {
         Some("smoke") | None => vec!["venue-night", "fan-out", "idle", "max-scans"],
         Some(name) => vec![name],
@@ -631,6 +637,10 @@ async fn main() {
         let mut table: Vec<(&str, Series)> = Vec::new();
         for _ in 0..runs {
             for start in [0, 1] {
+                let server_name = ["venuebox", "node-peer"][start];
+                if only.as_deref().is_some_and(|only| only != server_name) {
+                    continue;
+                }
                 let server = if start == 0 {
                     start_venuebox().await
                 } else {

@@ -232,7 +232,11 @@ impl Prepared {
             tokio::spawn(wire::socketio::publish_state_updates(ctx.clone())),
         ];
         let (sio_layer, io) = wire::socketio::layer(ctx.clone());
-        let app = wire::http::router(ctx.clone()).layer(sio_layer);
+        let app = wire::http::router(ctx.clone()).layer(sio_layer).layer(
+            tower::util::MapRequestLayer::new(
+                wire::socketio::detach_request_head::<axum::body::Body>,
+            ),
+        );
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let io_for_shutdown = io.clone();

@@ -151,6 +151,9 @@ pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, Socke
         .max_payload(MAX_FRAME_BYTES as u64)
         .ws_max_message_size(MAX_FRAME_BYTES)
         .ws_max_frame_size(MAX_FRAME_BYTES)
+        // Station and console events are a few hundred bytes; the default 4 KiB per idle
+        // connection is most of a connection's memory.
+        .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
         .build_layer();
     let adapter = Arc::new(GmAdapter {
         ctx,
@@ -177,6 +180,39 @@ pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, Socke
         }),
     );
     (layer, io)
+}
+
+/// Initial read buffer of each Socket.IO WebSocket; larger frames still arrive whole, in
+/// several reads.
+const WS_READ_BUFFER_BYTES: usize = 1024;
+
+/// Copies a Socket.IO request's URI and header values into allocations of their own.
+///
+/// Engine.IO keeps every connection's request head for the connection's lifetime, and hyper
+/// parses the URI and header values as slices of the connection's 8 KiB read buffer, so keeping
+/// them would keep that buffer alive for every idle station and console. Other requests pass
+/// untouched.
+pub fn detach_request_head<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+    if !request.uri().path().starts_with("/socket.io") {
+        return request;
+    }
+    if let Ok(uri) = axum::http::Uri::try_from(request.uri().to_string()) {
+        // The router has already stored a copy of the URI as it arrived.
+        if let Some(original) = request
+            .extensions_mut()
+            .get_mut::<axum::extract::OriginalUri>()
+        {
+            original.0 = uri.clone();
+        }
+        *request.uri_mut() = uri;
+    }
+    for value in request.headers_mut().values_mut() {
+        if let Ok(mut owned) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
+            owned.set_sensitive(value.is_sensitive());
+            *value = owned;
+        }
+    }
+    request
 }
 
 /// Unwraps the seed's `{event, data}` wrapper when a client sends it.
@@ -956,6 +992,49 @@ pub async fn publish_state_updates(ctx: Arc<AppContext>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_io_request_head_lets_go_of_the_read_buffer() {
+        use axum::http::{HeaderValue, Request, Uri};
+        // What hyper hands over: URI and header values as slices of one read buffer.
+        let buffer =
+            axum::body::Bytes::from_static(b"/socket.io/?EIO=4&transport=websocketdGhlIGtleQ==");
+        let inside = |bytes: &[u8]| {
+            let range = buffer.as_ptr_range();
+            range.contains(&bytes.as_ptr())
+        };
+        let uri = Uri::from_maybe_shared(buffer.slice(..37)).expect("uri");
+        let key = HeaderValue::from_maybe_shared(buffer.slice(37..)).expect("header");
+        let mut request = Request::builder()
+            .uri(uri.clone())
+            .header("sec-websocket-key", key)
+            .body(())
+            .expect("request");
+        request
+            .extensions_mut()
+            .insert(axum::extract::OriginalUri(uri));
+        assert!(inside(request.uri().query().expect("query").as_bytes()));
+
+        let detached = detach_request_head(request);
+        assert_eq!(detached.uri(), "/socket.io/?EIO=4&transport=websocket");
+        let query = detached.uri().query().expect("query");
+        assert!(!inside(query.as_bytes()));
+        let original = detached.extensions().get::<axum::extract::OriginalUri>();
+        let original = original.expect("original uri kept");
+        assert!(!inside(original.0.query().expect("query").as_bytes()));
+        let value = &detached.headers()["sec-websocket-key"];
+        assert_eq!(value, "dGhlIGtleQ==");
+        assert!(!inside(value.as_bytes()));
+
+        // Other paths are left as they are.
+        let api_buffer = axum::body::Bytes::from_static(b"/api/state");
+        let api = Request::builder()
+            .uri(Uri::from_maybe_shared(api_buffer.clone()).expect("uri"))
+            .body(())
+            .expect("request");
+        let api = detach_request_head(api);
+        assert_eq!(api.uri().path().as_ptr(), api_buffer.as_ptr());
+    }
 
     #[test]
     fn wrapped_and_bare_payloads_read_the_same() {
