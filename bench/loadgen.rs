@@ -29,8 +29,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
-/// Called for every event a client receives: (name, data, when).
-type OnEvent = Arc<dyn Fn(&str, &Value, Instant) + Send + Sync>;
+/// Called for every event a client receives, with the packet's JSON text (`["name", data]`) and
+/// when it arrived. Watchers look only at what they measure: decoding 50,000 messages a second
+/// in full would make the load generator, not the server, the bottleneck.
+type OnEvent = Arc<dyn Fn(&str, Instant) + Send + Sync>;
 
 /// One Socket.IO connection.
 struct SioClient {
@@ -91,12 +93,8 @@ impl SioClient {
                 if text == "2" {
                     let _ = pong.send(Message::Text("3".into()));
                 } else if let Some(body) = text.strip_prefix("42") {
-                    if let (Some(on_event), Ok(Value::Array(items))) =
-                        (&on_event, serde_json::from_str::<Value>(body))
-                    {
-                        if let Some(name) = items.first().and_then(Value::as_str) {
-                            on_event(name, items.get(1).unwrap_or(&Value::Null), at);
-                        }
+                    if let Some(on_event) = &on_event {
+                        on_event(body, at);
                     }
                 } else if let Some(body) = text.strip_prefix("43") {
                     let digits = body.chars().take_while(char::is_ascii_digit).count();
@@ -341,6 +339,52 @@ fn token_id(n: usize) -> String {
     format!("mem{:03}", n % TOKENS + 1)
 }
 
+/// When each scan was sent, by station and scan number: written once by its station, read by
+/// every watcher, with no lock.
+struct SentTimes {
+    base: Instant,
+    per_station: usize,
+    /// Nanoseconds after `base`, plus one; 0 = not sent yet.
+    nanos: Vec<AtomicU64>,
+}
+
+impl SentTimes {
+    fn new(stations: usize, per_station: usize) -> Self {
+        SentTimes {
+            base: Instant::now(),
+            per_station,
+            nanos: (0..stations * per_station).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn mark(&self, station: usize, k: usize) -> Instant {
+        let now = Instant::now();
+        if let Some(slot) = self.nanos.get(station * self.per_station + k) {
+            slot.store(now.duration_since(self.base).as_nanos() as u64 + 1, Ordering::Relaxed);
+        }
+        now
+    }
+
+    /// Microseconds from sending scan `GM_BENCH_{station}-{run}-{k}` to `at`.
+    fn since(&self, scan: &str, at: Instant) -> Option<u64> {
+        let (rest, k) = scan.rsplit_once('-')?;
+        let (station, _run) = rest.rsplit_once('-')?;
+        let station: usize = station.strip_prefix("GM_BENCH_")?.parse().ok()?;
+        let slot = self.nanos.get(station * self.per_station + k.parse::<usize>().ok()?)?;
+        let sent = slot.load(Ordering::Relaxed).checked_sub(1)?;
+        let arrived = at.duration_since(self.base).as_nanos() as u64;
+        Some(arrived.saturating_sub(sent) / 1000)
+    }
+}
+
+/// The string value of `"name":"..."` in compact JSON text (both servers write compact JSON).
+fn string_field<'a>(json: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("\"{name}\":\"");
+    let start = json.find(&key)? + key.len();
+    let len = json[start..].find('"')?;
+    Some(&json[start..start + len])
+}
+
 /// Stations that scan at `rate` per second each for `secs`, while `watchers` admin sockets
 /// receive every `transaction:new`.
 async fn scan_load(
@@ -350,25 +394,22 @@ async fn scan_load(
     secs: f64,
     watchers: usize,
 ) -> Figures {
-    let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let fanout = Arc::new(Mutex::new(Samples::default()));
+    let per_station = (rate * secs).round() as usize;
+    let sent_at = Arc::new(SentTimes::new(stations, per_station));
     let delivered = Arc::new(AtomicU64::new(0));
     let mut watching = Vec::new();
+    // One sample list per watcher, so watchers never wait on each other's lock.
+    let mut fanouts = Vec::new();
     for _ in 0..watchers {
-        let (sent_at, fanout, delivered) = (sent_at.clone(), fanout.clone(), delivered.clone());
-        let on_event: OnEvent = Arc::new(move |name, data, at| {
-            if name != "transaction:new" {
+        let fanout = Arc::new(Mutex::new(Samples::default()));
+        fanouts.push(fanout.clone());
+        let (sent_at, delivered) = (sent_at.clone(), delivered.clone());
+        let on_event: OnEvent = Arc::new(move |packet, at| {
+            if !packet.starts_with("[\"transaction:new\"") {
                 return;
             }
             delivered.fetch_add(1, Ordering::Relaxed);
-            let scan = data["data"]["clientScanId"].as_str().unwrap_or("");
-            let started = sent_at
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(scan)
-                .copied();
-            if let Some(started) = started {
-                let us = at.duration_since(started).as_micros() as u64;
+            if let Some(us) = string_field(packet, "clientScanId").and_then(|scan| sent_at.since(scan, at)) {
                 fanout.lock().unwrap_or_else(|e| e.into_inner()).0.push(us);
             }
         });
@@ -398,7 +439,6 @@ async fn scan_load(
     let acks = Arc::new(Mutex::new(Samples::default()));
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    let per_station = (rate * secs).round() as usize;
     // Scan ids are unique per load run: a resent id is answered from the box's memory of it
     // (idempotent resend) and would publish nothing.
     static LOAD_RUN: AtomicU64 = AtomicU64::new(0);
@@ -413,11 +453,7 @@ async fn scan_load(
             for k in 0..per_station {
                 tick.tick().await;
                 let scan = format!("{id}-{load_run}-{k}");
-                let t0 = Instant::now();
-                sent_at
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(scan.clone(), t0);
+                let t0 = sent_at.mark(n, k);
                 let data =
                     json!({ "tokenId": token_id(n * 7 + k), "teamId": "TEAM_A", "scanId": scan });
                 match client.emit_ack("transaction:submit", data).await {
@@ -443,7 +479,12 @@ async fn scan_load(
     drop(clients);
     drop(watching);
     let acks = acks.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let fanout = fanout.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut fanout = Samples::default();
+    for samples in &fanouts {
+        fanout
+            .0
+            .extend_from_slice(&samples.lock().unwrap_or_else(|e| e.into_inner()).0);
+    }
     let mut f = Figures::default();
     f.add("ack p50 ms", acks.pct(50.0));
     f.add("ack p99 ms", acks.pct(99.0));
