@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example loadgen -- venue-night [--runs 3]
-//! cargo run --release --example loadgen -- fan-out | idle | max-scans
+//! cargo run --release --example loadgen -- fan-out | idle | max-scans | predictions
 //! cargo run --release --example loadgen -- limits     # fsync and socket-write cost here
 //! cargo run --example loadgen -- smoke      # every scenario, tiny (CI)
 //! loadgen venue-night --only venuebox        # one server (to profile it with perf)
@@ -27,6 +27,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
+
+#[path = "loadgen/predictions.rs"]
+mod predictions;
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
 /// Called for every event a client receives, with the packet's JSON text (`["name", data]`) and
@@ -138,6 +141,9 @@ impl SioClient {
     }
 }
 
+/// Makes a token for one station or user of a server under test.
+type MintToken = Box<dyn Fn(&str) -> String + Send + Sync>;
+
 /// A server under test, started by this process.
 struct Server {
     name: &'static str,
@@ -145,7 +151,10 @@ struct Server {
     child: Child,
     dir: PathBuf,
     admin_token: String,
-    gm_token: Box<dyn Fn(&str) -> String + Send + Sync>,
+    gm_token: MintToken,
+    /// Mints a viewer token for a user id; `None` for a server without the predictions
+    /// contract (seed 002).
+    viewer_token: Option<MintToken>,
 }
 
 fn venuebox_binary() -> PathBuf {
@@ -218,7 +227,11 @@ async fn start_venuebox() -> Server {
         child,
         dir,
         admin_token,
-        gm_token: Box::new(move |station| token("gm", station)),
+        gm_token: Box::new({
+            let token = token.clone();
+            move |station| token("gm", station)
+        }),
+        viewer_token: Some(Box::new(move |user| token("viewer", user))),
     }
 }
 
@@ -249,6 +262,7 @@ async fn start_peer() -> Server {
         dir,
         admin_token: "admin-bench".into(),
         gm_token: Box::new(|station| format!("gm-{station}")),
+        viewer_token: None,
     }
 }
 
@@ -353,14 +367,19 @@ impl SentTimes {
         SentTimes {
             base: Instant::now(),
             per_station,
-            nanos: (0..stations * per_station).map(|_| AtomicU64::new(0)).collect(),
+            nanos: (0..stations * per_station)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 
     fn mark(&self, station: usize, k: usize) -> Instant {
         let now = Instant::now();
         if let Some(slot) = self.nanos.get(station * self.per_station + k) {
-            slot.store(now.duration_since(self.base).as_nanos() as u64 + 1, Ordering::Relaxed);
+            slot.store(
+                now.duration_since(self.base).as_nanos() as u64 + 1,
+                Ordering::Relaxed,
+            );
         }
         now
     }
@@ -370,7 +389,9 @@ impl SentTimes {
         let (rest, k) = scan.rsplit_once('-')?;
         let (station, _run) = rest.rsplit_once('-')?;
         let station: usize = station.strip_prefix("GM_BENCH_")?.parse().ok()?;
-        let slot = self.nanos.get(station * self.per_station + k.parse::<usize>().ok()?)?;
+        let slot = self
+            .nanos
+            .get(station * self.per_station + k.parse::<usize>().ok()?)?;
         let sent = slot.load(Ordering::Relaxed).checked_sub(1)?;
         let arrived = at.duration_since(self.base).as_nanos() as u64;
         Some(arrived.saturating_sub(sent) / 1000)
@@ -409,7 +430,9 @@ async fn scan_load(
                 return;
             }
             delivered.fetch_add(1, Ordering::Relaxed);
-            if let Some(us) = string_field(packet, "clientScanId").and_then(|scan| sent_at.since(scan, at)) {
+            if let Some(us) =
+                string_field(packet, "clientScanId").and_then(|scan| sent_at.since(scan, at))
+            {
                 fanout.lock().unwrap_or_else(|e| e.into_inner()).0.push(us);
             }
         });
@@ -593,6 +616,8 @@ async fn scenario(name: &str, server: &Server, smoke: bool) -> Figures {
         ("idle", true) => idle(server, 50).await,
         ("max-scans", false) => max_scans(server, 5.0, &[1.0, 2.0, 5.0, 10.0]).await,
         ("max-scans", true) => max_scans(server, 1.0, &[1.0]).await,
+        ("predictions", false) => predictions::run(server, 50, 4.0, 20.0, 500).await,
+        ("predictions", true) => predictions::run(server, 2, 4.0, 1.0, 5).await,
         (other, _) => panic!("unknown scenario {other:?}"),
     }
 }
@@ -661,7 +686,7 @@ async fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
     let scenarios: Vec<&str> = match args.first().map(String::as_str) {
-        Some("smoke") | None => vec!["venue-night", "fan-out", "idle", "max-scans"],
+        Some("smoke") | None => vec!["venue-night", "fan-out", "idle", "max-scans", "predictions"],
         Some(name) => vec![name],
     };
     if args.first().map(String::as_str) == Some("limits") {
@@ -680,6 +705,10 @@ async fn main() {
             for start in [0, 1] {
                 let server_name = ["venuebox", "node-peer"][start];
                 if only.as_deref().is_some_and(|only| only != server_name) {
+                    continue;
+                }
+                // The peer implements the GM-station contract (seed 004) only.
+                if start == 1 && name == "predictions" {
                     continue;
                 }
                 let server = if start == 0 {
@@ -741,8 +770,14 @@ async fn main() {
                 .sum();
             assert_eq!(
                 errors, 0.0,
-                "{name}: venuebox refused scans in the smoke run"
+                "{name}: venuebox refused requests in the smoke run"
             );
+            let closes_seen = ours
+                .1
+                .iter()
+                .find(|(k, _)| k == "viewers that saw the close")
+                .map(|(_, v)| v.iter().sum::<f64>());
+            assert_ne!(closes_seen, Some(0.0), "{name}: no viewer saw EVENT_CLOSED");
         }
     }
 }

@@ -27,6 +27,12 @@ use crate::hardware::rig::HardwareControl;
 use crate::hardware::HardwareStatus;
 use tokio::sync::watch;
 
+/// Initial read buffer of every WebSocket, Socket.IO or plain. Clients send commands of a few
+/// hundred bytes, and the libraries' defaults (4 KiB for Socket.IO, 128 KiB for a plain
+/// WebSocket, touched on the first read) would be most of an idle connection's memory. Larger
+/// frames still arrive whole, in several reads.
+pub const WS_READ_BUFFER_BYTES: usize = 1024;
+
 /// What every adapter needs: the engine, the secrets and the settings.
 pub struct AppContext {
     pub engine: EngineHandle,

@@ -439,6 +439,7 @@ pub async fn upgrade(
     let registration = Registration::new(&ctx, query.streamer_id.as_deref());
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(super::WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| serve_client(ctx, claims, registration, socket))
 }
 

@@ -151,9 +151,7 @@ pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, Socke
         .max_payload(MAX_FRAME_BYTES as u64)
         .ws_max_message_size(MAX_FRAME_BYTES)
         .ws_max_frame_size(MAX_FRAME_BYTES)
-        // Station and console events are a few hundred bytes; the default 4 KiB per idle
-        // connection is most of a connection's memory.
-        .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
+        .ws_read_buffer_size(super::WS_READ_BUFFER_BYTES)
         .build_layer();
     let adapter = Arc::new(GmAdapter {
         ctx,
@@ -181,10 +179,6 @@ pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, Socke
     );
     (layer, io)
 }
-
-/// Initial read buffer of each Socket.IO WebSocket; larger frames still arrive whole, in
-/// several reads.
-const WS_READ_BUFFER_BYTES: usize = 1024;
 
 /// Copies a Socket.IO request's URI and header values into allocations of their own.
 ///
