@@ -28,7 +28,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::channels::{ChannelMessage, Class, Client, Next, QueueLimits, Subscribed};
+use super::channels::{ChannelMessage, Channels, Class, Client, Next, QueueLimits, Subscribed};
 use super::errors::{ErrorCode, WireError};
 use super::json::{self, envelope};
 use super::ratelimit::RateLimit;
@@ -92,7 +92,34 @@ struct Conn {
 }
 
 /// A socket's channel client and, once started, the task writing its queue to the socket.
-type Delivery = (Arc<Client>, Option<JoinHandle<()>>);
+///
+/// Dropping it stops the task and takes the client out of the channel layer. That also covers
+/// an admin socket that joined in the handshake and vanished before its connect handler ran:
+/// its connection state, and with it this, goes when the socket does.
+struct Delivery {
+    channels: Arc<Channels>,
+    client: Arc<Client>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Delivery {
+    fn new(channels: &Arc<Channels>, client: Arc<Client>) -> Self {
+        Delivery {
+            channels: channels.clone(),
+            client,
+            task: None,
+        }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        self.channels.disconnect(&self.client);
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -297,7 +324,7 @@ impl GmAdapter {
                 client.start_at(channel, seq);
                 self.ctx.channels.join_after(&client, channel, seq);
             }
-            *lock(&conn.delivery) = Some((client, None));
+            *lock(&conn.delivery) = Some(Delivery::new(&self.ctx.channels, client));
         }
         self.register_handlers(&socket);
     }
@@ -312,11 +339,8 @@ impl GmAdapter {
             let _ = socket.disconnect();
             return;
         }
-        let joined = lock(&conn.delivery)
-            .as_ref()
-            .map(|(client, _)| client.clone());
-        if let Some(client) = joined {
-            self.start_delivery(&socket, &conn, client);
+        if let Some(delivery) = lock(&conn.delivery).as_mut() {
+            Self::start_writer(&socket, &conn, delivery);
         }
         tokio::spawn(idle_watchdog(
             socket.clone(),
@@ -610,20 +634,29 @@ impl GmAdapter {
         }
     }
 
-    /// Starts the task that writes the client's queue to the socket.
+    /// Delivers `client`'s queue to the socket from now on.
     fn start_delivery(&self, socket: &SocketRef, conn: &Arc<Conn>, client: Arc<Client>) {
-        let task = tokio::spawn(deliver(socket.clone(), conn.clone(), client.clone()));
-        *lock(&conn.delivery) = Some((client, Some(task)));
+        let mut delivery = Delivery::new(&self.ctx.channels, client);
+        Self::start_writer(socket, conn, &mut delivery);
+        *lock(&conn.delivery) = Some(delivery);
+    }
+
+    /// Starts the task that writes the client's queue to the socket, once.
+    fn start_writer(socket: &SocketRef, conn: &Arc<Conn>, delivery: &mut Delivery) {
+        if delivery.task.is_none() {
+            let client = delivery.client.clone();
+            delivery.task = Some(tokio::spawn(deliver(socket.clone(), conn.clone(), client)));
+        }
     }
 
     /// Stops delivery to a socket; returns the last sequence it was sent on `gm-stations`.
     fn stop_delivery(&self, conn: &Conn) -> Option<u64> {
-        let (client, task) = lock(&conn.delivery).take()?;
-        if let Some(task) = task {
+        let mut delivery = lock(&conn.delivery).take()?;
+        // The writer stops before its position is read, so nothing it sends is missed.
+        if let Some(task) = delivery.task.take() {
             task.abort();
         }
-        self.ctx.channels.disconnect(&client);
-        Some(client.delivered_on(CHANNEL_GM))
+        Some(delivery.client.delivered_on(CHANNEL_GM))
     }
 
     async fn submit(
@@ -986,6 +1019,19 @@ pub async fn publish_state_updates(ctx: Arc<AppContext>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dropped_delivery_leaves_the_channel_layer() {
+        let channels = Arc::new(Channels::starting_after(0));
+        let client = channels.connect(QueueLimits::default());
+        channels.join_after(&client, CHANNEL_ADMIN, 0);
+        let delivery = Delivery::new(&channels, client);
+        assert_eq!(channels.presence().get(CHANNEL_ADMIN), Some(&1));
+        assert_eq!(channels.queue_stats().clients, 1);
+        drop(delivery);
+        assert_eq!(channels.presence().get(CHANNEL_ADMIN), None);
+        assert_eq!(channels.queue_stats().clients, 0);
+    }
 
     #[test]
     fn a_socket_io_request_head_lets_go_of_the_read_buffer() {
