@@ -319,6 +319,7 @@ pub async fn run(server: &Server, voters: usize, rate: f64, secs: f64, watchers:
         updates_per_viewer.iter().sum::<f64>() / updates_per_viewer.len().max(1) as f64;
     f.add("vote ack p50 ms", ack_latency.pct(50.0));
     f.add("vote ack p99 ms", ack_latency.pct(99.0));
+    f.add("vote ack max ms", ack_latency.max());
     f.add("acked votes/s", acks.len() as f64 / elapsed);
     f.add("errors", errors.load(Ordering::Relaxed) as f64);
     f.add(
@@ -333,6 +334,7 @@ pub async fn run(server: &Server, voters: usize, rate: f64, secs: f64, watchers:
     );
     f.add("EVENT_CLOSED p50 ms", close.pct(50.0));
     f.add("EVENT_CLOSED p99 ms", close.pct(99.0));
+    f.add("EVENT_CLOSED max ms", close.max());
     f.add("viewers that saw the close", close.0.len() as f64);
     f.add(
         "server CPU % of one core",
