@@ -28,6 +28,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "loadgen/http.rs"]
+mod http;
 #[path = "loadgen/predictions.rs"]
 mod predictions;
 
@@ -219,8 +221,22 @@ async fn start_venuebox() -> Server {
         }
     };
     let admin_token = token("admin", "bench");
-    let client = reqwest_free_post(&url, "/api/session", &admin_token, r#"{"name":"Bench"}"#).await;
-    assert!(client.contains("\"id\""), "session created: {client}");
+    let mut http = http::HttpConnection::open(&url)
+        .await
+        .expect("box answers HTTP");
+    let (status, session) = http
+        .request(
+            "POST",
+            "/api/session",
+            &admin_token,
+            &json!({ "name": "Bench" }),
+        )
+        .await
+        .expect("session request");
+    assert!(
+        (200..300).contains(&status) && session.contains("\"id\""),
+        "session created: {status} {session}"
+    );
     Server {
         name: "venuebox",
         url,
@@ -264,22 +280,6 @@ async fn start_peer() -> Server {
         gm_token: Box::new(|station| format!("gm-{station}")),
         viewer_token: None,
     }
-}
-
-/// A minimal HTTP POST over a raw TCP stream (the bench needs one call; no client crate).
-async fn reqwest_free_post(base: &str, path: &str, token: &str, body: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    response
 }
 
 impl Server {

@@ -8,78 +8,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::http::HttpConnection;
 use super::{Figures, Samples, Server};
-
-/// One HTTP/1.1 connection kept open across requests, as a phone's browser keeps it.
-struct HttpConnection {
-    host: String,
-    stream: BufReader<TcpStream>,
-}
-
-impl HttpConnection {
-    async fn open(base: &str) -> Result<Self, String> {
-        let host = base.trim_start_matches("http://").to_string();
-        let stream = TcpStream::connect(&host)
-            .await
-            .map_err(|e| format!("connect {host}: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        Ok(HttpConnection {
-            host,
-            stream: BufReader::new(stream),
-        })
-    }
-
-    /// Sends one request and reads its whole answer: (status, body).
-    async fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: &Value,
-    ) -> Result<(u16, String), String> {
-        let body = body.to_string();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            self.host,
-            body.len()
-        );
-        let io = |e: std::io::Error| e.to_string();
-        let stream = self.stream.get_mut();
-        stream.write_all(head.as_bytes()).await.map_err(io)?;
-        stream.write_all(body.as_bytes()).await.map_err(io)?;
-        let mut line = String::new();
-        self.stream.read_line(&mut line).await.map_err(io)?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("no status line: {line:?}"))?;
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            if self.stream.read_line(&mut line).await.map_err(io)? == 0 {
-                return Err("connection closed mid-answer".into());
-            }
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().map_err(|_| "bad content-length")?;
-                }
-            }
-        }
-        let mut answer = vec![0; length];
-        self.stream.read_exact(&mut answer).await.map_err(io)?;
-        Ok((status, String::from_utf8_lossy(&answer).into_owned()))
-    }
-}
 
 /// What one viewer saw.
 #[derive(Default)]
@@ -107,11 +39,11 @@ async fn watch(url: String, seen: Arc<Mutex<Seen>>) -> Result<tokio::task::JoinH
     let (ws, _) = tokio_tungstenite::connect_async(&url)
         .await
         .map_err(|e| format!("connect {url}: {e}"))?;
-    let (_sink, mut stream) = ws.split();
+    let (sink, mut stream) = ws.split();
     Ok(tokio::spawn(async move {
         // The sink is kept so the connection stays open; tungstenite answers pings itself
         // when the stream is read.
-        let _keep = _sink;
+        let _keep_open = sink;
         while let Some(Ok(message)) = stream.next().await {
             let Message::Text(text) = message else {
                 continue;

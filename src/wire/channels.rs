@@ -410,6 +410,24 @@ pub struct Channels {
     covers_after: u64,
 }
 
+/// A client's place in the channel layer; dropping it disconnects the client.
+pub struct Membership {
+    channels: Arc<Channels>,
+    client: Arc<Client>,
+}
+
+impl Membership {
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.channels.disconnect(&self.client);
+    }
+}
+
 impl Channels {
     /// A layer whose histories start after log sequence `seq`: a resume from before it is
     /// [`Subscribed::Behind`] even on a channel that has published nothing since.
@@ -420,12 +438,21 @@ impl Channels {
         }
     }
 
-    /// A new client with its own queue.
+    /// A new client with its own queue; see [`Channels::join`] for one that leaves by itself.
     pub fn connect(&self, limits: QueueLimits) -> Arc<Client> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let client = Arc::new(Client::new(id, limits));
         lock(&self.clients).insert(id, client.clone());
         client
+    }
+
+    /// A new client whose membership ends (client and subscriptions forgotten) when the
+    /// returned guard is dropped, whichever way its connection ends.
+    pub fn join(self: &Arc<Self>, limits: QueueLimits) -> Membership {
+        Membership {
+            channels: self.clone(),
+            client: self.connect(limits),
+        }
     }
 
     /// Forgets a client and its subscriptions.

@@ -51,6 +51,14 @@ pub struct AppContext {
 }
 
 impl AppContext {
+    /// How much one real-time client may have queued, from the settings.
+    pub fn queue_limits(&self) -> channels::QueueLimits {
+        channels::QueueLimits {
+            messages: self.config.realtime_queue_messages,
+            bytes: self.config.realtime_queue_bytes,
+        }
+    }
+
     pub fn new(
         engine: EngineHandle,
         secrets: Arc<Secrets>,

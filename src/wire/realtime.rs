@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
-use super::channels::{ChannelMessage, Channels, Class, Client, Next, QueueLimits, Subscribed};
+use super::channels::{ChannelMessage, Channels, Class, Client, Membership, Next, Subscribed};
 use super::errors::{ErrorCode, WireError};
 use super::json::iso;
 use super::AppContext;
@@ -436,42 +436,23 @@ pub async fn upgrade(
     };
     // Registered before the 101 goes out, so anything published once the client sees the
     // socket open (a notice, a new prediction) is already queued for it.
-    let registration = Registration::new(&ctx, query.streamer_id.as_deref());
+    let registration = register_viewer(&ctx, query.streamer_id.as_deref());
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(super::WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| serve_client(ctx, claims, registration, socket))
 }
 
-/// A viewer's place in the channel layer from the upgrade request on; leaves the layer when
-/// dropped, which also covers an upgrade that never completes.
-struct Registration {
-    channels: Arc<Channels>,
-    client: Arc<Client>,
-}
-
-impl Registration {
-    fn new(ctx: &AppContext, streamer: Option<&str>) -> Self {
-        let limits = QueueLimits {
-            messages: ctx.config.realtime_queue_messages,
-            bytes: ctx.config.realtime_queue_bytes,
-        };
-        let client = ctx.channels.connect(limits);
-        if let Some(streamer) = streamer.filter(|s| !s.is_empty() && s.len() <= 64) {
-            ctx.channels
-                .subscribe(&client, &format!("streamer:{streamer}"), None, 0, |_| None);
-        }
-        Registration {
-            channels: ctx.channels.clone(),
-            client,
-        }
+/// A viewer's place in the channel layer from the upgrade request on, subscribed to the
+/// streamer of its query; dropping it (also when the upgrade never completes) leaves the layer.
+fn register_viewer(ctx: &AppContext, streamer: Option<&str>) -> Membership {
+    let membership = ctx.channels.join(ctx.queue_limits());
+    if let Some(streamer) = streamer.filter(|s| !s.is_empty() && s.len() <= 64) {
+        let channel = format!("streamer:{streamer}");
+        ctx.channels
+            .subscribe(membership.client(), &channel, None, 0, |_| None);
     }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.channels.disconnect(&self.client);
-    }
+    membership
 }
 
 #[derive(Deserialize)]
@@ -487,10 +468,10 @@ struct ClientCommand {
 async fn serve_client(
     ctx: Arc<AppContext>,
     claims: Claims,
-    registration: Registration,
+    registration: Membership,
     socket: WebSocket,
 ) {
-    let client = registration.client.clone();
+    let client = registration.client().clone();
     let (sink, stream) = futures_split(socket);
     let writer = tokio::spawn(write_loop(client.clone(), sink));
     read_loop(&ctx, &claims, &client, stream).await;

@@ -28,7 +28,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::channels::{ChannelMessage, Channels, Class, Client, Next, QueueLimits, Subscribed};
+use super::channels::{ChannelMessage, Class, Client, Membership, Next, Subscribed};
 use super::errors::{ErrorCode, WireError};
 use super::json::{self, envelope};
 use super::ratelimit::RateLimit;
@@ -97,27 +97,29 @@ struct Conn {
 /// an admin socket that joined in the handshake and vanished before its connect handler ran:
 /// its connection state, and with it this, goes when the socket does.
 struct Delivery {
-    channels: Arc<Channels>,
-    client: Arc<Client>,
+    membership: Membership,
     task: Option<JoinHandle<()>>,
 }
 
 impl Delivery {
-    fn new(channels: &Arc<Channels>, client: Arc<Client>) -> Self {
+    fn new(membership: Membership) -> Self {
         Delivery {
-            channels: channels.clone(),
-            client,
+            membership,
             task: None,
         }
+    }
+
+    fn client(&self) -> &Arc<Client> {
+        self.membership.client()
     }
 }
 
 impl Drop for Delivery {
     fn drop(&mut self) {
+        // The membership, dropped after this, takes the client out of the channel layer.
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        self.channels.disconnect(&self.client);
     }
 }
 
@@ -318,13 +320,12 @@ impl GmAdapter {
         if conn.is_admin() {
             // Joined before the client is told it is connected, so nothing published after its
             // `connect` event is missed; the connect handler starts the delivery.
-            let client = self.new_client();
+            let membership = self.ctx.channels.join(self.ctx.queue_limits());
             let seq = self.ctx.engine.published().seq;
             for channel in [CHANNEL_GM, CHANNEL_ADMIN] {
-                client.start_at(channel, seq);
-                self.ctx.channels.join_after(&client, channel, seq);
+                self.follow_from(membership.client(), channel, seq);
             }
-            *lock(&conn.delivery) = Some(Delivery::new(&self.ctx.channels, client));
+            *lock(&conn.delivery) = Some(Delivery::new(membership));
         }
         self.register_handlers(&socket);
     }
@@ -585,31 +586,24 @@ impl GmAdapter {
 
         // A second identify on the same socket starts its delivery afresh.
         self.stop_delivery(&conn);
-        let client = self.new_client();
+        let membership = self.ctx.channels.join(self.ctx.queue_limits());
+        let client = membership.client();
         match resume_from {
-            Some(from) => self.resume(&client, from),
-            None => {
-                client.start_at(CHANNEL_GM, published.seq);
-                self.ctx
-                    .channels
-                    .join_after(&client, CHANNEL_GM, published.seq);
-            }
+            Some(from) => self.resume(client, from),
+            None => self.follow_from(client, CHANNEL_GM, published.seq),
         }
         if conn.is_admin() {
-            client.start_at(CHANNEL_ADMIN, published.seq);
-            self.ctx
-                .channels
-                .join_after(&client, CHANNEL_ADMIN, published.seq);
+            self.follow_from(client, CHANNEL_ADMIN, published.seq);
         }
-        self.start_delivery(&socket, &conn, client);
+        self.start_delivery(&socket, &conn, membership);
         Ok(reply)
     }
 
-    fn new_client(&self) -> Arc<Client> {
-        self.ctx.channels.connect(QueueLimits {
-            messages: self.ctx.config.realtime_queue_messages,
-            bytes: self.ctx.config.realtime_queue_bytes,
-        })
+    /// Subscribes `client` to `channel` from `seq` on: it is sent what the channel publishes
+    /// after `seq`, and counts everything up to `seq` as delivered.
+    fn follow_from(&self, client: &Arc<Client>, channel: &str, seq: u64) {
+        client.start_at(channel, seq);
+        self.ctx.channels.join_after(client, channel, seq);
     }
 
     /// Queues what a returning station missed since `after` and a fresh `state:update`, or
@@ -627,16 +621,15 @@ impl GmAdapter {
                     &self.ctx.hardware.borrow(),
                 );
                 client.push_backlog(sync_full(published.seq, sync));
-                client.start_at(CHANNEL_GM, published.seq);
-                channels.join_after(client, CHANNEL_GM, published.seq);
+                self.follow_from(client, CHANNEL_GM, published.seq);
             }
             _ => client.push_backlog(state_update(&self.ctx)),
         }
     }
 
-    /// Delivers `client`'s queue to the socket from now on.
-    fn start_delivery(&self, socket: &SocketRef, conn: &Arc<Conn>, client: Arc<Client>) {
-        let mut delivery = Delivery::new(&self.ctx.channels, client);
+    /// Delivers the member's queue to the socket from now on.
+    fn start_delivery(&self, socket: &SocketRef, conn: &Arc<Conn>, membership: Membership) {
+        let mut delivery = Delivery::new(membership);
         Self::start_writer(socket, conn, &mut delivery);
         *lock(&conn.delivery) = Some(delivery);
     }
@@ -644,7 +637,7 @@ impl GmAdapter {
     /// Starts the task that writes the client's queue to the socket, once.
     fn start_writer(socket: &SocketRef, conn: &Arc<Conn>, delivery: &mut Delivery) {
         if delivery.task.is_none() {
-            let client = delivery.client.clone();
+            let client = delivery.client().clone();
             delivery.task = Some(tokio::spawn(deliver(socket.clone(), conn.clone(), client)));
         }
     }
@@ -656,7 +649,7 @@ impl GmAdapter {
         if let Some(task) = delivery.task.take() {
             task.abort();
         }
-        Some(delivery.client.delivered_on(CHANNEL_GM))
+        Some(delivery.client().delivered_on(CHANNEL_GM))
     }
 
     async fn submit(
@@ -1022,10 +1015,11 @@ mod tests {
 
     #[test]
     fn a_dropped_delivery_leaves_the_channel_layer() {
+        use super::super::channels::{Channels, QueueLimits};
         let channels = Arc::new(Channels::starting_after(0));
-        let client = channels.connect(QueueLimits::default());
-        channels.join_after(&client, CHANNEL_ADMIN, 0);
-        let delivery = Delivery::new(&channels, client);
+        let membership = channels.join(QueueLimits::default());
+        channels.join_after(membership.client(), CHANNEL_ADMIN, 0);
+        let delivery = Delivery::new(membership);
         assert_eq!(channels.presence().get(CHANNEL_ADMIN), Some(&1));
         assert_eq!(channels.queue_stats().clients, 1);
         drop(delivery);
