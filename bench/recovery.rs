@@ -85,7 +85,7 @@ async fn main() {
             assert!(engine.published().seq >= size);
             times.push(started.elapsed().as_secs_f64());
             drop(engine);
-            task.await.expect("engine");
+            task.stop().await.expect("engine");
         }
         let first = times.remove(0);
         times.sort_by(f64::total_cmp);

@@ -131,13 +131,31 @@ fn load_state(store: &Store, empty: Domain) -> Result<(Domain, u64, u64), StoreE
     Ok((domain, last + 1, replayed))
 }
 
+/// The running writer task. The engine also stops by itself once every handle is gone, but
+/// handles live in connection tasks the box does not wait for: [`EngineTask::stop`] is how a
+/// shutdown makes sure the database is closed when it returns.
+pub struct EngineTask {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl EngineTask {
+    /// Refuses new commands, commits the ones already queued, closes the database and waits
+    /// for the writer to end. Handles that outlive it get [`EngineError::Stopped`].
+    pub async fn stop(self) -> Result<(), tokio::task::JoinError> {
+        // The writer may already have ended (every handle dropped); then there is no one to tell.
+        let _ = self.stop.send(());
+        self.task.await
+    }
+}
+
 /// Replays the log into `domain` and starts the writer task.
 pub fn start(
     store: Store,
     domain: Domain,
     hub: Arc<Hub>,
     queue_capacity: usize,
-) -> Result<(EngineHandle, JoinHandle<()>), StoreError> {
+) -> Result<(EngineHandle, EngineTask), StoreError> {
     start_with_batch_limit(store, domain, hub, queue_capacity, MAX_BATCH)
 }
 
@@ -148,7 +166,7 @@ pub fn start_with_batch_limit(
     hub: Arc<Hub>,
     queue_capacity: usize,
     max_batch: usize,
-) -> Result<(EngineHandle, JoinHandle<()>), StoreError> {
+) -> Result<(EngineHandle, EngineTask), StoreError> {
     let (domain, next_seq, replayed) = load_state(&store, domain)?;
     if replayed >= SNAPSHOT_EVERY {
         // A long replay (first start of this build, or a new token file): do it only once.
@@ -173,7 +191,8 @@ pub fn start_with_batch_limit(
         max_batch: max_batch.max(1),
         since_snapshot: 0,
     };
-    let task = tokio::spawn(writer.run(inbox));
+    let (stop, stop_requested) = oneshot::channel();
+    let task = tokio::spawn(writer.run(inbox, stop_requested));
     Ok((
         EngineHandle {
             requests,
@@ -182,7 +201,7 @@ pub fn start_with_batch_limit(
             catalog,
             store,
         },
-        task,
+        EngineTask { stop, task },
     ))
 }
 
@@ -207,8 +226,14 @@ struct Writer {
 const FAULT_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Writer {
-    async fn run(mut self, mut inbox: mpsc::Receiver<Request>) {
+    async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<Request>,
+        mut stop_requested: oneshot::Receiver<()>,
+    ) {
         let mut batch = Vec::with_capacity(self.max_batch);
+        // An `EngineTask` dropped without `stop` leaves the engine running on its handles.
+        let mut may_be_stopped = true;
         loop {
             tokio::select! {
                 received = inbox.recv_many(&mut batch, self.max_batch) => {
@@ -217,6 +242,19 @@ impl Writer {
                     }
                     self.process(std::mem::take(&mut batch)).await;
                 }
+                asked = &mut stop_requested, if may_be_stopped => {
+                    if asked.is_err() {
+                        may_be_stopped = false;
+                        continue;
+                    }
+                    // No new commands; what is queued already was sent in good faith and is
+                    // committed before the store closes.
+                    inbox.close();
+                    while inbox.recv_many(&mut batch, self.max_batch).await > 0 {
+                        self.process(std::mem::take(&mut batch)).await;
+                    }
+                    break;
+                }
                 () = tokio::time::sleep(FAULT_RETRY), if self.fault.is_some() => {
                     if self.recover_store().await {
                         self.publish();
@@ -224,6 +262,7 @@ impl Writer {
                 }
             }
         }
+        self.store.close();
         tracing::info!("engine stopped: every queued command was processed");
     }
 
@@ -390,7 +429,7 @@ mod tests {
             assert_eq!(published.seq, 21);
             before_restart = published.view.clone();
             drop(engine);
-            task.await.unwrap();
+            task.stop().await.unwrap();
         }
         let store = Store::open(&path).unwrap();
         let (engine, _task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
@@ -402,6 +441,49 @@ mod tests {
         let again = engine.execute(scan(&tokens[0], "c0")).await.unwrap();
         assert!(matches!(again, Outcome::Transaction { replayed: true, .. }));
         assert_eq!(engine.published().seq, 21);
+    }
+
+    #[tokio::test]
+    async fn stopping_commits_what_is_queued_and_closes_the_database_while_handles_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let tokens: Vec<String> = domain().catalog().tokens().map(|t| t.id.clone()).collect();
+        let store = Store::open(&path).unwrap();
+        let (engine, task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
+        engine
+            .execute(Command::CreateSession {
+                session_id: "s1".into(),
+                name: "night".into(),
+                teams: None,
+            })
+            .await
+            .unwrap();
+        // Queued, not yet answered, when the stop arrives: still committed.
+        let queued = {
+            let engine = engine.clone();
+            let command = scan(&tokens[0], "queued");
+            tokio::spawn(async move { engine.execute(command).await })
+        };
+        tokio::task::yield_now().await;
+        task.stop().await.unwrap();
+        let queued = queued.await.unwrap();
+
+        // A handle that outlived the stop is refused, and the file is free for the next start.
+        assert_eq!(
+            engine.execute(scan(&tokens[1], "late")).await.unwrap_err(),
+            EngineError::Stopped
+        );
+        assert!(engine.read_log(0, 10).await.is_err());
+        let store = Store::open(&path).expect("the stopped engine let go of the database");
+        let (again, _task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
+        let recorded = again.published().view.recent_transactions.len();
+        match queued {
+            Ok(_) => assert_eq!(recorded, 1, "an acknowledged scan survives the stop"),
+            Err(e) => {
+                assert_eq!(e, EngineError::Stopped);
+                assert_eq!(recorded, 0, "a refused scan is not in the log");
+            }
+        }
     }
 
     #[tokio::test]
@@ -454,7 +536,7 @@ mod tests {
             assert!(after.storage_fault.is_none());
             assert_eq!(after.view.recent_transactions.len(), 2);
             drop(engine);
-            task.await.unwrap();
+            task.stop().await.unwrap();
         }
         let store = Store::open(&path).unwrap();
         let mut ids = Vec::new();
@@ -557,7 +639,7 @@ mod tests {
                 call.await.unwrap().unwrap();
             }
             drop(engine);
-            task.await.unwrap();
+            task.stop().await.unwrap();
         }
         let store = Store::open(&path).unwrap();
         let (seq, _) = store

@@ -310,10 +310,14 @@ impl Prepared {
         for task in fanouts.into_iter().chain(outputs) {
             task.abort();
         }
-        // Dropping the last handles lets the engine finish what is queued, then stop.
         drop(io);
         drop(ctx);
-        let drained = tokio::time::timeout(grace, engine_task).await.is_ok();
+        // Connection tasks that have not noticed the shutdown yet may still hold engine
+        // handles: stop the engine explicitly, so the database is committed and closed here.
+        let drained = matches!(
+            tokio::time::timeout(grace, engine_task.stop()).await,
+            Ok(Ok(()))
+        );
         if drained && served.is_ok() {
             if let Err(e) = std::fs::write(config.data_dir.join(CLEAN_STOP_MARKER), b"") {
                 tracing::warn!(error = %e, "cannot mark the clean stop");

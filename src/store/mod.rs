@@ -249,6 +249,13 @@ impl Store {
         f(database)
     }
 
+    /// Closes the file for good: later calls answer [`StoreError::Closed`]. redb locks its file
+    /// while a handle is open, so a box that stops must let go of it even if some task still
+    /// holds the store (the next start in the same process would otherwise find it in use).
+    pub fn close(&self) {
+        drop(self.guard().take());
+    }
+
     /// Closes the file and opens it again; redb recovers it to its last durable commit. Used
     /// after a storage failure, whose I/O error leaves redb's handle unusable.
     pub fn reopen(&self) -> Result<(), StoreError> {
