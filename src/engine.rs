@@ -386,6 +386,14 @@ mod tests {
         )
     }
 
+    fn create_session() -> Command {
+        Command::CreateSession {
+            session_id: "s1".into(),
+            name: "night".into(),
+            teams: None,
+        }
+    }
+
     fn scan(token: &str, client: &str) -> Command {
         Command::Scan(ScanRequest {
             token_id: token.into(),
@@ -406,14 +414,7 @@ mod tests {
         {
             let store = Store::open(&path).unwrap();
             let (engine, task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
-            engine
-                .execute(Command::CreateSession {
-                    session_id: "s1".into(),
-                    name: "night".into(),
-                    teams: None,
-                })
-                .await
-                .unwrap();
+            engine.execute(create_session()).await.unwrap();
             // Many concurrent callers: they share commits, and every one gets its answer.
             let mut calls = Vec::new();
             for (i, token) in tokens.iter().take(20).enumerate() {
@@ -450,14 +451,7 @@ mod tests {
         let tokens: Vec<String> = domain().catalog().tokens().map(|t| t.id.clone()).collect();
         let store = Store::open(&path).unwrap();
         let (engine, task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
-        engine
-            .execute(Command::CreateSession {
-                session_id: "s1".into(),
-                name: "night".into(),
-                teams: None,
-            })
-            .await
-            .unwrap();
+        engine.execute(create_session()).await.unwrap();
         // Queued, not yet answered, when the stop arrives: still committed.
         let queued = {
             let engine = engine.clone();
@@ -496,14 +490,7 @@ mod tests {
         {
             let store = Store::open_with_faults(&path, plan.clone()).unwrap();
             let (engine, task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
-            engine
-                .execute(Command::CreateSession {
-                    session_id: "s1".into(),
-                    name: "night".into(),
-                    teams: None,
-                })
-                .await
-                .unwrap();
+            engine.execute(create_session()).await.unwrap();
             engine.execute(scan(&tokens[0], "ok-1")).await.unwrap();
             let before = engine.published();
 
@@ -558,11 +545,7 @@ mod tests {
         let store = Store::open_with_faults(&dir.path().join("log.redb"), plan.clone()).unwrap();
         let (engine, _task) = start(store, domain(), Arc::new(Hub::new(8)), 8).unwrap();
         plan.fail_now(FaultKind::IoError);
-        let create = Command::CreateSession {
-            session_id: "s1".into(),
-            name: "night".into(),
-            teams: None,
-        };
+        let create = create_session();
         assert!(engine.execute(create.clone()).await.is_err());
         let mut watch = engine.watch();
         assert!(watch.borrow_and_update().storage_fault.is_some());
@@ -582,11 +565,7 @@ mod tests {
         let tokens: Vec<String> = domain().catalog().tokens().map(|t| t.id.clone()).collect();
         let mut live = domain();
         let mut log = Vec::new();
-        let mut commands = vec![Command::CreateSession {
-            session_id: "s1".into(),
-            name: "night".into(),
-            teams: None,
-        }];
+        let mut commands = vec![create_session()];
         commands.extend((0..60).map(|i| scan(&tokens[i % tokens.len()], &format!("c{i}"))));
         let store = Store::open(&path).unwrap();
         for (i, command) in commands.iter().enumerate() {

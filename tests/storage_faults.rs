@@ -11,6 +11,17 @@ use serde_json::json;
 use venuebox::auth::Role;
 use venuebox::store::faults::{FaultKind, FaultPlan};
 
+/// A player scan of `token_id` with the client id `scan_id`.
+async fn scan(
+    addr: std::net::SocketAddr,
+    player: &str,
+    token_id: &str,
+    scan_id: &str,
+) -> (u16, serde_json::Value) {
+    let body = json!({"tokenId": token_id, "scanId": scan_id});
+    http(addr, "POST", "/api/scan", player, Some(body)).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_survived_and_recovered_from() {
     let dir = tempfile::tempdir().unwrap();
@@ -29,25 +40,11 @@ async fn a_full_disk_is_survived_and_recovered_from() {
     )
     .await;
     assert_eq!(status, 201);
-    let (status, first) = http(
-        addr,
-        "POST",
-        "/api/scan",
-        &player,
-        Some(json!({"tokenId": "mem001", "scanId": "a"})),
-    )
-    .await;
+    let (status, first) = scan(addr, &player, "mem001", "a").await;
     assert_eq!(status, 200, "{first}");
 
     plan.fail_now(FaultKind::DiskFull);
-    let (status, refused) = http(
-        addr,
-        "POST",
-        "/api/scan",
-        &player,
-        Some(json!({"tokenId": "mem002", "scanId": "b"})),
-    )
-    .await;
+    let (status, refused) = scan(addr, &player, "mem002", "b").await;
     assert_eq!(status, 503, "{refused}");
     assert_eq!(refused["code"], "SERVER_ERROR");
     assert!(
@@ -84,14 +81,7 @@ async fn a_full_disk_is_survived_and_recovered_from() {
         }
     }
     assert!(recovered, "the box retries the card by itself");
-    let (status, again) = http(
-        addr,
-        "POST",
-        "/api/scan",
-        &player,
-        Some(json!({"tokenId": "mem002", "scanId": "b"})),
-    )
-    .await;
+    let (status, again) = scan(addr, &player, "mem002", "b").await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(
         again["replayed"], false,

@@ -55,6 +55,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .merge(super::predictions::router())
         .merge(super::hardware::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ctx)
 }
@@ -155,6 +156,16 @@ impl FromRequestParts<Arc<AppContext>> for Admin {
 
 async fn not_found() -> WireError {
     WireError::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+/// A known path with the wrong method: still a JSON error a client can read, not axum's
+/// empty 405.
+async fn method_not_allowed(method: axum::http::Method) -> WireError {
+    WireError::new(
+        ErrorCode::InvalidData,
+        format!("this endpoint does not take {method}"),
+    )
+    .with_http_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
 async fn health(State(ctx): Ctx) -> Response {

@@ -63,6 +63,10 @@ describe('admin auth and sessions', () => {
     const unknown = await box.http('GET', '/api/nothing-here');
     assert.equal(unknown.status, 404);
     assert.equal(unknown.json.code, 'NOT_FOUND');
+    const wrongMethod = await box.http('DELETE', '/api/state');
+    assert.equal(wrongMethod.status, 405);
+    assert.equal(wrongMethod.json.code, 'INVALID_DATA');
+    assert.match(wrongMethod.json.message, /DELETE/);
   });
 });
 

@@ -1,6 +1,8 @@
 // The live-predictions contract (seed 002) against the real binary with the `ws` client.
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { startBox } from './harness.mjs';
 
@@ -102,10 +104,14 @@ it('staff maintenance notices reach every viewer, and a restart closes with 1012
     assert.equal(asViewer.status, 403);
 
     const closed = new Promise((r) => client.ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
-    await own.stop('SIGTERM');
+    const exit = await own.stop('SIGTERM');
+    assert.equal(exit.code, 0, own.stderr);
     const { code } = await closed;
     assert.equal(code, 1012);
     assert.ok(client.messages.some((m) => m.type === 'SYSTEM_NOTICE' && /restarting/.test(m.payload.message)));
+    // With viewers connected the stop is still a clean one (the engine drained and closed the
+    // log), so the next start will not treat it as a power cut.
+    assert.ok(existsSync(join(own.dataDir, 'clean-stop')), `not marked as a clean stop:\n${own.stderr}`);
   } finally {
     await own.stop();
   }
