@@ -21,8 +21,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# libc for linking aarch64 binaries (no command to probe for it).
-if [ ! -e /usr/aarch64-linux-gnu/lib/libc.so.6 ]; then
+# The aarch64 C library's headers and link files, for crates that compile C (ring) and for
+# linking. No command to probe for it; the runtime libc.so.6 alone comes with the cross gcc, so
+# look for a header only the -dev package has.
+if [ ! -e /usr/aarch64-linux-gnu/include/bits/libc-header-start.h ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libc6-dev-arm64-cross
 fi
