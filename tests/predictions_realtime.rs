@@ -702,6 +702,14 @@ async fn a_client_that_never_answers_pings_is_dropped_and_its_slot_freed() {
     let the_box = TestBox::start(dir.path(), "[realtime]\nping_interval_secs = 1\n", None).await;
     let admin = the_box.token(Role::Admin, "admin");
     let mut silent = open(&the_box, &the_box.token(Role::Viewer, "silent"), "s1").await;
+    // Reads nothing either (so tungstenite sends no pong frames), but answers in JSON.
+    let mut json_ponger = open(&the_box, &the_box.token(Role::Viewer, "ponger"), "s1").await;
+    let ponging = tokio::spawn(async move {
+        loop {
+            send(&mut json_ponger, json!({"action": "pong"})).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
     // Present once its subscription is in; gone once it missed a ping. Reading nothing means
     // answering no ping (tungstenite answers pings as it reads).
     let watchers = || async {
@@ -712,15 +720,22 @@ async fn a_client_that_never_answers_pings_is_dropped_and_its_slot_freed() {
     let mut gone = false;
     for _ in 0..100 {
         let now = watchers().await;
-        seen_present |= now == 1;
-        if seen_present && now == 0 {
+        seen_present |= now == 2;
+        if seen_present && now < 2 {
             gone = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(seen_present, "the silent client was subscribed");
-    assert!(gone, "its slot was freed after it missed a ping");
+    assert!(seen_present, "both clients were subscribed");
+    assert!(
+        gone,
+        "the silent client's slot was freed after it missed a ping"
+    );
+    // Three more ping intervals: the client answering with {"action": "pong"} stays.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(watchers().await, 1, "a JSON pong counts as an answer");
+    ponging.abort();
     let mut close_code = None;
     while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(2), silent.next()).await {
         match frame {

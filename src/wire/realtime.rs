@@ -540,7 +540,11 @@ async fn read_loop(
             frame = stream.next() => {
                 let Some(Ok(frame)) = frame else { break };
                 match frame {
-                    Message::Text(text) => handle_command(ctx, claims, client, text.as_str()),
+                    Message::Text(text) => {
+                        if handle_command(ctx, claims, client, text.as_str()) == Heard::Pong {
+                            answered = true;
+                        }
+                    }
                     Message::Pong(_) => answered = true,
                     Message::Close(_) => break,
                     Message::Binary(_) => {
@@ -564,12 +568,26 @@ async fn read_loop(
     }
 }
 
-fn handle_command(ctx: &Arc<AppContext>, claims: &Claims, client: &Arc<Client>, text: &str) {
+/// What a text frame turned out to be, for the heartbeat.
+#[derive(Debug, PartialEq, Eq)]
+enum Heard {
+    /// `{"action": "pong"}`: the seed asks clients to answer pings with a pong, and a client
+    /// may do it in JSON rather than with the WebSocket pong frame browsers send by themselves.
+    Pong,
+    Other,
+}
+
+fn handle_command(
+    ctx: &Arc<AppContext>,
+    claims: &Claims,
+    client: &Arc<Client>,
+    text: &str,
+) -> Heard {
     let command: ClientCommand = match serde_json::from_str(text) {
         Ok(command) => command,
         Err(e) => {
             client.push(notice("BAD_COMMAND", format!("not a command: {e}")));
-            return;
+            return Heard::Other;
         }
     };
     let channels = &ctx.channels;
@@ -611,11 +629,12 @@ fn handle_command(ctx: &Arc<AppContext>, claims: &Claims, client: &Arc<Client>, 
                 channels.unsubscribe(client, channel);
             }
         }
-        "pong" => {}
+        "pong" => return Heard::Pong,
         other => {
             client.push(notice("BAD_COMMAND", format!("unknown action {other:?}")));
         }
     }
+    Heard::Other
 }
 
 #[cfg(test)]
