@@ -1,11 +1,14 @@
 //! Logs written by earlier record versions must keep loading. `tests/fixtures/` holds one log per
 //! record version, written by the build that introduced it (`log-record-v1.redb`: a short game
-//! with every kind of event). When the record format changes, the new build must still replay
-//! every fixture here to the same state.
+//! with every kind of event), and one per group of event variants appended within a version
+//! (`log-record-v1-predictions.redb`: a session reset and a whole prediction round, written
+//! through the HTTP API of the build that added them). When the record format changes, the new
+//! build must still replay every fixture here to the same state.
 
+use venuebox::domain::predictions::CloseReason;
 use venuebox::domain::{
-    Command, DeviceKind, Domain, Limits, Outcome, ScanRequest, ScoringRules, SessionStatus,
-    TokenCatalog, TransactionStatus,
+    Command, DeviceKind, Domain, Limits, Outcome, PredictionCommand, PredictionOutcome,
+    ScanRequest, ScoringRules, SessionStatus, TokenCatalog, TransactionStatus,
 };
 use venuebox::store::Store;
 
@@ -89,5 +92,56 @@ fn a_record_v1_log_replays_to_the_game_it_recorded() {
     assert!(matches!(
         again.0,
         Outcome::Transaction { replayed: true, .. }
+    ));
+}
+
+#[test]
+fn a_record_v1_log_with_a_reset_and_a_prediction_round_replays() {
+    let (mut domain, count) = replay_fixture("log-record-v1-predictions.redb");
+    assert_eq!(count, 9);
+    let view = domain.view();
+
+    // The session reset archived the first session and started one with the same setup.
+    let archived = &view.archived_sessions[0];
+    assert_eq!(archived.session.status, SessionStatus::Archived);
+    assert_eq!(archived.transaction_count, 1);
+    let session = view.session.as_ref().unwrap();
+    assert_eq!(session.name, "Record v1 predictions fixture");
+    assert_ne!(session.id, archived.session.id);
+    assert_eq!(session.status, SessionStatus::Active);
+    assert_eq!(
+        session.teams,
+        Some(vec!["TEAM_A".to_string(), "TEAM_B".to_string()])
+    );
+
+    let prediction = view.prediction("pred-fx").expect("the prediction is back");
+    assert_eq!(prediction.title, "Who wins?");
+    assert_eq!(prediction.game_id.as_deref(), Some("g1"));
+    assert_eq!(prediction.cost_per_vote, 10);
+    assert_eq!(prediction.prompt_versions["session"], "v12");
+    assert_eq!(prediction.totals["a"], 10);
+    assert_eq!(prediction.totals["b"], 30);
+    let result = prediction.result.as_ref().expect("closed");
+    assert_eq!(result.winner.as_deref(), Some("b"));
+    assert_eq!(result.reason, CloseReason::Manual);
+    assert_eq!(view.balances["ada"], 460, "500 granted, 30 + 10 spent");
+
+    // Remembered vote ids still answer resends, spending nothing.
+    let (outcome, events) = domain
+        .execute(
+            &Command::Prediction(PredictionCommand::Vote {
+                prediction_id: "pred-fx".into(),
+                user_id: "ada".into(),
+                option_id: "b".into(),
+                votes: 3,
+                client_vote_id: "v-fx-1".into(),
+            }),
+            0,
+        )
+        .unwrap();
+    assert!(events.is_empty());
+    assert!(matches!(
+        outcome,
+        Outcome::Prediction(PredictionOutcome::Receipt { replayed: true, .. })
     ));
 }
