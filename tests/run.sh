@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command). On a fresh machine it first installs what
 # the tests need, idempotently: Debian packages (Node.js and npm, mpv and ffmpeg, the aarch64
-# cross linker and libc, qemu-user, shellcheck), the rustup aarch64 target, cargo-deb, and the
-# npm test client. Then the Rust tests, the end-to-end tests, and the Raspberry Pi side
-# (tests/pi.sh: aarch64 build and tests under qemu, .deb, systemd unit, SD-image stage).
+# cross linker and libc, qemu-user, shellcheck, Chromium for the console), the rustup aarch64
+# target, cargo-deb, and the npm test clients (socket.io-client, ws, playwright-core). Then the
+# Rust tests, the end-to-end tests (the console in headless Chromium among them), and the
+# Raspberry Pi side (tests/pi.sh: aarch64 build and tests under qemu, .deb, systemd unit,
+# SD-image stage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +14,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # Debian packages: command → package.
 missing=()
 for pair in node:nodejs npm:npm mpv:mpv ffmpeg:ffmpeg aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu \
-  qemu-aarch64:qemu-user shellcheck:shellcheck systemd-analyze:systemd dpkg-deb:dpkg; do
+  qemu-aarch64:qemu-user shellcheck:shellcheck systemd-analyze:systemd dpkg-deb:dpkg \
+  chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -35,8 +38,9 @@ if ! cargo deb --version >/dev/null 2>&1; then
   cargo install cargo-deb --locked --version 3.8.0
 fi
 
-# The real socket.io-client 4.x the GM stations use, pinned by tests/node/package-lock.json.
-if [ ! -d tests/node/node_modules/socket.io-client ] \
+# The real socket.io-client 4.x the GM stations use, ws, and playwright-core (it drives Debian's
+# Chromium; it downloads no browser of its own), pinned by tests/node/package-lock.json.
+if [ ! -d tests/node/node_modules/socket.io-client ] || [ ! -d tests/node/node_modules/playwright-core ] \
   || [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -54,6 +54,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/realtime", get(super::realtime::upgrade))
         .merge(super::predictions::router())
         .merge(super::hardware::router())
+        .merge(super::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -7,8 +7,10 @@
 //! - [`realtime`] and [`predictions`]: the live-predictions contract (seed 002), WebSocket and REST.
 //! - [`channels`]: the channel layer both real-time contracts publish through.
 //! - [`hardware`]: the admin API of the LEDs, the reset button and session resets.
+//! - [`console`]: the staff web console, a page that drives the admin API.
 
 pub mod channels;
+pub mod console;
 pub mod errors;
 pub mod hardware;
 pub mod http;

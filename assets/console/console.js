@@ -1,0 +1,302 @@
+// The staff console: a page served by the box that drives its admin API. It keeps the admin
+// token in this tab's sessionStorage, reads the box's state once a second, and renders every
+// value as text (names and ids come from devices in the room, never as markup).
+'use strict';
+
+const TOKEN_KEY = 'venuebox.adminToken';
+const REFRESH_MS = 1000;
+
+const $ = (id) => document.getElementById(id);
+let refreshTimer = null;
+let lastHardware = null;
+
+/** An element with text content and optional attributes. */
+function el(tag, text, attrs = {}) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  return node;
+}
+
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const cell of cells) tr.append(el('td', cell));
+  return tr;
+}
+
+function clock(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+}
+
+function say(text, kind = 'info') {
+  const box = $('message');
+  box.textContent = text;
+  box.dataset.kind = kind;
+  box.hidden = !text;
+}
+
+/** Calls the box; resolves to the JSON body, or throws an Error carrying the box's code. */
+async function api(method, path, body) {
+  const headers = {};
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch { json = null; }
+  if (!res.ok) {
+    const error = new Error(json?.message ?? `${res.status} ${res.statusText}`);
+    error.code = json?.code ?? String(res.status);
+    error.status = res.status;
+    throw error;
+  }
+  return json;
+}
+
+/** Runs a staff action and reports its outcome; a lapsed login goes back to the login form. */
+async function act(label, call) {
+  try {
+    await call();
+    say(`${label}: done`);
+    await refresh();
+  } catch (e) {
+    if (e.status === 401) return showLogin('Your login has expired; log in again.');
+    say(`${label}: ${e.code} — ${e.message}`, 'error');
+  }
+}
+
+function showLogin(why = '') {
+  sessionStorage.removeItem(TOKEN_KEY);
+  clearInterval(refreshTimer);
+  refreshTimer = null;
+  $('dashboard').hidden = true;
+  $('logout').hidden = true;
+  $('login').hidden = false;
+  say(why, why ? 'error' : 'info');
+  $('password').focus();
+}
+
+function showDashboard() {
+  $('login').hidden = true;
+  $('dashboard').hidden = false;
+  $('logout').hidden = false;
+  refresh();
+  refreshTimer = setInterval(refresh, REFRESH_MS);
+}
+
+function renderHealth(health) {
+  const pill = $('health');
+  const ok = health && health.status === 'ok';
+  pill.dataset.state = ok ? 'ok' : 'fault';
+  pill.textContent = ok ? `ok · v${health.version}` : `storage fault: ${health?.storage ?? 'box unreachable'}`;
+}
+
+function renderSession(state) {
+  const s = state.session;
+  const running = s && (s.status === 'active' || s.status === 'paused');
+  $('session-summary').textContent = s
+    ? `${s.name} — ${s.status} since ${clock(s.startTime)}${s.teams ? ` — teams ${s.teams.join(', ')}` : ''}`
+    : 'No session. Start one below.';
+  $('session-summary').dataset.sessionId = s ? s.id : '';
+  $('session-summary').dataset.status = s ? s.status : 'none';
+  document.querySelector('[data-session="paused"]').disabled = !(s && s.status === 'active');
+  document.querySelector('[data-session="active"]').disabled = !(s && s.status === 'paused');
+  document.querySelector('[data-session="ended"]').disabled = !running;
+  $('reset-session').disabled = !running;
+  $('session-form').hidden = Boolean(running);
+}
+
+function renderScores(state) {
+  $('scores').replaceChildren(...state.scores.map((t) =>
+    row([t.teamId, t.score, t.baseScore, t.bonusPoints, t.tokensScanned, t.completedGroups.join(', ')])));
+}
+
+function renderScans(state) {
+  const recent = [...state.recentTransactions].reverse();
+  $('scans').replaceChildren(...recent.map((t) => {
+    const tr = row([clock(t.timestamp), t.tokenId, t.teamId ?? '', t.scannerId, t.status, t.points]);
+    tr.dataset.status = t.status;
+    if (t.rejectionReason) tr.title = t.rejectionReason;
+    return tr;
+  }));
+}
+
+function renderVideo(state) {
+  const v = state.currentVideo;
+  $('video-now').textContent = v ? `${v.tokenId}: ${v.status}` : 'Nothing playing.';
+  const queue = state.videoQueue ?? [];
+  $('video-queue').textContent = queue.length
+    ? `Queued: ${queue.map((q) => q.tokenId ?? q).join(', ')}`
+    : '';
+  if (!state.systemStatus.videoDisplayReady) $('video-now').textContent += ' (video player down: restarting)';
+}
+
+function renderDevices(state) {
+  $('devices').replaceChildren(...state.devices.map((d) =>
+    row([d.deviceId, d.type, d.name ?? '', d.connected ? 'yes' : `no (${d.disconnectReason ?? '—'})`, clock(d.lastSeen)])));
+}
+
+function renderHardware(hw) {
+  lastHardware = hw;
+  for (const led of document.querySelectorAll('.led')) {
+    led.dataset.on = String(Boolean(hw.leds[led.dataset.led]));
+  }
+  $('pattern').textContent = hw.pattern;
+  $('hardware-summary').textContent =
+    `LEDs and button: ${hw.backend} · video player: ${hw.video.player} (${hw.video.ready ? 'ready' : 'down'})` +
+    ` · pattern ${hw.pattern}${hw.button.held ? ' · reset button held' : ''}`;
+  const press = $('press-button');
+  press.hidden = !hw.button.simulated;
+  press.textContent = `Hold the reset button (${hw.button.holdSecs} s)`;
+}
+
+function renderPredictions(list) {
+  $('predictions').replaceChildren(...list.events.map((p) => {
+    const li = el('li');
+    li.dataset.predictionId = p.id;
+    const totals = p.options.map((o) => `${o.label}: ${p.totals[o.id] ?? 0}`).join(' · ');
+    li.append(el('strong', p.title), el('span', ` [${p.streamerId}] ${p.status} — ${totals}`));
+    if (p.result) {
+      const winner = p.options.find((o) => o.id === p.result.optionId);
+      li.append(el('span', ` — result: ${winner ? winner.label : 'no votes'}`, { class: 'result' }));
+    } else {
+      const close = el('button', 'Close now', { type: 'button' });
+      close.addEventListener('click', () => act(`Close "${p.title}"`, () => api('POST', `/api/predictions/${encodeURIComponent(p.id)}/close`)));
+      li.append(' ', close);
+    }
+    return li;
+  }));
+}
+
+function renderPresence(presence) {
+  const entries = Object.entries(presence.channels);
+  $('presence').replaceChildren(...(entries.length
+    ? entries.map(([channel, n]) => el('li', `${channel}: ${n}`))
+    : [el('li', 'Nobody is subscribed.')]));
+}
+
+let tokensLoaded = false;
+async function loadVideoTokens() {
+  if (tokensLoaded) return;
+  const catalog = await api('GET', '/api/tokens');
+  $('video-tokens').replaceChildren(...catalog.tokens.filter((t) => t.video).map((t) => el('option', null, { value: t.id })));
+  tokensLoaded = true;
+}
+
+let refreshing = false;
+async function refresh() {
+  if (refreshing || !sessionStorage.getItem(TOKEN_KEY)) return;
+  refreshing = true;
+  try {
+    const health = await api('GET', '/healthz').catch((e) => ({ status: 'fault', storage: e.message }));
+    renderHealth(health);
+    const [state, hw, predictions, presence] = await Promise.all([
+      api('GET', '/api/state'), api('GET', '/api/hardware'), api('GET', '/api/predictions'), api('GET', '/api/presence'),
+    ]);
+    renderSession(state);
+    renderScores(state);
+    renderScans(state);
+    renderVideo(state);
+    renderDevices(state);
+    renderHardware(hw);
+    renderPredictions(predictions);
+    renderPresence(presence);
+    document.body.dataset.seq = String(state.lastEventSeq);
+    await loadVideoTokens();
+  } catch (e) {
+    if (e.status === 401) showLogin('Your login has expired; log in again.');
+    else renderHealth({ status: 'fault', storage: e.message });
+  } finally {
+    refreshing = false;
+  }
+}
+
+/** A list typed as "a, b, c", without empty entries. */
+const listOf = (text) => text.split(',').map((s) => s.trim()).filter(Boolean);
+
+/** An option id from its label: lower case letters, digits and dashes. */
+function optionId(label, index) {
+  const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return slug || `option-${index + 1}`;
+}
+
+function wire() {
+  $('login-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      const { token } = await api('POST', '/api/admin/auth', { password: $('password').value });
+      sessionStorage.setItem(TOKEN_KEY, token);
+      $('password').value = '';
+      say('');
+      showDashboard();
+    } catch (e) {
+      say(`Login refused: ${e.code} — ${e.message}`, 'error');
+    }
+  });
+  $('logout').addEventListener('click', () => showLogin());
+
+  $('session-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const teams = listOf($('session-teams').value);
+    const body = { name: $('session-name').value.trim() };
+    if (teams.length) body.teams = teams;
+    act('Start session', () => api('POST', '/api/session', body));
+  });
+  for (const button of document.querySelectorAll('[data-session]')) {
+    const status = button.dataset.session;
+    button.addEventListener('click', () => {
+      if (status === 'ended' && !confirm('End the session? It is archived with its scores.')) return;
+      act(`Session ${status}`, () => api('PUT', '/api/session', { status }));
+    });
+  }
+  $('reset-session').addEventListener('click', () => {
+    if (!confirm('Reset: archive this session and start a fresh one with the same teams?')) return;
+    act('Reset session', () => api('POST', '/api/session/reset'));
+  });
+
+  $('video-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const action = event.submitter?.dataset.video ?? 'play';
+    act(`Video ${action}`, () => api('POST', '/api/video/control', { action, tokenId: $('video-token').value.trim() }));
+  });
+  for (const button of document.querySelectorAll('.actions [data-video]')) {
+    const action = button.dataset.video;
+    button.addEventListener('click', () => act(`Video ${action}`, () => api('POST', '/api/video/control', { action })));
+  }
+
+  $('press-button').addEventListener('click', () => {
+    const holdMs = Math.round(((lastHardware?.button.holdSecs) ?? 3) * 1000) + 200;
+    act('Reset button held', () => api('POST', '/api/hardware/button', { press_ms: holdMs }));
+  });
+
+  $('prediction-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const labels = listOf($('prediction-options').value);
+    const minutes = Number($('prediction-minutes').value);
+    const body = {
+      streamerId: $('prediction-streamer').value.trim(),
+      title: $('prediction-title').value.trim(),
+      options: labels.map((label, i) => ({ id: optionId(label, i), label })),
+      costPerVote: Number($('prediction-cost').value),
+      closesAt: new Date(Date.now() + minutes * 60_000).toISOString(),
+    };
+    act('Open question', () => api('POST', '/api/predictions', body));
+  });
+  $('grant-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const user = $('grant-user').value.trim();
+    const body = { amount: Number($('grant-amount').value), reason: $('grant-reason').value.trim() };
+    act(`Grant to ${user}`, () => api('POST', `/api/users/${encodeURIComponent(user)}/grants`, body));
+  });
+  $('notice-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    act('Notice', () => api('POST', '/api/notices', { message: $('notice-text').value }));
+  });
+}
+
+wire();
+if (sessionStorage.getItem(TOKEN_KEY)) showDashboard();
+else showLogin();

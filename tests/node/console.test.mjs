@@ -1,0 +1,141 @@
+// The staff web console in a real browser: headless Chromium (Debian's, installed by
+// tests/run.sh) driven by playwright-core, against the real binary. Stations are the stock
+// socket.io-client, as in the room.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+import { connect, emitAck, startBox } from './harness.mjs';
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+if (!existsSync(CHROMIUM)) {
+  throw new Error(`Chromium not found at ${CHROMIUM}: run tests/run.sh (it installs Debian's chromium) or set CHROMIUM`);
+}
+
+describe('the staff console', () => {
+  let box;
+  let browser;
+  let page;
+  const pageErrors = [];
+
+  before(async () => {
+    box = await startBox();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      // This machine has no network beyond loopback: keep Chromium from trying.
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('dialog', (d) => d.accept());
+  });
+  after(async () => {
+    await browser?.close();
+    await box?.stop();
+  });
+
+  /** Waits until the element's text matches. */
+  const textOf = async (selector, pattern, timeout = 8000) => {
+    await page.waitForFunction(
+      ([sel, source]) => new RegExp(source).test(document.querySelector(sel)?.textContent ?? ''),
+      [selector, pattern.source],
+      { timeout },
+    );
+    return page.textContent(selector);
+  };
+
+  it('is served by the box at / and refuses a wrong password with the box error', async () => {
+    const res = await page.goto(box.url + '/');
+    assert.equal(new URL(page.url()).pathname, '/console');
+    assert.match(res.headers()['content-security-policy'], /script-src 'self'/);
+    assert.equal(await page.isVisible('#login'), true);
+    await page.fill('#password', 'not-the-password');
+    await page.click('#login-form button[type=submit]');
+    assert.match(await textOf('#message', /Login refused/), /INVALID_TOKEN|AUTH/);
+    assert.equal(await page.isVisible('#dashboard'), false);
+  });
+
+  it('logs in, starts a session with teams, and shows a station scan in the scores', async () => {
+    await page.fill('#password', box.password);
+    await page.click('#login-form button[type=submit]');
+    await page.waitForSelector('#dashboard', { state: 'visible' });
+    await textOf('#health', /^ok/);
+    await page.fill('#session-name', 'Console night');
+    await page.fill('#session-teams', 'TEAM_A, TEAM_B');
+    await page.click('#session-form button[type=submit]');
+    assert.match(await textOf('#session-summary', /Console night — active/), /teams TEAM_A, TEAM_B/);
+
+    // A GM station whose name is markup: the console shows it as text and runs nothing.
+    const gm = connect(box, { token: box.token('gm', 'GM_CONSOLE') });
+    const identified = gm.rec.next('gm:identified');
+    gm.socket.emit('gm:identify', { stationId: 'GM_CONSOLE', version: '1.0.0', name: '<img src=x onerror="window.pwned=1">' });
+    await identified;
+    const ack = await emitAck(gm.socket, 'transaction:submit', { tokenId: 'mem001', teamId: 'TEAM_A' });
+    assert.equal(ack.success, true);
+    await textOf('#scores', new RegExp(`TEAM_A${ack.transaction.points}`));
+    await textOf('#scans', /mem001/);
+    await textOf('#devices', /<img src=x/);
+    assert.equal(await page.$$eval('#devices img', (imgs) => imgs.length), 0);
+    assert.equal(await page.evaluate(() => window.pwned), undefined);
+    gm.socket.disconnect();
+  });
+
+  it('pauses, resumes, and resets the session with the simulated button', async () => {
+    await page.click('[data-session="paused"]');
+    await textOf('#session-summary', /— paused/);
+    await textOf('#pattern', /session_paused/);
+    await page.click('[data-session="active"]');
+    await textOf('#session-summary', /— active/);
+    const before = await page.getAttribute('#session-summary', 'data-session-id');
+    await page.click('#press-button');
+    // The press holds for the configured 3 s, then the box resets the session.
+    await page.waitForFunction(
+      (old) => { const id = document.querySelector('#session-summary').dataset.sessionId; return id && id !== old; },
+      before,
+      { timeout: 10000 },
+    );
+    assert.match(await page.textContent('#session-summary'), /Console night — active/, 'same name and teams');
+    const state = (await box.http('GET', '/api/state')).json;
+    assert.equal(state.scores.every((s) => s.score === 0), true, 'a fresh game');
+  });
+
+  it('plays and stops a token video, and reports a refused action', async () => {
+    await page.fill('#video-token', 'vid001');
+    await page.click('#video-form button[data-video="play"]');
+    await textOf('#video-now', /vid001: (loading|playing)/);
+    await textOf('#leds', /video_playing/);
+    await page.click('.actions [data-video="stop"]');
+    await textOf('#video-now', /Nothing playing/);
+    await page.fill('#video-token', 'no-such-token');
+    await page.click('#video-form button[data-video="play"]');
+    await textOf('#message', /Video play: \S+ — /);
+    assert.equal(await page.getAttribute('#message', 'data-kind'), 'error');
+  });
+
+  it('opens a prediction, shows its votes, and closes it with a result', async () => {
+    await page.fill('#prediction-title', 'Which team wins?');
+    await page.fill('#prediction-options', 'Team A, Team B');
+    await page.click('#prediction-form button[type=submit]');
+    await textOf('#predictions', /Which team wins\?.*open/);
+    await page.fill('#grant-user', 'ada');
+    await page.fill('#grant-amount', '100');
+    await page.click('#grant-form button[type=submit]');
+    await textOf('#message', /Grant to ada: done/);
+
+    const { token } = (await box.http('POST', '/api/auth', { body: { name: 'Ada', pin: box.viewerPin } })).json;
+    const id = await page.getAttribute('#predictions li', 'data-prediction-id');
+    const vote = await box.http('POST', `/api/predictions/${id}/votes`, { token, body: { optionId: 'team-b', votes: 3, clientVoteId: 'c-1' } });
+    assert.equal(vote.status, 200, vote.text);
+    await textOf('#predictions', /Team B: 30/);
+    await page.click('#predictions li button');
+    await textOf('#predictions', /closed.*result: Team B/);
+  });
+
+  it('goes back to the login form when its token no longer works', async () => {
+    await page.evaluate(() => sessionStorage.setItem('venuebox.adminToken', 'expired.or.forged'));
+    await page.waitForSelector('#login', { state: 'visible', timeout: 5000 });
+    assert.match(await page.textContent('#message'), /log in again/);
+    assert.deepEqual(pageErrors, [], 'no script errors on the page');
+  });
+});
