@@ -679,13 +679,18 @@ async fn bad_frames_get_a_notice_and_the_connection_stays() {
     let end = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match ws.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                None | Some(Err(_)) => break None,
                 Some(Ok(_)) => {}
             }
         }
     })
     .await;
-    assert!(end.is_ok(), "the oversized frame closed the connection");
+    assert_eq!(
+        end.expect("the oversized frame closed the connection"),
+        Some(1009),
+        "closed as 'message too big'"
+    );
 
     // Without a token, or with the wrong role, no upgrade.
     let refused = connect_async(format!("ws://{}/realtime?streamerId=s1", the_box.addr)).await;

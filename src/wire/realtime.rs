@@ -42,6 +42,8 @@ const UPDATE_EVERY: Duration = Duration::from_millis(250);
 const MAX_CHANNELS_PER_CLIENT: usize = 32;
 /// Close code for a client that did not answer pings.
 pub const CLOSE_NO_PONG: u16 = 4000;
+/// Close code for a frame over [`MAX_FRAME_BYTES`] (the WebSocket "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
 
 fn message(
     channel: &str,
@@ -538,7 +540,16 @@ async fn read_loop(
     loop {
         tokio::select! {
             frame = stream.next() => {
-                let Some(Ok(frame)) = frame else { break };
+                let frame = match frame {
+                    Some(Ok(frame)) => frame,
+                    Some(Err(e)) => {
+                        if is_oversized(e) {
+                            client.cut(CLOSE_TOO_BIG, "frame over 16384 bytes");
+                        }
+                        break;
+                    }
+                    None => break,
+                };
                 match frame {
                     Message::Text(text) => {
                         if handle_command(ctx, claims, client, text.as_str()) == Heard::Pong {
@@ -566,6 +577,16 @@ async fn read_loop(
             break;
         }
     }
+}
+
+/// Whether a read failed because the client sent a frame over the limit (then it is told so
+/// with 1009, rather than a plain close that looks like the box going away).
+fn is_oversized(error: axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    matches!(
+        error.into_inner().downcast::<Error>().map(|e| *e),
+        Ok(Error::Capacity(_))
+    )
 }
 
 /// What a text frame turned out to be, for the heartbeat.

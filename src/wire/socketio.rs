@@ -430,22 +430,27 @@ impl GmAdapter {
                 }
             },
         );
-        socket.on_fallback(|s: SocketRef, EventName(name): EventName| async move {
-            let Some(conn) = conn_of(&s) else { return };
-            conn.touch();
-            let error = if conn.allow(Bucket::Other) {
-                WireError::new(
-                    ErrorCode::InvalidData,
-                    format!(
-                        "unknown event {:?}",
-                        name.chars().take(64).collect::<String>()
-                    ),
-                )
-            } else {
-                WireError::new(ErrorCode::RateLimited, "more than 50 events per second")
-            };
-            emit_error(&s, &error);
-        });
+        // An unknown event is answered like a refused known one: the `error` event, and the
+        // acknowledgement when the client asked for one (it would otherwise wait forever).
+        socket.on_fallback(
+            |s: SocketRef, EventName(name): EventName, ack: AckSender| async move {
+                let Some(conn) = conn_of(&s) else { return };
+                conn.touch();
+                let error = if conn.allow(Bucket::Other) {
+                    WireError::new(
+                        ErrorCode::InvalidData,
+                        format!(
+                            "unknown event {:?}",
+                            name.chars().take(64).collect::<String>()
+                        ),
+                    )
+                } else {
+                    WireError::new(ErrorCode::RateLimited, "more than 50 events per second")
+                };
+                emit_error(&s, &error);
+                ack_error(ack, &error);
+            },
+        );
         let a = self.clone();
         socket.on_disconnect(move |s: SocketRef, reason: SioReason| {
             let a = a.clone();
