@@ -171,6 +171,18 @@ function renderPredictions(list) {
   }));
 }
 
+function renderHistory(sessions) {
+  const items = sessions.archived.map((a) => {
+    const s = a.session;
+    const ranked = [...a.scores].sort((x, y) => y.score - x.score);
+    const scores = ranked.map((t) => `${t.teamId} ${t.score}`).join(' · ') || 'no scores';
+    const li = el('li', `${s.name} (${clock(s.startTime)}–${clock(s.endTime)}): ${scores} — ${a.transactionCount} scans`);
+    li.dataset.sessionId = s.id;
+    return li;
+  });
+  $('history').replaceChildren(...(items.length ? items : [el('li', 'None yet tonight.')]));
+}
+
 function renderPresence(presence) {
   const entries = Object.entries(presence.channels);
   $('presence').replaceChildren(...(entries.length
@@ -193,8 +205,9 @@ async function refresh() {
   try {
     const health = await api('GET', '/healthz').catch((e) => ({ status: 'fault', storage: e.message }));
     renderHealth(health);
-    const [state, hw, predictions, presence] = await Promise.all([
+    const [state, hw, predictions, presence, sessions] = await Promise.all([
       api('GET', '/api/state'), api('GET', '/api/hardware'), api('GET', '/api/predictions'), api('GET', '/api/presence'),
+      api('GET', '/api/sessions'),
     ]);
     renderSession(state);
     renderScores(state);
@@ -204,6 +217,7 @@ async function refresh() {
     renderHardware(hw);
     renderPredictions(predictions);
     renderPresence(presence);
+    renderHistory(sessions);
     document.body.dataset.seq = String(state.lastEventSeq);
     await loadVideoTokens();
   } catch (e) {

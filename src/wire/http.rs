@@ -47,6 +47,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
                 .post(create_session)
                 .put(update_session),
         )
+        .route("/api/sessions", get(sessions))
         .route("/api/scan", post(scan))
         .route("/api/scan/batch", post(scan_batch))
         .route("/api/tokens", get(tokens))
@@ -202,6 +203,10 @@ async fn admin_login(
 
 async fn state(State(ctx): Ctx) -> Json<Value> {
     Json(ctx.game_state())
+}
+
+async fn sessions(State(ctx): Ctx, _admin: Admin) -> Json<Value> {
+    Json(json::sessions(&ctx.engine.published().view))
 }
 
 async fn current_session(State(ctx): Ctx) -> Result<Json<Value>, WireError> {

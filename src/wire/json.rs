@@ -240,6 +240,31 @@ pub fn game_state(
     })
 }
 
+/// `GET /api/sessions`: the running session (if any), then every archived one, newest first,
+/// each with its final scores: the night's results, group after group.
+pub fn sessions(view: &GameView) -> Value {
+    let scores = |list: &[TeamScore]| list.iter().map(team_score).collect::<Vec<_>>();
+    let archived: Vec<Value> = view
+        .archived_sessions
+        .iter()
+        .rev()
+        .map(|a| {
+            json!({
+                "session": session(&a.session),
+                "scores": scores(&a.scores),
+                "transactionCount": a.transaction_count,
+            })
+        })
+        .collect();
+    json!({
+        "current": view.session.as_ref().map(|s| json!({
+            "session": session(s),
+            "scores": scores(&view.scores),
+        })),
+        "archived": archived,
+    })
+}
+
 /// The `sync:full` payload: session, state, devices and the last 100 transactions.
 pub fn full_sync(
     published: &Published,

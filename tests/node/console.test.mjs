@@ -96,6 +96,9 @@ describe('the staff console', () => {
       { timeout: 10000 },
     );
     assert.match(await page.textContent('#session-summary'), /Console night — active/, 'same name and teams');
+    // The reset session is listed with its final scores.
+    assert.match(await textOf('#history', /Console night/), /TEAM_A \d+ · TEAM_B 0 — 1 scans/);
+    assert.equal(await page.getAttribute('#history li', 'data-session-id'), before);
     const state = (await box.http('GET', '/api/state')).json;
     assert.equal(state.scores.every((s) => s.score === 0), true, 'a fresh game');
   });

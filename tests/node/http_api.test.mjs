@@ -45,6 +45,15 @@ describe('admin auth and sessions', () => {
       assert.equal(res.json.status, expected);
     }
     assert.equal((await box.http('GET', '/api/session')).status, 404);
+    // The ended session stays listed, with its scores, for the night's results.
+    const sessions = await box.http('GET', '/api/sessions', { token: admin });
+    assert.equal(sessions.status, 200, sessions.text);
+    assert.equal(sessions.json.current, null);
+    assert.equal(sessions.json.archived[0].session.id, created.json.id);
+    assert.equal(sessions.json.archived[0].session.status, 'archived');
+    assert.deepEqual(sessions.json.archived[0].scores.map((t) => t.teamId), ['TEAM_A', 'TEAM_B']);
+    assert.equal(sessions.json.archived[0].transactionCount, 0);
+    assert.equal((await box.http('GET', '/api/sessions')).status, 401, 'staff only');
     const bad = await box.http('PUT', '/api/session', { body: { status: 'exploded' }, token: admin });
     assert.equal(bad.status, 400);
     assert.equal(bad.json.code, 'INVALID_DATA');
