@@ -838,3 +838,52 @@ async fn a_client_that_cannot_keep_up_is_cut_with_its_resume_point_and_resumes()
     .await;
     the_box.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_viewers_logs_in_while_a_guesser_is_slowed_alone() {
+    use std::net::{IpAddr, Ipv4Addr};
+    let dir = tempfile::tempdir().unwrap();
+    let the_box = TestBox::start(dir.path(), "", None).await;
+    let pin = std::fs::read_to_string(dir.path().join("viewer-pin")).unwrap();
+    let pin = pin.trim();
+    let login = |source: IpAddr, name: String, pin: String| {
+        let addr = the_box.addr;
+        async move {
+            let body = json!({"name": name, "pin": pin});
+            common::http_from(Some(source), addr, "POST", "/api/auth", "", Some(body)).await
+        }
+    };
+
+    // One phone guessing PINs: refused, then slowed after ten tries a minute.
+    let guesser = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    for n in 0..10 {
+        let (status, body) = login(guesser, "mallory".into(), format!("wrong{n}")).await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, body) = login(guesser, "mallory".into(), pin.to_string()).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "RATE_LIMITED");
+
+    // Meanwhile a room of forty viewers joins at once, each from its own phone.
+    let mut joins = Vec::new();
+    for n in 0..40u8 {
+        let source = IpAddr::V4(Ipv4Addr::new(127, 0, 1, n + 1));
+        joins.push(tokio::spawn(login(
+            source,
+            format!("viewer {n}"),
+            pin.to_string(),
+        )));
+    }
+    for join in joins {
+        let (status, body) = join.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["role"], "viewer");
+    }
+    // And staff still log in (the generated password is kept beside its hash on first start).
+    let password = std::fs::read_to_string(dir.path().join("admin-password.first")).unwrap();
+    let body = json!({"password": password.trim()});
+    let (status, reply) = common::http(the_box.addr, "POST", "/api/auth", "", Some(body)).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["role"], "admin");
+    the_box.stop().await;
+}

@@ -107,6 +107,24 @@ fn body_error(rejection: JsonRejection) -> WireError {
     error
 }
 
+/// The address the request came from (both ports record it for every connection).
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        // A router served without connection info (none in the box) counts as one client.
+        Ok(ClientAddr(peer.unwrap_or(std::net::IpAddr::V4(
+            std::net::Ipv4Addr::UNSPECIFIED,
+        ))))
+    }
+}
+
 /// The caller's verified token, from `Authorization: Bearer …`.
 pub struct Caller(pub Claims);
 
@@ -193,9 +211,10 @@ struct LoginBody {
 
 async fn admin_login(
     State(ctx): Ctx,
+    ClientAddr(client): ClientAddr,
     Body(body): Body<LoginBody>,
 ) -> Result<Json<Value>, WireError> {
-    ctx.take_login_attempt()?;
+    ctx.take_login_attempt(client)?;
     let token = ctx.staff_token(body.password).await?;
     let ttl = ctx.config.admin_token_ttl;
     Ok(Json(json!({ "token": token, "expiresIn": ttl.as_secs() })))

@@ -35,13 +35,21 @@ use tokio::sync::watch;
 /// frames still arrive whole, in several reads.
 pub const WS_READ_BUFFER_BYTES: usize = 1024;
 
+/// Login attempts one client address may make per minute.
+pub const LOGINS_PER_MINUTE: u32 = 10;
+/// Clients (addresses, viewers) whose rate limits are tracked at once; far above a venue's
+/// devices, and a bound on what a flood of made-up names can make the box remember.
+const MAX_RATE_LIMITED_CLIENTS: usize = 10_000;
+
 /// What every adapter needs: the engine, the secrets and the settings.
 pub struct AppContext {
     pub engine: EngineHandle,
     pub secrets: Arc<Secrets>,
     pub config: Arc<Config>,
-    /// Admin password attempts across the whole box, to slow down guessing.
-    pub login_attempts: Mutex<ratelimit::RateLimit>,
+    /// Login attempts (staff password, viewer PIN) per client address, to slow down guessing.
+    /// Per address rather than box-wide: a room of viewers joining at once must not lock each
+    /// other (or staff) out.
+    pub login_attempts: Mutex<ratelimit::KeyedRateLimit<std::net::IpAddr>>,
     /// What the video player and LEDs report about themselves.
     pub hardware: watch::Receiver<HardwareStatus>,
     /// The simulated button and the LEDs' reset confirmation.
@@ -49,7 +57,7 @@ pub struct AppContext {
     /// The channel layer every real-time contract publishes through.
     pub channels: Arc<channels::Channels>,
     /// Vote rate limit per viewer (warnings go to the viewer's `user:` channel).
-    pub vote_limits: Mutex<std::collections::HashMap<String, ratelimit::RateLimit>>,
+    pub vote_limits: Mutex<ratelimit::KeyedRateLimit<String>>,
 }
 
 impl AppContext {
@@ -76,20 +84,25 @@ impl AppContext {
             hardware,
             hardware_control,
             channels: Arc::new(channels::Channels::starting_after(started_after)),
-            vote_limits: Mutex::new(std::collections::HashMap::new()),
-            login_attempts: Mutex::new(ratelimit::RateLimit::new(
-                10,
+            vote_limits: Mutex::new(ratelimit::KeyedRateLimit::new(
+                predictions::VOTES_PER_SECOND,
+                std::time::Duration::from_secs(1),
+                MAX_RATE_LIMITED_CLIENTS,
+            )),
+            login_attempts: Mutex::new(ratelimit::KeyedRateLimit::new(
+                LOGINS_PER_MINUTE,
                 std::time::Duration::from_secs(60),
+                MAX_RATE_LIMITED_CLIENTS,
             )),
         }
     }
 
-    /// Counts one login attempt against the box-wide limit.
-    pub fn take_login_attempt(&self) -> Result<(), errors::WireError> {
+    /// Counts one login attempt from `client` against its limit.
+    pub fn take_login_attempt(&self, client: std::net::IpAddr) -> Result<(), errors::WireError> {
         let allowed = self
             .login_attempts
             .lock()
-            .map(|mut limit| limit.try_take())
+            .map(|mut limits| limits.try_take(&client))
             .unwrap_or(false);
         if allowed {
             Ok(())

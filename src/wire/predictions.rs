@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,9 +12,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::errors::{ErrorCode, WireError};
-use super::http::{Admin, Body, Caller};
+use super::http::{Admin, Body, Caller, ClientAddr};
 use super::json::{self, iso};
-use super::ratelimit::RateLimit;
 use super::realtime::event_json;
 use super::AppContext;
 use crate::auth::Role;
@@ -28,7 +26,7 @@ use crate::engine::wall_clock_ms;
 type Ctx = State<Arc<AppContext>>;
 
 /// Votes one viewer may send per second before being told to slow down.
-const VOTES_PER_SECOND: u32 = 20;
+pub const VOTES_PER_SECOND: u32 = 20;
 
 pub fn router() -> Router<Arc<AppContext>> {
     Router::new()
@@ -95,8 +93,12 @@ struct LoginBody {
     password: Option<String>,
 }
 
-async fn login(State(ctx): Ctx, Body(body): Body<LoginBody>) -> Result<Json<Value>, WireError> {
-    ctx.take_login_attempt()?;
+async fn login(
+    State(ctx): Ctx,
+    ClientAddr(client): ClientAddr,
+    Body(body): Body<LoginBody>,
+) -> Result<Json<Value>, WireError> {
+    ctx.take_login_attempt(client)?;
     let ttl = ctx.config.admin_token_ttl;
     let (token, role, user_id) = match body {
         LoginBody {
@@ -227,9 +229,7 @@ async fn vote(
         .vote_limits
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .entry(caller.sub.clone())
-        .or_insert_with(|| RateLimit::new(VOTES_PER_SECOND, Duration::from_secs(1)))
-        .try_take();
+        .try_take(&caller.sub);
     if !allowed {
         super::realtime::notify_user(
             &ctx.channels,

@@ -1,5 +1,8 @@
-//! A token bucket on tokio time, for the per-socket and per-endpoint limits of the contracts.
+//! A token bucket on tokio time, for the per-socket and per-endpoint limits of the contracts,
+//! and a bounded set of them keyed by who is asking.
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -40,9 +43,74 @@ impl RateLimit {
     }
 }
 
+impl RateLimit {
+    /// Whether the bucket has refilled completely: forgetting it changes nothing, since a new
+    /// one starts full.
+    fn is_full(&self) -> bool {
+        let elapsed = Instant::now().duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.refill_per_sec >= self.capacity
+    }
+}
+
+/// One [`RateLimit`] per key (a viewer, a client address), made on first use. Keys come from
+/// clients, so the map is bounded: at `max_keys`, buckets that have refilled are forgotten,
+/// and when every bucket is in use a new key is refused rather than let the map grow.
+#[derive(Debug)]
+pub struct KeyedRateLimit<K> {
+    count: u32,
+    period: Duration,
+    max_keys: usize,
+    limits: HashMap<K, RateLimit>,
+}
+
+impl<K: Hash + Eq + Clone> KeyedRateLimit<K> {
+    pub fn new(count: u32, period: Duration, max_keys: usize) -> Self {
+        Self {
+            count,
+            period,
+            max_keys: max_keys.max(1),
+            limits: HashMap::new(),
+        }
+    }
+
+    /// Takes one token from `key`'s bucket if there is one.
+    pub fn try_take(&mut self, key: &K) -> bool {
+        if let Some(limit) = self.limits.get_mut(key) {
+            return limit.try_take();
+        }
+        if self.limits.len() >= self.max_keys {
+            self.limits.retain(|_, limit| !limit.is_full());
+            if self.limits.len() >= self.max_keys {
+                return false;
+            }
+        }
+        let mut limit = RateLimit::new(self.count, self.period);
+        let allowed = limit.try_take();
+        self.limits.insert(key.clone(), limit);
+        allowed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_have_their_own_buckets_and_the_map_stays_bounded() {
+        let mut limits = KeyedRateLimit::new(2, Duration::from_secs(1), 3);
+        assert!(limits.try_take(&"a") && limits.try_take(&"a"));
+        assert!(!limits.try_take(&"a"), "a's bucket is empty");
+        assert!(limits.try_take(&"b"), "b is not slowed by a");
+        assert!(limits.try_take(&"c"));
+        // Three keys in use: a fourth is refused until some bucket has refilled.
+        assert!(!limits.try_take(&"d"));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(
+            limits.try_take(&"d"),
+            "refilled buckets were forgotten to make room"
+        );
+        assert!(limits.limits.len() <= 3);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn allows_the_rate_and_refuses_beyond_it() {

@@ -94,12 +94,33 @@ pub async fn http(
     token: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
+    http_from(None, addr, method, path, token, body).await
+}
+
+/// [`http`] from a chosen loopback address (any 127.x.y.z), as from another device in the room.
+pub async fn http_from(
+    source: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: box\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut stream = match source {
+        None => TcpStream::connect(addr).await.expect("connect"),
+        Some(ip) => {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket
+                .bind(SocketAddr::new(ip, 0))
+                .expect("bind the source");
+            socket.connect(addr).await.expect("connect")
+        }
+    };
     stream.write_all(request.as_bytes()).await.expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");
