@@ -887,3 +887,67 @@ async fn a_crowd_of_viewers_logs_in_while_a_guesser_is_slowed_alone() {
     assert_eq!(reply["role"], "admin");
     the_box.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_in_seconds_counts_on_the_box_clock_and_closes_the_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let the_box = TestBox::start(dir.path(), "", None).await;
+    let admin = the_box.token(Role::Admin, "admin");
+    let question = |extra: Value| {
+        let mut body = json!({
+            "streamerId": "s1",
+            "title": "Next song?",
+            "options": [{"id": "a", "label": "A"}, {"id": "b", "label": "B"}],
+            "costPerVote": 5,
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let viewer = the_box.token(Role::Viewer, "erin");
+    let mut ws = open(&the_box, &viewer, "s1").await;
+    let before = std::time::SystemTime::now();
+    let (status, created) = the_box
+        .http(
+            "POST",
+            "/api/predictions",
+            &admin,
+            Some(question(json!({"closesInSecs": 1}))),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let closes_at = humantime::parse_rfc3339(created["closesAt"].as_str().unwrap()).unwrap();
+    let offset = closes_at.duration_since(before).unwrap();
+    assert!(
+        offset >= Duration::from_millis(900) && offset <= Duration::from_secs(5),
+        "closesAt is about a second after the request: {offset:?}"
+    );
+    // The deadline timer closes it by itself.
+    let closed = until(
+        &mut ws,
+        &mut Vec::new(),
+        Duration::from_secs(10),
+        is("EVENT_CLOSED"),
+    )
+    .await;
+    assert_eq!(closed["payload"]["eventId"], created["id"]);
+
+    for (extra, why) in [
+        (json!({}), "neither closesAt nor closesInSecs"),
+        (
+            json!({"closesInSecs": 60, "closesAt": "2030-01-01T00:00:00Z"}),
+            "both",
+        ),
+        (json!({"closesInSecs": 0}), "zero seconds"),
+        (json!({"closesInSecs": 31_536_000}), "a year"),
+        (json!({"closesInSecs": "soon"}), "not a number"),
+    ] {
+        let (status, body) = the_box
+            .http("POST", "/api/predictions", &admin, Some(question(extra)))
+            .await;
+        assert_eq!(status, 400, "{why}: {body}");
+        assert_eq!(body["code"], "INVALID_DATA", "{why}");
+    }
+    the_box.stop().await;
+}

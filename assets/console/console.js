@@ -295,7 +295,8 @@ function wire() {
       title: $('prediction-title').value.trim(),
       options: labels.map((label, i) => ({ id: optionId(label, i), label })),
       costPerVote: Number($('prediction-cost').value),
-      closesAt: new Date(Date.now() + minutes * 60_000).toISOString(),
+      // Counted on the box's clock: this device's clock and the box's may disagree.
+      closesInSecs: Math.round(minutes * 60),
     };
     act('Open question', () => api('POST', '/api/predictions', body));
   });

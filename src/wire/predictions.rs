@@ -160,9 +160,39 @@ struct CreateBody {
     title: String,
     options: Vec<OptionBody>,
     cost_per_vote: u64,
-    closes_at: Value,
+    #[serde(default)]
+    closes_at: Option<Value>,
+    /// Ours: "open for this many seconds", counted on the box's clock. A box with no internet
+    /// and no real-time clock can be hours off after a power cut; a deadline the console
+    /// computed on its own clock would then close far too late (or at once).
+    #[serde(default)]
+    closes_in_secs: Option<u64>,
     #[serde(default)]
     prompt_versions: BTreeMap<String, String>,
+}
+
+/// Longest a prediction may be open when given as `closesInSecs` (a week).
+const MAX_CLOSES_IN_SECS: u64 = 7 * 24 * 3600;
+
+/// The deadline from `closesAt` or `closesInSecs` (exactly one of them).
+fn deadline(body: &CreateBody, now: u64) -> Result<u64, WireError> {
+    match (&body.closes_at, body.closes_in_secs) {
+        (Some(at), None) => json::parse_time(at).ok_or_else(|| {
+            WireError::new(
+                ErrorCode::InvalidData,
+                "`closesAt` must be ISO 8601 or epoch milliseconds",
+            )
+        }),
+        (None, Some(secs)) if (1..=MAX_CLOSES_IN_SECS).contains(&secs) => Ok(now + secs * 1000),
+        (None, Some(_)) => Err(WireError::new(
+            ErrorCode::InvalidData,
+            format!("`closesInSecs` must be 1-{MAX_CLOSES_IN_SECS}"),
+        )),
+        _ => Err(WireError::new(
+            ErrorCode::InvalidData,
+            "send one of `closesAt` (a time) or `closesInSecs` (seconds from now)",
+        )),
+    }
 }
 
 #[derive(Deserialize)]
@@ -177,12 +207,7 @@ async fn create(
     _admin: Admin,
     Body(body): Body<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), WireError> {
-    let closes_at = json::parse_time(&body.closes_at).ok_or_else(|| {
-        WireError::new(
-            ErrorCode::InvalidData,
-            "`closesAt` must be ISO 8601 or epoch milliseconds",
-        )
-    })?;
+    let closes_at = deadline(&body, wall_clock_ms())?;
     let command = PredictionCommand::Create(NewPrediction {
         id: body.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         streamer_id: body.streamer_id,
