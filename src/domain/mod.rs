@@ -366,7 +366,8 @@ pub struct ArchivedSession {
     pub transaction_count: usize,
 }
 
-/// The read model the engine publishes after every commit: bounded in size, cheap to clone.
+/// The read model the engine publishes after every commit. Its transactions are bounded;
+/// archived sessions, predictions and balances grow with the box's history.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GameView {
     pub session: Option<Session>,
