@@ -70,6 +70,24 @@ fn is(kind: &'static str) -> impl Fn(&Value) -> bool {
     move |v| v["type"] == kind
 }
 
+/// The close frame's code and reason, reading past anything else, within `timeout`; `None`
+/// when the connection ended without one.
+async fn close_of(ws: &mut Ws, timeout: Duration) -> Option<(u16, String)> {
+    tokio::time::timeout(timeout, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => {
+                    break frame.map(|f| (u16::from(f.code), f.reason.to_string()))
+                }
+                None | Some(Err(_)) => break None,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the connection closed in time")
+}
+
 async fn send(ws: &mut Ws, value: Value) {
     ws.send(Message::Text(value.to_string().into()))
         .await
@@ -676,18 +694,9 @@ async fn bad_frames_get_a_notice_and_the_connection_stays() {
     ws.send(Message::Text("x".repeat(20 * 1024).into()))
         .await
         .ok();
-    let end = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
-                None | Some(Err(_)) => break None,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
+    let end = close_of(&mut ws, Duration::from_secs(5)).await;
     assert_eq!(
-        end.expect("the oversized frame closed the connection"),
+        end.map(|(code, _)| code),
         Some(1009),
         "closed as 'message too big'"
     );
@@ -741,15 +750,12 @@ async fn a_client_that_never_answers_pings_is_dropped_and_its_slot_freed() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(watchers().await, 1, "a JSON pong counts as an answer");
     ponging.abort();
-    let mut close_code = None;
-    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(2), silent.next()).await {
-        match frame {
-            Ok(Message::Close(Some(frame))) => close_code = Some(u16::from(frame.code)),
-            Ok(_) => continue,
-            Err(_) => break,
-        }
-    }
-    assert_eq!(close_code, Some(4000), "closed for not answering pings");
+    let close = close_of(&mut silent, Duration::from_secs(5)).await;
+    assert_eq!(
+        close.map(|(code, _)| code),
+        Some(4000),
+        "closed for not answering pings"
+    );
     the_box.stop().await;
 }
 
@@ -949,5 +955,48 @@ async fn a_deadline_in_seconds_counts_on_the_box_clock_and_closes_the_question()
         assert_eq!(status, 400, "{why}: {body}");
         assert_eq!(body["code"], "INVALID_DATA", "{why}");
     }
+    the_box.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_is_closed_when_its_token_expires_and_a_new_token_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let the_box = TestBox::start(dir.path(), "", None).await;
+    let admin = the_box.token(Role::Admin, "admin");
+    let short = the_box
+        .secrets
+        .mint(Role::Viewer, "frank", Duration::from_secs(2))
+        .unwrap();
+    let mut ws = open(&the_box, &short, "s1").await;
+    let created = create(&the_box, &admin, "p1", Duration::from_secs(120)).await;
+    let mut seen = Vec::new();
+    let first = until(
+        &mut ws,
+        &mut seen,
+        Duration::from_secs(5),
+        is("EVENT_CREATED"),
+    )
+    .await;
+    assert_eq!(first["payload"]["event"]["id"], created["id"]);
+    let (code, reason) = close_of(&mut ws, Duration::from_secs(6))
+        .await
+        .expect("a close frame");
+    assert_eq!(code, 4001, "{reason}");
+    assert!(reason.contains("expired"), "{reason}");
+
+    // A fresh token picks up from the last seq.
+    let fresh = the_box.token(Role::Viewer, "frank");
+    let mut ws = open(&the_box, &fresh, "nobody").await;
+    create(&the_box, &admin, "p2", Duration::from_secs(120)).await;
+    let last_seq = first["seq"].as_u64().unwrap();
+    let mut seen = Vec::new();
+    assert_eq!(
+        resume(&mut ws, &mut seen, "streamer:s1", last_seq).await,
+        "RESUMED"
+    );
+    until(&mut ws, &mut seen, Duration::from_secs(5), |v| {
+        v["type"] == "EVENT_CREATED" && v["payload"]["event"]["id"] == "p2"
+    })
+    .await;
     the_box.stop().await;
 }

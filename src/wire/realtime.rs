@@ -42,6 +42,8 @@ const UPDATE_EVERY: Duration = Duration::from_millis(250);
 const MAX_CHANNELS_PER_CLIENT: usize = 32;
 /// Close code for a client that did not answer pings.
 pub const CLOSE_NO_PONG: u16 = 4000;
+/// Close code when the viewer's token expires while connected.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 /// Close code for a frame over [`MAX_FRAME_BYTES`] (the WebSocket "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
 
@@ -537,8 +539,16 @@ async fn read_loop(
     let mut ping = tokio::time::interval(ping_every);
     ping.tick().await;
     let mut answered = true;
+    // The token was checked at the upgrade; it stops being good while the socket is open.
+    let left = (claims.exp.saturating_mul(1000)).saturating_sub(crate::engine::wall_clock_ms());
+    let expiry = tokio::time::sleep(Duration::from_millis(left));
+    tokio::pin!(expiry);
     loop {
         tokio::select! {
+            () = &mut expiry => {
+                client.cut(CLOSE_TOKEN_EXPIRED, "token expired: log in again and resume with lastSeq");
+                break;
+            }
             frame = stream.next() => {
                 let frame = match frame {
                     Some(Ok(frame)) => frame,
