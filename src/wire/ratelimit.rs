@@ -41,9 +41,7 @@ impl RateLimit {
             false
         }
     }
-}
 
-impl RateLimit {
     /// Whether the bucket has refilled completely: forgetting it changes nothing, since a new
     /// one starts full.
     fn is_full(&self) -> bool {

@@ -554,7 +554,7 @@ async fn read_loop(
                     Some(Ok(frame)) => frame,
                     Some(Err(e)) => {
                         if is_oversized(e) {
-                            client.cut(CLOSE_TOO_BIG, "frame over 16384 bytes");
+                            client.cut(CLOSE_TOO_BIG, &format!("frame over {MAX_FRAME_BYTES} bytes"));
                         }
                         break;
                     }

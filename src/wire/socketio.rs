@@ -430,25 +430,28 @@ impl GmAdapter {
                 }
             },
         );
-        // An unknown event is answered like a refused known one: the `error` event, and the
-        // acknowledgement when the client asked for one (it would otherwise wait forever).
+        // An unknown event goes through the same guard as a known one (rate limit, the `error`
+        // event and the acknowledgement), answered INVALID_DATA whatever it carried.
+        let a = self.clone();
         socket.on_fallback(
-            |s: SocketRef, EventName(name): EventName, ack: AckSender| async move {
-                let Some(conn) = conn_of(&s) else { return };
-                conn.touch();
-                let error = if conn.allow(Bucket::Other) {
-                    WireError::new(
-                        ErrorCode::InvalidData,
-                        format!(
-                            "unknown event {:?}",
-                            name.chars().take(64).collect::<String>()
-                        ),
+            move |s: SocketRef, EventName(name): EventName, ack: AckSender| {
+                let a = a.clone();
+                let name: String = name.chars().take(64).collect();
+                async move {
+                    a.guarded(
+                        s,
+                        Ok(Value::Null),
+                        ack,
+                        Bucket::Other,
+                        |_, _, _, _| async move {
+                            Err(WireError::new(
+                                ErrorCode::InvalidData,
+                                format!("unknown event {name:?}"),
+                            ))
+                        },
                     )
-                } else {
-                    WireError::new(ErrorCode::RateLimited, "more than 50 events per second")
-                };
-                emit_error(&s, &error);
-                ack_error(ack, &error);
+                    .await
+                }
             },
         );
         let a = self.clone();
