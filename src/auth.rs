@@ -25,6 +25,7 @@ const FIRST_PASSWORD_FILE: &str = "admin-password.first";
 /// Letters and digits that cannot be mistaken for each other when read off a screen.
 const PASSWORD_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 const PASSWORD_LEN: usize = 12;
+const PIN_LEN: usize = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -117,6 +118,22 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AuthError + '_ {
     }
 }
 
+/// `len` symbols drawn uniformly from `alphabet`. Bytes at or above the largest multiple of
+/// the alphabet's size are drawn again: a plain `byte % size` would favour the first symbols.
+fn random_symbols(alphabet: &[u8], len: usize) -> String {
+    let size = alphabet.len();
+    let accept_below = 256 - 256 % size;
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for byte in random_bytes::<32>() {
+            if usize::from(byte) < accept_below && out.len() < len {
+                out.push(char::from(alphabet[usize::from(byte) % size]));
+            }
+        }
+    }
+    out
+}
+
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     // The OS random source failing leaves no safe way to make a secret: stop here.
@@ -165,11 +182,7 @@ impl Secrets {
         }
         let pin_path = data_dir.join(VIEWER_PIN_FILE);
         if !pin_path.exists() {
-            let pin: String = random_bytes::<6>()
-                .iter()
-                .map(|b| char::from(b'0' + b % 10))
-                .collect();
-            create_private(&pin_path, pin.as_bytes())?;
+            create_private(&pin_path, random_symbols(b"0123456789", PIN_LEN).as_bytes())?;
         }
         let password_path = data_dir.join(PASSWORD_FILE);
         let mut new_password = None;
@@ -182,10 +195,7 @@ impl Secrets {
     /// Generates a new admin password and stores its hash (and the password, for the
     /// technician's console). A running box keeps the old one until it restarts.
     pub fn new_admin_password(data_dir: &Path) -> Result<String, AuthError> {
-        let password: String = random_bytes::<PASSWORD_LEN>()
-            .iter()
-            .map(|b| PASSWORD_ALPHABET[usize::from(*b) % PASSWORD_ALPHABET.len()] as char)
-            .collect();
+        let password = random_symbols(PASSWORD_ALPHABET, PASSWORD_LEN);
         for file in [PASSWORD_FILE, FIRST_PASSWORD_FILE] {
             let path = data_dir.join(file);
             if path.exists() {
@@ -338,6 +348,22 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o077, 0, "secret is private");
         }
+    }
+
+    #[test]
+    fn generated_secrets_use_every_symbol_evenly() {
+        // 31 symbols: `byte % 31` would make the first eight about 12 % likelier than the rest.
+        let drawn = random_symbols(PASSWORD_ALPHABET, 310_000);
+        let mut counts = std::collections::HashMap::new();
+        for c in drawn.chars() {
+            *counts.entry(c).or_insert(0u32) += 1;
+        }
+        assert_eq!(counts.len(), PASSWORD_ALPHABET.len());
+        let (min, max) = (counts.values().min().unwrap(), counts.values().max().unwrap());
+        // Uniform: each about 10,000 with a standard deviation near 100.
+        assert!(*min > 9_500 && *max < 10_500, "counts {counts:?}");
+        let pin = random_symbols(b"0123456789", PIN_LEN);
+        assert!(pin.len() == PIN_LEN && pin.bytes().all(|b| b.is_ascii_digit()));
     }
 
     #[test]

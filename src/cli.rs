@@ -30,6 +30,8 @@ pub enum CliCommand {
     Export(ExportArgs),
     /// Show the generated admin password, or make a new one with --new (restart the box after).
     AdminPassword(AdminPasswordArgs),
+    /// Show the venue PIN viewers type with their name to join (for the room's screens).
+    ViewerPin(StoreArgs),
 }
 
 #[derive(Debug, clap::Args)]

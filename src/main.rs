@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         CliCommand::Check(args) => check(args),
         CliCommand::Export(args) => export(args),
         CliCommand::AdminPassword(args) => admin_password(args),
+        CliCommand::ViewerPin(args) => viewer_pin(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,13 +64,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 println!("First start: admin password is {password}");
                 println!("  log in with POST /api/admin/auth {{\"password\": \"{password}\"}}");
                 println!("  (`venuebox admin-password` shows it again on this machine)");
+                // Only on the first start: the journal is kept, and the PIN is for the room's
+                // screens, not for every log line a support request carries along.
+                println!(
+                    "First start: viewers join with the venue PIN {}",
+                    prepared.secrets.viewer_pin()
+                );
+                println!("  (`venuebox viewer-pin` shows it again on this machine)");
             }
-            println!(
-                "Viewers join predictions with the venue PIN {}",
-                prepared.secrets.viewer_pin()
-            );
             println!("venuebox listening on http://{addr}");
-            show_on_console(&prepared.config.data_dir, addr.port());
+            show_on_console(addr.port());
             if let Some(tls) = &tls_listener {
                 let tls_addr = tls.local_addr().context("TLS listener has no address")?;
                 println!("venuebox listening on https://{tls_addr}");
@@ -104,28 +108,37 @@ async fn shutdown_signal() {
 
 /// Under systemd (`RuntimeDirectory=`), writes what a technician at the HDMI console needs to
 /// `console.issue`; the SD image links it into `/etc/issue.d/`, so the login prompt shows it.
-fn show_on_console(data_dir: &std::path::Path, port: u16) {
+/// Never the password: that prompt is on the venue's screen whenever mpv is idle or restarting.
+fn show_on_console(port: u16) {
     let Some(dir) = std::env::var_os("RUNTIME_DIRECTORY") else {
         return;
     };
-    let password = match Secrets::generated_admin_password(data_dir) {
-        Ok(Some(password)) => password,
-        Ok(None) => "(set by staff; `sudo venuebox admin-password --new` replaces it)".into(),
-        Err(_) => return,
-    };
-    let text = format!("venuebox admin password: {password}   (console on port {port})\n\n");
+    let text = format!(
+        "venuebox is running (staff console on port {port}).\n\
+         Staff password: log in here or over SSH and run `sudo venuebox admin-password`.\n\n"
+    );
     let path = std::path::Path::new(&dir).join("console.issue");
     if let Err(e) = std::fs::write(&path, text) {
         eprintln!("venuebox: cannot write {}: {e}", path.display());
     }
 }
 
-fn admin_password(args: AdminPasswordArgs) -> anyhow::Result<()> {
+fn data_dir_of(args: &StoreArgs) -> anyhow::Result<std::path::PathBuf> {
     let overrides = Overrides {
-        data_dir: args.store.data.clone(),
+        data_dir: args.data.clone(),
         ..Overrides::default()
     };
-    let data_dir = Config::load(args.store.config.as_deref(), &overrides)?.data_dir;
+    Ok(Config::load(args.config.as_deref(), &overrides)?.data_dir)
+}
+
+fn viewer_pin(args: StoreArgs) -> anyhow::Result<()> {
+    let secrets = Secrets::load(&data_dir_of(&args)?)?;
+    println!("venue PIN: {}", secrets.viewer_pin());
+    Ok(())
+}
+
+fn admin_password(args: AdminPasswordArgs) -> anyhow::Result<()> {
+    let data_dir = data_dir_of(&args.store)?;
     if args.new {
         let password = Secrets::new_admin_password(&data_dir)?;
         println!("new admin password: {password}");

@@ -69,6 +69,8 @@ pub enum ServerError {
     Hardware(#[from] HardwareError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Logins(#[from] crate::wire::logins::LoginError),
 }
 
 impl ServerError {
@@ -224,7 +226,7 @@ impl Prepared {
             config.clone(),
             hardware_rx,
             hardware_control,
-        ));
+        )?);
         // Fan-outs from the hub to the channel layer, one per contract.
         let fanouts = [
             tokio::spawn(wire::realtime::run_fanout(ctx.clone())),

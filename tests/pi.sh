@@ -48,8 +48,12 @@ RUNTIME_DIRECTORY="$scripts/run" ./target/debug/venuebox serve --config packagin
   --data "$scripts/data" --listen 127.0.0.1:0 --hardware sim >"$scripts/serve.log" 2>&1 & pid=$!
 sleep 2
 kill -0 "$pid" 2>/dev/null || fail "the packaged config was refused: $(cat "$scripts/serve.log")"
-grep -q '^venuebox admin password: [a-z0-9]\{12\}' "$scripts/run/console.issue" \
-  || fail "no admin password for the console"
+grep -q 'sudo venuebox admin-password' "$scripts/run/console.issue" \
+  || fail "the console banner does not tell the technician how to get the password"
+# The banner is on the venue's screen whenever mpv is idle: never the password itself.
+password="$(./target/debug/venuebox admin-password --data "$scripts/data" | sed 's/^admin password: //')"
+[ "${#password}" -eq 12 ] || fail "admin-password did not show the generated password"
+! grep -qF "$password" "$scripts/run/console.issue" || fail "the console banner shows the admin password"
 kill "$pid"; wait "$pid" || true
 rm -rf "$scripts"
 
@@ -65,7 +69,7 @@ problems="$(grep -v -e 'Failed to connect to' -e 'System has not been booted' -e
 [ -z "$problems" ] || fail "systemd-analyze verify: $problems"
 rm -rf "$unit_dir"
 for key in Type=notify WatchdogSec= Restart=on-failure StateDirectory=venuebox User=venuebox \
-  'SupplementaryGroups=gpio video' ProtectSystem=strict NoNewPrivileges=yes; do
+  'SupplementaryGroups=gpio video' ProtectSystem=strict NoNewPrivileges=yes LimitNOFILE= MemoryMax=; do
   grep -q "^$key" systemd/venuebox.service || fail "the unit lacks $key"
 done
 

@@ -464,6 +464,11 @@ pub struct Domain {
 
 const MAX_ID_LEN: usize = 64;
 
+/// Most teams one session may score for. A fixed team list holds at most this many; an open
+/// session stops taking new team ids here, so no scanner can grow the scores (and every
+/// `state:update` sent to every station) without bound.
+pub const MAX_TEAMS: usize = 100;
+
 fn validate_id(field: &'static str, value: &str) -> Result<(), DomainError> {
     let ok = !value.is_empty()
         && value.len() <= MAX_ID_LEN
@@ -754,10 +759,10 @@ impl Domain {
             });
         }
         if let Some(teams) = teams {
-            if teams.is_empty() || teams.len() > 100 {
+            if teams.is_empty() || teams.len() > MAX_TEAMS {
                 return Err(DomainError::Invalid {
                     field: "teams",
-                    reason: "a fixed team list holds 1-100 team ids".into(),
+                    reason: format!("a fixed team list holds 1-{MAX_TEAMS} team ids"),
                 });
             }
             for team in teams {
@@ -939,11 +944,14 @@ impl Domain {
                 ));
             }
         }
-        if scan.token_id.is_empty() || scan.token_id.len() > MAX_ID_LEN {
-            return Err(DomainError::Invalid {
-                field: "tokenId",
-                reason: format!("must be 1-{MAX_ID_LEN} characters"),
-            });
+        validate_id("tokenId", &scan.token_id)?;
+        // Every scan keeps its team id in the log, the recent transactions and the snapshot:
+        // an oversized one is refused outright, whoever scans. A GM scan with a malformed but
+        // short one is still recorded as rejected, as stations expect.
+        if let Some(team) = &scan.team_id {
+            if team.len() > MAX_ID_LEN || scan.device_kind == DeviceKind::Player {
+                validate_id("teamId", team)?;
+            }
         }
         let current = self.current.as_ref().ok_or(DomainError::NoSession)?;
         let mut events = Vec::new();
@@ -999,6 +1007,11 @@ impl Domain {
                     .is_some_and(|teams| !teams.iter().any(|t| t == team))
                 {
                     reject(&mut transaction, "team is not part of this session");
+                } else if !current.teams.contains_key(team) && current.teams.len() >= MAX_TEAMS {
+                    reject(
+                        &mut transaction,
+                        &format!("this session already scores {MAX_TEAMS} teams"),
+                    );
                 } else if current.claimed_tokens.contains_key(&token.id) {
                     transaction.status = TransactionStatus::Duplicate;
                     transaction.rejection_reason =

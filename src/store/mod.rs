@@ -58,6 +58,8 @@ pub enum StoreError {
         "the database is closed after a storage failure; it is reopened when the fault clears"
     )]
     Closed,
+    #[error("cannot start the commit thread: {0}")]
+    Thread(String),
 }
 
 /// Converts any redb error type into [`StoreError::Redb`].

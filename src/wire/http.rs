@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use super::errors::{ErrorCode, WireError};
 use super::json;
 use super::AppContext;
-use crate::auth::Claims;
+use crate::auth::{Claims, Role};
 use crate::domain::{
     Command, DeviceKind, Millis, Outcome, ScanRequest, SessionControl, TransactionStatus,
     VideoControl,
@@ -158,6 +158,28 @@ impl FromRequestParts<Arc<AppContext>> for Caller {
     }
 }
 
+/// A caller that may scan: a player scanner, a GM station or staff. A viewer token (anyone
+/// with the venue PIN has one) may not: scans start videos and fill device slots.
+pub struct Scanner(pub Claims);
+
+impl FromRequestParts<Arc<AppContext>> for Scanner {
+    type Rejection = WireError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &Arc<AppContext>,
+    ) -> Result<Self, Self::Rejection> {
+        let Caller(claims) = Caller::from_request_parts(parts, ctx).await?;
+        match claims.role {
+            Role::Player | Role::Gm | Role::Admin => Ok(Scanner(claims)),
+            Role::Viewer => Err(WireError::new(
+                ErrorCode::Forbidden,
+                "a viewer token cannot scan; scanners use a player or gm token",
+            )),
+        }
+    }
+}
+
 /// A caller holding the admin role.
 pub struct Admin(pub Claims);
 
@@ -214,7 +236,7 @@ async fn admin_login(
     ClientAddr(client): ClientAddr,
     Body(body): Body<LoginBody>,
 ) -> Result<Json<Value>, WireError> {
-    ctx.take_login_attempt(client)?;
+    ctx.logins.attempt(client)?;
     let token = ctx.staff_token(body.password).await?;
     let ttl = ctx.config.admin_token_ttl;
     Ok(Json(json!({ "token": token, "expiresIn": ttl.as_secs() })))
@@ -322,13 +344,29 @@ struct ScanBody {
     scan_id: Option<String>,
 }
 
+/// The device a scan is recorded for: a scanner's or station's own token names it (its `sub`),
+/// so no token can fill another device's slot or answer for its scan ids; staff may name any.
+fn scanning_device(caller: &Claims, named: Option<String>) -> Result<String, WireError> {
+    match named {
+        Some(named) if caller.role == Role::Admin => Ok(named),
+        Some(named) if named != caller.sub => Err(WireError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "this token scans as device {}; it cannot scan for another device",
+                caller.sub
+            ),
+        )),
+        _ => Ok(caller.sub.clone()),
+    }
+}
+
 impl ScanBody {
     fn into_command(self, caller: &Claims, now: Millis) -> Result<Command, WireError> {
         let scanned_at = json::scan_time(self.timestamp.as_ref(), now)?;
         Ok(Command::Scan(ScanRequest {
             token_id: self.token_id,
             team_id: self.team_id,
-            device_id: self.device_id.unwrap_or_else(|| caller.sub.clone()),
+            device_id: scanning_device(caller, self.device_id)?,
             device_kind: DeviceKind::Player,
             scanned_at,
             client_scan_id: self.scan_id,
@@ -369,9 +407,10 @@ fn scan_result(outcome: Outcome, ctx: &AppContext) -> Result<(StatusCode, Value)
 
 async fn scan(
     State(ctx): Ctx,
-    Caller(caller): Caller,
+    Scanner(caller): Scanner,
     Body(body): Body<ScanBody>,
 ) -> Result<(StatusCode, Json<Value>), WireError> {
+    ctx.take_scans(&caller, 1)?;
     let command = body.into_command(&caller, wall_clock_ms())?;
     let (status, body) = scan_result(ctx.engine.execute(command).await?, &ctx)?;
     Ok((status, Json(body)))
@@ -386,7 +425,7 @@ struct BatchBody {
 /// result; one bad scan does not stop the others.
 async fn scan_batch(
     State(ctx): Ctx,
-    Caller(caller): Caller,
+    Scanner(caller): Scanner,
     Body(body): Body<BatchBody>,
 ) -> Result<Json<Value>, WireError> {
     if body.transactions.len() > MAX_BATCH_SCANS {
@@ -396,6 +435,8 @@ async fn scan_batch(
         )
         .with_details(json!({ "received": body.transactions.len() })));
     }
+    // Whole or not at all: a refused batch stays in the scanner's queue for its next try.
+    ctx.take_scans(&caller, body.transactions.len())?;
     let now = wall_clock_ms();
     let mut parsed: Vec<(usize, Result<Command, WireError>)> = body
         .transactions

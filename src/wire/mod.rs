@@ -15,6 +15,7 @@ pub mod errors;
 pub mod hardware;
 pub mod http;
 pub mod json;
+pub mod logins;
 pub mod predictions;
 pub mod ratelimit;
 pub mod realtime;
@@ -35,8 +36,9 @@ use tokio::sync::watch;
 /// frames still arrive whole, in several reads.
 pub const WS_READ_BUFFER_BYTES: usize = 1024;
 
-/// Login attempts one client address may make per minute.
-pub const LOGINS_PER_MINUTE: u32 = 10;
+/// Scans one token may send per second over HTTP, and at once: a whole offline batch.
+pub const SCANS_PER_SECOND: u32 = 10;
+pub const SCAN_BURST: u32 = 100;
 /// Clients (addresses, viewers) whose rate limits are tracked at once; far above a venue's
 /// devices, and a bound on what a flood of made-up names can make the box remember.
 const MAX_RATE_LIMITED_CLIENTS: usize = 10_000;
@@ -46,10 +48,9 @@ pub struct AppContext {
     pub engine: EngineHandle,
     pub secrets: Arc<Secrets>,
     pub config: Arc<Config>,
-    /// Login attempts (staff password, viewer PIN) per client address, to slow down guessing.
-    /// Per address rather than box-wide: a room of viewers joining at once must not lock each
-    /// other (or staff) out.
-    pub login_attempts: Mutex<ratelimit::KeyedRateLimit<std::net::IpAddr>>,
+    /// Login attempts per client address, box-wide budgets of wrong passwords and PINs, and
+    /// the one thread that checks staff passwords.
+    pub logins: logins::Logins,
     /// What the video player and LEDs report about themselves.
     pub hardware: watch::Receiver<HardwareStatus>,
     /// The simulated button and the LEDs' reset confirmation.
@@ -58,6 +59,8 @@ pub struct AppContext {
     pub channels: Arc<channels::Channels>,
     /// Vote rate limit per viewer (warnings go to the viewer's `user:` channel).
     pub vote_limits: Mutex<ratelimit::KeyedRateLimit<String>>,
+    /// HTTP scans per token (role and subject).
+    pub scan_limits: Mutex<ratelimit::KeyedRateLimit<String>>,
 }
 
 impl AppContext {
@@ -75,9 +78,11 @@ impl AppContext {
         config: Arc<Config>,
         hardware: watch::Receiver<HardwareStatus>,
         hardware_control: Arc<HardwareControl>,
-    ) -> Self {
+    ) -> Result<Self, logins::LoginError> {
         let started_after = engine.published().seq;
-        Self {
+        let logins = logins::Logins::start(secrets.clone(), MAX_RATE_LIMITED_CLIENTS)?;
+        Ok(Self {
+            logins,
             engine,
             secrets,
             config,
@@ -89,43 +94,42 @@ impl AppContext {
                 std::time::Duration::from_secs(1),
                 MAX_RATE_LIMITED_CLIENTS,
             )),
-            login_attempts: Mutex::new(ratelimit::KeyedRateLimit::new(
-                LOGINS_PER_MINUTE,
-                std::time::Duration::from_secs(60),
+            scan_limits: Mutex::new(ratelimit::KeyedRateLimit::new(
+                SCAN_BURST,
+                std::time::Duration::from_secs(u64::from(SCAN_BURST / SCANS_PER_SECOND)),
                 MAX_RATE_LIMITED_CLIENTS,
             )),
-        }
+        })
     }
 
-    /// Counts one login attempt from `client` against its limit.
-    pub fn take_login_attempt(&self, client: std::net::IpAddr) -> Result<(), errors::WireError> {
+    /// Counts `count` HTTP scans against the caller's token.
+    pub fn take_scans(
+        &self,
+        caller: &crate::auth::Claims,
+        count: usize,
+    ) -> Result<(), errors::WireError> {
+        let key = format!("{}:{}", caller.role, caller.sub);
         let allowed = self
-            .login_attempts
+            .scan_limits
             .lock()
-            .map(|mut limits| limits.try_take(&client))
+            .map(|mut limits| limits.try_take_n(&key, count))
             .unwrap_or(false);
         if allowed {
             Ok(())
         } else {
             Err(errors::WireError::new(
                 errors::ErrorCode::RateLimited,
-                "too many login attempts; wait a minute",
+                format!(
+                    "this token scans at most {SCANS_PER_SECOND} times a second \
+                     ({SCAN_BURST} at once); send again in a moment"
+                ),
             ))
         }
     }
 
-    /// Checks the staff password (argon2, off the async threads) and mints an admin token.
+    /// Checks the staff password and mints an admin token.
     pub async fn staff_token(&self, password: String) -> Result<String, errors::WireError> {
-        if password.len() > 1024 {
-            return Err(errors::WireError::new(
-                errors::ErrorCode::InvalidData,
-                "password too long",
-            ));
-        }
-        let secrets = self.secrets.clone();
-        tokio::task::spawn_blocking(move || secrets.check_password(&password))
-            .await
-            .map_err(|e| errors::WireError::new(errors::ErrorCode::ServerError, e.to_string()))??;
+        self.logins.check_password(password).await?;
         Ok(self.secrets.mint(
             crate::auth::Role::Admin,
             "admin",

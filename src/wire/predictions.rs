@@ -98,7 +98,7 @@ async fn login(
     ClientAddr(client): ClientAddr,
     Body(body): Body<LoginBody>,
 ) -> Result<Json<Value>, WireError> {
-    ctx.take_login_attempt(client)?;
+    ctx.logins.attempt(client)?;
     let ttl = ctx.config.admin_token_ttl;
     let (token, role, user_id) = match body {
         LoginBody {
@@ -106,7 +106,7 @@ async fn login(
             pin: Some(pin),
             password: None,
         } => {
-            ctx.secrets.check_viewer_pin(&pin)?;
+            ctx.logins.check_pin(&ctx.secrets, &pin)?;
             let user_id = viewer_id(&name)?;
             (
                 ctx.secrets.mint(Role::Viewer, &user_id, ttl)?,

@@ -28,12 +28,41 @@ impl RateLimit {
         }
     }
 
-    /// Takes one token if there is one.
-    pub fn try_take(&mut self) -> bool {
+    fn refill(&mut self) {
         let now = Instant::now();
         let elapsed = now.duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.refill_per_sec).min(self.capacity);
+    }
+
+    /// Whether a token is there, without taking it: for budgets spent only on failures.
+    pub fn has_token(&mut self) -> bool {
+        self.refill();
+        self.tokens >= 1.0
+    }
+
+    /// Seconds until the next token.
+    pub fn wait_secs(&mut self) -> u64 {
+        self.refill();
+        let missing = (1.0 - self.tokens).max(0.0);
+        (missing / self.refill_per_sec).ceil() as u64
+    }
+
+    /// Takes `n` tokens if there are that many, else none.
+    pub fn try_take_n(&mut self, n: usize) -> bool {
+        self.refill();
+        let n = n as f64;
+        if self.tokens >= n {
+            self.tokens -= n;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self) -> bool {
+        self.refill();
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -73,8 +102,13 @@ impl<K: Hash + Eq + Clone> KeyedRateLimit<K> {
 
     /// Takes one token from `key`'s bucket if there is one.
     pub fn try_take(&mut self, key: &K) -> bool {
+        self.try_take_n(key, 1)
+    }
+
+    /// Takes `n` tokens from `key`'s bucket if it holds that many, else none.
+    pub fn try_take_n(&mut self, key: &K, n: usize) -> bool {
         if let Some(limit) = self.limits.get_mut(key) {
-            return limit.try_take();
+            return limit.try_take_n(n);
         }
         if self.limits.len() >= self.max_keys {
             self.limits.retain(|_, limit| !limit.is_full());
@@ -83,7 +117,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimit<K> {
             }
         }
         let mut limit = RateLimit::new(self.count, self.period);
-        let allowed = limit.try_take();
+        let allowed = limit.try_take_n(n);
         self.limits.insert(key.clone(), limit);
         allowed
     }

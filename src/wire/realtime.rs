@@ -12,7 +12,7 @@
 //! `EVENT_CREATED` and `SYSTEM_NOTICE` are events; `EVENT_CLOSED` is terminal. A client that
 //! does not answer a ping within the ping interval is closed with 4000.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ use tokio::sync::broadcast;
 use super::channels::{ChannelMessage, Channels, Class, Client, Membership, Next, Subscribed};
 use super::errors::{ErrorCode, WireError};
 use super::json::iso;
+use super::ratelimit::RateLimit;
 use super::AppContext;
 use crate::auth::{Claims, Role};
 use crate::domain::predictions::{Prediction, PredictionEvent};
@@ -46,6 +47,13 @@ pub const CLOSE_NO_PONG: u16 = 4000;
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 /// Close code for a frame over [`MAX_FRAME_BYTES`] (the WebSocket "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Commands one client may send per second, and at once. A viewer subscribes a handful of
+/// times a session; the budget is for a page that reconnects and resubscribes everything.
+const COMMANDS_PER_SECOND: u32 = 10;
+const COMMAND_BURST: u32 = 20;
+/// Resumes from the log one client may ask for per minute; past that a resume gets the
+/// channel's current state instead, which costs no read of the card.
+const LOG_RESUMES_PER_MINUTE: u32 = 6;
 
 fn message(
     channel: &str,
@@ -181,35 +189,48 @@ pub fn close_for_restart(channels: &Channels) {
     }
 }
 
-/// Resumes `channel` from the durable log after `after`, or sends a snapshot when the log holds
-/// more than the resume window since then. The client joins the channel only once the replay is
-/// queued, so live messages never overtake it.
-async fn resume_from_log(ctx: &AppContext, client: &Arc<Client>, channel: &str, after: u64) {
+/// Catches `channels` up after `after` from the durable log, with one read for all of them:
+/// what each would have published since, when at most the resume window was logged since
+/// then; otherwise (or without `from_log`) a snapshot of each channel's current state. A
+/// channel is joined only once its catch-up is queued, so live messages never overtake it.
+async fn resume_from_log(
+    ctx: &AppContext,
+    client: &Arc<Client>,
+    channels: &[String],
+    after: u64,
+    from_log: bool,
+) {
     let window = ctx.config.realtime_resume_window;
-    let logged = ctx.engine.read_log(after, window + 1).await;
+    let logged = if from_log {
+        ctx.engine.read_log(after, window + 1).await.ok()
+    } else {
+        None
+    };
     let published = ctx.engine.published();
-    match logged {
-        Ok(events) if events.len() <= window => {
-            let missed = replay_for_channel(channel, &events, &published);
-            let last = events.last().map_or(after, |(seq, _)| *seq);
-            client.push(notice(
-                "RESUMED",
-                format!("{channel}: {} missed messages follow", missed.len()),
-            ));
-            for msg in missed {
-                client.push_backlog(msg);
+    for channel in channels {
+        match &logged {
+            Some(events) if events.len() <= window => {
+                let missed = replay_for_channel(channel, events, &published);
+                let last = events.last().map_or(after, |(seq, _)| *seq);
+                client.push(notice(
+                    "RESUMED",
+                    format!("{channel}: {} missed messages follow", missed.len()),
+                ));
+                for msg in missed {
+                    client.push_backlog(msg);
+                }
+                ctx.channels.join_after(client, channel, last);
             }
-            ctx.channels.join_after(client, channel, last);
-        }
-        _ => {
-            client.push(notice(
-                "SNAPSHOT",
-                format!("{channel}: missed messages are gone; current state follows"),
-            ));
-            for msg in snapshot_of(channel, &published) {
-                client.push_backlog(msg);
+            _ => {
+                client.push(notice(
+                    "SNAPSHOT",
+                    format!("{channel}: missed messages are gone; current state follows"),
+                ));
+                for msg in snapshot_of(channel, &published) {
+                    client.push_backlog(msg);
+                }
+                ctx.channels.join_after(client, channel, published.seq);
             }
-            ctx.channels.join_after(client, channel, published.seq);
         }
     }
 }
@@ -539,6 +560,12 @@ async fn read_loop(
     let mut ping = tokio::time::interval(ping_every);
     ping.tick().await;
     let mut answered = true;
+    let mut commands = RateLimit::new(
+        COMMAND_BURST,
+        Duration::from_secs(u64::from(COMMAND_BURST / COMMANDS_PER_SECOND)),
+    );
+    let mut log_resumes = RateLimit::new(LOG_RESUMES_PER_MINUTE, Duration::from_secs(60));
+    let mut warned_at: Option<tokio::time::Instant> = None;
     // The token was checked at the upgrade; it stops being good while the socket is open.
     let left = (claims.exp.saturating_mul(1000)).saturating_sub(crate::engine::wall_clock_ms());
     let expiry = tokio::time::sleep(Duration::from_millis(left));
@@ -560,10 +587,30 @@ async fn read_loop(
                     }
                     None => break,
                 };
+                let is_command = matches!(frame, Message::Text(_) | Message::Binary(_));
+                if is_command && !commands.try_take() {
+                    // Dropped, with a notice at most once a second so the warning is no flood.
+                    let now = tokio::time::Instant::now();
+                    if warned_at.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1)) {
+                        warned_at = Some(now);
+                        client.push(notice(
+                            "RATE_LIMITED",
+                            format!("at most {COMMANDS_PER_SECOND} commands a second; this one was ignored"),
+                        ));
+                    }
+                    continue;
+                }
                 match frame {
                     Message::Text(text) => {
-                        if handle_command(ctx, claims, client, text.as_str()) == Heard::Pong {
+                        let handled = handle_command(ctx, claims, client, text.as_str());
+                        if handled.pong {
                             answered = true;
+                        }
+                        // One catch-up at a time per client, awaited here: the socket is not
+                        // read meanwhile, so a client cannot pile up reads of the log.
+                        for (after, channels) in handled.resumes {
+                            let from_log = log_resumes.try_take();
+                            resume_from_log(ctx, client, &channels, after, from_log).await;
                         }
                     }
                     Message::Pong(_) => answered = true,
@@ -599,13 +646,14 @@ fn is_oversized(error: axum::Error) -> bool {
     )
 }
 
-/// What a text frame turned out to be, for the heartbeat.
-#[derive(Debug, PartialEq, Eq)]
-enum Heard {
+/// What a text frame asked for that the read loop finishes.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Handled {
     /// `{"action": "pong"}`: the seed asks clients to answer pings with a pong, and a client
     /// may do it in JSON rather than with the WebSocket pong frame browsers send by themselves.
-    Pong,
-    Other,
+    pong: bool,
+    /// Channels whose resume reaches past their history, by the `lastSeq` they resume after.
+    resumes: BTreeMap<u64, Vec<String>>,
 }
 
 fn handle_command(
@@ -613,12 +661,13 @@ fn handle_command(
     claims: &Claims,
     client: &Arc<Client>,
     text: &str,
-) -> Heard {
+) -> Handled {
+    let mut handled = Handled::default();
     let command: ClientCommand = match serde_json::from_str(text) {
         Ok(command) => command,
         Err(e) => {
             client.push(notice("BAD_COMMAND", format!("not a command: {e}")));
-            return Heard::Other;
+            return handled;
         }
     };
     let channels = &ctx.channels;
@@ -647,11 +696,11 @@ fn handle_command(
                     ))
                 });
                 if subscribed == Subscribed::Behind {
-                    let after = last_seq.unwrap_or(0);
-                    let (ctx, client, channel) = (ctx.clone(), client.clone(), channel.clone());
-                    tokio::spawn(async move {
-                        resume_from_log(&ctx, &client, &channel, after).await;
-                    });
+                    handled
+                        .resumes
+                        .entry(last_seq.unwrap_or(0))
+                        .or_default()
+                        .push(channel.clone());
                 }
             }
         }
@@ -660,12 +709,12 @@ fn handle_command(
                 channels.unsubscribe(client, channel);
             }
         }
-        "pong" => return Heard::Pong,
+        "pong" => handled.pong = true,
         other => {
             client.push(notice("BAD_COMMAND", format!("unknown action {other:?}")));
         }
     }
-    Heard::Other
+    handled
 }
 
 #[cfg(test)]

@@ -526,6 +526,17 @@ impl GmAdapter {
                 )
             })?,
         };
+        // A station's token names the station: without this, any GM token (or a leaked one)
+        // could identify as another station and push it off. Staff may stand in for any.
+        if claims.role == Role::Gm && claims.sub != station_id {
+            return Err(WireError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "this token belongs to station {}; it cannot identify as {station_id}",
+                    claims.sub
+                ),
+            ));
+        }
         if let Some(current) = conn.station() {
             if current != station_id {
                 return Err(WireError::new(

@@ -27,6 +27,19 @@ export async function startBox({ config = '', dataDir } = {}) {
   const configPath = join(dir, '..', `${dir.split('/').pop()}.toml`);
   writeFileSync(configPath, config);
   const box = { dataDir: dir, configPath, proc: null, url: null, password: null, stderr: '' };
+  // The box prints the venue PIN on its first start only; the file it keeps the PIN in is the
+  // one source that holds it on every start (read when asked, so after the box is listening).
+  let printedPin = null;
+  Object.defineProperty(box, 'viewerPin', {
+    enumerable: true,
+    get() {
+      try {
+        return readFileSync(join(dir, 'viewer-pin'), 'utf8').trim() || printedPin;
+      } catch {
+        return printedPin;
+      }
+    },
+  });
 
   box.launch = async () => {
     const proc = spawn(...command(['serve', '--listen', '127.0.0.1:0', '--data', dir, '--config', configPath]), {
@@ -44,7 +57,7 @@ export async function startBox({ config = '', dataDir } = {}) {
         const pw = out.match(/admin password is (\S+)/);
         if (pw) box.password = pw[1];
         const pin = out.match(/venue PIN (\S+)/);
-        if (pin) box.viewerPin = pin[1];
+        if (pin) printedPin = pin[1];
         const m = out.match(/listening on (http:\/\/\S+)/);
         if (m) { clearTimeout(timer); resolveUrl(m[1]); }
       });

@@ -10,7 +10,7 @@ on_chroot <<CHROOT
 apt-get install -y /tmp/venuebox.deb
 rm /tmp/venuebox.deb
 systemctl enable NetworkManager avahi-daemon venuebox-datafs.service venuebox.service
-ln -sf /run/venuebox/console.issue /etc/issue.d/venuebox-password.issue
+ln -sf /run/venuebox/console.issue /etc/issue.d/venuebox-status.issue
 CHROOT
 
 # Display and console: keep HDMI on without a screen at boot, never blank the console.

@@ -109,6 +109,6 @@ UNIT
 # What a technician sees on the HDMI console before logging in.
 put 644 etc/issue.d/venuebox.issue <<ISSUE
 venuebox: Wi-Fi "${WIFI_SSID}", console http://${BOX_HOSTNAME}.local:3000 (or http://${BOX_ADDRESS}:3000)
-(the admin password follows once the box has started; or log in and run  sudo venuebox admin-password)
+(staff password: log in here or over SSH and run  sudo venuebox admin-password; it is never shown on this screen)
 
 ISSUE

@@ -1,0 +1,215 @@
+//! Guards on the two secrets a guest can try to guess: the staff password and the venue PIN.
+//!
+//! Everyone in the room is on the box's Wi-Fi, and the hotspot hands out a whole /24, so a
+//! limit per client address alone does not hold: one phone can rotate addresses. Each secret
+//! therefore also has a box-wide budget of wrong answers; once it is spent, every attempt is
+//! refused unchecked until it refills. Staff password checks (argon2, 19 MiB and tens of
+//! milliseconds each on purpose) run one at a time on one thread of their own, with a short
+//! queue: a flood of wrong passwords costs one check's memory, never the blocking pool's.
+
+use std::net::IpAddr;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::errors::{ErrorCode, WireError};
+use super::ratelimit::{KeyedRateLimit, RateLimit};
+use crate::auth::{AuthError, Secrets};
+
+/// Login attempts one client address may make per minute.
+pub const LOGINS_PER_MINUTE: u32 = 10;
+/// Wrong staff passwords the whole box accepts per minute before it stops checking.
+pub const WRONG_PASSWORDS_PER_MINUTE: u32 = 20;
+/// Wrong venue PINs the whole box accepts per minute before it stops checking. At this rate a
+/// six-digit PIN takes about eleven days to find on average.
+pub const WRONG_PINS_PER_MINUTE: u32 = 30;
+/// Password checks that may wait behind the one running; more are refused at once.
+const PASSWORD_CHECKS_WAITING: usize = 4;
+/// Longest password the box hashes (argon2 takes any length; a megabyte would still cost).
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("cannot start the password checker: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// A password check waiting for the checker thread.
+struct PasswordJob {
+    password: String,
+    answer: oneshot::Sender<Result<(), AuthError>>,
+}
+
+/// Per-address limits, box-wide wrong-answer budgets and the password checker.
+pub struct Logins {
+    per_address: Mutex<KeyedRateLimit<IpAddr>>,
+    wrong_passwords: Mutex<RateLimit>,
+    wrong_pins: Mutex<RateLimit>,
+    checker: SyncSender<PasswordJob>,
+}
+
+impl Logins {
+    /// Starts the password checker thread; it ends when `Logins` is dropped.
+    pub fn start(secrets: Arc<Secrets>, max_addresses: usize) -> Result<Self, LoginError> {
+        let (checker, jobs) = sync_channel::<PasswordJob>(PASSWORD_CHECKS_WAITING);
+        std::thread::Builder::new()
+            .name("password-check".into())
+            .spawn(move || {
+                // One thread, so argon2's 19 MiB block is the same allocation over and over
+                // instead of one per blocking-pool thread that the allocator keeps.
+                for job in jobs {
+                    let _ = job.answer.send(secrets.check_password(&job.password));
+                }
+            })
+            .map_err(LoginError::Spawn)?;
+        Ok(Self {
+            per_address: Mutex::new(KeyedRateLimit::new(
+                LOGINS_PER_MINUTE,
+                Duration::from_secs(60),
+                max_addresses,
+            )),
+            wrong_passwords: Mutex::new(RateLimit::new(
+                WRONG_PASSWORDS_PER_MINUTE,
+                Duration::from_secs(60),
+            )),
+            wrong_pins: Mutex::new(RateLimit::new(
+                WRONG_PINS_PER_MINUTE,
+                Duration::from_secs(60),
+            )),
+            checker,
+        })
+    }
+
+    /// Counts one login attempt from `client` against its address's limit.
+    pub fn attempt(&self, client: IpAddr) -> Result<(), WireError> {
+        let allowed = self
+            .per_address
+            .lock()
+            .map(|mut limits| limits.try_take(&client))
+            .unwrap_or(false);
+        if allowed {
+            Ok(())
+        } else {
+            Err(WireError::new(
+                ErrorCode::RateLimited,
+                "too many login attempts from this device; wait a minute",
+            ))
+        }
+    }
+
+    /// Checks the staff password against the box-wide budget and on the checker thread.
+    pub async fn check_password(&self, password: String) -> Result<(), WireError> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(WireError::new(
+                ErrorCode::InvalidData,
+                "password too long",
+            ));
+        }
+        budget_left(&self.wrong_passwords, "staff passwords")?;
+        let (answer, result) = oneshot::channel();
+        match self.checker.try_send(PasswordJob { password, answer }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(WireError::new(
+                    ErrorCode::RateLimited,
+                    "the box is checking other logins; try again in a few seconds",
+                )
+                .with_details(json!({ "retryAfterSecs": 2 })))
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(WireError::new(
+                    ErrorCode::ServerError,
+                    "the password checker has stopped",
+                ))
+            }
+        }
+        let checked = result.await.map_err(|_| {
+            WireError::new(ErrorCode::ServerError, "the password checker has stopped")
+        })?;
+        spend_on_failure(&self.wrong_passwords, checked)
+    }
+
+    /// Checks a viewer's venue PIN against the box-wide budget.
+    pub fn check_pin(&self, secrets: &Secrets, pin: &str) -> Result<(), WireError> {
+        budget_left(&self.wrong_pins, "venue PINs")?;
+        spend_on_failure(&self.wrong_pins, secrets.check_viewer_pin(pin))
+    }
+}
+
+/// Refuses, unchecked, while a box-wide budget of wrong answers is spent.
+fn budget_left(budget: &Mutex<RateLimit>, what: &str) -> Result<(), WireError> {
+    let mut budget = budget
+        .lock()
+        .map_err(|_| WireError::new(ErrorCode::ServerError, "login limits unavailable"))?;
+    if budget.has_token() {
+        return Ok(());
+    }
+    let wait = budget.wait_secs().max(1);
+    Err(WireError::new(
+        ErrorCode::RateLimited,
+        format!("too many wrong {what} on this box (box-wide); try again in {wait} s"),
+    )
+    .with_details(json!({ "retryAfterSecs": wait })))
+}
+
+fn spend_on_failure(
+    budget: &Mutex<RateLimit>,
+    checked: Result<(), AuthError>,
+) -> Result<(), WireError> {
+    if checked.is_err() {
+        if let Ok(mut budget) = budget.lock() {
+            budget.try_take();
+        }
+    }
+    checked.map_err(WireError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_pin_budget_refuses_even_the_right_pin_until_it_refills() {
+        let dir = tempfile::tempdir().unwrap();
+        let (secrets, _) = Secrets::load_or_create(dir.path()).unwrap();
+        let logins = Logins::start(Arc::new(secrets.clone()), 100).unwrap();
+        let right = secrets.viewer_pin().to_string();
+        let wrong = if right == "000000" { "111111" } else { "000000" };
+        for _ in 0..WRONG_PINS_PER_MINUTE {
+            let refused = logins.check_pin(&secrets, wrong).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::InvalidToken);
+        }
+        let locked = logins.check_pin(&secrets, &right).unwrap_err();
+        assert_eq!(locked.code, ErrorCode::RateLimited);
+        assert!(locked.message.contains("box-wide"), "{}", locked.message);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        logins.check_pin(&secrets, &right).unwrap();
+    }
+
+    #[tokio::test]
+    async fn wrong_passwords_spend_the_budget_and_right_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (secrets, password) = Secrets::load_or_create(dir.path()).unwrap();
+        let password = password.unwrap();
+        let logins = Logins::start(Arc::new(secrets.clone()), 100).unwrap();
+        for _ in 0..3 {
+            logins
+                .check_password(password.clone())
+                .await
+                .unwrap();
+        }
+        let wrong = logins
+            .check_password("guess".into())
+            .await
+            .unwrap_err();
+        assert_eq!(wrong.code, ErrorCode::InvalidToken);
+        let too_long = logins
+            .check_password("x".repeat(MAX_PASSWORD_BYTES + 1))
+            .await
+            .unwrap_err();
+        assert_eq!(too_long.code, ErrorCode::InvalidData);
+    }
+}
