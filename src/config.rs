@@ -116,6 +116,8 @@ pub struct Config {
     /// Messages and bytes a `/realtime` client may have queued before it is cut (4008).
     pub realtime_queue_messages: usize,
     pub realtime_queue_bytes: usize,
+    /// Connection caps and the header timeout (`[network]`).
+    pub network: crate::connections::ConnectionLimits,
 }
 
 /// Timings of the GM-station contract (seed 004).
@@ -153,6 +155,7 @@ impl Default for Config {
             realtime_resume_window: 20_000,
             realtime_queue_messages: 256,
             realtime_queue_bytes: 512 * 1024,
+            network: crate::connections::ConnectionLimits::default(),
         }
     }
 }
@@ -179,6 +182,8 @@ struct FileConfig {
     #[serde(default)]
     realtime: FileRealtime,
     #[serde(default)]
+    network: FileNetwork,
+    #[serde(default)]
     gpio: FileGpio,
     #[serde(default)]
     tls: FileTls,
@@ -194,6 +199,14 @@ struct FileRealtime {
     resume_window_events: Option<usize>,
     queue_messages: Option<usize>,
     queue_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNetwork {
+    max_connections_per_address: Option<usize>,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -416,6 +429,24 @@ impl Config {
                 return Err(invalid("realtime.queue_bytes", "must be 4096..=67108864"));
             }
             config.realtime_queue_bytes = v;
+        }
+        if let Some(v) = file.network.max_connections_per_address {
+            if !(1..=10_000).contains(&v) {
+                return Err(invalid(
+                    "network.max_connections_per_address",
+                    "must be 1..=10000",
+                ));
+            }
+            config.network.per_address = v;
+        }
+        if let Some(v) = file.network.max_connections {
+            if !(16..=1_000_000).contains(&v) {
+                return Err(invalid("network.max_connections", "must be 16..=1000000"));
+            }
+            config.network.total = v;
+        }
+        if let Some(v) = file.network.header_timeout_secs {
+            config.network.header_timeout = secs("network.header_timeout_secs", v, 1, 300)?;
         }
         if let Some(v) = file.shutdown_grace_secs {
             config.shutdown_grace = secs("shutdown_grace_secs", v, 1, 60)?;

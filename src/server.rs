@@ -25,11 +25,6 @@ use crate::hub::Hub;
 use crate::store::{Store, StoreError};
 use crate::wire::{self, AppContext};
 
-/// Kernel send buffer per connection. A fixed size (no autotuning up to megabytes) keeps the
-/// memory a stalled client can pin small on a Pi, and lets the per-client queues see a slow
-/// reader early.
-const SOCKET_SEND_BUFFER: usize = 64 * 1024;
-
 /// How often quiet player scanners are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Commands waiting for the engine before adapters are made to wait.
@@ -253,55 +248,27 @@ impl Prepared {
             let _ = tokio::time::timeout(grace, io_for_shutdown.close()).await;
             let _ = stop_tx.send(true);
         });
-        let mut stop = stop_rx.clone();
-        let listener =
-            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-                let socket = socket2::SockRef::from(&*tcp);
-                if let Err(e) = socket.set_send_buffer_size(SOCKET_SEND_BUFFER) {
-                    tracing::debug!(error = %e, "cannot bound the socket send buffer");
-                }
-                let _ = tcp.set_nodelay(true);
-            });
         let watchdog = crate::systemd::watchdog_interval().map(|interval| {
             tokio::spawn(crate::systemd::run_watchdog(ctx.engine.clone(), interval))
         });
+        // One gate for both ports: a device's connections count together.
+        let gate = crate::connections::Gate::new(config.network.clone().fitted_to_fd_limit());
         // The log is recovered and the port is bound: systemd may call the box started.
         crate::systemd::notify("READY=1");
         let tls_server = match (tls_listener, &self.tls) {
-            (Some(tcp), Some(identity)) => {
-                let tls = crate::tls::TlsListener::new(tcp, identity.config.clone())
-                    .map_err(ServerError::Serve)?;
-                let mut stop = stop_rx.clone();
-                let app = app.clone();
-                // Handlers read the peer address as `ConnectInfo`; give each TLS connection
-                // its own router carrying it, as the plain port does.
-                let per_connection = tower::service_fn(
-                    move |incoming: axum::serve::IncomingStream<'_, crate::tls::TlsListener>| {
-                        let peer = axum::extract::ConnectInfo(*incoming.remote_addr());
-                        let app = app.clone().layer(axum::Extension(peer));
-                        async move { Ok::<_, std::convert::Infallible>(app) }
-                    },
-                );
-                Some(tokio::spawn(async move {
-                    axum::serve(tls, per_connection)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop.wait_for(|stopped| *stopped).await;
-                        })
-                        .await
-                }))
-            }
+            (Some(tcp), Some(identity)) => Some(tokio::spawn(crate::connections::serve(
+                tcp,
+                Some(tokio_rustls::TlsAcceptor::from(identity.config.clone())),
+                app.clone(),
+                gate.clone(),
+                stop_rx.clone(),
+                grace,
+            ))),
             _ => None,
         };
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        })
-        .await;
+        crate::connections::serve(listener, None, app, gate, stop_rx, grace).await;
         if let Some(tls_server) = tls_server {
-            let _ = tokio::time::timeout(grace, tls_server).await;
+            let _ = tls_server.await;
         }
 
         if let Some(watchdog) = watchdog {
@@ -320,12 +287,12 @@ impl Prepared {
             tokio::time::timeout(grace, engine_task.stop()).await,
             Ok(Ok(()))
         );
-        if drained && served.is_ok() {
+        if drained {
             if let Err(e) = std::fs::write(config.data_dir.join(CLEAN_STOP_MARKER), b"") {
                 tracing::warn!(error = %e, "cannot mark the clean stop");
             }
         }
-        served.map_err(ServerError::Serve)
+        Ok(())
     }
 }
 

@@ -135,9 +135,9 @@ describe('player scans and video', () => {
   it('applies an offline batch in chronological order, idempotently', async () => {
     const t0 = Date.now() - 60_000;
     const batch = [
-      { tokenId: 'mem003', deviceId: 'PLAYER_2', scanId: 'b-2', timestamp: new Date(t0 + 2000).toISOString() },
-      { tokenId: 'mem002', deviceId: 'PLAYER_2', scanId: 'b-1', timestamp: t0 + 1000 },
-      { tokenId: 42, deviceId: 'PLAYER_2' },
+      { tokenId: 'mem003', deviceId: 'PLAYER_1', scanId: 'b-2', timestamp: new Date(t0 + 2000).toISOString() },
+      { tokenId: 'mem002', deviceId: 'PLAYER_1', scanId: 'b-1', timestamp: t0 + 1000 },
+      { tokenId: 42, deviceId: 'PLAYER_1' },
     ];
     const first = await box.http('POST', '/api/scan/batch', { body: { transactions: batch }, token: player });
     assert.equal(first.status, 200, first.text);

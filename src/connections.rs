@@ -1,0 +1,416 @@
+//! Who may hold a connection, and the accept loop both ports run.
+//!
+//! Every phone in the room can reach the box, and each open connection costs a file
+//! descriptor and memory. So a client address may hold only so many connections at once, and
+//! all addresses together only so many; a connection over either cap gets a JSON 429 and is
+//! closed, with a log line. Connections from the box itself (loopback: the watchdog's and a
+//! technician's `curl /healthz`, an SSH tunnel to the console) are never refused: they are the
+//! reserve that keeps the box reachable for staff while the room floods it. A request's headers
+//! must arrive whole within the header timeout, so a client trickling half a header does not
+//! hold its connection forever. TLS handshakes happen after admission, on the connection's own
+//! task, with their own time limit.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+/// Kernel send buffer per connection. A fixed size (no autotuning up to megabytes) keeps the
+/// memory a stalled client can pin small on a Pi, and lets the per-client queues see a slow
+/// reader early.
+const SOCKET_SEND_BUFFER: usize = 64 * 1024;
+/// How long a client may take to finish its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// File descriptors kept for the box itself (database, mpv and its socket, GPIO, logs) when
+/// the connection cap is fitted under the process's limit.
+const FD_RESERVE: usize = 256;
+/// At most one "refusing connections" line per this long, so a flood does not flood the log.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// `[network]` in the config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionLimits {
+    /// Connections one client address may hold at once.
+    pub per_address: usize,
+    /// Connections all client addresses together may hold at once.
+    pub total: usize,
+    /// A request's headers must arrive whole within this.
+    pub header_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            per_address: 32,
+            total: 4096,
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// The limits with the box-wide cap lowered, when needed, to fit the process's open-file
+    /// limit: refusing with a 429 is better than failing to accept with "too many open files",
+    /// which also hits the loopback reserve.
+    pub fn fitted_to_fd_limit(mut self) -> Self {
+        if let Some(limit) = open_file_limit() {
+            let fits = limit.saturating_sub(FD_RESERVE).max(16);
+            if self.total > fits {
+                tracing::warn!(
+                    configured = self.total,
+                    open_file_limit = limit,
+                    "network.max_connections lowered to {fits} to fit the open-file limit"
+                );
+                self.total = fits;
+            }
+        }
+        self
+    }
+}
+
+/// The soft limit on open files, from `/proc/self/limits` (Linux).
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Counts live connections per client address and in all.
+pub struct Gate {
+    limits: ConnectionLimits,
+    open: Mutex<OpenConnections>,
+}
+
+#[derive(Default)]
+struct OpenConnections {
+    per_address: HashMap<IpAddr, usize>,
+    total: usize,
+    last_refusal_log: Option<tokio::time::Instant>,
+}
+
+/// Why a connection was not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    AddressFull,
+    BoxFull,
+}
+
+/// A connection's place under the caps, given back when dropped: it travels with the
+/// connection's stream, so it lasts as long as the socket, upgraded to a WebSocket or not.
+pub struct Admission {
+    gate: Arc<Gate>,
+    address: Option<IpAddr>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let Some(address) = self.address else {
+            return;
+        };
+        if let Ok(mut open) = self.gate.open.lock() {
+            open.total = open.total.saturating_sub(1);
+            if let Some(count) = open.per_address.get_mut(&address) {
+                *count -= 1;
+                if *count == 0 {
+                    open.per_address.remove(&address);
+                }
+            }
+        }
+    }
+}
+
+impl Gate {
+    pub fn new(limits: ConnectionLimits) -> Arc<Self> {
+        Arc::new(Self {
+            limits,
+            open: Mutex::new(OpenConnections::default()),
+        })
+    }
+
+    /// Lets a connection from `address` in, or says why not.
+    pub fn admit(self: &Arc<Self>, address: IpAddr) -> Result<Admission, Refusal> {
+        let address = canonical(address);
+        if is_the_box_itself(address) {
+            return Ok(Admission {
+                gate: self.clone(),
+                address: None,
+            });
+        }
+        let mut open = self.open.lock().map_err(|_| Refusal::BoxFull)?;
+        let from_address = open.per_address.get(&address).copied().unwrap_or(0);
+        let refusal = if from_address >= self.limits.per_address {
+            Some(Refusal::AddressFull)
+        } else if open.total >= self.limits.total {
+            Some(Refusal::BoxFull)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            let now = tokio::time::Instant::now();
+            if open
+                .last_refusal_log
+                .is_none_or(|at| now.duration_since(at) >= REFUSAL_LOG_EVERY)
+            {
+                open.last_refusal_log = Some(now);
+                tracing::warn!(
+                    %address,
+                    from_address,
+                    open = open.total,
+                    ?refusal,
+                    "refusing connections over the cap (logged at most every 10 s)"
+                );
+            }
+            return Err(refusal);
+        }
+        *open.per_address.entry(address).or_insert(0) += 1;
+        open.total += 1;
+        Ok(Admission {
+            gate: self.clone(),
+            address: Some(address),
+        })
+    }
+
+    /// Connections open from non-loopback addresses.
+    pub fn open_connections(&self) -> usize {
+        self.open.lock().map_or(0, |open| open.total)
+    }
+}
+
+/// The box's own address on loopback. Only this one: the rest of 127.0.0.0/8 is how the
+/// tests stand in for devices in the room.
+fn is_the_box_itself(address: IpAddr) -> bool {
+    address == IpAddr::from([127, 0, 0, 1]) || address == IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+}
+
+/// An IPv4 client on a dual-stack socket counts as its IPv4 address.
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// A connection's stream together with its [`Admission`].
+struct Admitted<S> {
+    stream: S,
+    _admission: Admission,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Admitted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Admitted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Tells a refused client why, without waiting on it: one non-blocking write, then close.
+fn refuse(stream: &TcpStream, refusal: Refusal) {
+    let message = match refusal {
+        Refusal::AddressFull => "too many connections from this device; close some and retry",
+        Refusal::BoxFull => "the box has too many connections; retry in a moment",
+    };
+    let body = serde_json::json!({ "code": "RATE_LIMITED", "message": message }).to_string();
+    let response = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nretry-after: 5\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.try_write(response.as_bytes());
+}
+
+/// Serves `app` on `listener` (over TLS with `tls`) until `stop` turns true, then lets the open
+/// connections finish their requests; returns once every connection has closed, or after
+/// `drain` at the latest.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    gate: Arc<Gate>,
+    mut stop: watch::Receiver<bool>,
+    drain: Duration,
+) {
+    // Every connection task holds a receiver; the loop waits for all of them to be dropped.
+    let (connections_done, connection_alive) = watch::channel(());
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: wait rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let admission = match gate.admit(peer.ip()) {
+            Ok(admission) => admission,
+            Err(refusal) => {
+                refuse(&stream, refusal);
+                continue;
+            }
+        };
+        let socket = socket2::SockRef::from(&stream);
+        if let Err(e) = socket.set_send_buffer_size(SOCKET_SEND_BUFFER) {
+            tracing::debug!(error = %e, "cannot bound the socket send buffer");
+        }
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let tls = tls.clone();
+        let stop = stop.clone();
+        let alive = connection_alive.clone();
+        let header_timeout = gate.limits.header_timeout;
+        tokio::spawn(async move {
+            let admitted = Admitted {
+                stream,
+                _admission: admission,
+            };
+            match tls {
+                None => serve_connection(admitted, peer, app, header_timeout, stop).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(admitted))
+                        .await
+                    {
+                        Ok(Ok(tls)) => serve_connection(tls, peer, app, header_timeout, stop).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
+            drop(alive);
+        });
+    }
+    drop(connection_alive);
+    let _ = tokio::time::timeout(drain, connections_done.closed()).await;
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    app: Router,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Handlers read the peer address as `ConnectInfo`, as with axum's own server.
+    let service = app
+        .layer(axum::Extension(ConnectInfo(peer)))
+        .map_request(|request: axum::http::Request<Incoming>| request.map(axum::body::Body::new));
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+        .with_upgrades();
+    tokio::pin!(connection);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::trace!(%peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            _ = stop.wait_for(|stopped| *stopped), if !draining => {
+                draining = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(per_address: usize, total: usize) -> ConnectionLimits {
+        ConnectionLimits {
+            per_address,
+            total,
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_address_and_the_box_have_a_cap_and_loopback_is_the_reserve() {
+        let gate = Gate::new(limits(2, 3));
+        let a: IpAddr = "10.42.0.10".parse().unwrap();
+        let b: IpAddr = "10.42.0.11".parse().unwrap();
+        let first = gate.admit(a).unwrap();
+        let _second = gate.admit(a).unwrap();
+        assert_eq!(gate.admit(a).err(), Some(Refusal::AddressFull));
+        let _third = gate.admit(b).unwrap();
+        assert_eq!(gate.admit(b).err(), Some(Refusal::BoxFull));
+        let _local = gate.admit("127.0.0.1".parse().unwrap()).unwrap();
+        let _local6 = gate.admit("::1".parse().unwrap()).unwrap();
+        assert_eq!(
+            gate.admit("127.0.0.2".parse().unwrap()).err(),
+            Some(Refusal::BoxFull),
+            "only the box's own address is the reserve"
+        );
+        assert_eq!(gate.open_connections(), 3);
+        drop(first);
+        assert_eq!(gate.open_connections(), 2);
+        let _again = gate.admit(a).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_mapped_ipv4_client_counts_as_its_ipv4_address() {
+        let gate = Gate::new(limits(1, 10));
+        let _v4 = gate.admit("10.42.0.10".parse().unwrap()).unwrap();
+        let mapped: IpAddr = "::ffff:10.42.0.10".parse().unwrap();
+        assert_eq!(gate.admit(mapped).err(), Some(Refusal::AddressFull));
+    }
+}
