@@ -11,8 +11,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 const SECRET_FILE: &str = "box-secret";
 /// The venue PIN viewers type with their name to join predictions; shown on the venue screens,
@@ -22,6 +24,8 @@ const PASSWORD_FILE: &str = "admin-password.argon2";
 /// The generated password in clear, for `venuebox admin-password` and the technician's console
 /// (0600, like the secret beside it). Removed when staff set their own.
 const FIRST_PASSWORD_FILE: &str = "admin-password.first";
+/// The staff generation: a number `admin-password --new` raises, which admin tokens carry.
+const STAFF_GENERATION_FILE: &str = "staff-generation";
 /// Letters and digits that cannot be mistaken for each other when read off a screen.
 const PASSWORD_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 const PASSWORD_LEN: usize = 12;
@@ -39,6 +43,8 @@ pub enum AuthError {
     WrongRole { actual: Role, needed: &'static str },
     #[error("wrong password")]
     WrongPassword,
+    #[error("token revoked: the staff password was renewed since it was given; log in again")]
+    Revoked,
     #[error("cannot use secret file {path}: {cause}")]
     Io {
         path: PathBuf,
@@ -77,6 +83,14 @@ pub struct Claims {
     pub role: Role,
     pub iat: u64,
     pub exp: u64,
+    /// For admin tokens, the staff generation they were minted in: renewing the staff password
+    /// starts a new one, and tokens of an older generation are refused.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gen: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Claims {
@@ -101,8 +115,11 @@ impl Claims {
 pub struct Secrets {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Keyed with the box secret; derives viewer keys.
+    viewer_keys: Hmac<Sha256>,
     password_hash: String,
     viewer_pin: String,
+    staff_generation: u32,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -132,6 +149,11 @@ fn random_symbols(alphabet: &[u8], len: usize) -> String {
         }
     }
     out
+}
+
+/// Whether two secrets are equal, in a time that does not depend on where they differ.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -202,11 +224,31 @@ impl Secrets {
                 fs::remove_file(&path).map_err(io_err(&path))?;
             }
         }
+        // Staff tokens given out under the old password stop working (at the next start).
+        let generation = Self::staff_generation(data_dir)?.saturating_add(1);
+        let generation_path = data_dir.join(STAFF_GENERATION_FILE);
+        let staged = data_dir.join(format!("{STAFF_GENERATION_FILE}.new"));
+        let _ = fs::remove_file(&staged);
+        create_private(&staged, generation.to_string().as_bytes())?;
+        fs::rename(&staged, &generation_path).map_err(io_err(&generation_path))?;
         let first_path = data_dir.join(FIRST_PASSWORD_FILE);
         create_private(&first_path, password.as_bytes())?;
         let password_path = data_dir.join(PASSWORD_FILE);
         create_private(&password_path, hash_password(&password)?.as_bytes())?;
         Ok(password)
+    }
+
+    /// The staff generation in force (0 on a box whose password was never renewed).
+    fn staff_generation(data_dir: &Path) -> Result<u32, AuthError> {
+        let path = data_dir.join(STAFF_GENERATION_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => text.trim().parse().map_err(|_| AuthError::Damaged {
+                path,
+                reason: "not a number".into(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(io_err(&path)(e)),
+        }
     }
 
     /// The generated admin password, if it is still the one in use.
@@ -242,11 +284,18 @@ impl Secrets {
         let viewer_pin = fs::read_to_string(&pin_path)
             .map(|pin| pin.trim().to_string())
             .unwrap_or_default();
+        let viewer_keys =
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| AuthError::Damaged {
+                path: secret_path.clone(),
+                reason: e.to_string(),
+            })?;
         Ok(Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
+            viewer_keys,
             password_hash,
             viewer_pin,
+            staff_generation: Self::staff_generation(data_dir)?,
         })
     }
 
@@ -257,6 +306,11 @@ impl Secrets {
             role,
             iat,
             exp: iat.saturating_add(ttl.as_secs().max(1)),
+            gen: if role == Role::Admin {
+                self.staff_generation
+            } else {
+                0
+            },
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AuthError::Sign(e.to_string()))
@@ -269,12 +323,35 @@ impl Secrets {
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
                 _ => AuthError::Invalid(e.to_string()),
-            })
+            })?;
+        if claims.role == Role::Admin && claims.gen != self.staff_generation {
+            return Err(AuthError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// The key the first phone to join as `user_id` is given, to show when it logs in again:
+    /// derived from the box secret, so the box keeps no list of keys.
+    pub fn viewer_key(&self, user_id: &str) -> String {
+        let mut mac = self.viewer_keys.clone();
+        mac.update(b"viewer-key:");
+        mac.update(user_id.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Whether `key` is `user_id`'s viewer key (compared in constant time).
+    pub fn is_viewer_key(&self, user_id: &str, key: &str) -> bool {
+        same_bytes(self.viewer_key(user_id).as_bytes(), key.as_bytes())
     }
 
     /// The venue PIN for viewer logins.
@@ -285,15 +362,57 @@ impl Secrets {
     /// Checks a viewer's PIN in constant time.
     pub fn check_viewer_pin(&self, pin: &str) -> Result<(), AuthError> {
         let expected = self.viewer_pin.as_bytes();
-        let given = pin.trim().as_bytes();
-        let same = !expected.is_empty()
-            && expected.len() == given.len()
-            && expected
-                .iter()
-                .zip(given)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if same {
+        if !expected.is_empty() && same_bytes(expected, pin.trim().as_bytes()) {
+            Ok(())
+        } else {
+            Err(AuthError::WrongPassword)
+        }
+    }
+
+    /// Checks the admin password in `memory`, argon2's work area, grown to the hash's size on
+    /// first use and kept by the caller: a thread checking password after password then holds
+    /// one area for good, instead of allocating (and the allocator keeping) one per check.
+    /// Slow on purpose (argon2): run it off the async threads.
+    pub fn check_password_in(
+        &self,
+        password: &str,
+        memory: &mut Vec<argon2::Block>,
+    ) -> Result<(), AuthError> {
+        let damaged = |reason: String| AuthError::Damaged {
+            path: PathBuf::from(PASSWORD_FILE),
+            reason,
+        };
+        let hash = PasswordHash::new(&self.password_hash).map_err(|e| damaged(e.to_string()))?;
+        let algorithm =
+            argon2::Algorithm::try_from(hash.algorithm).map_err(|e| damaged(e.to_string()))?;
+        let version = hash
+            .version
+            .map(argon2::Version::try_from)
+            .transpose()
+            .map_err(|e| damaged(e.to_string()))?
+            .unwrap_or_default();
+        let params = argon2::Params::try_from(&hash).map_err(|e| damaged(e.to_string()))?;
+        let expected = hash.hash.ok_or_else(|| damaged("no hash".into()))?;
+        let mut salt = [0u8; 64];
+        let salt = hash
+            .salt
+            .ok_or_else(|| damaged("no salt".into()))?
+            .decode_b64(&mut salt)
+            .map_err(|e| damaged(e.to_string()))?;
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        let mut computed = vec![0u8; expected.len()];
+        Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                &mut computed,
+                &mut memory[..blocks],
+            )
+            .map_err(|_| AuthError::WrongPassword)?;
+        if same_bytes(&computed, expected.as_bytes()) {
             Ok(())
         } else {
             Err(AuthError::WrongPassword)
@@ -325,6 +444,16 @@ mod tests {
         secrets.check_password(&password).unwrap();
         assert!(matches!(
             secrets.check_password("guess"),
+            Err(AuthError::WrongPassword)
+        ));
+        let mut memory = Vec::new();
+        secrets.check_password_in(&password, &mut memory).unwrap();
+        assert!(matches!(
+            secrets.check_password_in("guess", &mut memory),
+            Err(AuthError::WrongPassword)
+        ));
+        assert!(matches!(
+            secrets.check_password_in(&password[1..], &mut memory),
             Err(AuthError::WrongPassword)
         ));
 
@@ -359,11 +488,31 @@ mod tests {
             *counts.entry(c).or_insert(0u32) += 1;
         }
         assert_eq!(counts.len(), PASSWORD_ALPHABET.len());
-        let (min, max) = (counts.values().min().unwrap(), counts.values().max().unwrap());
+        let (min, max) = (
+            counts.values().min().unwrap(),
+            counts.values().max().unwrap(),
+        );
         // Uniform: each about 10,000 with a standard deviation near 100.
         assert!(*min > 9_500 && *max < 10_500, "counts {counts:?}");
         let pin = random_symbols(b"0123456789", PIN_LEN);
         assert!(pin.len() == PIN_LEN && pin.bytes().all(|b| b.is_ascii_digit()));
+    }
+
+    #[test]
+    fn a_renewed_staff_password_revokes_staff_tokens_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (secrets, _) = Secrets::load_or_create(dir.path()).unwrap();
+        let hour = Duration::from_secs(3600);
+        let admin = secrets.mint(Role::Admin, "admin", hour).unwrap();
+        let station = secrets.mint(Role::Gm, "GM_1", hour).unwrap();
+        let password = Secrets::new_admin_password(dir.path()).unwrap();
+        let renewed = Secrets::load(dir.path()).unwrap();
+        assert!(matches!(renewed.verify(&admin), Err(AuthError::Revoked)));
+        renewed.verify(&station).unwrap();
+        renewed.check_password(&password).unwrap();
+        let fresh = renewed.mint(Role::Admin, "admin", hour).unwrap();
+        let claims = renewed.verify(&fresh).unwrap();
+        assert!(claims.gen > secrets.staff_generation, "{claims:?}");
     }
 
     #[test]
@@ -382,6 +531,7 @@ mod tests {
                 role: Role::Gm,
                 iat: 1,
                 exp: 2,
+                gen: 0,
             },
             &secrets.encoding,
         )

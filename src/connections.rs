@@ -192,7 +192,8 @@ impl Gate {
 /// The box's own address on loopback. Only this one: the rest of 127.0.0.0/8 is how the
 /// tests stand in for devices in the room.
 fn is_the_box_itself(address: IpAddr) -> bool {
-    address == IpAddr::from([127, 0, 0, 1]) || address == IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+    address == IpAddr::from([127, 0, 0, 1])
+        || address == IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
 }
 
 /// An IPv4 client on a dual-stack socket counts as its IPv4 address.
@@ -244,10 +245,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Admitted<S> {
         Pin::new(&mut self.stream).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

@@ -146,6 +146,9 @@ fn generate(dir: &Path, extra: &[String]) -> Result<(), TlsError> {
         KeyUsagePurpose,
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let names = box_names(extra);
+    // Wide on purpose: a box with no internet and no real-time clock can come up with its
+    // clock years off, and a certificate "not yet valid" would lock every device out.
     let valid = |params: &mut CertificateParams| {
         params.not_before = rcgen::date_time_ymd(2024, 1, 1);
         params.not_after = rcgen::date_time_ymd(2049, 12, 31);
@@ -158,12 +161,27 @@ fn generate(dir: &Path, extra: &[String]) -> Result<(), TlsError> {
     let mut ca_name = DistinguishedName::new();
     ca_name.push(DnType::CommonName, "venuebox local CA");
     ca_params.distinguished_name = ca_name;
+    // Devices install this CA. Constrained to the box's own names, a copy of its key (the SD
+    // card walks out of the venue) cannot vouch for any other site to those devices.
+    ca_params.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: names
+            .iter()
+            .map(|name| match name.parse::<std::net::IpAddr>() {
+                Ok(ip) => rcgen::GeneralSubtree::IpAddress(rcgen::CidrSubnet::from_addr_prefix(
+                    ip,
+                    if ip.is_ipv4() { 32 } else { 128 },
+                )),
+                Err(_) => rcgen::GeneralSubtree::DnsName(name.clone()),
+            })
+            .collect(),
+        excluded_subtrees: Vec::new(),
+    });
     valid(&mut ca_params);
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca_params, &ca_key);
 
     let server_key = KeyPair::generate()?;
-    let mut params = CertificateParams::new(box_names(extra))?;
+    let mut params = CertificateParams::new(names)?;
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, "venuebox");
     params.distinguished_name = name;

@@ -31,7 +31,7 @@ board/stage-venuebox/00-venuebox/files/render.sh "$cfg" "$root"
 nm="$root/etc/NetworkManager/system-connections/venuebox-hotspot.nmconnection"
 [ "$(stat -c %a "$nm")" = 600 ] || fail "the hotspot keyfile must be 0600 or NetworkManager ignores it"
 for line in 'mode=ap' 'ssid=Quiz Box' 'key-mgmt=wpa-psk' 'proto=rsn' 'pairwise=ccmp' \
-  'psk=quiz-night-2026' 'method=shared' 'address1=10.42.0.1/24' 'autoconnect=true'; do
+  'psk=quiz-night-2026' 'method=shared' 'address1=10.42.0.1/24' 'autoconnect=true' 'ap-isolation=1'; do
   grep -qx "$line" "$nm" || fail "hotspot keyfile lacks $line"
 done
 python3 - "$nm" <<'PY' || fail "the hotspot keyfile does not parse"

@@ -303,6 +303,10 @@ pub enum DomainError {
     PredictionClosed(String),
     #[error("balance {balance} is less than the {needed} points needed")]
     InsufficientBalance { balance: u64, needed: u64 },
+    #[error("someone has already joined as {0}; pick another name, or log in from the phone that joined with it")]
+    NameTaken(String),
+    #[error("this box already has {0} viewers")]
+    ViewerLimit(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -110,6 +110,15 @@ pub enum PredictionCommand {
         reason: String,
         client_grant_id: Option<String>,
     },
+    /// A viewer logs in with a name. The first phone to use a name holds it; a later login
+    /// with the same name is the same viewer only when it shows the key that phone was given.
+    Join {
+        user_id: String,
+        name: String,
+        /// The caller showed this name's viewer key (checked by the adapter, which holds the
+        /// box secret the key is derived from).
+        holds_key: bool,
+    },
 }
 
 /// What a vote or grant did, as answered to its sender (and to a resend).
@@ -144,6 +153,12 @@ pub enum PredictionEvent {
         receipt: LedgerReceipt,
         at: Millis,
     },
+    /// Appended after the first release of this enum: the log stores variant positions.
+    ViewerJoined {
+        user_id: String,
+        name: String,
+        at: Millis,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,6 +168,23 @@ pub enum PredictionOutcome {
         receipt: LedgerReceipt,
         replayed: bool,
     },
+    Joined {
+        user_id: String,
+        /// The name was already this viewer's (a phone logging in again).
+        returning: bool,
+    },
+}
+
+/// Viewers one box keeps names for; far above a venue's crowd, and a bound on what logins with
+/// made-up names can make it remember.
+pub const MAX_VIEWERS: usize = 20_000;
+
+/// A name a viewer holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    /// As typed at the first login (the user id is its normalised form).
+    pub name: String,
+    pub joined_at: Millis,
 }
 
 /// All predictions, balances and remembered request ids.
@@ -163,6 +195,8 @@ pub struct PredictionsState {
     /// (user id, client request id) → receipt, oldest forgotten first.
     receipts: HashMap<(String, String), LedgerReceipt>,
     receipt_order: VecDeque<(String, String)>,
+    /// Names held by viewers, by user id.
+    viewers: BTreeMap<String, Viewer>,
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> DomainError {
@@ -215,6 +249,49 @@ impl PredictionsState {
         self.balances.get(user_id).copied().unwrap_or(0)
     }
 
+    /// Viewers by user id.
+    pub fn viewers(&self) -> &BTreeMap<String, Viewer> {
+        &self.viewers
+    }
+
+    fn decide_join(
+        &self,
+        user_id: &str,
+        name: &str,
+        holds_key: bool,
+        now: Millis,
+    ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), DomainError> {
+        check_text("userId", user_id, 32)?;
+        check_text("name", name, 32)?;
+        if self.viewers.contains_key(user_id) {
+            return if holds_key {
+                Ok((
+                    PredictionOutcome::Joined {
+                        user_id: user_id.to_string(),
+                        returning: true,
+                    },
+                    Vec::new(),
+                ))
+            } else {
+                Err(DomainError::NameTaken(user_id.to_string()))
+            };
+        }
+        if self.viewers.len() >= MAX_VIEWERS {
+            return Err(DomainError::ViewerLimit(MAX_VIEWERS));
+        }
+        Ok((
+            PredictionOutcome::Joined {
+                user_id: user_id.to_string(),
+                returning: false,
+            },
+            vec![PredictionEvent::ViewerJoined {
+                user_id: user_id.to_string(),
+                name: name.trim().to_string(),
+                at: now,
+            }],
+        ))
+    }
+
     fn receipt(&self, user_id: &str, request_id: &str) -> Option<&LedgerReceipt> {
         self.receipts
             .get(&(user_id.to_string(), request_id.to_string()))
@@ -227,6 +304,11 @@ impl PredictionsState {
     ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), DomainError> {
         match command {
             PredictionCommand::Create(new) => self.decide_create(new, now),
+            PredictionCommand::Join {
+                user_id,
+                name,
+                holds_key,
+            } => self.decide_join(user_id, name, *holds_key, now),
             PredictionCommand::Vote {
                 prediction_id,
                 user_id,
@@ -490,6 +572,15 @@ impl PredictionsState {
                     self.remember((receipt.user_id.clone(), id.clone()), receipt.clone());
                 }
             }
+            PredictionEvent::ViewerJoined { user_id, name, at } => {
+                self.viewers.insert(
+                    user_id.clone(),
+                    Viewer {
+                        name: name.clone(),
+                        joined_at: *at,
+                    },
+                );
+            }
         }
     }
 }
@@ -561,6 +652,43 @@ mod tests {
             votes,
             client_vote_id: id.into(),
         }
+    }
+
+    fn join(user: &str, holds_key: bool) -> PredictionCommand {
+        PredictionCommand::Join {
+            user_id: user.into(),
+            name: user.to_uppercase(),
+            holds_key,
+        }
+    }
+
+    #[test]
+    fn a_name_belongs_to_the_first_phone_that_joined_with_it() {
+        let mut state = PredictionsState::default();
+        let first = run(&mut state, join("alice", false), T0).unwrap();
+        assert_eq!(
+            first,
+            PredictionOutcome::Joined {
+                user_id: "alice".into(),
+                returning: false
+            }
+        );
+        assert_eq!(state.viewers()["alice"].name, "ALICE");
+        assert_eq!(
+            run(&mut state, join("alice", false), T0 + 1),
+            Err(DomainError::NameTaken("alice".into()))
+        );
+        let again = run(&mut state, join("alice", true), T0 + 2).unwrap();
+        assert_eq!(
+            again,
+            PredictionOutcome::Joined {
+                user_id: "alice".into(),
+                returning: true
+            }
+        );
+        let (_, events) = state.decide(&join("alice", true), T0 + 3).unwrap();
+        assert!(events.is_empty(), "a returning viewer changes nothing");
+        assert!(run(&mut state, join("", false), T0).is_err());
     }
 
     #[test]

@@ -113,6 +113,7 @@ fn kind_of(event: &Event) -> &'static str {
         Event::Prediction(crate::domain::PredictionEvent::VoteCast { .. }) => "VoteCast",
         Event::Prediction(crate::domain::PredictionEvent::Closed { .. }) => "PredictionClosed",
         Event::Prediction(crate::domain::PredictionEvent::PointsGranted { .. }) => "PointsGranted",
+        Event::Prediction(crate::domain::PredictionEvent::ViewerJoined { .. }) => "ViewerJoined",
     }
 }
 

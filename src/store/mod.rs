@@ -31,7 +31,7 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
 
 /// The snapshot format this build writes; any other is ignored (boot replays the whole log).
-pub const SNAPSHOT_VERSION: u8 = 2;
+pub const SNAPSHOT_VERSION: u8 = 3;
 
 /// The record version this build writes.
 pub const RECORD_VERSION: u8 = 1;

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     NotFound,
     /// Ours: a vote costs more points than the viewer holds.
     InsufficientBalance,
+    /// Ours: another phone holds the viewer name (it did not show the name's key).
+    NameTaken,
 }
 
 impl ErrorCode {
@@ -46,6 +48,7 @@ impl ErrorCode {
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
             Self::InsufficientBalance => "INSUFFICIENT_BALANCE",
+            Self::NameTaken => "NAME_TAKEN",
         }
     }
 
@@ -56,7 +59,7 @@ impl ErrorCode {
             Self::SessionNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::DeviceLimit | Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidData => StatusCode::BAD_REQUEST,
-            Self::Conflict | Self::InsufficientBalance => StatusCode::CONFLICT,
+            Self::Conflict | Self::InsufficientBalance | Self::NameTaken => StatusCode::CONFLICT,
             Self::ServerError => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -114,6 +117,8 @@ impl From<DomainError> for WireError {
             | DomainError::PredictionNotFound(_) => ErrorCode::NotFound,
             DomainError::PredictionClosed(_) => ErrorCode::Conflict,
             DomainError::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
+            DomainError::NameTaken(_) => ErrorCode::NameTaken,
+            DomainError::ViewerLimit(_) => ErrorCode::Conflict,
             DomainError::TokenHasNoVideo(_) | DomainError::Invalid { .. } => ErrorCode::InvalidData,
         };
         WireError::new(code, e.to_string())
@@ -135,9 +140,10 @@ impl From<AuthError> for WireError {
     fn from(e: AuthError) -> Self {
         let code = match &e {
             AuthError::Missing => ErrorCode::AuthRequired,
-            AuthError::Expired | AuthError::Invalid(_) | AuthError::WrongPassword => {
-                ErrorCode::InvalidToken
-            }
+            AuthError::Expired
+            | AuthError::Invalid(_)
+            | AuthError::WrongPassword
+            | AuthError::Revoked => ErrorCode::InvalidToken,
             AuthError::WrongRole { .. } => ErrorCode::Forbidden,
             AuthError::Io { .. } | AuthError::Damaged { .. } | AuthError::Sign(_) => {
                 ErrorCode::ServerError

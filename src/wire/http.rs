@@ -180,6 +180,24 @@ impl FromRequestParts<Arc<AppContext>> for Scanner {
     }
 }
 
+/// Whether the request carries a valid staff token; for reads whose answer depends on who
+/// asks, rather than being refused.
+pub struct IsStaff(pub bool);
+
+impl FromRequestParts<Arc<AppContext>> for IsStaff {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &Arc<AppContext>,
+    ) -> Result<Self, Self::Rejection> {
+        let staff = Caller::from_request_parts(parts, ctx)
+            .await
+            .is_ok_and(|Caller(claims)| claims.role == Role::Admin);
+        Ok(IsStaff(staff))
+    }
+}
+
 /// A caller holding the admin role.
 pub struct Admin(pub Claims);
 
@@ -242,8 +260,20 @@ async fn admin_login(
     Ok(Json(json!({ "token": token, "expiresIn": ttl.as_secs() })))
 }
 
-async fn state(State(ctx): Ctx) -> Json<Value> {
-    Json(ctx.game_state())
+/// The game state. Anyone in the room may read it (scoreboards do), but the devices' network
+/// addresses are for staff: a guest would learn where to aim at the stations.
+async fn state(State(ctx): Ctx, IsStaff(staff): IsStaff) -> Json<Value> {
+    let mut state = ctx.game_state();
+    if !staff {
+        if let Some(devices) = state.get_mut("devices").and_then(Value::as_array_mut) {
+            for device in devices {
+                if let Some(device) = device.as_object_mut() {
+                    device.remove("ipAddress");
+                }
+            }
+        }
+    }
+    Json(state)
 }
 
 async fn sessions(State(ctx): Ctx, _admin: Admin) -> Json<Value> {
@@ -470,7 +500,9 @@ async fn scan_batch(
     Ok(Json(json!({ "results": results })))
 }
 
-async fn tokens(State(ctx): Ctx) -> Json<Value> {
+/// The token catalogue: ids, values and groups. Scanners, stations and staff only: for a guest
+/// it is the answer sheet (which item is worth most, which completes a group).
+async fn tokens(State(ctx): Ctx, _scanner: Scanner) -> Json<Value> {
     let catalog = ctx.engine.catalog();
     let tokens: Vec<Value> = catalog
         .tokens()

@@ -4,8 +4,8 @@
 //! limit per client address alone does not hold: one phone can rotate addresses. Each secret
 //! therefore also has a box-wide budget of wrong answers; once it is spent, every attempt is
 //! refused unchecked until it refills. Staff password checks (argon2, 19 MiB and tens of
-//! milliseconds each on purpose) run one at a time on one thread of their own, with a short
-//! queue: a flood of wrong passwords costs one check's memory, never the blocking pool's.
+//! milliseconds each on purpose) run one at a time on one thread of their own, in one work
+//! area it keeps, with a short queue: a flood of wrong passwords costs one check's memory.
 
 use std::net::IpAddr;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
@@ -58,10 +58,12 @@ impl Logins {
         std::thread::Builder::new()
             .name("password-check".into())
             .spawn(move || {
-                // One thread, so argon2's 19 MiB block is the same allocation over and over
-                // instead of one per blocking-pool thread that the allocator keeps.
+                // One thread and one argon2 work area (19 MiB), kept from check to check.
+                let mut memory = Vec::new();
                 for job in jobs {
-                    let _ = job.answer.send(secrets.check_password(&job.password));
+                    let _ = job
+                        .answer
+                        .send(secrets.check_password_in(&job.password, &mut memory));
                 }
             })
             .map_err(LoginError::Spawn)?;
@@ -103,10 +105,7 @@ impl Logins {
     /// Checks the staff password against the box-wide budget and on the checker thread.
     pub async fn check_password(&self, password: String) -> Result<(), WireError> {
         if password.len() > MAX_PASSWORD_BYTES {
-            return Err(WireError::new(
-                ErrorCode::InvalidData,
-                "password too long",
-            ));
+            return Err(WireError::new(ErrorCode::InvalidData, "password too long"));
         }
         budget_left(&self.wrong_passwords, "staff passwords")?;
         let (answer, result) = oneshot::channel();
@@ -177,7 +176,11 @@ mod tests {
         let (secrets, _) = Secrets::load_or_create(dir.path()).unwrap();
         let logins = Logins::start(Arc::new(secrets.clone()), 100).unwrap();
         let right = secrets.viewer_pin().to_string();
-        let wrong = if right == "000000" { "111111" } else { "000000" };
+        let wrong = if right == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
         for _ in 0..WRONG_PINS_PER_MINUTE {
             let refused = logins.check_pin(&secrets, wrong).unwrap_err();
             assert_eq!(refused.code, ErrorCode::InvalidToken);
@@ -196,15 +199,9 @@ mod tests {
         let password = password.unwrap();
         let logins = Logins::start(Arc::new(secrets.clone()), 100).unwrap();
         for _ in 0..3 {
-            logins
-                .check_password(password.clone())
-                .await
-                .unwrap();
+            logins.check_password(password.clone()).await.unwrap();
         }
-        let wrong = logins
-            .check_password("guess".into())
-            .await
-            .unwrap_err();
+        let wrong = logins.check_password("guess".into()).await.unwrap_err();
         assert_eq!(wrong.code, ErrorCode::InvalidToken);
         let too_long = logins
             .check_password("x".repeat(MAX_PASSWORD_BYTES + 1))

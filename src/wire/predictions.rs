@@ -91,6 +91,9 @@ struct LoginBody {
     name: Option<String>,
     pin: Option<String>,
     password: Option<String>,
+    /// The key this phone was given when it first joined with `name`.
+    #[serde(default, rename = "viewerKey")]
+    viewer_key: Option<String>,
 }
 
 async fn login(
@@ -100,14 +103,28 @@ async fn login(
 ) -> Result<Json<Value>, WireError> {
     ctx.logins.attempt(client)?;
     let ttl = ctx.config.admin_token_ttl;
+    let mut viewer_key = None;
     let (token, role, user_id) = match body {
         LoginBody {
             name: Some(name),
             pin: Some(pin),
             password: None,
+            viewer_key: shown_key,
         } => {
             ctx.logins.check_pin(&ctx.secrets, &pin)?;
             let user_id = viewer_id(&name)?;
+            // The PIN is on the venue's screen: a name is held by the phone that first used
+            // it, which keeps its key; anyone else typing the name gets NAME_TAKEN.
+            let holds_key = shown_key.is_some_and(|key| ctx.secrets.is_viewer_key(&user_id, &key));
+            let display_name: String = name.trim().chars().take(32).collect();
+            ctx.engine
+                .execute(Command::Prediction(PredictionCommand::Join {
+                    user_id: user_id.clone(),
+                    name: display_name,
+                    holds_key,
+                }))
+                .await?;
+            viewer_key = Some(ctx.secrets.viewer_key(&user_id));
             (
                 ctx.secrets.mint(Role::Viewer, &user_id, ttl)?,
                 Role::Viewer,
@@ -118,6 +135,7 @@ async fn login(
             password: Some(password),
             name: None,
             pin: None,
+            viewer_key: None,
         } => (
             ctx.staff_token(password).await?,
             Role::Admin,
@@ -130,12 +148,16 @@ async fn login(
             ))
         }
     };
-    Ok(Json(json!({
+    let mut reply = json!({
         "token": token,
         "userId": user_id,
         "role": role.to_string(),
         "expiresIn": ttl.as_secs(),
-    })))
+    });
+    if let Some(key) = viewer_key {
+        reply["viewerKey"] = json!(key);
+    }
+    Ok(Json(reply))
 }
 
 async fn list(State(ctx): Ctx) -> Json<Value> {
@@ -227,9 +249,7 @@ async fn create(
     });
     match prediction_outcome(ctx.engine.execute(Command::Prediction(command)).await?)? {
         PredictionOutcome::Prediction(p) => Ok((StatusCode::CREATED, Json(prediction_json(&p)))),
-        PredictionOutcome::Receipt { .. } => {
-            Err(WireError::new(ErrorCode::ServerError, "unexpected receipt"))
-        }
+        _ => Err(WireError::new(ErrorCode::ServerError, "unexpected receipt")),
     }
 }
 
@@ -283,9 +303,7 @@ async fn vote(
             "balance": receipt.balance_after,
             "replayed": replayed,
         }))),
-        PredictionOutcome::Prediction(_) => {
-            Err(WireError::new(ErrorCode::ServerError, "unexpected answer"))
-        }
+        _ => Err(WireError::new(ErrorCode::ServerError, "unexpected answer")),
     }
 }
 
@@ -300,9 +318,7 @@ async fn close(
     };
     match prediction_outcome(ctx.engine.execute(Command::Prediction(command)).await?)? {
         PredictionOutcome::Prediction(p) => Ok(Json(prediction_json(&p))),
-        PredictionOutcome::Receipt { .. } => {
-            Err(WireError::new(ErrorCode::ServerError, "unexpected receipt"))
-        }
+        _ => Err(WireError::new(ErrorCode::ServerError, "unexpected receipt")),
     }
 }
 
@@ -334,9 +350,7 @@ async fn grant(
             "balance": receipt.balance_after,
             "replayed": replayed,
         }))),
-        PredictionOutcome::Prediction(_) => {
-            Err(WireError::new(ErrorCode::ServerError, "unexpected answer"))
-        }
+        _ => Err(WireError::new(ErrorCode::ServerError, "unexpected answer")),
     }
 }
 

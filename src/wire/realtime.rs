@@ -286,6 +286,7 @@ fn replay_for_channel(
                     balance_now = Some((*seq, receipt.balance_after));
                 }
             }
+            PredictionEvent::ViewerJoined { .. } => {}
             PredictionEvent::Closed {
                 prediction_id,
                 result,
@@ -409,6 +410,8 @@ fn fan_out(ctx: &AppContext, msg: &HubMessage, dirty: &mut HashSet<String>) {
                 receipt.balance_after,
             ));
         }
+        // A name taken is nothing the seed's channels carry.
+        PredictionEvent::ViewerJoined { .. } => {}
         PredictionEvent::Closed { prediction_id, .. } => {
             let published = ctx.engine.published();
             if let Some(p) = published.view.prediction(prediction_id) {
@@ -728,6 +731,7 @@ mod tests {
             role: Role::Viewer,
             iat: 0,
             exp: u64::MAX,
+            gen: 0,
         };
         assert!(may_read(&claims, "streamer:abc").is_ok());
         assert!(may_read(&claims, "game:g").is_ok());

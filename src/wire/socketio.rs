@@ -149,6 +149,22 @@ impl Conn {
         lock(&self.station).clone()
     }
 
+    /// Refuses an action once the socket's token has expired: checked at identify, it keeps
+    /// counting while the socket stays open. The station stays connected and may identify
+    /// again with a fresh token.
+    fn require_live_token(&self) -> Result<(), WireError> {
+        let expired = lock(&self.claims)
+            .as_ref()
+            .is_some_and(|c| c.exp.saturating_mul(1000) <= wall_clock_ms());
+        if expired {
+            return Err(WireError::new(
+                ErrorCode::InvalidToken,
+                "this connection's token has expired; send gm:identify with a new token",
+            ));
+        }
+        Ok(())
+    }
+
     fn is_admin(&self) -> bool {
         lock(&self.claims)
             .as_ref()
@@ -677,6 +693,7 @@ impl GmAdapter {
         conn: Arc<Conn>,
         data: Value,
     ) -> Result<Value, WireError> {
+        conn.require_live_token()?;
         let station = conn.station().ok_or_else(|| {
             WireError::new(ErrorCode::AuthRequired, "identify with gm:identify first")
         })?;
@@ -719,6 +736,7 @@ impl GmAdapter {
         conn: Arc<Conn>,
         _data: Value,
     ) -> Result<Value, WireError> {
+        conn.require_live_token()?;
         if conn.station().is_none() && !conn.is_admin() {
             return Err(WireError::new(
                 ErrorCode::AuthRequired,
@@ -747,6 +765,7 @@ impl GmAdapter {
         conn: Arc<Conn>,
         data: Value,
     ) -> Result<Value, WireError> {
+        conn.require_live_token()?;
         Self::require_admin(&conn)?;
         let body = serde_json::from_value(data)
             .map_err(|e| WireError::new(ErrorCode::InvalidData, e.to_string()))?;
@@ -760,6 +779,7 @@ impl GmAdapter {
         conn: Arc<Conn>,
         _data: Value,
     ) -> Result<Value, WireError> {
+        conn.require_live_token()?;
         Self::require_admin(&conn)?;
         let outcome = self
             .ctx

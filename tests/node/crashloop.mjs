@@ -45,7 +45,7 @@ export async function runCrashLoop({ cycles = 5, clients = 5, seed = 1, minRunMs
   const random = rng(seed);
   const box = await startBox({ config: `[limits]\nmax_gm_stations = ${clients + 2}\n` });
   await box.createSession({ name: 'Crash loop' });
-  const tokens = (await box.http('GET', '/api/tokens')).json.tokens.map((t) => t.id);
+  const tokens = (await box.http('GET', '/api/tokens', { token: await box.adminToken() })).json.tokens.map((t) => t.id);
   const acked = new Map(); // scanId → transaction id
   const pending = new Map(); // scanId → payload, not yet acknowledged
   const stats = { cycles: 0, submitted: 0, acked: 0, resent: 0, killedInFlight: 0 };
@@ -107,7 +107,7 @@ export async function runCrashLoop({ cycles = 5, clients = 5, seed = 1, minRunMs
   if (pending.size) throw new Error(`${pending.size} scans were never acknowledged: ${[...pending.keys()].slice(0, 5)}`);
   await sleep(300);
   const state = (await box.http('GET', '/api/state')).json;
-  const catalog = (await box.http('GET', '/api/tokens')).json;
+  const catalog = (await box.http('GET', '/api/tokens', { token: await box.adminToken() })).json;
   stations.forEach((s) => s.close());
   await box.stop('SIGTERM');
 

@@ -185,35 +185,36 @@ describe('scanning with the wrong token', () => {
     assert.deepEqual(recent.filter((t) => t.scannerId === 'P_VALID').map((t) => t.tokenId), ['mem006']);
   });
 
-  it('one token flooding scans is rate limited with 429, batches count each scan, and another token still scans', async () => {
+  it('one token flooding scans is rate limited with 429, a batch counts each scan, and another token still scans', async () => {
     const fast = box.token('player', 'P_FAST');
     const calm = box.token('player', 'P_CALM');
     const started = Date.now();
+    // The burst is one full offline batch (100 scans); 130 at once is past it.
     const [calmAnswer, ...flood] = await Promise.all([
       box.http('POST', '/api/scan', { body: { tokenId: 'mem010' }, token: calm }),
-      ...Array.from({ length: 40 }, () => box.http('POST', '/api/scan', { body: { tokenId: 'mem007' }, token: fast })),
+      ...Array.from({ length: 130 }, () => box.http('POST', '/api/scan', { body: { tokenId: 'mem007' }, token: fast })),
     ]);
     const elapsedSecs = (Date.now() - started) / 1000;
     assert.equal(calmAnswer.status, 200, `another token is unaffected: ${calmAnswer.text}`);
     const counts = countBy(flood);
     assert.deepEqual(Object.keys(counts).filter((s) => s !== '200' && s !== '429'), [], JSON.stringify(counts));
-    assert.ok((counts[429] ?? 0) >= 1, `40 scans at once from one token were all accepted: ${JSON.stringify(counts)}`);
+    assert.ok((counts[429] ?? 0) >= 1, `130 scans at once from one token were all accepted: ${JSON.stringify(counts)}`);
     for (const res of flood.filter((r) => r.status === 429)) assert.equal(res.json.code, 'RATE_LIMITED');
-    // The limit itself (burst 20, 10 a second), whatever the box's speed: it can only let more through when slower.
-    assert.ok((counts[200] ?? 0) <= 20 + Math.ceil(10 * elapsedSecs) + 1, `${counts[200]} accepted in ${elapsedSecs} s`);
+    // The limit itself (burst 100, 10 a second), whatever the box's speed: it can only let more through when slower.
+    assert.ok((counts[200] ?? 0) <= 100 + Math.ceil(10 * elapsedSecs) + 1, `${counts[200]} accepted in ${elapsedSecs} s`);
 
-    // A batch of 30 is 30 scans against a burst of 20: at least 10 of them are refused.
-    const batch = await box.http('POST', '/api/scan/batch', {
-      body: { transactions: Array.from({ length: 30 }, (_, i) => ({ tokenId: 'mem008', scanId: `fast-batch-${i}` })) },
-      token: box.token('player', 'P_BATCH'),
-    });
-    if (batch.status === 200) {
-      const limited = batch.json.results.filter((r) => r.error?.code === 'RATE_LIMITED');
-      assert.ok(limited.length >= 10, `only ${limited.length} of 30 batched scans were limited`);
-    } else {
-      assert.equal(batch.status, 429, batch.text.slice(0, 200));
-      assert.equal(batch.json.code, 'RATE_LIMITED');
-    }
+    // A full offline batch fits the burst; a second one right after does not, and is refused
+    // whole so the scanner keeps it queued: none of its scans is recorded.
+    const batcher = box.token('player', 'P_BATCH');
+    const batchOf = (prefix) => ({ transactions: Array.from({ length: 100 }, (_, i) => ({ tokenId: 'mem008', scanId: `${prefix}-${i}` })) });
+    const first = await box.http('POST', '/api/scan/batch', { body: batchOf('first'), token: batcher });
+    assert.equal(first.status, 200, first.text.slice(0, 200));
+    assert.equal(first.json.results.length, 100);
+    const seqBefore = (await box.http('GET', '/api/state')).json.lastEventSeq;
+    const second = await box.http('POST', '/api/scan/batch', { body: batchOf('second'), token: batcher });
+    assert.equal(second.status, 429, second.text.slice(0, 200));
+    assert.equal(second.json.code, 'RATE_LIMITED');
+    assert.equal((await box.http('GET', '/api/state')).json.lastEventSeq, seqBefore, 'the refused batch logged nothing');
   });
 });
 
@@ -504,7 +505,7 @@ describe('identities', () => {
     }
   });
 
-  it('tokens minted before `venuebox admin-password --new` are refused after the restart', async () => {
+  it('staff tokens given out before `venuebox admin-password --new` are refused after the restart; station tokens keep working', async () => {
     const own = await startBox();
     try {
       const oldAdmin = await own.adminToken();
@@ -517,24 +518,24 @@ describe('identities', () => {
       assert.ok(fresh, renewed.stdout.toString());
       await own.launch();
 
+      // Whoever learnt the old password may have logged in: those tokens are gone.
       const admin = await own.http('GET', '/api/sessions', { token: oldAdmin });
       assert.equal(admin.status, 401, `old admin token: ${admin.text}`);
       assert.equal(admin.json.code, 'INVALID_TOKEN');
-      const gmHttp = await own.http('GET', '/api/tokens', { token: oldGm });
-      assert.equal(gmHttp.status, 401, `old gm token: ${gmHttp.text.slice(0, 200)}`);
-      assert.equal(gmHttp.json.code, 'INVALID_TOKEN');
-      const s = connect(own);
+      assert.match(admin.json.message, /revoked/);
+      // In gm:identify, as a console would send it (a bad handshake token is dropped at once).
+      const staffSocket = connect(own);
       try {
-        const ack = await emitAck(s.socket, 'gm:identify', { stationId: 'GM_OLD', version: '1.0.0', token: oldGm });
-        assert.equal(ack.success, false, `old gm token identified: ${JSON.stringify(ack).slice(0, 200)}`);
+        const ack = await emitAck(staffSocket.socket, 'gm:identify', { stationId: 'GM_DESK', version: '1.0.0', token: oldAdmin });
+        assert.equal(ack.success, false, `old admin token identified: ${JSON.stringify(ack).slice(0, 200)}`);
         assert.equal(ack.error.code, 'INVALID_TOKEN');
       } finally {
-        s.socket.disconnect();
+        staffSocket.socket.disconnect();
       }
-      // What the technician hands out after the reset works.
-      const newGm = await station(own, 'GM_NEW');
-      assert.equal(newGm.identified.success, true);
-      newGm.close();
+      // Station tokens come from the technician, not from the password: the night goes on.
+      const station1 = await station(own, 'GM_OLD', { token: oldGm });
+      assert.equal(station1.identified.success, true);
+      station1.close();
       const login = await own.http('POST', '/api/admin/auth', { body: { password: fresh } });
       assert.equal(login.status, 200, login.text);
       assert.equal((await own.http('GET', '/api/sessions', { token: login.json.token })).status, 200);

@@ -17,7 +17,9 @@ put() { # put MODE PATH: writes stdin to ROOT/PATH with MODE
 }
 
 # The hotspot: WPA2-PSK (RSN/CCMP only), NetworkManager's shared mode hands out addresses and
-# answers DNS through its own dnsmasq.
+# answers DNS through its own dnsmasq. Client isolation (ap-isolation, NetworkManager 1.28+):
+# every guest knows the passphrase, so phones may talk to the box but not to each other or to
+# the staff laptops.
 put 600 etc/NetworkManager/system-connections/venuebox-hotspot.nmconnection <<NM
 [connection]
 id=venuebox-hotspot
@@ -31,6 +33,7 @@ mode=ap
 ssid=${WIFI_SSID}
 band=bg
 channel=${WIFI_CHANNEL}
+ap-isolation=1
 
 [wifi-security]
 key-mgmt=wpa-psk
