@@ -468,6 +468,9 @@ pub struct Domain {
 
 const MAX_ID_LEN: usize = 64;
 
+/// A device disconnected this long is dropped from the device table when another connects.
+pub const FORGET_DEVICES_AFTER_MS: u64 = 60 * 60 * 1000;
+
 /// Most teams one session may score for. A fixed team list holds at most this many; an open
 /// session stops taking new team ids here, so no scanner can grow the scores (and every
 /// `state:update` sent to every station) without bound.
@@ -1168,6 +1171,14 @@ impl Domain {
                 ip,
                 at,
             } => {
+                // Devices gone for long are forgotten when another arrives (timed by the
+                // event, so replay forgets the same ones): the table, and every state:update
+                // listing it, holds tonight's devices rather than every id ever seen.
+                self.devices.retain(|_, d| {
+                    d.connected
+                        || d.disconnected_at
+                            .is_none_or(|gone| at.saturating_sub(gone) < FORGET_DEVICES_AFTER_MS)
+                });
                 self.devices.insert(
                     device_id.clone(),
                     Device {

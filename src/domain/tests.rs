@@ -542,6 +542,128 @@ fn device_limit_counts_connected_devices_and_those_in_their_grace() {
 }
 
 #[test]
+fn devices_long_gone_are_forgotten_when_another_connects_and_replay_forgets_the_same() {
+    let mut d = Domain::new(catalog(), limits());
+    let mut log = Vec::new();
+    let mut run = |d: &mut Domain, command: Command, now: Millis| {
+        let (_, events) = d.execute(&command, now).unwrap();
+        log.extend(events);
+    };
+    let connect_cmd = |id: &str| Command::ConnectDevice {
+        device_id: id.into(),
+        kind: DeviceKind::Gm,
+        name: None,
+        ip: None,
+    };
+    run(&mut d, connect_cmd("GM_OLD"), T0);
+    run(
+        &mut d,
+        Command::DisconnectDevice {
+            device_id: "GM_OLD".into(),
+            reason: DisconnectReason::Manual,
+        },
+        T0 + 1_000,
+    );
+    run(&mut d, connect_cmd("GM_SOON"), T0 + 2_000);
+    assert!(
+        d.view().devices.iter().any(|dev| dev.id == "GM_OLD"),
+        "still tonight's"
+    );
+    run(
+        &mut d,
+        Command::DisconnectDevice {
+            device_id: "GM_SOON".into(),
+            reason: DisconnectReason::Manual,
+        },
+        T0 + 3_000,
+    );
+    run(
+        &mut d,
+        connect_cmd("GM_LATER"),
+        T0 + 1_000 + FORGET_DEVICES_AFTER_MS,
+    );
+    let ids: Vec<String> = d.view().devices.iter().map(|dev| dev.id.clone()).collect();
+    assert_eq!(ids, vec!["GM_LATER".to_string(), "GM_SOON".to_string()]);
+    let mut replayed = Domain::new(catalog(), limits());
+    for event in &log {
+        replayed.apply(event);
+    }
+    assert_eq!(replayed.view(), d.view());
+}
+
+#[test]
+fn no_scan_stores_an_oversized_id_and_a_session_scores_at_most_max_teams() {
+    let mut d = domain_with_session(None);
+    let long = "T".repeat(65);
+    assert!(matches!(
+        d.execute(&gm_scan("tok1", &long, T0), T0),
+        Err(DomainError::Invalid {
+            field: "teamId",
+            ..
+        })
+    ));
+    let mut player = player_scan("tok1", "P1", None);
+    if let Command::Scan(scan) = &mut player {
+        scan.team_id = Some("bad team!".into());
+    }
+    assert!(matches!(
+        d.execute(&player, T0),
+        Err(DomainError::Invalid {
+            field: "teamId",
+            ..
+        })
+    ));
+    assert!(matches!(
+        d.execute(&gm_scan(&"x".repeat(65), "TEAM_A", T0), T0),
+        Err(DomainError::Invalid {
+            field: "tokenId",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn an_open_session_scores_at_most_max_teams() {
+    // One token per team and one more, so only the team cap can refuse.
+    let tokens: Vec<String> = (0..=MAX_TEAMS).map(|i| format!("t{i}")).collect();
+    let json = format!(
+        "{{{}}}",
+        tokens
+            .iter()
+            .map(|t| format!(r#""{t}": {{"SF_ValueRating": 1, "SF_MemoryType": "Personal"}}"#))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let catalog = TokenCatalog::from_venue_json(&json, &ScoringRules::default()).unwrap();
+    let mut d = Domain::new(catalog, limits());
+    d.execute(
+        &Command::CreateSession {
+            session_id: "s1".into(),
+            name: "Open".into(),
+            teams: None,
+        },
+        T0,
+    )
+    .unwrap();
+    for (i, token) in tokens.iter().take(MAX_TEAMS).enumerate() {
+        let tx = transaction(
+            d.execute(&gm_scan(token, &format!("T{i}"), T0), T0)
+                .unwrap()
+                .0,
+        );
+        assert_eq!(tx.status, TransactionStatus::Accepted, "team {i}");
+    }
+    let last = &tokens[MAX_TEAMS];
+    let refused = transaction(d.execute(&gm_scan(last, "T_NEW", T0), T0).unwrap().0);
+    assert_eq!(refused.status, TransactionStatus::Rejected);
+    assert!(refused.rejection_reason.unwrap().contains("teams"));
+    assert_eq!(d.view().scores.len(), MAX_TEAMS);
+    // A team the session already has still scores.
+    let kept = transaction(d.execute(&gm_scan(last, "T0", T0), T0).unwrap().0);
+    assert_eq!(kept.status, TransactionStatus::Accepted);
+}
+
+#[test]
 fn a_device_id_keeps_its_kind() {
     let mut d = domain_with_session(None);
     connect(&mut d, "GM_1", DeviceKind::Gm, T0).unwrap();

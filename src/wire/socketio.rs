@@ -367,11 +367,22 @@ impl GmAdapter {
     }
 
     async fn station_turn(&self, station_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let turn = lock(&self.station_turns)
-            .entry(station_id.to_string())
-            .or_default()
-            .clone();
+        let turn = {
+            let mut turns = lock(&self.station_turns);
+            // Turns nobody holds or waits for are forgotten, so the map holds only stations
+            // identifying or leaving right now, whatever ids (an admin may use any) came by.
+            turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+            turns.entry(station_id.to_string()).or_default().clone()
+        };
         turn.lock_owned().await
+    }
+
+    /// Forgets stations that have been away longer than they could come back to resume.
+    fn forget_departed(&self, stations: &mut HashMap<String, StationRecord>) {
+        let grace = Duration::from_millis(self.ctx.config.limits.reconnect_grace_ms);
+        stations.retain(|_, record| {
+            record.socket.is_some() || record.away_since.is_some_and(|at| at.elapsed() < grace)
+        });
     }
 
     fn check_token(&self, token: &str) -> Result<Claims, WireError> {
@@ -584,6 +595,7 @@ impl GmAdapter {
 
         let previous = {
             let mut stations = lock(&self.stations);
+            self.forget_departed(&mut stations);
             let record = stations.entry(station_id.clone()).or_insert(StationRecord {
                 socket: None,
                 delivered_seq: 0,
