@@ -39,6 +39,14 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const FD_RESERVE: usize = 256;
 /// At most one "refusing connections" line per this long, so a flood does not flood the log.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+/// How long a refused connection is kept to read what the client already sent: closing with
+/// unread bytes makes the kernel reset it, and the client would never see the 429.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+/// Refused connections lingering at once; past this they are closed straight away.
+const MAX_LINGERING_REFUSALS: usize = 64;
+
+/// A stop in progress: when its time is up. `None` while serving.
+pub type Stop = watch::Receiver<Option<tokio::time::Instant>>;
 
 /// `[network]` in the config.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,7 +199,7 @@ impl Gate {
 
 /// The box's own address on loopback. Only this one: the rest of 127.0.0.0/8 is how the
 /// tests stand in for devices in the room.
-fn is_the_box_itself(address: IpAddr) -> bool {
+pub fn is_the_box_itself(address: IpAddr) -> bool {
     address == IpAddr::from([127, 0, 0, 1])
         || address == IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
 }
@@ -250,8 +258,30 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Admitted<S> {
     }
 }
 
-/// Tells a refused client why, without waiting on it: one non-blocking write, then close.
-fn refuse(stream: &TcpStream, refusal: Refusal) {
+/// Tells a refused client why: one non-blocking write, then, while few are lingering, a short
+/// wait reading (and dropping) what it sent so the close is clean; else an immediate close.
+fn refuse(stream: TcpStream, refusal: Refusal, lingering: &Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    write_refusal(&stream, refusal);
+    if lingering.fetch_add(1, Ordering::SeqCst) >= MAX_LINGERING_REFUSALS {
+        lingering.fetch_sub(1, Ordering::SeqCst);
+        return;
+    }
+    let lingering = lingering.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = stream;
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 1024];
+        let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        lingering.fetch_sub(1, Ordering::SeqCst);
+    });
+}
+
+fn write_refusal(stream: &TcpStream, refusal: Refusal) {
     let message = match refusal {
         Refusal::AddressFull => "too many connections from this device; close some and retry",
         Refusal::BoxFull => "the box has too many connections; retry in a moment",
@@ -265,23 +295,25 @@ fn refuse(stream: &TcpStream, refusal: Refusal) {
     let _ = stream.try_write(response.as_bytes());
 }
 
-/// Serves `app` on `listener` (over TLS with `tls`) until `stop` turns true, then lets the open
-/// connections finish their requests; returns once every connection has closed, or after
-/// `drain` at the latest.
+/// Serves `app` on `listener` (over TLS with `tls`) until a stop is ordered, then closes the
+/// port and lets the open requests finish; returns once every HTTP connection has closed (an
+/// upgraded WebSocket is its adapter's to close), or at the stop's deadline.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     app: Router,
     gate: Arc<Gate>,
-    mut stop: watch::Receiver<bool>,
-    drain: Duration,
+    mut stop: Stop,
 ) {
     // Every connection task holds a receiver; the loop waits for all of them to be dropped.
     let (connections_done, connection_alive) = watch::channel(());
-    loop {
+    let lingering = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let deadline = loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = stop.wait_for(|stopped| *stopped) => break,
+            deadline = stop.wait_for(Option::is_some) => {
+                break deadline.ok().and_then(|d| *d);
+            }
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -295,7 +327,7 @@ pub async fn serve(
         let admission = match gate.admit(peer.ip()) {
             Ok(admission) => admission,
             Err(refusal) => {
-                refuse(&stream, refusal);
+                refuse(stream, refusal, &lingering);
                 continue;
             }
         };
@@ -328,9 +360,12 @@ pub async fn serve(
             }
             drop(alive);
         });
-    }
+    };
+    // New clients are told no at once (connection refused) rather than left in the backlog.
+    drop(listener);
     drop(connection_alive);
-    let _ = tokio::time::timeout(drain, connections_done.closed()).await;
+    let deadline = deadline.unwrap_or_else(tokio::time::Instant::now);
+    let _ = tokio::time::timeout_at(deadline, connections_done.closed()).await;
 }
 
 async fn serve_connection<S>(
@@ -338,7 +373,7 @@ async fn serve_connection<S>(
     peer: SocketAddr,
     app: Router,
     header_timeout: Duration,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Stop,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -361,7 +396,7 @@ async fn serve_connection<S>(
                 }
                 break;
             }
-            _ = stop.wait_for(|stopped| *stopped), if !draining => {
+            _ = stop.wait_for(Option::is_some), if !draining => {
                 draining = true;
                 connection.as_mut().graceful_shutdown();
             }

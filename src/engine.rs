@@ -44,7 +44,9 @@ impl CommitThread {
             .name("commit".into())
             .spawn(move || {
                 for job in inbox {
-                    job();
+                    // A panicking job loses its own answer (the engine sees a failed commit and
+                    // retries as for any storage fault), never the thread every commit needs.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 }
             })
             .map_err(|e| StoreError::Thread(e.to_string()))?;
@@ -62,7 +64,9 @@ impl CommitThread {
                 let _ = answer.send(job());
             }))
             .map_err(|_| StoreError::Closed)?;
-        result.await.map_err(|_| StoreError::Closed)
+        result
+            .await
+            .map_err(|_| StoreError::Thread("a commit job failed without an answer".into()))
     }
 }
 
@@ -135,15 +139,32 @@ impl EngineHandle {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Event)>, StoreError> {
+        self.read_log_if(after_seq, limit, || true)
+            .await
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Like [`EngineHandle::read_log`], but waits its turn among the reads first and then reads
+    /// only if `still_wanted()` (the client may have left meanwhile); `None` when it did not.
+    pub async fn read_log_if(
+        &self,
+        after_seq: u64,
+        limit: usize,
+        still_wanted: impl FnOnce() -> bool,
+    ) -> Result<Option<Vec<(u64, Event)>>, StoreError> {
         let _permit = self
             .log_reads
             .acquire()
             .await
             .map_err(|_| StoreError::Closed)?;
+        if !still_wanted() {
+            return Ok(None);
+        }
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.read_from(after_seq + 1, limit))
             .await
             .map_err(|_| StoreError::Closed)?
+            .map(Some)
     }
 
     /// The token catalogue the engine scores with (it never changes while running).

@@ -29,6 +29,10 @@ use crate::wire::{self, AppContext};
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Commands waiting for the engine before adapters are made to wait.
 const ENGINE_QUEUE: usize = 4096;
+/// Time the engine gets past the stop's deadline to commit what is queued and close the file
+/// (usually milliseconds; an SD card's fsync at worst). Grace plus this stays inside the unit's
+/// `TimeoutStopSec`.
+const ENGINE_STOP_MARGIN: Duration = Duration::from_secs(2);
 /// Per-listener hub backlog: how far a fan-out may fall behind before it resynchronises.
 const HUB_LISTENER_QUEUE: usize = 1024;
 
@@ -235,18 +239,21 @@ impl Prepared {
             ),
         );
 
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // The stop's deadline, shared by every step of it: closing sockets, draining requests
+        // and the engine's last commit all fit in `shutdown_grace` (plus the commit margin).
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
         let io_for_shutdown = io.clone();
         let channels_for_shutdown = ctx.channels.clone();
         let grace = config.shutdown_grace;
         tokio::spawn(async move {
             shutdown.await;
+            let deadline = tokio::time::Instant::now() + grace;
             tracing::info!("shutting down: closing connections");
             crate::systemd::notify("STOPPING=1");
             wire::realtime::close_for_restart(&channels_for_shutdown);
             // Socket.IO connections are long-lived: close them so the server can drain.
-            let _ = tokio::time::timeout(grace, io_for_shutdown.close()).await;
-            let _ = stop_tx.send(true);
+            let _ = tokio::time::timeout_at(deadline, io_for_shutdown.close()).await;
+            let _ = stop_tx.send(Some(deadline));
         });
         let watchdog = crate::systemd::watchdog_interval().map(|interval| {
             tokio::spawn(crate::systemd::run_watchdog(ctx.engine.clone(), interval))
@@ -262,11 +269,10 @@ impl Prepared {
                 app.clone(),
                 gate.clone(),
                 stop_rx.clone(),
-                grace,
             ))),
             _ => None,
         };
-        crate::connections::serve(listener, None, app, gate, stop_rx, grace).await;
+        crate::connections::serve(listener, None, app, gate, stop_rx.clone()).await;
         if let Some(tls_server) = tls_server {
             let _ = tls_server.await;
         }
@@ -283,8 +289,9 @@ impl Prepared {
         drop(ctx);
         // Connection tasks that have not noticed the shutdown yet may still hold engine
         // handles: stop the engine explicitly, so the database is committed and closed here.
+        let deadline = (*stop_rx.borrow()).unwrap_or_else(tokio::time::Instant::now);
         let drained = matches!(
-            tokio::time::timeout(grace, engine_task.stop()).await,
+            tokio::time::timeout_at(deadline + ENGINE_STOP_MARGIN, engine_task.stop()).await,
             Ok(Ok(()))
         );
         if drained {

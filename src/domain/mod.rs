@@ -476,7 +476,7 @@ pub const FORGET_DEVICES_AFTER_MS: u64 = 60 * 60 * 1000;
 /// `state:update` sent to every station) without bound.
 pub const MAX_TEAMS: usize = 100;
 
-fn validate_id(field: &'static str, value: &str) -> Result<(), DomainError> {
+pub(crate) fn validate_id(field: &'static str, value: &str) -> Result<(), DomainError> {
     let ok = !value.is_empty()
         && value.len() <= MAX_ID_LEN
         && value
@@ -951,13 +951,19 @@ impl Domain {
                 ));
             }
         }
-        validate_id("tokenId", &scan.token_id)?;
-        // Every scan keeps its team id in the log, the recent transactions and the snapshot:
-        // an oversized one is refused outright, whoever scans. A GM scan with a malformed but
-        // short one is still recorded as rejected, as stations expect.
-        if let Some(team) = &scan.team_id {
-            if team.len() > MAX_ID_LEN || scan.device_kind == DeviceKind::Player {
-                validate_id("teamId", team)?;
+        // Every scan keeps its ids in the log, the recent transactions and the snapshot: an
+        // oversized one (or no token id) is refused outright, whoever scans, and a player
+        // scanner's must be well formed. A GM scan with a malformed but short id is still recorded (as
+        // rejected: unknown token, invalid team), as stations expect.
+        let ids = [
+            ("tokenId", Some(&scan.token_id)),
+            ("teamId", scan.team_id.as_ref()),
+        ];
+        for (field, id) in ids {
+            let Some(id) = id else { continue };
+            let unusable = id.len() > MAX_ID_LEN || (field == "tokenId" && id.is_empty());
+            if unusable || scan.device_kind == DeviceKind::Player {
+                validate_id(field, id)?;
             }
         }
         let current = self.current.as_ref().ok_or(DomainError::NoSession)?;

@@ -176,7 +176,9 @@ pub enum PredictionOutcome {
 }
 
 /// Viewers one box keeps names for; far above a venue's crowd, and a bound on what logins with
-/// made-up names can make it remember.
+/// made-up names can make it remember. Past it, the longest-held name with no points is let go
+/// (its phone gets it back by logging in with its key, unless someone took it meanwhile), so
+/// a guest inventing names cannot lock the room out.
 pub const MAX_VIEWERS: usize = 20_000;
 
 /// A name a viewer holds.
@@ -276,7 +278,7 @@ impl PredictionsState {
                 Err(DomainError::NameTaken(user_id.to_string()))
             };
         }
-        if self.viewers.len() >= MAX_VIEWERS {
+        if self.viewers.len() >= MAX_VIEWERS && self.name_to_let_go().is_none() {
             return Err(DomainError::ViewerLimit(MAX_VIEWERS));
         }
         Ok((
@@ -290,6 +292,15 @@ impl PredictionsState {
                 at: now,
             }],
         ))
+    }
+
+    /// The longest-held name whose viewer has no points: what a full table lets go first.
+    fn name_to_let_go(&self) -> Option<String> {
+        self.viewers
+            .iter()
+            .filter(|(id, _)| self.balance(id) == 0)
+            .min_by_key(|(id, viewer)| (viewer.joined_at, (*id).clone()))
+            .map(|(id, _)| id.clone())
     }
 
     fn receipt(&self, user_id: &str, request_id: &str) -> Option<&LedgerReceipt> {
@@ -573,6 +584,11 @@ impl PredictionsState {
                 }
             }
             PredictionEvent::ViewerJoined { user_id, name, at } => {
+                if self.viewers.len() >= MAX_VIEWERS {
+                    if let Some(gone) = self.name_to_let_go() {
+                        self.viewers.remove(&gone);
+                    }
+                }
                 self.viewers.insert(
                     user_id.clone(),
                     Viewer {
@@ -689,6 +705,30 @@ mod tests {
         let (_, events) = state.decide(&join("alice", true), T0 + 3).unwrap();
         assert!(events.is_empty(), "a returning viewer changes nothing");
         assert!(run(&mut state, join("", false), T0).is_err());
+    }
+
+    #[test]
+    fn a_full_name_table_lets_go_of_the_oldest_name_without_points() {
+        let mut state = PredictionsState::default();
+        for i in 0..MAX_VIEWERS {
+            run(&mut state, join(&format!("v{i}"), false), T0 + i as Millis).unwrap();
+        }
+        grant(&mut state, "v0", 10);
+        run(&mut state, join("newcomer", false), T0 + 1_000_000).unwrap();
+        let viewers = state.viewers();
+        assert_eq!(viewers.len(), MAX_VIEWERS);
+        assert!(
+            viewers.contains_key("v0"),
+            "a viewer with points keeps the name"
+        );
+        assert!(
+            !viewers.contains_key("v1"),
+            "the oldest name without points went"
+        );
+        assert!(viewers.contains_key("newcomer"));
+        // Its phone gets it back (a key-less login would too: nobody holds it now).
+        run(&mut state, join("v1", false), T0 + 1_000_001).unwrap();
+        assert!(!state.viewers().contains_key("v2"));
     }
 
     #[test]

@@ -592,7 +592,7 @@ fn devices_long_gone_are_forgotten_when_another_connects_and_replay_forgets_the_
 }
 
 #[test]
-fn no_scan_stores_an_oversized_id_and_a_session_scores_at_most_max_teams() {
+fn no_scan_stores_an_oversized_id_and_player_scans_need_well_formed_ids() {
     let mut d = domain_with_session(None);
     let long = "T".repeat(65);
     assert!(matches!(
@@ -620,6 +620,16 @@ fn no_scan_stores_an_oversized_id_and_a_session_scores_at_most_max_teams() {
             ..
         })
     ));
+    assert!(matches!(
+        d.execute(&player_scan("tok 1", "P1", None), T0),
+        Err(DomainError::Invalid {
+            field: "tokenId",
+            ..
+        })
+    ));
+    // A GM station's short malformed token id is recorded, rejected, as stations expect.
+    let tx = transaction(d.execute(&gm_scan("tok 1", "TEAM_A", T0), T0).unwrap().0);
+    assert_eq!(tx.rejection_reason.as_deref(), Some("unknown token"));
 }
 
 #[test]

@@ -24,6 +24,8 @@ pub enum TokenFileError {
     CaseClash { first: String, second: String },
     #[error("token file holds no tokens")]
     Empty,
+    #[error("token id {0:?} cannot be scanned: ids are 1-64 characters of A-Z, a-z, 0-9, _ - . :")]
+    BadId(String),
 }
 
 /// The memory types the venue format knows; each carries a score multiplier.
@@ -186,6 +188,10 @@ impl TokenCatalog {
         }
         let mut catalog = TokenCatalog::default();
         for (id, entry) in entries {
+            // Scanners send ids under the same rule; one outside it could never be scanned.
+            if super::validate_id("tokenId", &id).is_err() {
+                return Err(TokenFileError::BadId(id));
+            }
             if !(1..=5).contains(&entry.rating) {
                 return Err(TokenFileError::Rating {
                     token: id,
@@ -378,5 +384,12 @@ mod tests {
             Err(TokenFileError::Empty)
         ));
         assert!(TokenCatalog::from_venue_json("[1,2]", &rules).is_err());
+        assert!(matches!(
+            TokenCatalog::from_venue_json(
+                r#"{"mem 01":{"SF_ValueRating":1,"SF_MemoryType":"Personal"}}"#,
+                &rules
+            ),
+            Err(TokenFileError::BadId(id)) if id == "mem 01"
+        ));
     }
 }

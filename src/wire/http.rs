@@ -255,7 +255,7 @@ async fn admin_login(
     Body(body): Body<LoginBody>,
 ) -> Result<Json<Value>, WireError> {
     ctx.logins.attempt(client)?;
-    let token = ctx.staff_token(body.password).await?;
+    let token = ctx.staff_token(client, body.password).await?;
     let ttl = ctx.config.admin_token_ttl;
     Ok(Json(json!({ "token": token, "expiresIn": ttl.as_secs() })))
 }

@@ -7,6 +7,7 @@
 //! milliseconds each on purpose) run one at a time on one thread of their own, in one work
 //! area it keeps, with a short queue: a flood of wrong passwords costs one check's memory.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,11 @@ pub const WRONG_PINS_PER_MINUTE: u32 = 30;
 const PASSWORD_CHECKS_WAITING: usize = 4;
 /// Longest password the box hashes (argon2 takes any length; a megabyte would still cost).
 const MAX_PASSWORD_BYTES: usize = 1024;
+/// Addresses a staff login succeeded from are trusted this long: they skip the box-wide budget,
+/// so a guest spending it cannot lock out the staff laptops already in use tonight.
+const TRUSTED_FOR: Duration = Duration::from_secs(12 * 3600);
+/// Staff addresses remembered at once (a venue has a few staff devices).
+const MAX_TRUSTED_ADDRESSES: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -48,12 +54,29 @@ pub struct Logins {
     per_address: Mutex<KeyedRateLimit<IpAddr>>,
     wrong_passwords: Mutex<RateLimit>,
     wrong_pins: Mutex<RateLimit>,
+    /// Where staff logged in from, and when.
+    staff_addresses: Mutex<HashMap<IpAddr, tokio::time::Instant>>,
     checker: SyncSender<PasswordJob>,
 }
 
 impl Logins {
     /// Starts the password checker thread; it ends when `Logins` is dropped.
     pub fn start(secrets: Arc<Secrets>, max_addresses: usize) -> Result<Self, LoginError> {
+        Self::with_budgets(
+            secrets,
+            max_addresses,
+            WRONG_PASSWORDS_PER_MINUTE,
+            WRONG_PINS_PER_MINUTE,
+        )
+    }
+
+    /// [`Logins::start`] with other box-wide budgets (tests).
+    pub fn with_budgets(
+        secrets: Arc<Secrets>,
+        max_addresses: usize,
+        wrong_passwords_per_minute: u32,
+        wrong_pins_per_minute: u32,
+    ) -> Result<Self, LoginError> {
         let (checker, jobs) = sync_channel::<PasswordJob>(PASSWORD_CHECKS_WAITING);
         std::thread::Builder::new()
             .name("password-check".into())
@@ -61,9 +84,13 @@ impl Logins {
                 // One thread and one argon2 work area (19 MiB), kept from check to check.
                 let mut memory = Vec::new();
                 for job in jobs {
-                    let _ = job
-                        .answer
-                        .send(secrets.check_password_in(&job.password, &mut memory));
+                    // A panic loses this one answer (the caller gets SERVER_ERROR), not the
+                    // thread every later login needs.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let _ = job
+                            .answer
+                            .send(secrets.check_password_in(&job.password, &mut memory));
+                    }));
                 }
             })
             .map_err(LoginError::Spawn)?;
@@ -74,13 +101,14 @@ impl Logins {
                 max_addresses,
             )),
             wrong_passwords: Mutex::new(RateLimit::new(
-                WRONG_PASSWORDS_PER_MINUTE,
+                wrong_passwords_per_minute,
                 Duration::from_secs(60),
             )),
             wrong_pins: Mutex::new(RateLimit::new(
-                WRONG_PINS_PER_MINUTE,
+                wrong_pins_per_minute,
                 Duration::from_secs(60),
             )),
+            staff_addresses: Mutex::new(HashMap::new()),
             checker,
         })
     }
@@ -102,12 +130,39 @@ impl Logins {
         }
     }
 
-    /// Checks the staff password against the box-wide budget and on the checker thread.
-    pub async fn check_password(&self, password: String) -> Result<(), WireError> {
+    /// Whether `client` is the box itself or where staff logged in from tonight.
+    fn is_staff_address(&self, client: IpAddr) -> bool {
+        if crate::connections::is_the_box_itself(client) {
+            return true;
+        }
+        self.staff_addresses.lock().is_ok_and(|known| {
+            known
+                .get(&client)
+                .is_some_and(|at| at.elapsed() < TRUSTED_FOR)
+        })
+    }
+
+    fn remember_staff_address(&self, client: IpAddr) {
+        if let Ok(mut known) = self.staff_addresses.lock() {
+            known.retain(|_, at| at.elapsed() < TRUSTED_FOR);
+            if known.len() >= MAX_TRUSTED_ADDRESSES {
+                if let Some(oldest) = known.iter().min_by_key(|(_, at)| **at).map(|(a, _)| *a) {
+                    known.remove(&oldest);
+                }
+            }
+            known.insert(client, tokio::time::Instant::now());
+        }
+    }
+
+    /// Checks the staff password from `client` on the checker thread, against the box-wide
+    /// budget unless staff logged in from there before (or it is the box itself).
+    pub async fn check_password(&self, client: IpAddr, password: String) -> Result<(), WireError> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(WireError::new(ErrorCode::InvalidData, "password too long"));
         }
-        budget_left(&self.wrong_passwords, "staff passwords")?;
+        if !self.is_staff_address(client) {
+            budget_left(&self.wrong_passwords, "staff passwords")?;
+        }
         let (answer, result) = oneshot::channel();
         match self.checker.try_send(PasswordJob { password, answer }) {
             Ok(()) => {}
@@ -128,12 +183,23 @@ impl Logins {
         let checked = result.await.map_err(|_| {
             WireError::new(ErrorCode::ServerError, "the password checker has stopped")
         })?;
-        spend_on_failure(&self.wrong_passwords, checked)
+        spend_on_failure(&self.wrong_passwords, checked)?;
+        self.remember_staff_address(client);
+        Ok(())
     }
 
-    /// Checks a viewer's venue PIN against the box-wide budget.
-    pub fn check_pin(&self, secrets: &Secrets, pin: &str) -> Result<(), WireError> {
-        budget_left(&self.wrong_pins, "venue PINs")?;
+    /// Checks a viewer's venue PIN against the box-wide budget. A returning viewer who shows
+    /// its name's key (`holds_key`) was let in before: a guest spending the budget must not
+    /// lock the room's viewers out of their own names.
+    pub fn check_pin(
+        &self,
+        secrets: &Secrets,
+        pin: &str,
+        holds_key: bool,
+    ) -> Result<(), WireError> {
+        if !holds_key {
+            budget_left(&self.wrong_pins, "venue PINs")?;
+        }
         spend_on_failure(&self.wrong_pins, secrets.check_viewer_pin(pin))
     }
 }
@@ -170,11 +236,19 @@ fn spend_on_failure(
 mod tests {
     use super::*;
 
+    const GUEST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 42, 0, 77));
+    const STAFF: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 42, 0, 5));
+
+    fn box_with_budgets(passwords: u32, pins: u32) -> (tempfile::TempDir, Secrets, String, Logins) {
+        let dir = tempfile::tempdir().unwrap();
+        let (secrets, password) = Secrets::load_or_create(dir.path()).unwrap();
+        let logins = Logins::with_budgets(Arc::new(secrets.clone()), 100, passwords, pins).unwrap();
+        (dir, secrets, password.unwrap(), logins)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_spent_pin_budget_refuses_even_the_right_pin_until_it_refills() {
-        let dir = tempfile::tempdir().unwrap();
-        let (secrets, _) = Secrets::load_or_create(dir.path()).unwrap();
-        let logins = Logins::start(Arc::new(secrets.clone()), 100).unwrap();
+        let (_dir, secrets, _, logins) = box_with_budgets(20, WRONG_PINS_PER_MINUTE);
         let right = secrets.viewer_pin().to_string();
         let wrong = if right == "000000" {
             "111111"
@@ -182,29 +256,50 @@ mod tests {
             "000000"
         };
         for _ in 0..WRONG_PINS_PER_MINUTE {
-            let refused = logins.check_pin(&secrets, wrong).unwrap_err();
+            let refused = logins.check_pin(&secrets, wrong, false).unwrap_err();
             assert_eq!(refused.code, ErrorCode::InvalidToken);
         }
-        let locked = logins.check_pin(&secrets, &right).unwrap_err();
+        let locked = logins.check_pin(&secrets, &right, false).unwrap_err();
         assert_eq!(locked.code, ErrorCode::RateLimited);
         assert!(locked.message.contains("box-wide"), "{}", locked.message);
+        // A viewer returning with its name's key is not locked out.
+        logins.check_pin(&secrets, &right, true).unwrap();
         tokio::time::advance(Duration::from_secs(3)).await;
-        logins.check_pin(&secrets, &right).unwrap();
+        logins.check_pin(&secrets, &right, false).unwrap();
     }
 
     #[tokio::test]
-    async fn wrong_passwords_spend_the_budget_and_right_ones_do_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let (secrets, password) = Secrets::load_or_create(dir.path()).unwrap();
-        let password = password.unwrap();
-        let logins = Logins::start(Arc::new(secrets.clone()), 100).unwrap();
+    async fn only_wrong_passwords_spend_the_budget_and_staff_addresses_skip_it() {
+        let (_dir, _secrets, password, logins) = box_with_budgets(2, 30);
+        // More right passwords than the budget holds: none of them spends it.
         for _ in 0..3 {
-            logins.check_password(password.clone()).await.unwrap();
+            logins
+                .check_password(STAFF, password.clone())
+                .await
+                .unwrap();
         }
-        let wrong = logins.check_password("guess".into()).await.unwrap_err();
-        assert_eq!(wrong.code, ErrorCode::InvalidToken);
+        for _ in 0..2 {
+            let wrong = logins
+                .check_password(GUEST, "guess".into())
+                .await
+                .unwrap_err();
+            assert_eq!(wrong.code, ErrorCode::InvalidToken);
+        }
+        // Spent: a guest is refused unchecked, the right password too.
+        let locked = logins
+            .check_password(GUEST, password.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(locked.code, ErrorCode::RateLimited);
+        // Where staff logged in tonight, and the box itself, still get in.
+        logins
+            .check_password(STAFF, password.clone())
+            .await
+            .unwrap();
+        let local = IpAddr::from([127, 0, 0, 1]);
+        logins.check_password(local, password).await.unwrap();
         let too_long = logins
-            .check_password("x".repeat(MAX_PASSWORD_BYTES + 1))
+            .check_password(STAFF, "x".repeat(MAX_PASSWORD_BYTES + 1))
             .await
             .unwrap_err();
         assert_eq!(too_long.code, ErrorCode::InvalidData);

@@ -61,6 +61,8 @@ pub struct AppContext {
     pub vote_limits: Mutex<ratelimit::KeyedRateLimit<String>>,
     /// HTTP scans per token (role and subject).
     pub scan_limits: Mutex<ratelimit::KeyedRateLimit<String>>,
+    /// `/realtime` resumes from the log per viewer.
+    pub log_resumes: Mutex<ratelimit::KeyedRateLimit<String>>,
 }
 
 impl AppContext {
@@ -94,12 +96,25 @@ impl AppContext {
                 std::time::Duration::from_secs(1),
                 MAX_RATE_LIMITED_CLIENTS,
             )),
+            log_resumes: Mutex::new(ratelimit::KeyedRateLimit::new(
+                realtime::LOG_RESUMES_PER_MINUTE,
+                std::time::Duration::from_secs(60),
+                MAX_RATE_LIMITED_CLIENTS,
+            )),
             scan_limits: Mutex::new(ratelimit::KeyedRateLimit::new(
                 SCAN_BURST,
                 std::time::Duration::from_secs(u64::from(SCAN_BURST / SCANS_PER_SECOND)),
                 MAX_RATE_LIMITED_CLIENTS,
             )),
         })
+    }
+
+    /// Whether the viewer `sub` may have another resume read from the log now.
+    pub fn take_log_resume(&self, sub: &str) -> bool {
+        self.log_resumes
+            .lock()
+            .map(|mut limits| limits.try_take(&sub.to_string()))
+            .unwrap_or(false)
     }
 
     /// Counts `count` HTTP scans against the caller's token.
@@ -127,9 +142,13 @@ impl AppContext {
         }
     }
 
-    /// Checks the staff password and mints an admin token.
-    pub async fn staff_token(&self, password: String) -> Result<String, errors::WireError> {
-        self.logins.check_password(password).await?;
+    /// Checks the staff password from `client` and mints an admin token.
+    pub async fn staff_token(
+        &self,
+        client: std::net::IpAddr,
+        password: String,
+    ) -> Result<String, errors::WireError> {
+        self.logins.check_password(client, password).await?;
         Ok(self.secrets.mint(
             crate::auth::Role::Admin,
             "admin",

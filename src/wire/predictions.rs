@@ -111,11 +111,11 @@ async fn login(
             password: None,
             viewer_key: shown_key,
         } => {
-            ctx.logins.check_pin(&ctx.secrets, &pin)?;
             let user_id = viewer_id(&name)?;
             // The PIN is on the venue's screen: a name is held by the phone that first used
             // it, which keeps its key; anyone else typing the name gets NAME_TAKEN.
             let holds_key = shown_key.is_some_and(|key| ctx.secrets.is_viewer_key(&user_id, &key));
+            ctx.logins.check_pin(&ctx.secrets, &pin, holds_key)?;
             let display_name: String = name.trim().chars().take(32).collect();
             ctx.engine
                 .execute(Command::Prediction(PredictionCommand::Join {
@@ -137,7 +137,7 @@ async fn login(
             pin: None,
             viewer_key: None,
         } => (
-            ctx.staff_token(password).await?,
+            ctx.staff_token(client, password).await?,
             Role::Admin,
             "admin".to_string(),
         ),

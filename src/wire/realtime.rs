@@ -51,9 +51,9 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 /// times a session; the budget is for a page that reconnects and resubscribes everything.
 const COMMANDS_PER_SECOND: u32 = 10;
 const COMMAND_BURST: u32 = 20;
-/// Resumes from the log one client may ask for per minute; past that a resume gets the
+/// Resumes from the log one viewer may ask for per minute; past that a resume gets the
 /// channel's current state instead, which costs no read of the card.
-const LOG_RESUMES_PER_MINUTE: u32 = 6;
+pub const LOG_RESUMES_PER_MINUTE: u32 = 6;
 
 fn message(
     channel: &str,
@@ -202,7 +202,13 @@ async fn resume_from_log(
 ) {
     let window = ctx.config.realtime_resume_window;
     let logged = if from_log {
-        ctx.engine.read_log(after, window + 1).await.ok()
+        // A client that went away while waiting for its turn needs no read.
+        let still_wanted = || !client.is_cut();
+        ctx.engine
+            .read_log_if(after, window + 1, still_wanted)
+            .await
+            .ok()
+            .flatten()
     } else {
         None
     };
@@ -561,13 +567,14 @@ async fn read_loop(
     use futures_util::StreamExt;
     let ping_every = ctx.config.realtime_ping_interval;
     let mut ping = tokio::time::interval(ping_every);
+    // Ticks missed while a catch-up was awaited must not all fire at once on return.
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     let mut answered = true;
     let mut commands = RateLimit::new(
         COMMAND_BURST,
         Duration::from_secs(u64::from(COMMAND_BURST / COMMANDS_PER_SECOND)),
     );
-    let mut log_resumes = RateLimit::new(LOG_RESUMES_PER_MINUTE, Duration::from_secs(60));
     let mut warned_at: Option<tokio::time::Instant> = None;
     // The token was checked at the upgrade; it stops being good while the socket is open.
     let left = (claims.exp.saturating_mul(1000)).saturating_sub(crate::engine::wall_clock_ms());
@@ -610,10 +617,18 @@ async fn read_loop(
                             answered = true;
                         }
                         // One catch-up at a time per client, awaited here: the socket is not
-                        // read meanwhile, so a client cannot pile up reads of the log.
+                        // read meanwhile, so a client cannot pile up reads of the log. The
+                        // budget is the viewer's, not the connection's: reconnecting does not
+                        // renew it.
+                        let resumed = !handled.resumes.is_empty();
                         for (after, channels) in handled.resumes {
-                            let from_log = log_resumes.try_take();
+                            let from_log = ctx.take_log_resume(&claims.sub);
                             resume_from_log(ctx, client, &channels, after, from_log).await;
+                        }
+                        if resumed {
+                            // Its pongs were not read while it waited: do not hold that against it.
+                            answered = true;
+                            ping.reset();
                         }
                     }
                     Message::Pong(_) => answered = true,
