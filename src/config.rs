@@ -299,6 +299,34 @@ fn secs(key: &str, value: u64, min: u64, max: u64) -> Result<Duration, ConfigErr
     }
 }
 
+/// The installed box's config (the `.deb`'s conffile). Every command reads it when no
+/// `--config` is given, so `sudo venuebox admin-password` on the box looks in the data dir the
+/// service uses, with no flag to remember.
+pub const INSTALLED_CONFIG: &str = "/etc/venuebox/venuebox.toml";
+/// Names the config file instead of [`INSTALLED_CONFIG`] (another box on the same machine,
+/// tests of the packaged config).
+pub const CONFIG_ENV: &str = "VENUEBOX_CONFIG";
+
+/// The config file a command reads: `--config`, else `$VENUEBOX_CONFIG`, else the installed
+/// one when it exists, else none (built-in defaults, as on a laptop).
+pub fn config_path(flag: Option<&Path>) -> Option<PathBuf> {
+    resolve_config_path(
+        flag,
+        std::env::var_os(CONFIG_ENV),
+        Path::new(INSTALLED_CONFIG).exists(),
+    )
+}
+
+fn resolve_config_path(
+    flag: Option<&Path>,
+    env: Option<std::ffi::OsString>,
+    installed_exists: bool,
+) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf)
+        .or_else(|| env.filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| installed_exists.then(|| PathBuf::from(INSTALLED_CONFIG)))
+}
+
 impl Config {
     /// Builds the configuration from an optional file and the command-line overrides.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
@@ -698,5 +726,24 @@ mod tests {
         assert!(parse_ttl("0s").is_err());
         assert!(parse_ttl("forever").is_err());
         assert!(parse_ttl("400d").is_err());
+    }
+
+    #[test]
+    fn a_command_reads_the_flag_then_the_environment_then_the_installed_config() {
+        let flag = Path::new("/tmp/mine.toml");
+        let env = Some(std::ffi::OsString::from("/tmp/env.toml"));
+        assert_eq!(
+            resolve_config_path(Some(flag), env.clone(), true),
+            Some(flag.to_path_buf())
+        );
+        assert_eq!(
+            resolve_config_path(None, env, true),
+            Some(PathBuf::from("/tmp/env.toml"))
+        );
+        assert_eq!(
+            resolve_config_path(None, Some("".into()), true),
+            Some(PathBuf::from(INSTALLED_CONFIG))
+        );
+        assert_eq!(resolve_config_path(None, None, false), None);
     }
 }

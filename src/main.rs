@@ -9,7 +9,7 @@ use venuebox::auth::Secrets;
 use venuebox::cli::{
     AdminPasswordArgs, Cli, CliCommand, ExportArgs, ServeArgs, StoreArgs, TokenArgs,
 };
-use venuebox::config::{parse_ttl, Config, ConfigError, Overrides};
+use venuebox::config::{config_path, parse_ttl, Config, ConfigError, Overrides};
 use venuebox::server::{Prepared, ServerError};
 use venuebox::store::maintenance;
 
@@ -50,7 +50,10 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config::load(args.config.as_deref(), &args.overrides())?;
+    let config = Config::load(
+        config_path(args.config.as_deref()).as_deref(),
+        &args.overrides(),
+    )?;
     let prepared = Prepared::new(config)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -128,7 +131,7 @@ fn data_dir_of(args: &StoreArgs) -> anyhow::Result<std::path::PathBuf> {
         data_dir: args.data.clone(),
         ..Overrides::default()
     };
-    Ok(Config::load(args.config.as_deref(), &overrides)?.data_dir)
+    Ok(Config::load(config_path(args.config.as_deref()).as_deref(), &overrides)?.data_dir)
 }
 
 fn viewer_pin(args: StoreArgs) -> anyhow::Result<()> {
@@ -161,7 +164,7 @@ fn database_of(args: &StoreArgs) -> anyhow::Result<std::path::PathBuf> {
         data_dir: args.data.clone(),
         ..Overrides::default()
     };
-    Ok(Config::load(args.config.as_deref(), &overrides)?.database_path())
+    Ok(Config::load(config_path(args.config.as_deref()).as_deref(), &overrides)?.database_path())
 }
 
 fn print_report(report: &maintenance::CheckReport, json: bool) -> anyhow::Result<()> {
@@ -228,7 +231,7 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
         data_dir: args.data.clone(),
         ..Overrides::default()
     };
-    let config = Config::load(args.config.as_deref(), &overrides)?;
+    let config = Config::load(config_path(args.config.as_deref()).as_deref(), &overrides)?;
     let ttl = parse_ttl(&args.ttl).map_err(|reason| ConfigError::Invalid {
         key: "--ttl".into(),
         reason,

@@ -252,7 +252,11 @@ impl Prepared {
             crate::systemd::notify("STOPPING=1");
             wire::realtime::close_for_restart(&channels_for_shutdown);
             // Socket.IO connections are long-lived: close them so the server can drain.
-            let _ = tokio::time::timeout_at(deadline, io_for_shutdown.close()).await;
+            let _ = tokio::time::timeout_at(deadline, async {
+                wire::socketio::announce_restart(&io_for_shutdown).await;
+                io_for_shutdown.close().await;
+            })
+            .await;
             let _ = stop_tx.send(Some(deadline));
         });
         let watchdog = crate::systemd::watchdog_interval().map(|interval| {

@@ -41,6 +41,17 @@ grep -q 'adduser --system' "$scripts/postinst" || fail "postinst does not create
 grep -q 'systemctl' "$scripts/postinst" || fail "postinst does not enable the service"
 grep -q '/etc/venuebox/venuebox.toml' "$scripts/conffiles" || fail "the config is not a conffile"
 sh -n "$scripts/postinst" && sh -n "$scripts/postrm"
+# On the box, a technician's commands find the service's data dir with no flag: they read the
+# packaged config (here through VENUEBOX_CONFIG, as this machine has no /etc/venuebox).
+installed="$(mktemp -d)"
+dpkg-deb -x "$deb" "$installed"
+for command in admin-password viewer-pin check; do
+  out="$(VENUEBOX_CONFIG="$installed/etc/venuebox/venuebox.toml" "${qemu[@]}" \
+    "$installed/usr/bin/venuebox" "$command" 2>&1 || true)"
+  grep -q '/var/lib/venuebox' <<<"$out" \
+    || fail "the packaged \`venuebox $command\` does not look in /var/lib/venuebox: $out"
+done
+rm -rf "$installed"
 # The packaged config is one the box accepts (the GPIO lines are only looked up at start).
 # Under systemd the box also writes the console banner into its RuntimeDirectory.
 mkdir "$scripts/run"

@@ -22,11 +22,16 @@ pub enum FaultKind {
     DiskFull,
     /// `EIO` on writes and syncs.
     IoError,
+    /// A real full card: writes into the space the file already has still work; growing the
+    /// file fails with `ENOSPC`. A commit that fits in freed pages succeeds, one that needs
+    /// more room does not, and a check that writes nothing new proves nothing.
+    NoRoomToGrow,
 }
 
 const NO_FAULT: u8 = 0;
 const DISK_FULL: u8 = 1;
 const IO_ERROR: u8 = 2;
+const NO_ROOM_TO_GROW: u8 = 3;
 
 /// What the backend should do; shared with the test that steers it.
 #[derive(Debug, Default)]
@@ -100,6 +105,17 @@ impl FaultPlan {
         self.check_active()
     }
 
+    /// The file is about to grow.
+    fn check_growth(&self) -> io::Result<()> {
+        if self.active.load(Ordering::SeqCst) == NO_ROOM_TO_GROW {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "no space left on device to grow the file (injected)",
+            ));
+        }
+        Ok(())
+    }
+
     fn check_active(&self) -> io::Result<()> {
         match self.active.load(Ordering::SeqCst) {
             DISK_FULL => Err(io::Error::new(
@@ -116,6 +132,7 @@ fn code(kind: FaultKind) -> u8 {
     match kind {
         FaultKind::DiskFull => DISK_FULL,
         FaultKind::IoError => IO_ERROR,
+        FaultKind::NoRoomToGrow => NO_ROOM_TO_GROW,
     }
 }
 
@@ -154,6 +171,7 @@ impl StorageBackend for FaultyBackend {
     fn set_len(&self, len: u64) -> io::Result<()> {
         if len > self.inner.len()? {
             self.plan.check_write()?;
+            self.plan.check_growth()?;
         }
         self.inner.set_len(len)
     }
@@ -171,6 +189,9 @@ impl StorageBackend for FaultyBackend {
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.plan.check_write()?;
+        if offset + data.len() as u64 > self.inner.len()? {
+            self.plan.check_growth()?;
+        }
         self.inner.write(offset, data)
     }
 
@@ -240,6 +261,33 @@ mod tests {
         store.replay(|seq, _| seen.push(seq)).unwrap();
         assert_eq!(seen, vec![1, 2], "the failed commit left nothing behind");
         store.append(3, &[event(3)]).unwrap();
+    }
+
+    #[test]
+    fn on_a_full_card_the_write_probe_fails_until_there_is_room_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = FaultPlan::new();
+        let store = Store::open_with_faults(&dir.path().join("log.redb"), plan.clone()).unwrap();
+        store.append(1, &[event(1)]).unwrap();
+        plan.fail_now(FaultKind::NoRoomToGrow);
+        // More than the file's first megabyte holds.
+        let big: Vec<Event> = (2..100_000).map(event).collect();
+        assert!(
+            store.append(2, &big).is_err(),
+            "a commit that needs room fails"
+        );
+        let _ = store.reopen();
+        assert!(
+            store.probe_write().is_err(),
+            "the probe must need room too, or a full card looks healed"
+        );
+        plan.clear();
+        store.reopen().unwrap();
+        store.probe_write().unwrap();
+        store.append(2, &big).unwrap();
+        let mut count = 0;
+        store.replay(|_, _| count += 1).unwrap();
+        assert_eq!(count, 99_999, "the probe left nothing in the log");
     }
 
     #[test]

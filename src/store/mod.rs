@@ -29,6 +29,11 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Last sequence number a snapshot covers → `[version byte][postcard of DomainSnapshot]`.
 /// Only the newest is kept; it is a cache of the log, which stays the truth.
 const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
+/// Scratch space of [`Store::probe_write`]; empty between probes.
+const PROBE: TableDefinition<u64, &[u8]> = TableDefinition::new("probe");
+/// How much the write probe commits: more than a busy batch, so a card that takes it can take
+/// the commits that follow.
+pub const PROBE_BYTES: usize = 1024 * 1024;
 
 /// The snapshot format this build writes; any other is ignored (boot replays the whole log).
 pub const SNAPSHOT_VERSION: u8 = 3;
@@ -338,9 +343,27 @@ impl Store {
         })
     }
 
-    /// A durable commit that changes nothing: proves the storage accepts writes.
+    /// Proves the card takes writes again: a durable commit of [`PROBE_BYTES`] outside the log,
+    /// then one that removes it. An empty commit writes next to nothing, so on a full card it
+    /// succeeds and the box would call itself healed while every real commit still fails.
     pub fn probe_write(&self) -> Result<(), StoreError> {
-        self.append(0, &[])
+        let payload = vec![0u8; PROBE_BYTES];
+        self.with_db(|database| {
+            for keep in [true, false] {
+                let mut tx = database.begin_write().map_err(db)?;
+                tx.set_durability(Durability::Immediate).map_err(db)?;
+                {
+                    let mut table = tx.open_table(PROBE).map_err(db)?;
+                    if keep {
+                        table.insert(0, payload.as_slice()).map_err(db)?;
+                    } else {
+                        table.remove(0).map_err(db)?;
+                    }
+                }
+                tx.commit().map_err(db)?;
+            }
+            Ok(())
+        })
     }
 
     /// Calls `visit` with every logged event in order; returns how many there were.

@@ -417,7 +417,7 @@ fn scan_result(outcome: Outcome, ctx: &AppContext) -> Result<(StatusCode, Value)
             .rejection_reason
             .as_deref()
             .is_some_and(|r| r.contains("try again later"));
-    let body = json!({
+    let mut body = json!({
         "status": json::transaction(&transaction, ctx.engine.catalog()).status,
         "message": transaction.rejection_reason.clone().unwrap_or_else(|| "scan recorded".into()),
         "tokenId": transaction.token_id,
@@ -426,8 +426,10 @@ fn scan_result(outcome: Outcome, ctx: &AppContext) -> Result<(StatusCode, Value)
         "replayed": replayed,
         "transaction": json::transaction(&transaction, ctx.engine.catalog()),
     });
-    // Existing scanners expect 409 when a video is already playing.
+    // Existing scanners expect 409 when a video is already playing; the scan result stays (the
+    // scan was recorded), with the `code` every other refusal carries.
     let status = if busy {
+        body["code"] = json!(ErrorCode::Conflict.as_str());
         StatusCode::CONFLICT
     } else {
         StatusCode::OK

@@ -546,11 +546,17 @@ async fn write_loop(client: Arc<Client>, mut sink: Sink) {
                     code,
                     reason: reason.into(),
                 };
-                let _ = tokio::time::timeout(
+                let sent = tokio::time::timeout(
                     Duration::from_secs(1),
                     sink.send(Message::Close(Some(frame))),
                 )
                 .await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    // The client closed first: the WebSocket library has its reply (the
+                    // client's own code) queued, and refuses a second close; flushing sends the
+                    // reply, so the client sees a clean close rather than 1006.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+                }
                 break;
             }
             Next::Wait => client.ready().await,

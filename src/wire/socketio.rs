@@ -293,6 +293,17 @@ fn require_object(data: &Value) -> Result<(), WireError> {
     }
 }
 
+/// Before a stop closes every connection: tells each station why, in the seed's `error`
+/// shape, so a station shows "restarting" rather than a bare lost connection. The close that
+/// follows is a transport close, after which socket.io clients reconnect by themselves.
+pub async fn announce_restart(io: &SocketIo) {
+    let error = WireError::new(
+        ErrorCode::ServerError,
+        "the box is restarting; this station reconnects by itself in a few seconds",
+    );
+    let _ = io.emit("error", &envelope("error", error.body())).await;
+}
+
 fn emit_error(socket: &SocketRef, error: &WireError) {
     let _ = socket.emit("error", &envelope("error", error.body()));
 }
@@ -542,8 +553,10 @@ impl GmAdapter {
     ) -> Result<Value, WireError> {
         require_object(&data)?;
         let station_id = required_str(&data, "stationId")?.to_string();
-        let version = str_field(&data, "version")?.map(String::from);
-        let name = str_field(&data, "name")?.map(String::from).or(version);
+        // The version is checked for its type only: it is no name, and a station that sends no
+        // name is listed under its id.
+        str_field(&data, "version")?;
+        let name = str_field(&data, "name")?.map(String::from);
         let claims = match str_field(&data, "token")? {
             Some(token) => self.check_token(token)?,
             None => lock(&conn.claims).clone().ok_or_else(|| {

@@ -406,7 +406,11 @@ describe('admin console and shutdown', () => {
     await box.createSession();
     const s = await station(box, 'GM_TERM');
     const ack = await emitAck(s.socket, 'transaction:submit', { tokenId: 'mem003', teamId: 'TEAM_A' });
+    // A station that sent no name is listed under its id, not its version string.
+    const listed = (await box.http('GET', '/api/state')).json.devices.find((d) => d.deviceId === 'GM_TERM');
+    assert.equal(listed.name ?? null, null, JSON.stringify(listed));
     const gone = disconnected(s.socket);
+    const told = s.rec.next('error', (e) => e.data.code === 'SERVER_ERROR' && /restarting/.test(e.data.message), 8000);
     const started = Date.now();
     const exit = await box.stop('SIGTERM');
     assert.equal(exit.code, 0, box.stderr);
@@ -414,6 +418,8 @@ describe('admin console and shutdown', () => {
     // A closed transport (not 'io server disconnect') makes the stock client reconnect by itself
     // when the box is back.
     assert.equal(await gone, 'transport close');
+    // Told why before the connection went.
+    await told;
     // What was acknowledged before the signal is there after a restart.
     await box.launch();
     const state = (await box.http('GET', '/api/state')).json;

@@ -104,6 +104,9 @@ describe('player scans and video', () => {
     const busy = await box.http('POST', '/api/scan', { body: { tokenId: 'vid001', deviceId: 'PLAYER_1' }, token: player });
     assert.equal(busy.status, 409);
     assert.match(busy.json.message, /try again later/);
+    // The refusal carries a code like every other error, and the recorded scan's result.
+    assert.equal(busy.json.code, 'CONFLICT');
+    assert.equal(busy.json.status, 'rejected');
   });
 
   it('lets an admin pause, resume and skip the video', async () => {

@@ -116,3 +116,13 @@ it('staff maintenance notices reach every viewer, and a restart closes with 1012
     await own.stop();
   }
 });
+
+it('a client that closes gets the close answered with its own code, not a dropped connection', async () => {
+  const login = await box.http('POST', '/api/auth', { body: { name: 'Leaving', pin: box.viewerPin } });
+  const { ws, open } = watch(`${box.url.replace('http', 'ws')}/realtime?token=${login.json.token}`);
+  await open;
+  const closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  ws.close(4321, 'bye from the phone');
+  // 1006 would mean the box dropped the TCP connection without answering the close frame.
+  assert.deepEqual(await closed, { code: 4321, reason: 'bye from the phone' });
+});
