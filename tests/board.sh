@@ -25,6 +25,40 @@ refused 's/^WIFI_CHANNEL=.*/WIFI_CHANNEL="36"/'
 refused 's/^ROOT_SIZE_GIB=.*/ROOT_SIZE_GIB="2"/'
 if board/check-config.sh board/config >/dev/null 2>&1; then fail "the default passphrase was accepted"; fi
 
+# build-image.sh against a stand-in for pi-gen that applies pi-gen's own rule (with the first-boot
+# rename off, FIRST_USER_PASS must be set) and keeps the config it was given.
+fake_pigen="$work/pi-gen"
+mkdir -p "$fake_pigen/stage2"
+cat >"$fake_pigen/build.sh" <<'PIGEN'
+#!/usr/bin/env bash
+set -euo pipefail
+# shellcheck disable=SC1091
+. ./config
+if [ "${DISABLE_FIRST_BOOT_USER_RENAME:-0}" = "1" ] && [ -z "${FIRST_USER_PASS:-}" ]; then
+  echo "FIRST_USER_PASS needs to be set" >&2; exit 1
+fi
+printf '%s' "$FIRST_USER_PASS" >password-seen
+stat -c %a config >config-mode
+PIGEN
+chmod +x "$fake_pigen/build.sh"
+: >"$work/venuebox.deb"
+export VENUEBOX_ALLOW_DEFAULT_PASSPHRASE=1
+# Quotes, a dollar sign and a semicolon: written to pi-gen's config, it must come back as typed.
+# shellcheck disable=SC2016
+tricky='s3cret "pass" $HOME; x'
+FIRST_USER_PASS="$tricky" board/build-image.sh "$fake_pigen" "$work/venuebox.deb" </dev/null >/dev/null \
+  || fail "build-image.sh failed with FIRST_USER_PASS set"
+[ "$(cat "$fake_pigen/password-seen")" = "$tricky" ] || fail "pi-gen did not get the password as typed"
+[ "$(cat "$fake_pigen/config-mode")" = 600 ] || fail "pi-gen's config (with the password) is not private"
+[ ! -e "$fake_pigen/config" ] || fail "the password stayed in pi-gen's config after the build"
+if env -u FIRST_USER_PASS board/build-image.sh "$fake_pigen" "$work/venuebox.deb" </dev/null >/dev/null 2>&1; then
+  fail "build-image.sh went on without a console password and no terminal to ask on"
+fi
+if FIRST_USER_PASS=short board/build-image.sh "$fake_pigen" "$work/venuebox.deb" </dev/null >/dev/null 2>&1; then
+  fail "build-image.sh took a console password under 8 characters"
+fi
+unset VENUEBOX_ALLOW_DEFAULT_PASSPHRASE
+
 root="$work/root"
 board/stage-venuebox/00-venuebox/files/render.sh "$cfg" "$root"
 
