@@ -25,7 +25,7 @@ pub enum CliCommand {
     /// Print a token signed with this box's secret, for pairing a station or scanner.
     Token(TokenArgs),
     /// Report on the database file's integrity (the box must be stopped; the file is not changed).
-    Check(StoreArgs),
+    Check(CheckArgs),
     /// Write the event log as JSON lines (the box must be stopped; the file is not changed).
     Export(ExportArgs),
     /// Show the generated admin password, or make a new one with --new (restart the box after).
@@ -46,12 +46,18 @@ pub struct AdminPasswordArgs {
 /// Which box's data to read.
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
-    /// Data directory [default: ./venuebox-data].
+    /// Data directory [default: the config's data_dir; ./venuebox-data without a config].
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Config file, to find the data directory the same way `serve` does.
+    /// Config file [default: $VENUEBOX_CONFIG, else /etc/venuebox/venuebox.toml if present].
     #[arg(long)]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

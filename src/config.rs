@@ -746,4 +746,17 @@ mod tests {
         );
         assert_eq!(resolve_config_path(None, None, false), None);
     }
+
+    #[test]
+    fn the_readme_configuration_example_is_accepted_as_written() {
+        let readme = include_str!("../README.md");
+        let section = &readme[readme
+            .find("## Configuration")
+            .expect("README has a Configuration section")..];
+        let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let block = &section[start..];
+        let block = &block[..block.find("```").expect("the block ends")];
+        let config = Config::from_toml(block).unwrap_or_else(|e| panic!("README example: {e}"));
+        assert_eq!(config, Config::default(), "the example shows the defaults");
+    }
 }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use venuebox::auth::Secrets;
 use venuebox::cli::{
-    AdminPasswordArgs, Cli, CliCommand, ExportArgs, ServeArgs, StoreArgs, TokenArgs,
+    AdminPasswordArgs, CheckArgs, Cli, CliCommand, ExportArgs, ServeArgs, StoreArgs, TokenArgs,
 };
 use venuebox::config::{config_path, parse_ttl, Config, ConfigError, Overrides};
 use venuebox::server::{Prepared, ServerError};
@@ -193,8 +193,8 @@ fn print_report(report: &maintenance::CheckReport, json: bool) -> anyhow::Result
     Ok(())
 }
 
-fn check(args: StoreArgs) -> anyhow::Result<()> {
-    let report = maintenance::check(&database_of(&args)?)?;
+fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let report = maintenance::check(&database_of(&args.store)?)?;
     print_report(&report, args.json)?;
     if report.healthy() {
         if !args.json {

@@ -47,14 +47,15 @@ impl Default for GpioSettings {
 
 impl GpioSettings {
     /// The configured LED lines (amber may be absent).
-    pub fn led_lines(&self) -> Vec<(Led, &String)> {
+    /// Each configured LED with its config key and line.
+    pub fn led_lines(&self) -> Vec<(Led, &'static str, &String)> {
         [
-            (Led::Green, Some(&self.green)),
-            (Led::Amber, self.amber.as_ref()),
-            (Led::Red, Some(&self.red)),
+            (Led::Green, "gpio.green", Some(&self.green)),
+            (Led::Amber, "gpio.amber", self.amber.as_ref()),
+            (Led::Red, "gpio.red", Some(&self.red)),
         ]
         .into_iter()
-        .filter_map(|(led, spec)| Some((led, spec?)))
+        .filter_map(|(led, key, spec)| Some((led, key, spec?)))
         .collect()
     }
 }
@@ -76,6 +77,7 @@ pub enum LineSpec {
 impl LineSpec {
     pub fn parse(spec: &str) -> Result<Self, HardwareError> {
         let bad = |reason: &str| HardwareError::Line {
+            key: "gpio",
             line: spec.to_string(),
             reason: reason.to_string(),
         };
@@ -101,13 +103,14 @@ impl LineSpec {
     }
 }
 
-/// Finds a line on this system.
-pub fn resolve(spec: &str) -> Result<LineAddress, HardwareError> {
+/// Finds the line config key `key` names on this system.
+pub fn resolve(key: &'static str, spec: &str) -> Result<LineAddress, HardwareError> {
     let not_found = |reason: String| HardwareError::Line {
+        key,
         line: spec.to_string(),
         reason,
     };
-    match LineSpec::parse(spec)? {
+    match LineSpec::parse(spec).map_err(|e| e.for_key(key))? {
         LineSpec::Named(name) => gpiocdev::find_named_line(&name)
             .map(|found| LineAddress {
                 chip: found.chip,
@@ -145,8 +148,8 @@ pub struct GpioLeds {
 impl GpioLeds {
     pub fn open(settings: &GpioSettings) -> Result<Self, HardwareError> {
         let mut lines = Vec::new();
-        for (led, spec) in settings.led_lines() {
-            let address = resolve(spec)?;
+        for (led, key, spec) in settings.led_lines() {
+            let address = resolve(key, spec)?;
             let mut builder = Request::builder();
             builder
                 .on_chip(&address.chip)
@@ -157,6 +160,7 @@ impl GpioLeds {
                 builder.as_active_low();
             }
             let request = builder.request().map_err(|e| HardwareError::Line {
+                key,
                 line: spec.clone(),
                 reason: format!("cannot drive it: {e} (is the user in the gpio group?)"),
             })?;
@@ -186,7 +190,7 @@ pub struct GpioButton {
 
 impl GpioButton {
     pub fn open(settings: &GpioSettings) -> Result<Self, HardwareError> {
-        let address = resolve(&settings.button)?;
+        let address = resolve("gpio.button", &settings.button)?;
         let request = Request::builder()
             .on_chip(&address.chip)
             .with_consumer(CONSUMER)
@@ -198,6 +202,7 @@ impl GpioButton {
             .with_debounce_period(settings.button_debounce)
             .request()
             .map_err(|e| HardwareError::Line {
+                key: "gpio.button",
                 line: settings.button.clone(),
                 reason: format!("cannot watch it: {e} (is the user in the gpio group?)"),
             })?;
@@ -259,7 +264,13 @@ mod tests {
     #[test]
     fn a_line_that_is_not_there_is_a_clear_error() {
         // This machine has no GPIO line of that name (and CI machines have no GPIO at all).
-        let error = resolve("VENUEBOX_NO_SUCH_LINE").unwrap_err().to_string();
+        let error = resolve("gpio.green", "VENUEBOX_NO_SUCH_LINE")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("VENUEBOX_NO_SUCH_LINE"), "{error}");
+        assert!(
+            error.contains("gpio.green"),
+            "the message names the config key: {error}"
+        );
     }
 }

@@ -151,10 +151,26 @@ pub trait ResetButton: Send + 'static {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HardwareError {
-    #[error("GPIO line {line:?}: {reason}")]
-    Line { line: String, reason: String },
+    #[error("config key `{key}` = {line:?}: {reason}")]
+    Line {
+        /// The config key that names the line (`gpio.green`), so the technician knows what to
+        /// change.
+        key: &'static str,
+        line: String,
+        reason: String,
+    },
     #[error("GPIO: {0}")]
     Gpio(String),
     #[error("backend {0} is not built in: rebuild with `--features {0}`")]
     NotBuiltIn(&'static str),
+}
+
+impl HardwareError {
+    /// The same error, said of config key `key`.
+    pub fn for_key(self, key: &'static str) -> Self {
+        match self {
+            Self::Line { line, reason, .. } => Self::Line { key, line, reason },
+            other => other,
+        }
+    }
 }

@@ -10,9 +10,10 @@ use tokio::task::JoinHandle;
 use super::gpio::GpioSettings;
 use super::{ButtonEdge, HardwareError, Led, ResetButton, StatusLeds};
 
-fn bcm_number(spec: &str) -> Result<u8, HardwareError> {
+fn bcm_number(key: &'static str, spec: &str) -> Result<u8, HardwareError> {
     let digits = spec.trim().trim_start_matches("GPIO");
     digits.parse().map_err(|_| HardwareError::Line {
+        key,
         line: spec.to_string(),
         reason: "rppal needs a BCM number such as GPIO17 or 17".into(),
     })
@@ -32,10 +33,11 @@ impl RppalLeds {
     pub fn open(settings: &GpioSettings) -> Result<Self, HardwareError> {
         let gpio = gpio()?;
         let mut pins = Vec::new();
-        for (led, spec) in settings.led_lines() {
+        for (led, key, spec) in settings.led_lines() {
             let pin = gpio
-                .get(bcm_number(spec)?)
+                .get(bcm_number(key, spec)?)
                 .map_err(|e| HardwareError::Line {
+                    key,
                     line: spec.clone(),
                     reason: e.to_string(),
                 })?
@@ -77,8 +79,9 @@ pub struct RppalButton {
 impl RppalButton {
     pub fn open(settings: &GpioSettings) -> Result<Self, HardwareError> {
         let pin = gpio()?
-            .get(bcm_number(&settings.button)?)
+            .get(bcm_number("gpio.button", &settings.button)?)
             .map_err(|e| HardwareError::Line {
+                key: "gpio.button",
                 line: settings.button.clone(),
                 reason: e.to_string(),
             })?
