@@ -796,6 +796,15 @@ async fn main() {
                 .find(|(k, _)| k == "viewers that saw the close")
                 .map(|(_, v)| v.iter().sum::<f64>());
             assert_ne!(closes_seen, Some(0.0), "{name}: no viewer saw EVENT_CLOSED");
+            // A run that acknowledged nothing measured nothing (its latencies are NaN): fail it.
+            for (k, v) in &ours.1 {
+                if k.starts_with("acked ") {
+                    assert!(
+                        v.iter().sum::<f64>() > 0.0,
+                        "{name}: venuebox acknowledged nothing ({k})"
+                    );
+                }
+            }
         }
     }
 }

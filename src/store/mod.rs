@@ -426,16 +426,16 @@ impl Store {
 
     /// Events with sequence numbers in `from..`, at most `limit` of them.
     pub fn read_from(&self, from: u64, limit: usize) -> Result<Vec<(u64, Event)>, StoreError> {
-        self.with_db(|database| {
-            let tx = database.begin_read().map_err(db)?;
-            let log = tx.open_table(LOG).map_err(db)?;
-            let mut out = Vec::new();
-            for entry in log.range(from..).map_err(db)?.take(limit) {
-                let (seq, bytes) = entry.map_err(db)?;
-                out.push((seq.value(), decode(seq.value(), bytes.value())?));
-            }
-            Ok(out)
-        })
+        // The handle's lock is held only to begin the read: a long read (a resume reaching
+        // thousands of events back) must not hold up the engine's next commit.
+        let tx = self.with_db(|database| database.begin_read().map_err(db))?;
+        let log = tx.open_table(LOG).map_err(db)?;
+        let mut out = Vec::new();
+        for entry in log.range(from..).map_err(db)?.take(limit) {
+            let (seq, bytes) = entry.map_err(db)?;
+            out.push((seq.value(), decode(seq.value(), bytes.value())?));
+        }
+        Ok(out)
     }
 }
 

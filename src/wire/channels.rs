@@ -22,7 +22,7 @@
 //! connection with [`CLOSE_TOO_SLOW`] and its resume point. Nothing waits for a slow client.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{json, Value};
@@ -32,6 +32,12 @@ use tokio::sync::Notify;
 pub const QUEUE_MESSAGES: usize = 256;
 /// Queued bytes per client before it counts as too slow.
 pub const QUEUE_BYTES: usize = 512 * 1024;
+/// Queued bytes of all clients together. Past it, a client holding more than its fair share
+/// ([`FAIR_SHARE_BYTES`]) is cut as too slow when its next message comes: slow readers on many
+/// addresses cannot add up to the box's memory, and clients that keep up are never the ones cut.
+pub const BOX_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+/// What a client may hold however full the box is.
+pub const FAIR_SHARE_BYTES: usize = 64 * 1024;
 /// Extra room for terminal messages above the count bound.
 const TERMINAL_RESERVE: usize = 64;
 /// Messages each channel keeps for resuming clients.
@@ -205,13 +211,23 @@ pub struct Client {
     /// Last seq handed to the connection, per channel: the resume point if the client is cut.
     delivered: Mutex<BTreeMap<String, u64>>,
     channels: Mutex<HashSet<String>>,
+    /// Bytes queued by every client of the layer, this one's included.
+    box_queued: Arc<AtomicUsize>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let left = lock(&self.outbox).bytes;
+        self.box_queued.fetch_sub(left, Ordering::Relaxed);
+    }
 }
 
 impl Client {
-    fn new(id: u64, limits: QueueLimits) -> Self {
+    fn new(id: u64, limits: QueueLimits, box_queued: Arc<AtomicUsize>) -> Self {
         Self {
             id,
             limits,
+            box_queued,
             outbox: Mutex::new(Outbox {
                 queue: VecDeque::new(),
                 bytes: 0,
@@ -243,7 +259,10 @@ impl Client {
         }
         if msg.key.is_some() {
             if let Some(i) = outbox.queue.iter().position(|m| m.same_key(&msg)) {
-                outbox.bytes = outbox.bytes - outbox.queue[i].text.len() + msg.text.len();
+                let old = outbox.queue[i].text.len();
+                outbox.bytes = outbox.bytes - old + msg.text.len();
+                self.box_queued.fetch_add(msg.text.len(), Ordering::Relaxed);
+                self.box_queued.fetch_sub(old, Ordering::Relaxed);
                 outbox.queue[i] = msg;
                 drop(outbox);
                 self.ready.notify_one();
@@ -254,7 +273,10 @@ impl Client {
             Class::Terminal => self.limits.messages + TERMINAL_RESERVE,
             _ => self.limits.messages,
         };
-        let full = outbox.queue.len() >= limit || outbox.bytes + msg.text.len() > self.limits.bytes;
+        let after = outbox.bytes + msg.text.len();
+        let box_full = self.box_queued.load(Ordering::Relaxed) + msg.text.len() > BOX_QUEUE_BYTES
+            && after > FAIR_SHARE_BYTES;
+        let full = outbox.queue.len() >= limit || after > self.limits.bytes || box_full;
         if full && !backlog {
             let resume = serde_json::to_string(&*lock(&self.delivered)).unwrap_or_default();
             // A close reason is at most 123 bytes; the client also knows its own last seqs.
@@ -262,12 +284,14 @@ impl Client {
             reason.truncate(120);
             outbox.close = Some((CLOSE_TOO_SLOW, reason));
             outbox.queue = VecDeque::new();
+            self.box_queued.fetch_sub(outbox.bytes, Ordering::Relaxed);
             outbox.bytes = 0;
             drop(outbox);
             self.ready.notify_one();
             return false;
         }
         outbox.bytes += msg.text.len();
+        self.box_queued.fetch_add(msg.text.len(), Ordering::Relaxed);
         outbox.queue.push_back(msg);
         drop(outbox);
         self.ready.notify_one();
@@ -302,6 +326,7 @@ impl Client {
         match outbox.queue.pop_front() {
             Some(msg) => {
                 outbox.bytes -= msg.text.len();
+                self.box_queued.fetch_sub(msg.text.len(), Ordering::Relaxed);
                 Next::Send(msg)
             }
             None => match &outbox.close {
@@ -406,6 +431,8 @@ pub struct Channels {
     subscribers: Mutex<HashMap<String, HashSet<u64>>>,
     history: Mutex<HashMap<String, History>>,
     next_id: AtomicU64,
+    /// Bytes queued by all clients (see [`BOX_QUEUE_BYTES`]).
+    box_queued: Arc<AtomicUsize>,
     /// Histories hold only messages after this seq (the log's end when the box started).
     covers_after: u64,
 }
@@ -441,7 +468,7 @@ impl Channels {
     /// A new client with its own queue; see [`Channels::join`] for one that leaves by itself.
     pub fn connect(&self, limits: QueueLimits) -> Arc<Client> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let client = Arc::new(Client::new(id, limits));
+        let client = Arc::new(Client::new(id, limits, self.box_queued.clone()));
         lock(&self.clients).insert(id, client.clone());
         client
     }
@@ -648,6 +675,50 @@ mod tests {
             seqs.push(msg.seq);
         }
         seqs
+    }
+
+    fn big_event(seq: u64) -> Arc<ChannelMessage> {
+        let filler = "x".repeat(8 * 1024);
+        ChannelMessage::new(
+            "streamer:s",
+            seq,
+            "EVENT_CREATED",
+            json!({ "filler": filler }),
+            Class::Event,
+        )
+        .shared()
+    }
+
+    #[test]
+    fn a_full_box_cuts_the_clients_holding_more_than_their_share_and_no_others() {
+        let channels = Channels::default();
+        let slow = channels.connect(QueueLimits::default());
+        let lively = channels.connect(QueueLimits::default());
+        // The slow one holds ~72 KiB, the lively one a little.
+        for seq in 1..=9 {
+            assert!(slow.push(big_event(seq)));
+        }
+        assert!(lively.push(event(1)));
+        let queued = channels.box_queued.load(Ordering::Relaxed);
+        assert!(queued > FAIR_SHARE_BYTES, "{queued}");
+        // The rest of the room's queues fill the box.
+        channels
+            .box_queued
+            .fetch_add(BOX_QUEUE_BYTES, Ordering::Relaxed);
+        assert!(
+            !slow.push(big_event(10)),
+            "over its share on a full box: cut"
+        );
+        assert!(slow.is_cut());
+        assert!(lively.push(event(2)), "within its share: kept");
+        channels
+            .box_queued
+            .fetch_sub(BOX_QUEUE_BYTES, Ordering::Relaxed);
+        // The cut released the slow client's bytes; delivering and leaving release the rest.
+        assert_eq!(drain(&lively), vec![1, 2]);
+        drop(lively);
+        drop(slow);
+        assert_eq!(channels.box_queued.load(Ordering::Relaxed), 0);
     }
 
     #[test]

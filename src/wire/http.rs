@@ -30,6 +30,8 @@ use crate::engine::wall_clock_ms;
 
 /// Largest request body the API reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long a request body (at most [`MAX_BODY_BYTES`]) may take to arrive.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Most scans one `/api/scan/batch` call may carry.
 pub const MAX_BATCH_SCANS: usize = 100;
 
@@ -84,9 +86,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = WireError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(body_error(rejection)),
+        // A body trickled a byte at a time would hold its connection (and a slot under the
+        // connection caps) for as long as the client likes: it has this long to arrive.
+        match tokio::time::timeout(BODY_TIMEOUT, Json::<T>::from_request(req, state)).await {
+            Ok(Ok(Json(value))) => Ok(Body(value)),
+            Ok(Err(rejection)) => Err(body_error(rejection)),
+            Err(_) => Err(WireError::new(
+                ErrorCode::InvalidData,
+                format!(
+                    "the request body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+            .with_http_status(StatusCode::REQUEST_TIMEOUT)),
         }
     }
 }

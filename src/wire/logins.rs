@@ -27,6 +27,10 @@ pub const WRONG_PASSWORDS_PER_MINUTE: u32 = 20;
 /// Wrong venue PINs the whole box accepts per minute before it stops checking. At this rate a
 /// six-digit PIN takes about eleven days to find on average.
 pub const WRONG_PINS_PER_MINUTE: u32 = 30;
+/// Viewer logins without a key (a new name, as far as the device knows) one address may make
+/// per [`NEW_NAMES_PERIOD`]: a phone joins once; inventing names in bulk takes many addresses.
+pub const NEW_NAMES_PER_ADDRESS: u32 = 5;
+const NEW_NAMES_PERIOD: Duration = Duration::from_secs(600);
 /// Password checks that may wait behind the one running; more are refused at once.
 const PASSWORD_CHECKS_WAITING: usize = 4;
 /// Longest password the box hashes (argon2 takes any length; a megabyte would still cost).
@@ -36,6 +40,12 @@ const MAX_PASSWORD_BYTES: usize = 1024;
 const TRUSTED_FOR: Duration = Duration::from_secs(12 * 3600);
 /// Staff addresses remembered at once (a venue has a few staff devices).
 const MAX_TRUSTED_ADDRESSES: usize = 64;
+/// An address that gave a wrong password or PIN is held to the box-wide budget this long;
+/// others are not, so a guest spending the budget locks out only the addresses it guessed
+/// from, never a viewer or staff member typing the right answer from their own device.
+const SUSPECT_FOR: Duration = Duration::from_secs(3600);
+/// Suspect addresses remembered at once; the oldest are forgotten first.
+const MAX_SUSPECT_ADDRESSES: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -56,6 +66,10 @@ pub struct Logins {
     wrong_pins: Mutex<RateLimit>,
     /// Where staff logged in from, and when.
     staff_addresses: Mutex<HashMap<IpAddr, tokio::time::Instant>>,
+    /// Where wrong answers came from, and when the last one did.
+    suspects: Mutex<HashMap<IpAddr, tokio::time::Instant>>,
+    /// Key-less viewer logins per address.
+    new_names: Mutex<KeyedRateLimit<IpAddr>>,
     checker: SyncSender<PasswordJob>,
 }
 
@@ -109,6 +123,12 @@ impl Logins {
                 Duration::from_secs(60),
             )),
             staff_addresses: Mutex::new(HashMap::new()),
+            suspects: Mutex::new(HashMap::new()),
+            new_names: Mutex::new(KeyedRateLimit::new(
+                NEW_NAMES_PER_ADDRESS,
+                NEW_NAMES_PERIOD,
+                max_addresses,
+            )),
             checker,
         })
     }
@@ -142,6 +162,29 @@ impl Logins {
         })
     }
 
+    /// Whether `client` answered wrong within [`SUSPECT_FOR`].
+    fn is_suspect(&self, client: IpAddr) -> bool {
+        self.suspects.lock().is_ok_and(|known| {
+            known
+                .get(&client)
+                .is_some_and(|at| at.elapsed() < SUSPECT_FOR)
+        })
+    }
+
+    fn remember_suspect(&self, client: IpAddr) {
+        if let Ok(mut known) = self.suspects.lock() {
+            if known.len() >= MAX_SUSPECT_ADDRESSES {
+                known.retain(|_, at| at.elapsed() < SUSPECT_FOR);
+            }
+            if known.len() >= MAX_SUSPECT_ADDRESSES {
+                if let Some(oldest) = known.iter().min_by_key(|(_, at)| **at).map(|(a, _)| *a) {
+                    known.remove(&oldest);
+                }
+            }
+            known.insert(client, tokio::time::Instant::now());
+        }
+    }
+
     fn remember_staff_address(&self, client: IpAddr) {
         if let Ok(mut known) = self.staff_addresses.lock() {
             known.retain(|_, at| at.elapsed() < TRUSTED_FOR);
@@ -154,13 +197,32 @@ impl Logins {
         }
     }
 
+    /// Counts a viewer login without a key from `client`.
+    pub fn new_name(&self, client: IpAddr) -> Result<(), WireError> {
+        // The box itself (a kiosk page on its own screen, a script on it) is not a guest.
+        let allowed = crate::connections::is_the_box_itself(client)
+            || self
+                .new_names
+                .lock()
+                .map(|mut limits| limits.try_take(&client))
+                .unwrap_or(false);
+        if allowed {
+            Ok(())
+        } else {
+            Err(WireError::new(
+                ErrorCode::RateLimited,
+                "too many new names from this device; log in with the name (and key) it has",
+            ))
+        }
+    }
+
     /// Checks the staff password from `client` on the checker thread, against the box-wide
     /// budget unless staff logged in from there before (or it is the box itself).
     pub async fn check_password(&self, client: IpAddr, password: String) -> Result<(), WireError> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(WireError::new(ErrorCode::InvalidData, "password too long"));
         }
-        if !self.is_staff_address(client) {
+        if !self.is_staff_address(client) && self.is_suspect(client) {
             budget_left(&self.wrong_passwords, "staff passwords")?;
         }
         let (answer, result) = oneshot::channel();
@@ -183,24 +245,32 @@ impl Logins {
         let checked = result.await.map_err(|_| {
             WireError::new(ErrorCode::ServerError, "the password checker has stopped")
         })?;
+        if checked.is_err() {
+            self.remember_suspect(client);
+        }
         spend_on_failure(&self.wrong_passwords, checked)?;
         self.remember_staff_address(client);
         Ok(())
     }
 
-    /// Checks a viewer's venue PIN against the box-wide budget. A returning viewer who shows
-    /// its name's key (`holds_key`) was let in before: a guest spending the budget must not
-    /// lock the room's viewers out of their own names.
+    /// Checks a viewer's venue PIN from `client`; an address that answered wrong lately is held
+    /// to the box-wide budget. A returning viewer who shows its name's key (`holds_key`) was
+    /// let in before and never is.
     pub fn check_pin(
         &self,
+        client: IpAddr,
         secrets: &Secrets,
         pin: &str,
         holds_key: bool,
     ) -> Result<(), WireError> {
-        if !holds_key {
+        if !holds_key && self.is_suspect(client) {
             budget_left(&self.wrong_pins, "venue PINs")?;
         }
-        spend_on_failure(&self.wrong_pins, secrets.check_viewer_pin(pin))
+        let checked = secrets.check_viewer_pin(pin);
+        if checked.is_err() {
+            self.remember_suspect(client);
+        }
+        spend_on_failure(&self.wrong_pins, checked)
     }
 }
 
@@ -256,16 +326,19 @@ mod tests {
             "000000"
         };
         for _ in 0..WRONG_PINS_PER_MINUTE {
-            let refused = logins.check_pin(&secrets, wrong, false).unwrap_err();
+            let refused = logins.check_pin(GUEST, &secrets, wrong, false).unwrap_err();
             assert_eq!(refused.code, ErrorCode::InvalidToken);
         }
-        let locked = logins.check_pin(&secrets, &right, false).unwrap_err();
+        let locked = logins
+            .check_pin(GUEST, &secrets, &right, false)
+            .unwrap_err();
         assert_eq!(locked.code, ErrorCode::RateLimited);
         assert!(locked.message.contains("box-wide"), "{}", locked.message);
         // A viewer returning with its name's key is not locked out.
-        logins.check_pin(&secrets, &right, true).unwrap();
+        logins.check_pin(GUEST, &secrets, &right, true).unwrap();
+        logins.check_pin(STAFF, &secrets, &right, false).unwrap();
         tokio::time::advance(Duration::from_secs(3)).await;
-        logins.check_pin(&secrets, &right, false).unwrap();
+        logins.check_pin(GUEST, &secrets, &right, false).unwrap();
     }
 
     #[tokio::test]
@@ -291,7 +364,13 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(locked.code, ErrorCode::RateLimited);
-        // Where staff logged in tonight, and the box itself, still get in.
+        // Where staff logged in tonight, an address that never answered wrong, and the box
+        // itself still get in.
+        let newcomer = IpAddr::from([10, 42, 0, 99]);
+        logins
+            .check_password(newcomer, password.clone())
+            .await
+            .unwrap();
         logins
             .check_password(STAFF, password.clone())
             .await

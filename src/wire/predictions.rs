@@ -115,7 +115,11 @@ async fn login(
             // The PIN is on the venue's screen: a name is held by the phone that first used
             // it, which keeps its key; anyone else typing the name gets NAME_TAKEN.
             let holds_key = shown_key.is_some_and(|key| ctx.secrets.is_viewer_key(&user_id, &key));
-            ctx.logins.check_pin(&ctx.secrets, &pin, holds_key)?;
+            ctx.logins
+                .check_pin(client, &ctx.secrets, &pin, holds_key)?;
+            if !holds_key {
+                ctx.logins.new_name(client)?;
+            }
             let display_name: String = name.trim().chars().take(32).collect();
             ctx.engine
                 .execute(Command::Prediction(PredictionCommand::Join {

@@ -142,18 +142,31 @@ fn channels_of(p: &Prediction) -> Vec<String> {
 }
 
 /// May `claims` read `channel`? Viewers only their own `user:` channel.
+/// At most 64 characters of what a client sent, for a notice that quotes it: a 16 KiB frame
+/// must not come back as a 16 KiB notice (a slow reader would make the box hold both).
+fn clip(text: &str) -> String {
+    const QUOTED: usize = 64;
+    match text.char_indices().nth(QUOTED) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
 fn may_read(claims: &Claims, channel: &str) -> Result<(), String> {
     let (kind, id) = channel
         .split_once(':')
-        .ok_or_else(|| format!("{channel:?} is not kind:id"))?;
+        .ok_or_else(|| format!("{:?} is not kind:id", clip(channel)))?;
     if id.is_empty() || id.len() > 64 {
-        return Err(format!("{channel:?} has no id"));
+        return Err(format!(
+            "{:?} has no id (or one over 64 characters)",
+            clip(channel)
+        ));
     }
     match kind {
         "streamer" | "game" => Ok(()),
         "user" if id == claims.sub || claims.role == Role::Admin => Ok(()),
         "user" => Err("you may subscribe only to your own user channel".into()),
-        _ => Err(format!("unknown channel kind {kind:?}")),
+        _ => Err(format!("unknown channel kind {:?}", clip(kind))),
     }
 }
 
@@ -201,7 +214,9 @@ async fn resume_from_log(
     from_log: bool,
 ) {
     let window = ctx.config.realtime_resume_window;
-    let logged = if from_log {
+    // More logged since than the window: the answer is a snapshot, read nothing.
+    let within_window = ctx.engine.published().seq.saturating_sub(after) <= window as u64;
+    let logged = if from_log && within_window {
         // A client that went away while waiting for its turn needs no read.
         let still_wanted = || !client.is_cut();
         ctx.engine
@@ -690,7 +705,7 @@ fn handle_command(
     let command: ClientCommand = match serde_json::from_str(text) {
         Ok(command) => command,
         Err(e) => {
-            client.push(notice("BAD_COMMAND", format!("not a command: {e}")));
+            client.push(notice("BAD_COMMAND", clip(&format!("not a command: {e}"))));
             return handled;
         }
     };
@@ -735,7 +750,10 @@ fn handle_command(
         }
         "pong" => handled.pong = true,
         other => {
-            client.push(notice("BAD_COMMAND", format!("unknown action {other:?}")));
+            client.push(notice(
+                "BAD_COMMAND",
+                format!("unknown action {:?}", clip(other)),
+            ));
         }
     }
     handled
@@ -744,6 +762,21 @@ fn handle_command(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notices_quote_at_most_64_characters_of_what_a_client_sent() {
+        let claims = Claims {
+            sub: "u1".into(),
+            role: Role::Viewer,
+            iat: 0,
+            exp: u64::MAX,
+            gen: 0,
+        };
+        let long = "é".repeat(16 * 1024);
+        let reason = may_read(&claims, &format!("{long}:x")).unwrap_err();
+        assert!(reason.chars().count() < 100, "{}", reason.len());
+        assert_eq!(clip("short"), "short");
+    }
 
     #[test]
     fn viewers_read_only_their_own_user_channel() {

@@ -193,6 +193,12 @@ pub struct GmAdapter {
 /// Builds the Socket.IO layer. The caller runs [`run_fanout`] and [`publish_state_updates`].
 pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
+        // WebSocket only, as GM stations connect (`transports: ['websocket']`): a long-polling
+        // session costs the box memory without holding a connection, so the connection caps
+        // would not bound a flood of them.
+        .transports([socketioxide::TransportType::Websocket])
+        // A socket that never joins the namespace is dropped soon.
+        .connect_timeout(Duration::from_secs(10))
         .max_payload(MAX_FRAME_BYTES as u64)
         .ws_max_message_size(MAX_FRAME_BYTES)
         .ws_max_frame_size(MAX_FRAME_BYTES)
@@ -1052,7 +1058,15 @@ async fn idle_watchdog(socket: SocketRef, conn: Arc<Conn>, timeout: Duration) {
         }
         let idle = lock(&conn.last_activity).elapsed();
         if idle > timeout {
-            tracing::info!(station = ?conn.station(), "no heartbeat within the timeout; disconnecting");
+            // A socket that never identified is no station: anyone can open one, so it is no
+            // news for the journal (a flood of them would bury the box's real warnings).
+            match conn.station() {
+                Some(station) => tracing::info!(
+                    %station,
+                    "no heartbeat within the timeout; disconnecting"
+                ),
+                None => tracing::debug!("a socket that never identified went quiet; disconnecting"),
+            }
             *lock(&conn.close_reason) = Some(DisconnectReason::Timeout);
             let _ = socket.disconnect();
             break;

@@ -72,7 +72,10 @@ impl TestBox {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.server).await;
+        // A box that failed while serving fails the test here, not silently.
+        if let Err(e) = (&mut self.server).await {
+            panic!("the box's server task failed: {e}");
+        }
     }
 
     pub async fn http(
@@ -125,9 +128,14 @@ pub async fn http_from(
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");
     let status = response[9..12].parse().expect("status code");
-    let json = response
-        .split_once("\r\n\r\n")
-        .and_then(|(_, b)| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null);
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    // An empty body is `Null`; anything else must be JSON (every answer of the box is).
+    let json = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(body).unwrap_or_else(|e| {
+            panic!("{method} {path}: {status} with a body that is not JSON ({e}): {body}")
+        })
+    };
     (status, json)
 }

@@ -270,37 +270,38 @@ describe('password and PIN guessing', () => {
     }
   });
 
-  it('admin password guessing from ever new addresses runs into the box-wide budget, which then refuses even the right password', async () => {
+  it('admin password guessing from a few addresses runs into the box-wide budget: they are refused even the right password, a device that never guessed is not', async () => {
     const box = await startBox();
     try {
       const started = Date.now();
       let checked = 0;
       let refusal = null;
-      let next = 30;
-      // One guess per address, one at a time: the per-address limit never triggers, only the
-      // box-wide budget (20, refilling one every 3 s) can stop this. 60 is past it however slow
-      // the checks are (a debug build takes ~0.5 s each).
-      for (; next < 90 && !refusal; next++) {
-        const path = next % 2 ? '/api/auth' : '/api/admin/auth';
-        const res = await request(box, 'POST', path, { body: { password: `guess-${next}` }, from: `127.0.0.${next}` });
+      let n = 0;
+      // Ten addresses in turn: each one's first guess is checked like anyone's, after that
+      // they are suspects held to the box-wide budget (20, refilling one every 3 s).
+      for (; n < 90 && !refusal; n++) {
+        const from = `127.0.0.${30 + (n % 10)}`;
+        const path = n % 2 ? '/api/auth' : '/api/admin/auth';
+        const res = await request(box, 'POST', path, { body: { password: `guess-${n}` }, from });
         if (res.status === 401) checked++;
         else if (res.status === 429) refusal = res;
         else assert.fail(`unexpected answer ${res.status} ${res.text}`);
       }
       const elapsedSecs = (Date.now() - started) / 1000;
-      assert.ok(refusal, `${checked} wrong passwords from ${checked} addresses were all checked`);
+      assert.ok(refusal, `${checked} wrong passwords from ten addresses were all checked`);
       assert.equal(refusal.json.code, 'RATE_LIMITED');
       assert.match(refusal.json.message, /box-wide/i);
-      assert.ok(checked <= 20 + Math.ceil(elapsedSecs / 3) + 1, `${checked} wrong passwords were checked in ${elapsedSecs} s`);
-      const right = await request(box, 'POST', '/api/admin/auth', { body: { password: box.password }, from: `127.0.0.${next}` });
-      assert.equal(right.status, 429, `the right password while the budget is used up: ${right.text}`);
-      assert.equal(right.json.code, 'RATE_LIMITED');
+      assert.ok(checked <= 10 + 20 + Math.ceil(elapsedSecs / 3) + 1, `${checked} wrong passwords were checked in ${elapsedSecs} s`);
+      const fromGuesser = await request(box, 'POST', '/api/admin/auth', { body: { password: box.password }, from: '127.0.0.30' });
+      assert.equal(fromGuesser.status, 429, `the right password from a guessing address: ${fromGuesser.text}`);
+      const fromStaff = await request(box, 'POST', '/api/admin/auth', { body: { password: box.password }, from: '127.0.0.200' });
+      assert.equal(fromStaff.status, 200, `a device that never guessed is not locked out: ${fromStaff.text}`);
     } finally {
       await box.stop();
     }
   });
 
-  it('venue PIN guessing from 100 addresses (one guess each) runs into the box-wide budget, which then refuses even the right PIN', async () => {
+  it('venue PIN guessing from 20 addresses (5 guesses each) runs into the box-wide budget: they are refused even the right PIN, a fresh phone is not', async () => {
     const box = await startBox();
     try {
       const pin = box.viewerPin;
@@ -309,15 +310,18 @@ describe('password and PIN guessing', () => {
       for (let i = 0; i < 100; i++) {
         let guess = String((Number(pin) + 1 + i * 7919) % 1_000_000).padStart(6, '0');
         if (guess === pin) guess = 'x' + guess;
-        answers.push(await request(box, 'POST', '/api/auth', { body: { name: `guesser${i}`, pin: guess }, from: `127.0.0.${20 + i}` }));
+        answers.push(await request(box, 'POST', '/api/auth', { body: { name: `guesser${i}`, pin: guess }, from: `127.0.0.${20 + (i % 20)}` }));
       }
       const counts = countBy(answers);
       assert.deepEqual(Object.keys(counts).filter((s) => s !== '401' && s !== '429'), [], JSON.stringify(counts));
-      assert.ok((counts[429] ?? 0) >= 60, `wrong PINs from 100 addresses: ${JSON.stringify(counts)}`);
+      // 20 first guesses and a budget of 30 (plus its refill) are checked; the rest are not.
+      assert.ok((counts[429] ?? 0) >= 40, `wrong PINs from 20 addresses: ${JSON.stringify(counts)}`);
       for (const res of answers.filter((r) => r.status === 429)) assert.equal(res.json.code, 'RATE_LIMITED');
-      const right = await request(box, 'POST', '/api/auth', { body: { name: 'guesser', pin }, from: '127.0.0.120' });
-      assert.equal(right.status, 429, `the right PIN while the budget is used up: ${right.text}`);
-      assert.equal(right.json.code, 'RATE_LIMITED');
+      const fromGuesser = await request(box, 'POST', '/api/auth', { body: { name: 'guesser', pin }, from: '127.0.0.20' });
+      assert.equal(fromGuesser.status, 429, `the right PIN from a guessing address: ${fromGuesser.text}`);
+      assert.equal(fromGuesser.json.code, 'RATE_LIMITED');
+      const fresh = await request(box, 'POST', '/api/auth', { body: { name: 'Newcomer', pin }, from: '127.0.0.120' });
+      assert.equal(fresh.status, 200, `a phone that never guessed joins: ${fresh.text}`);
     } finally {
       await box.stop();
     }
@@ -434,6 +438,43 @@ describe('connections', () => {
     }
   });
 
+  it('a client that trickles its request body is answered 408 and closed', async () => {
+    const box = await startBox();
+    const conn = rawConnection(box, '127.0.0.5');
+    let trickle;
+    try {
+      await conn.connected;
+      conn.socket.write('POST /api/auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{');
+      // A byte every 2 s: never idle long enough for any read timeout, never done.
+      trickle = setInterval(() => { if (!conn.closed) conn.socket.write(' '); }, 2000);
+      const closed = await waitFor(() => conn.closed, 25_000, 100);
+      assert.ok(closed, 'the trickled body still holds its connection after 25 s');
+      assert.match(conn.received, /^HTTP\/1\.1 408/, conn.received.slice(0, 200));
+    } finally {
+      clearInterval(trickle);
+      conn.socket.destroy();
+      await box.stop();
+    }
+  });
+
+  it('Engine.IO long-polling (sessions that cost memory without holding a connection) is refused', async () => {
+    const box = await startBox();
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+        request(box, 'GET', '/socket.io/?EIO=4&transport=polling', { from: `127.0.0.${60 + (i % 4)}` })));
+      for (const res of answers) {
+        assert.notEqual(res.status, 200, `a polling session was opened: ${res.text.slice(0, 200)}`);
+        assert.doesNotMatch(res.text, /"sid"/);
+      }
+      // Stations connect over WebSocket, as they always did.
+      const s = await station(box, 'GM_WS');
+      assert.equal(s.identified.success, true);
+      s.close();
+    } finally {
+      await box.stop();
+    }
+  });
+
   it('a client that sends half its headers and then nothing is disconnected (slowloris)', async () => {
     // Default settings: the attack works against any box, and the default header timeout is 10 s.
     const box = await startBox();
@@ -509,6 +550,37 @@ describe('identities', () => {
       const back = await own.http('POST', '/api/auth', { body: { name: 'Alice', pin: own.viewerPin, viewerKey: key } });
       assert.equal(back.status, 200, back.text);
       assert.equal(back.json.userId, 'alice');
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('one device cannot invent viewer names in bulk, and a notice never echoes a 16 KiB frame back', async () => {
+    const own = await startBox();
+    try {
+      const answers = [];
+      for (let i = 0; i < 7; i++) {
+        answers.push(await request(own, 'POST', '/api/auth', { body: { name: `Bulk${i}`, pin: own.viewerPin }, from: '127.0.0.70' }));
+      }
+      assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200, 200, 429, 429], answers.map((a) => a.text).join('\n'));
+      assert.equal(answers[5].json.code, 'RATE_LIMITED');
+      // The phone that joined logs in again with its key, whatever the count.
+      const again = await request(own, 'POST', '/api/auth', { body: { name: 'Bulk0', pin: own.viewerPin, viewerKey: answers[0].json.viewerKey }, from: '127.0.0.70' });
+      assert.equal(again.status, 200, again.text);
+
+      const ws = new WebSocket(`${own.url.replace('http', 'ws')}/realtime?token=${answers[0].json.token}`);
+      try {
+        const notice = new Promise((resolve) => ws.on('message', (data) => {
+          const msg = JSON.parse(data.toString());
+          if (msg.type === 'SYSTEM_NOTICE' && msg.payload.code === 'BAD_COMMAND') resolve(msg);
+        }));
+        await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+        ws.send(JSON.stringify({ action: 'A'.repeat(15_000) }));
+        const msg = await notice;
+        assert.ok(JSON.stringify(msg).length < 400, `the notice quoted ${JSON.stringify(msg).length} bytes back`);
+      } finally {
+        ws.terminate();
+      }
     } finally {
       await own.stop();
     }
