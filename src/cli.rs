@@ -74,7 +74,7 @@ pub struct ExportArgs {
 
 #[derive(Debug, Default, clap::Args)]
 pub struct ServeArgs {
-    /// TOML config file (see README, "Configuration").
+    /// TOML config file (see docs/configuration.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 0.0.0.0:3000].

@@ -748,15 +748,13 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_configuration_example_is_accepted_as_written() {
-        let readme = include_str!("../README.md");
-        let section = &readme[readme
-            .find("## Configuration")
-            .expect("README has a Configuration section")..];
+    fn the_documented_configuration_example_is_accepted_as_written() {
+        let section = include_str!("../docs/configuration.md");
         let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
         let block = &section[start..];
         let block = &block[..block.find("```").expect("the block ends")];
-        let config = Config::from_toml(block).unwrap_or_else(|e| panic!("README example: {e}"));
+        let config = Config::from_toml(block)
+            .unwrap_or_else(|e| panic!("docs/configuration.md example: {e}"));
         assert_eq!(config, Config::default(), "the example shows the defaults");
     }
 }

@@ -29,7 +29,8 @@ deb="target/$target/debian/venuebox_${version}_arm64.deb"
 [ -f "$deb" ] || fail "expected $deb"
 contents="$(dpkg-deb -c "$deb")"
 for path in ./usr/bin/venuebox ./etc/venuebox/venuebox.toml ./usr/share/venuebox/demo-tokens.json \
-  ./var/lib/venuebox/media/README.txt ./usr/share/doc/venuebox/README.md; do
+  ./var/lib/venuebox/media/README.txt ./usr/share/doc/venuebox/README.md \
+  ./usr/share/doc/venuebox/docs/technicians.md ./usr/share/doc/venuebox/docs/configuration.md; do
   grep -q " ${path}\$" <<<"$contents" || fail "$deb lacks $path"
 done
 grep -Eq " \./(usr/)?lib/systemd/system/venuebox.service\$" <<<"$contents" || fail "$deb lacks the unit"
