@@ -126,12 +126,16 @@ describe('transactions', () => {
     const s = await station(box, 'GM_FLOOD');
     await sleep(1100);
     const before = (await box.http('GET', '/api/state')).json.lastEventSeq;
+    const started = Date.now();
     const acks = await Promise.all(
       Array.from({ length: 16 }, (_, i) => emitAck(s.socket, 'transaction:submit', { tokenId: `flood-${i}`, teamId: 'TEAM_F' })),
     );
+    const elapsedSecs = (Date.now() - started) / 1000;
     const limited = acks.filter((x) => x.success === false);
     const recorded = acks.filter((x) => x.success === true);
-    assert.ok(limited.length >= 5, `expected at least 5 refusals, got ${limited.length}`);
+    // Exactly the limit: 10 at once from a rested station, plus what refilled meanwhile (10/s).
+    assert.ok(recorded.length >= 10, `only ${recorded.length} of 16 were accepted`);
+    assert.ok(recorded.length <= 10 + Math.ceil(elapsedSecs * 10), `${recorded.length} accepted in ${elapsedSecs} s`);
     for (const x of limited) assert.equal(x.error.code, 'RATE_LIMITED');
     await sleep(300);
     const afterSeq = (await box.http('GET', '/api/state')).json.lastEventSeq;
@@ -152,7 +156,28 @@ describe('transactions', () => {
     const second = await emitAck(s.socket, 'state:request', {});
     assert.equal(second.success, false);
     assert.equal(second.error.code, 'RATE_LIMITED');
+    // Allowed again once the 5 s have passed.
+    await sleep(5100);
+    const third = await emitAck(s.socket, 'state:request', {});
+    assert.equal(third.success, true, JSON.stringify(third));
     s.close();
+  });
+
+  it('limits all events of a connection to 50 per second', async () => {
+    // Not identified, so it takes no station slot: the limit applies before identify too.
+    const s = connect(box, { token: box.token('gm', 'GM_CHATTY') });
+    await new Promise((resolve) => s.socket.once('connect', resolve));
+    await sleep(1100);
+    const started = Date.now();
+    // Unknown events cost the box nothing but their answer: only the overall limit applies.
+    const acks = await Promise.all(Array.from({ length: 70 }, (_, i) => emitAck(s.socket, `chatter:${i}`, {})));
+    const elapsedSecs = (Date.now() - started) / 1000;
+    const answered = acks.filter((a) => a.error?.code === 'INVALID_DATA').length;
+    const limited = acks.filter((a) => a.error?.code === 'RATE_LIMITED').length;
+    assert.equal(answered + limited, 70, JSON.stringify(acks.slice(0, 3)));
+    assert.ok(answered >= 50, `only ${answered} of 70 were let through`);
+    assert.ok(answered <= 50 + Math.ceil(elapsedSecs * 50), `${answered} let through in ${elapsedSecs} s`);
+    s.socket.disconnect();
   });
 
   it('limits heartbeat to one per second', async () => {
