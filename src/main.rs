@@ -210,14 +210,21 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
 
 fn export(args: ExportArgs) -> anyhow::Result<()> {
     let path = database_of(&args.store)?;
-    let report = match &args.output {
+    let exported = match &args.output {
         Some(file) => {
             let out = std::fs::File::create(file)
                 .with_context(|| format!("cannot create {}", file.display()))?;
-            maintenance::export(&path, &mut std::io::BufWriter::new(out))?
+            maintenance::export(&path, &mut std::io::BufWriter::new(out))
         }
-        None => maintenance::export(&path, &mut std::io::stdout().lock())?,
+        None => maintenance::export(&path, &mut std::io::stdout().lock()),
     };
+    // A file redb cannot open at all yields no record: say so plainly, not "0 exported".
+    let report = exported.with_context(|| {
+        format!(
+            "nothing could be exported from {}: the file cannot be opened as a database",
+            path.display()
+        )
+    })?;
     eprintln!(
         "exported {} records ({} could not be decoded)",
         report.records - report.undecodable.len() as u64,

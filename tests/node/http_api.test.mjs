@@ -219,6 +219,11 @@ describe('command line', () => {
     const check = spawnSync(BIN, ['check', '--data', dataDir]);
     assert.equal(check.status, 1);
     assert.match(check.stdout.toString(), /integrity:/);
+    // Export says plainly that nothing could be saved, rather than "0 records exported".
+    const exported = spawnSync(BIN, ['export', '--data', dataDir]);
+    assert.equal(exported.status, 1);
+    assert.equal(exported.stdout.toString(), '');
+    assert.match(exported.stderr.toString(), /nothing could be exported/);
 
     const version = spawnSync(BIN, ['--version']);
     assert.match(version.stdout.toString(), /^venuebox \d+\.\d+\.\d+/);
@@ -228,6 +233,7 @@ describe('command line', () => {
     const wired = spawnSync(BIN, ['serve', '--config', gpio, '--data', join(dir, 'gpio-data'), '--listen', '127.0.0.1:0']);
     assert.equal(wired.status, 64, wired.stderr.toString());
     assert.match(wired.stderr.toString(), /NO_SUCH_LINE_X/);
+    assert.match(wired.stderr.toString(), /gpio\.green/, 'the message names the config key to change');
   });
 
   it('venuebox admin-password shows the generated password and --new replaces it', async () => {
