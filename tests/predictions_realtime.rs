@@ -213,7 +213,8 @@ async fn a_full_round_from_login_to_result() {
     assert_eq!(balance["payload"]["balance"], 100);
     assert_eq!(balance["channel"], "user:alice");
 
-    create(&the_box, &admin, "p1", Duration::from_secs(3)).await;
+    // Long enough for the votes below to land before it closes on a busy machine.
+    create(&the_box, &admin, "p1", Duration::from_secs(10)).await;
     let created = until(
         &mut ws,
         &mut seen,
@@ -248,7 +249,7 @@ async fn a_full_round_from_login_to_result() {
     let closed = until(
         &mut ws,
         &mut seen,
-        Duration::from_secs(8),
+        Duration::from_secs(20),
         is("EVENT_CLOSED"),
     )
     .await;
