@@ -135,12 +135,7 @@ impl Logins {
 
     /// Counts one login attempt from `client` against its address's limit.
     pub fn attempt(&self, client: IpAddr) -> Result<(), WireError> {
-        let allowed = self
-            .per_address
-            .lock()
-            .map(|mut limits| limits.try_take(&client))
-            .unwrap_or(false);
-        if allowed {
+        if KeyedRateLimit::take_shared(&self.per_address, &client, 1) {
             Ok(())
         } else {
             Err(WireError::new(
@@ -201,11 +196,7 @@ impl Logins {
     pub fn new_name(&self, client: IpAddr) -> Result<(), WireError> {
         // The box itself (a kiosk page on its own screen, a script on it) is not a guest.
         let allowed = crate::connections::is_the_box_itself(client)
-            || self
-                .new_names
-                .lock()
-                .map(|mut limits| limits.try_take(&client))
-                .unwrap_or(false);
+            || KeyedRateLimit::take_shared(&self.new_names, &client, 1);
         if allowed {
             Ok(())
         } else {

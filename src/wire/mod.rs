@@ -111,10 +111,7 @@ impl AppContext {
 
     /// Whether the viewer `sub` may have another resume read from the log now.
     pub fn take_log_resume(&self, sub: &str) -> bool {
-        self.log_resumes
-            .lock()
-            .map(|mut limits| limits.try_take(&sub.to_string()))
-            .unwrap_or(false)
+        ratelimit::KeyedRateLimit::take_shared(&self.log_resumes, &sub.to_string(), 1)
     }
 
     /// Counts `count` HTTP scans against the caller's token.
@@ -124,12 +121,7 @@ impl AppContext {
         count: usize,
     ) -> Result<(), errors::WireError> {
         let key = format!("{}:{}", caller.role, caller.sub);
-        let allowed = self
-            .scan_limits
-            .lock()
-            .map(|mut limits| limits.try_take_n(&key, count))
-            .unwrap_or(false);
-        if allowed {
+        if ratelimit::KeyedRateLimit::take_shared(&self.scan_limits, &key, count) {
             Ok(())
         } else {
             Err(errors::WireError::new(

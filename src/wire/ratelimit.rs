@@ -100,6 +100,14 @@ impl<K: Hash + Eq + Clone> KeyedRateLimit<K> {
         }
     }
 
+    /// [`KeyedRateLimit::try_take_n`] on a limit shared behind a mutex (a poisoned one refuses).
+    pub fn take_shared(limits: &std::sync::Mutex<Self>, key: &K, n: usize) -> bool {
+        limits
+            .lock()
+            .map(|mut limits| limits.try_take_n(key, n))
+            .unwrap_or(false)
+    }
+
     /// Takes one token from `key`'s bucket if there is one.
     pub fn try_take(&mut self, key: &K) -> bool {
         self.try_take_n(key, 1)

@@ -763,15 +763,19 @@ fn handle_command(
 mod tests {
     use super::*;
 
-    #[test]
-    fn notices_quote_at_most_64_characters_of_what_a_client_sent() {
-        let claims = Claims {
-            sub: "u1".into(),
+    fn viewer(sub: &str) -> Claims {
+        Claims {
+            sub: sub.into(),
             role: Role::Viewer,
             iat: 0,
             exp: u64::MAX,
             gen: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn notices_quote_at_most_64_characters_of_what_a_client_sent() {
+        let claims = viewer("u1");
         let long = "é".repeat(16 * 1024);
         let reason = may_read(&claims, &format!("{long}:x")).unwrap_err();
         assert!(reason.chars().count() < 100, "{}", reason.len());
@@ -780,13 +784,7 @@ mod tests {
 
     #[test]
     fn viewers_read_only_their_own_user_channel() {
-        let claims = Claims {
-            sub: "u1".into(),
-            role: Role::Viewer,
-            iat: 0,
-            exp: u64::MAX,
-            gen: 0,
-        };
+        let claims = viewer("u1");
         assert!(may_read(&claims, "streamer:abc").is_ok());
         assert!(may_read(&claims, "game:g").is_ok());
         assert!(may_read(&claims, "user:u1").is_ok());
