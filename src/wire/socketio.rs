@@ -199,6 +199,9 @@ pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, Socke
         .transports([socketioxide::TransportType::Websocket])
         // A socket that never joins the namespace is dropped soon.
         .connect_timeout(Duration::from_secs(10))
+        // Room for the answers to a full second of events at the overall limit (50 events, each
+        // refusal an `error` event and an ack): past the buffer, answers would be dropped.
+        .max_buffer_size(256)
         .max_payload(MAX_FRAME_BYTES as u64)
         .ws_max_message_size(MAX_FRAME_BYTES)
         .ws_max_frame_size(MAX_FRAME_BYTES)
