@@ -299,6 +299,84 @@ mod tests {
         }
     }
 
+    /// The green cell of `pattern`'s row in the technicians' LED table.
+    fn documented_green(pattern: &str) -> String {
+        let docs = include_str!("../../docs/technicians.md");
+        let row = docs
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{pattern}` |")))
+            .unwrap_or_else(|| panic!("docs/technicians.md has no row for {pattern}"));
+        row.split('|').nth(2).unwrap_or_default().trim().to_string()
+    }
+
+    /// Milliseconds lit and dark in one period of `light`, sampled every 10 ms.
+    fn lit_and_dark(light: Light, period_ms: u64) -> (u64, u64) {
+        let lit = (0..period_ms / 10).filter(|i| light.lit_at(i * 10)).count() as u64 * 10;
+        (lit, period_ms - lit)
+    }
+
+    fn number_before(text: &str, unit: &str) -> u64 {
+        let at = text
+            .find(unit)
+            .unwrap_or_else(|| panic!("{unit:?} in {text:?}"));
+        let digits: String = text[..at]
+            .trim_end()
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("a number before {unit:?} in {text:?}"))
+    }
+
+    #[test]
+    fn the_green_timings_are_the_ones_the_docs_promise() {
+        // booting: "slow blink (1 Hz)": one period a second, half lit.
+        let booting = documented_green("booting");
+        let period = 1000 / number_before(&booting, "Hz");
+        let green = frame_for(&LedInputs::default()).green;
+        assert_eq!(
+            lit_and_dark(green, period),
+            (period / 2, period / 2),
+            "{booting}"
+        );
+        assert!((0..period).all(|t| green.lit_at(t) == green.lit_at(t + period)));
+
+        // ready: "short flash every 2 s": one flash per period, lit well under half of it.
+        let ready = documented_green("ready");
+        let period = number_before(&ready, " s") * 1000;
+        let green = frame_for(&running()).green;
+        let (lit, dark) = lit_and_dark(green, period);
+        assert!(
+            lit > 0 && lit * 4 <= dark,
+            "{ready}: lit {lit} ms of {period}"
+        );
+        assert!((0..period).all(|t| green.lit_at(t) == green.lit_at(t + period)));
+
+        // session_paused: "slow breathing (1 s on, 1 s off)".
+        let paused = documented_green("session_paused");
+        let on = number_before(&paused, " s on") * 1000;
+        let off = number_before(&paused, " s off") * 1000;
+        let green = frame_for(&LedInputs {
+            session: Some(SessionStatus::Paused),
+            ..running()
+        })
+        .green;
+        assert_eq!(lit_and_dark(green, on + off), (on, off), "{paused}");
+
+        // session_active: "on".
+        assert_eq!(documented_green("session_active"), "on");
+        let active = frame_for(&LedInputs {
+            session: Some(SessionStatus::Active),
+            ..running()
+        });
+        assert_eq!(active.green, Light::On);
+    }
+
     #[test]
     fn each_state_has_its_pattern() {
         let active = Some(SessionStatus::Active);
