@@ -615,6 +615,24 @@ mod tests {
         assert_eq!(ids, vec!["ok-1".to_string(), "ok-2".to_string()]);
     }
 
+    #[tokio::test]
+    async fn the_answer_waits_for_the_fsync_of_its_commit() {
+        use crate::store::faults::FaultPlan;
+        let dir = tempfile::tempdir().unwrap();
+        // A slow card: the fsync is counted only once its delay is over.
+        let plan = FaultPlan::with_fsync_delay(std::time::Duration::from_millis(200));
+        let store = Store::open_with_faults(&dir.path().join("log.redb"), plan.clone()).unwrap();
+        let (engine, _task) = start(store, domain(), Arc::new(Hub::new(8)), 8).unwrap();
+        let syncs_before = plan.sync_count();
+        let started = std::time::Instant::now();
+        engine.execute(create_session()).await.unwrap();
+        assert!(
+            plan.sync_count() > syncs_before,
+            "the answer came before its commit's fsync had finished"
+        );
+        assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    }
+
     // Real time: commits run on the engine's own thread, which paused tokio time cannot see,
     // so a paused clock would jump past the retry before the thread answered.
     #[tokio::test]
