@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -97,6 +97,18 @@ impl Claims {
     /// Admins may act as GM stations (the admin console is one); players may not.
     pub fn may_act_as_gm(&self) -> bool {
         matches!(self.role, Role::Gm | Role::Admin)
+    }
+
+    /// Player scanners, GM stations and staff scan; a viewer (anyone with the venue PIN) may
+    /// not: scans start videos and take device slots.
+    pub fn require_scanner(&self) -> Result<(), AuthError> {
+        match self.role {
+            Role::Player | Role::Gm | Role::Admin => Ok(()),
+            actual => Err(AuthError::WrongRole {
+                actual,
+                needed: "player, gm or admin",
+            }),
+        }
     }
 
     pub fn require_admin(&self) -> Result<(), AuthError> {
@@ -418,22 +430,12 @@ impl Secrets {
             Err(AuthError::WrongPassword)
         }
     }
-
-    /// Checks the admin password. Slow on purpose (argon2): run it off the async threads.
-    pub fn check_password(&self, password: &str) -> Result<(), AuthError> {
-        let hash = PasswordHash::new(&self.password_hash).map_err(|e| AuthError::Damaged {
-            path: PathBuf::from(PASSWORD_FILE),
-            reason: e.to_string(),
-        })?;
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .map_err(|_| AuthError::WrongPassword)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordVerifier;
 
     #[test]
     fn first_start_creates_secrets_once_and_tokens_round_trip() {
@@ -441,11 +443,14 @@ mod tests {
         let (secrets, password) = Secrets::load_or_create(dir.path()).unwrap();
         let password = password.expect("first start makes a password");
         assert_eq!(password.len(), PASSWORD_LEN);
-        secrets.check_password(&password).unwrap();
-        assert!(matches!(
-            secrets.check_password("guess"),
-            Err(AuthError::WrongPassword)
-        ));
+        // argon2's own verification is the reference the box's reusable-memory check must match.
+        let stored = PasswordHash::new(&secrets.password_hash).unwrap();
+        Argon2::default()
+            .verify_password(password.as_bytes(), &stored)
+            .unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"guess", &stored)
+            .is_err());
         let mut memory = Vec::new();
         secrets.check_password_in(&password, &mut memory).unwrap();
         assert!(matches!(
@@ -509,7 +514,9 @@ mod tests {
         let renewed = Secrets::load(dir.path()).unwrap();
         assert!(matches!(renewed.verify(&admin), Err(AuthError::Revoked)));
         renewed.verify(&station).unwrap();
-        renewed.check_password(&password).unwrap();
+        renewed
+            .check_password_in(&password, &mut Vec::new())
+            .unwrap();
         let fresh = renewed.mint(Role::Admin, "admin", hour).unwrap();
         let claims = renewed.verify(&fresh).unwrap();
         assert!(claims.gen > secrets.staff_generation, "{claims:?}");

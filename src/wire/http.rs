@@ -170,8 +170,7 @@ impl FromRequestParts<Arc<AppContext>> for Caller {
     }
 }
 
-/// A caller that may scan: a player scanner, a GM station or staff. A viewer token (anyone
-/// with the venue PIN has one) may not: scans start videos and fill device slots.
+/// A caller that may scan ([`Claims::require_scanner`]).
 pub struct Scanner(pub Claims);
 
 impl FromRequestParts<Arc<AppContext>> for Scanner {
@@ -182,13 +181,8 @@ impl FromRequestParts<Arc<AppContext>> for Scanner {
         ctx: &Arc<AppContext>,
     ) -> Result<Self, Self::Rejection> {
         let Caller(claims) = Caller::from_request_parts(parts, ctx).await?;
-        match claims.role {
-            Role::Player | Role::Gm | Role::Admin => Ok(Scanner(claims)),
-            Role::Viewer => Err(WireError::new(
-                ErrorCode::Forbidden,
-                "a viewer token cannot scan; scanners use a player or gm token",
-            )),
-        }
+        claims.require_scanner()?;
+        Ok(Scanner(claims))
     }
 }
 
