@@ -134,14 +134,28 @@ fn data_dir_of(args: &StoreArgs) -> anyhow::Result<std::path::PathBuf> {
     Ok(Config::load(config_path(args.config.as_deref()).as_deref(), &overrides)?.data_dir)
 }
 
+/// The data dir of a box that has started there at least once: the commands that read its
+/// secrets say where to look instead of failing on a file name.
+fn started_data_dir(args: &StoreArgs) -> anyhow::Result<std::path::PathBuf> {
+    let data_dir = data_dir_of(args)?;
+    if !data_dir.join("box-secret").exists() {
+        anyhow::bail!(
+            "no box has started with data dir {}: run this where the box runs, or pass \
+             --data DIR (on an installed box the packaged config names it)",
+            data_dir.display()
+        );
+    }
+    Ok(data_dir)
+}
+
 fn viewer_pin(args: StoreArgs) -> anyhow::Result<()> {
-    let secrets = Secrets::load(&data_dir_of(&args)?)?;
+    let secrets = Secrets::load(&started_data_dir(&args)?)?;
     println!("venue PIN: {}", secrets.viewer_pin());
     Ok(())
 }
 
 fn admin_password(args: AdminPasswordArgs) -> anyhow::Result<()> {
-    let data_dir = data_dir_of(&args.store)?;
+    let data_dir = started_data_dir(&args.store)?;
     if args.new {
         let password = Secrets::new_admin_password(&data_dir)?;
         println!("new admin password: {password}");
