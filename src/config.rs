@@ -93,6 +93,9 @@ impl Default for VideoConfig {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// `data_dir` must be a mounted filesystem of its own (the SD image's data partition); the
+    /// box waits for it, showing the fault, rather than write to the filesystem underneath.
+    pub require_data_mount: bool,
     /// Token file in the venue format; `None` uses the bundled demo set.
     pub tokens: Option<PathBuf>,
     pub hardware: HardwareKind,
@@ -136,6 +139,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 3000)),
             data_dir: PathBuf::from("venuebox-data"),
+            require_data_mount: false,
             tokens: None,
             hardware: HardwareKind::Sim,
             limits: Limits::default(),
@@ -166,6 +170,7 @@ impl Default for Config {
 struct FileConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
+    require_data_mount: Option<bool>,
     tokens: Option<PathBuf>,
     hardware: Option<HardwareKind>,
     #[serde(default)]
@@ -377,6 +382,9 @@ impl Config {
                 return Err(invalid("data_dir", "must not be empty"));
             }
             config.data_dir = dir;
+        }
+        if let Some(required) = file.require_data_mount {
+            config.require_data_mount = required;
         }
         config.tokens = overrides.tokens.clone().or(file.tokens);
         if let Some(hardware) = overrides.hardware.or(file.hardware) {

@@ -136,6 +136,10 @@ impl Prepared {
         open: impl FnOnce(&std::path::Path) -> Result<Store, StoreError>,
     ) -> Result<Self, ServerError> {
         let catalog = load_catalog(&config)?;
+        let mut rig = Rig::open(&config)?;
+        if config.require_data_mount {
+            rig.wait_for_data_partition(&config.data_dir);
+        }
         std::fs::create_dir_all(&config.data_dir).map_err(|cause| ServerError::DataDir {
             path: config.data_dir.clone(),
             cause,
@@ -144,7 +148,6 @@ impl Prepared {
         let had_database = config.database_path().exists();
         let marker = config.data_dir.join(CLEAN_STOP_MARKER);
         let unclean_shutdown = had_database && !marker.exists();
-        let rig = Rig::open(&config)?;
         let tls = match &config.tls {
             Some(settings) => Some(crate::tls::identity(&config.data_dir, settings)?),
             None => None,

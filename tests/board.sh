@@ -90,4 +90,11 @@ grep -q 'ln -sf /run/venuebox/console.issue /etc/issue.d/' board/stage-venuebox/
   || fail "the console does not show the admin password"
 unit="$root/etc/systemd/system/venuebox-datafs.service"
 grep -qx 'Before=local-fs.target venuebox.service' "$unit" || fail "datafs runs too late"
+# The image's config: the package's, with the data partition required.
+cp packaging/venuebox.toml "$work/venuebox.toml"
+board/stage-venuebox/00-venuebox/files/image-config.sh "$work/venuebox.toml" \
+  || fail "image-config.sh cannot turn on require_data_mount in the packaged config"
+grep -qx 'require_data_mount = true' "$work/venuebox.toml" || fail "the image does not require its data partition"
+grep -q 'files/image-config.sh' board/stage-venuebox/00-venuebox/01-run.sh \
+  || fail "the stage does not apply image-config.sh"
 echo "tests/board.sh: ok"

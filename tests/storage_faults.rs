@@ -6,7 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{http, TestBox};
+use common::{http, wait_until, TestBox};
+
+/// Limit for what the box reaches on its own time, generous for a busy 2-core machine.
+const LONG: Duration = Duration::from_secs(30);
 use serde_json::json;
 use venuebox::auth::Role;
 use venuebox::store::faults::{FaultKind, FaultPlan};
@@ -66,21 +69,18 @@ async fn a_full_disk_is_survived_and_recovered_from() {
         1,
         "the refused scan is not there"
     );
-    // The LED task follows the published state; give it a moment.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (_, state) = http(addr, "GET", "/api/state", "", None).await;
-    assert_eq!(state["systemStatus"]["statusLeds"], "storage_fault");
+    // The LED task follows the published state on its own time.
+    wait_until("the LEDs show the storage fault", LONG, || async {
+        let (_, state) = http(addr, "GET", "/api/state", "", None).await;
+        state["systemStatus"]["statusLeds"] == "storage_fault"
+    })
+    .await;
 
     plan.clear();
-    let mut recovered = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if http(addr, "GET", "/healthz", "", None).await.0 == 200 {
-            recovered = true;
-            break;
-        }
-    }
-    assert!(recovered, "the box retries the card by itself");
+    wait_until("the box retries the card by itself", LONG, || async {
+        http(addr, "GET", "/healthz", "", None).await.0 == 200
+    })
+    .await;
     let (status, again) = scan(addr, &player, "mem002", "b").await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(
@@ -89,4 +89,69 @@ async fn a_full_disk_is_survived_and_recovered_from() {
     );
 
     the_box.stop().await;
+}
+
+/// The SD image's box with its data partition missing: it waits, says so, and writes nothing
+/// to the directory underneath (a fresh box there would lose its password at the next boot).
+#[test]
+fn a_missing_data_partition_is_a_fault_never_a_fresh_start() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let config = dir.path().join("venuebox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\nrequire_data_mount = true\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_venuebox"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "venuebox=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // Read on a thread: a box that serves instead of waiting never prints the line, and the
+    // test must then fail rather than hang.
+    let (found, fault) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let line = BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.contains("data partition is not mounted"));
+        let _ = found.send(line);
+    });
+    let fault_line = fault
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .ok()
+        .flatten();
+    let still_running = child.try_wait().unwrap().is_none();
+    let written: Vec<_> = std::fs::read_dir(&data).unwrap().collect();
+    child.kill().unwrap();
+    let stdout = {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+        text
+    };
+    child.wait().unwrap();
+
+    let fault_line = fault_line.expect("the box logs the missing partition");
+    assert!(
+        fault_line.contains(&data.display().to_string()),
+        "{fault_line}"
+    );
+    assert!(still_running, "the box waits for the partition");
+    assert!(
+        written.is_empty(),
+        "nothing written underneath: {written:?}"
+    );
+    assert!(!stdout.contains("listening"), "it does not serve: {stdout}");
 }

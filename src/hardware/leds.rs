@@ -230,6 +230,40 @@ pub fn frame_for(inputs: &LedInputs) -> LedFrame {
     }
 }
 
+/// The box waiting for its data partition: green slow blink (starting), red on (a fault). Not
+/// one of [`LedPattern`]'s: it is shown before the box serves anything that could report it.
+pub const NO_DATA_PARTITION: (Light, Light, Light) = (SLOW, Light::Off, Light::On);
+
+/// Shows `lights` (green, amber, red) with plain thread sleeps until `done` answers true, asking
+/// it every `poll`. For the time before the async runtime and the box exist.
+pub fn show_until(
+    leds: &mut dyn StatusLeds,
+    (green, amber, red): (Light, Light, Light),
+    poll: Duration,
+    mut done: impl FnMut() -> bool,
+) {
+    let started = std::time::Instant::now();
+    let mut last_poll: Option<std::time::Instant> = None;
+    let mut lit: [Option<bool>; 3] = [None; 3];
+    loop {
+        if last_poll.is_none_or(|at| at.elapsed() >= poll) {
+            if done() {
+                return;
+            }
+            last_poll = Some(std::time::Instant::now());
+        }
+        let elapsed = started.elapsed().as_millis() as u64;
+        for (i, (led, light)) in Led::ALL.into_iter().zip([green, amber, red]).enumerate() {
+            let on = light.lit_at(elapsed);
+            if lit[i] != Some(on) {
+                leds.set(led, on);
+                lit[i] = Some(on);
+            }
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
 /// How often blinking LEDs are updated.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -524,6 +558,36 @@ mod tests {
         fn set(&mut self, led: Led, on: bool) {
             self.0.lock().unwrap().push((led, on));
         }
+    }
+
+    #[test]
+    fn waiting_for_the_data_partition_lights_red_and_blinks_green_until_it_is_there() {
+        let recorder = Recorder::default();
+        let mut leds = recorder.clone();
+        let mut asked = 0;
+        show_until(
+            &mut leds,
+            NO_DATA_PARTITION,
+            Duration::from_millis(600),
+            || {
+                asked += 1;
+                asked == 3
+            },
+        );
+        assert_eq!(asked, 3, "asked until it answered yes");
+        let sets = recorder.0.lock().unwrap().clone();
+        assert!(sets.contains(&(Led::Red, true)));
+        assert!(!sets.contains(&(Led::Red, false)), "red stays on");
+        assert!(!sets.contains(&(Led::Amber, true)));
+        let green: Vec<bool> = sets
+            .iter()
+            .filter(|(led, _)| *led == Led::Green)
+            .map(|(_, on)| *on)
+            .collect();
+        assert!(
+            green.starts_with(&[true, false, true]),
+            "green blinks while waiting: {green:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,7 +6,7 @@
 //! engine's boot recovery; [`Booting::running`] switches to normal patterns and arms the reset
 //! button once recovery is done, so a press during boot is ignored.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,6 +75,48 @@ impl Rig {
             timing: config.button,
             media_dir: video.media_dir.clone(),
         })
+    }
+
+    /// Blocks until `data_dir` is a mounted filesystem, with the fault on the LEDs, in the log
+    /// and in `systemctl status`; returns at once when it already is. Nothing is written to
+    /// `data_dir` before it returns.
+    pub fn wait_for_data_partition(&mut self, data_dir: &Path) {
+        const POLL: Duration = Duration::from_secs(2);
+        const LOG_EVERY: Duration = Duration::from_secs(60);
+        let mut last_log: Option<std::time::Instant> = None;
+        let dir = data_dir.display().to_string();
+        super::leds::show_until(
+            self.leds.as_mut(),
+            super::leds::NO_DATA_PARTITION,
+            POLL,
+            || {
+                match crate::store::mount::is_mount_point(data_dir) {
+                    Ok(true) => {
+                        if last_log.is_some() {
+                            tracing::info!(data_dir = %dir, "data partition mounted; starting");
+                        }
+                        return true;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot read the mount table"),
+                }
+                if last_log.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
+                    tracing::error!(
+                        data_dir = %dir,
+                        "the data partition is not mounted: waiting for it, writing nothing \
+                         (require_data_mount; see docs/technicians.md, \"The data partition\")"
+                    );
+                    last_log = Some(std::time::Instant::now());
+                }
+                // Still starting as far as systemd is concerned: keep the start from timing out
+                // into a restart loop, and say why in `systemctl status venuebox`.
+                crate::systemd::notify(&format!(
+                    "STATUS=waiting for the data partition at {dir}\nEXTEND_TIMEOUT_USEC={}",
+                    (POLL * 5).as_micros()
+                ));
+                false
+            },
+        );
     }
 
     /// Lights the LEDs for booting, or recovering after an unclean shutdown.

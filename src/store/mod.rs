@@ -9,6 +9,7 @@
 
 pub mod faults;
 pub mod maintenance;
+pub mod mount;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};

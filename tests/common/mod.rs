@@ -139,3 +139,20 @@ pub async fn http_from(
     };
     (status, json)
 }
+
+/// Asks `check` every 50 ms until it answers true; panics with `what` after `limit`. For states
+/// a background task reaches on its own time: a long limit, never a fixed sleep.
+pub async fn wait_until<F, Fut>(what: &str, limit: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

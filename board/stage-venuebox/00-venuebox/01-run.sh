@@ -7,6 +7,7 @@ here="$(dirname "$0")"
 
 install -m 644 "${here}/files/venuebox.deb" "${ROOTFS_DIR}/tmp/venuebox.deb"
 on_chroot <<CHROOT
+"${here}/files/image-config.sh" "${ROOTFS_DIR}/etc/venuebox/venuebox.toml"
 apt-get install -y /tmp/venuebox.deb
 rm /tmp/venuebox.deb
 systemctl enable NetworkManager avahi-daemon venuebox-datafs.service venuebox.service
