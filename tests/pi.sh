@@ -58,7 +58,12 @@ rm -rf "$installed"
 mkdir "$scripts/run"
 RUNTIME_DIRECTORY="$scripts/run" ./target/debug/venuebox serve --config packaging/venuebox.toml \
   --data "$scripts/data" --listen 127.0.0.1:0 --hardware sim >"$scripts/serve.log" 2>&1 & pid=$!
-sleep 2
+# Wait for the banner (written once the box listens), or the box's exit: never a fixed sleep.
+for _ in $(seq 600); do
+  [ -s "$scripts/run/console.issue" ] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
 kill -0 "$pid" 2>/dev/null || fail "the packaged config was refused: $(cat "$scripts/serve.log")"
 grep -q 'sudo venuebox admin-password' "$scripts/run/console.issue" \
   || fail "the console banner does not tell the technician how to get the password"

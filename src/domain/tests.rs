@@ -1036,3 +1036,33 @@ fn generated_games_refuse_without_change_and_replay_to_the_same_state() {
         );
     }
 }
+
+/// The box's default (no `[gm] reconnect_grace_secs`): a station keeps its slot for 30 s after
+/// it leaves, to the millisecond.
+#[test]
+fn a_station_keeps_its_slot_for_30_s_by_default() {
+    let limits = crate::config::Config::default().limits;
+    assert_eq!(limits.reconnect_grace_ms, 30_000);
+    let stations = limits.max_gm_stations;
+    let mut d = Domain::new(catalog(), limits);
+    for i in 1..=stations {
+        connect(&mut d, &format!("GM_{i}"), DeviceKind::Gm, T0).unwrap();
+    }
+    d.execute(
+        &Command::DisconnectDevice {
+            device_id: "GM_1".into(),
+            reason: DisconnectReason::Manual,
+        },
+        T0,
+    )
+    .unwrap();
+    assert!(
+        connect(&mut d, "GM_NEW", DeviceKind::Gm, T0 + 29_999).is_err(),
+        "29.999 s after it left, the slot is still GM_1's"
+    );
+    assert_eq!(
+        connect(&mut d, "GM_NEW", DeviceKind::Gm, T0 + 30_000),
+        Ok(false),
+        "at 30 s the slot is free"
+    );
+}

@@ -322,7 +322,7 @@ pub async fn run_status_leds(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
@@ -333,19 +333,46 @@ mod tests {
         }
     }
 
-    /// The green cell of `pattern`'s row in the technicians' LED table.
-    fn documented_green(pattern: &str) -> String {
+    /// The cell for `led` in `pattern`'s row of the technicians' LED table.
+    pub(crate) fn documented(pattern: &str, led: Led) -> String {
         let docs = include_str!("../../docs/technicians.md");
         let row = docs
             .lines()
             .find(|l| l.starts_with(&format!("| `{pattern}` |")))
             .unwrap_or_else(|| panic!("docs/technicians.md has no row for {pattern}"));
-        row.split('|').nth(2).unwrap_or_default().trim().to_string()
+        let column = match led {
+            Led::Green => 2,
+            Led::Amber => 3,
+            Led::Red => 4,
+        };
+        row.split('|')
+            .nth(column)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
     }
 
-    /// Milliseconds lit and dark in one period of `light`, sampled every 10 ms.
+    fn documented_green(pattern: &str) -> String {
+        documented(pattern, Led::Green)
+    }
+
+    /// Asserts that `light` blinks evenly at the frequency the cell names ("… (4 Hz)").
+    fn assert_blinks_as_documented(light: Light, cell: &str) {
+        let period = 1000 / number_before(cell, "Hz");
+        assert_eq!(
+            lit_and_dark(light, period),
+            (period / 2, period / 2),
+            "{cell}"
+        );
+        assert!(
+            (0..period).all(|t| light.lit_at(t) == light.lit_at(t + period)),
+            "{cell}"
+        );
+    }
+
+    /// Milliseconds lit and dark in one period of `light`.
     fn lit_and_dark(light: Light, period_ms: u64) -> (u64, u64) {
-        let lit = (0..period_ms / 10).filter(|i| light.lit_at(i * 10)).count() as u64 * 10;
+        let lit = (0..period_ms).filter(|t| light.lit_at(*t)).count() as u64;
         (lit, period_ms - lit)
     }
 
@@ -409,6 +436,89 @@ mod tests {
             ..running()
         });
         assert_eq!(active.green, Light::On);
+    }
+
+    #[test]
+    fn the_amber_and_red_timings_are_the_ones_the_docs_promise() {
+        let recovering = frame_for(&LedInputs {
+            phase: Phase::Recovering,
+            ..LedInputs::default()
+        });
+        assert_blinks_as_documented(recovering.green, &documented("recovering", Led::Green));
+        assert_blinks_as_documented(recovering.amber, &documented("recovering", Led::Amber));
+        assert_eq!(documented("recovering", Led::Red), "off");
+        assert_eq!(recovering.red, Light::Off);
+
+        let video_fault = frame_for(&LedInputs {
+            video_down: true,
+            ..running()
+        });
+        assert_blinks_as_documented(video_fault.red, &documented("video_fault", Led::Red));
+
+        assert_eq!(documented("storage_fault", Led::Red), "on");
+        let storage = frame_for(&LedInputs {
+            storage_fault: true,
+            ..running()
+        });
+        assert_eq!(storage.red, Light::On);
+
+        assert_eq!(documented("video_playing", Led::Amber), "on");
+        let playing = frame_for(&LedInputs {
+            video_playing: true,
+            ..running()
+        });
+        assert_eq!(playing.amber, Light::On);
+
+        let held = frame_for(&LedInputs {
+            button: ButtonFeedback::Held,
+            ..running()
+        });
+        for led in Led::ALL {
+            assert_blinks_as_documented(held.light(led), &documented("reset_held", led));
+        }
+        let done = frame_for(&LedInputs {
+            button: ButtonFeedback::Done,
+            ..running()
+        });
+        for led in Led::ALL {
+            assert!(documented("reset_done", led).starts_with("on"));
+            assert_eq!(done.light(led), Light::On);
+        }
+
+        let (green, amber, red) = NO_DATA_PARTITION;
+        assert_blinks_as_documented(green, &documented("no_data_partition", Led::Green));
+        assert_eq!(documented("no_data_partition", Led::Amber), "off");
+        assert_eq!(amber, Light::Off);
+        assert_eq!(documented("no_data_partition", Led::Red), "on");
+        assert_eq!(red, Light::On);
+    }
+
+    /// "GM count: amber flashes once per connected GM station (up to five), then pauses".
+    #[test]
+    fn amber_counts_gm_stations_up_to_five_as_the_docs_say() {
+        let docs = include_str!("../../docs/technicians.md");
+        assert!(docs.contains("amber flashes once per connected GM station (up to five)"));
+        for (stations, flashes) in [(1, 1), (2, 2), (5, 5), (9, 5)] {
+            let amber = frame_for(&LedInputs {
+                gm_stations: stations,
+                ..running()
+            })
+            .amber;
+            let Light::Count(n) = amber else {
+                panic!("{stations} stations: {amber:?}")
+            };
+            let cycle = u64::from(n) * (COUNT_FLASH_MS + COUNT_GAP_MS) + COUNT_PAUSE_MS;
+            let rising = (1..cycle)
+                .filter(|t| amber.lit_at(*t) && !amber.lit_at(t - 1))
+                .count()
+                + usize::from(amber.lit_at(0));
+            assert_eq!(rising, flashes, "{stations} stations");
+            assert!(
+                !(cycle - COUNT_PAUSE_MS..cycle).any(|t| amber.lit_at(t)),
+                "then a pause"
+            );
+        }
+        assert_eq!(documented("ready", Led::Amber), "GM count");
     }
 
     #[test]

@@ -335,3 +335,32 @@ impl HardwareControl {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// "all LEDs light for 2 s" after a reset (docs/technicians.md, `reset_done` row).
+    #[tokio::test(start_paused = true)]
+    async fn the_reset_confirmation_lasts_as_long_as_the_docs_say() {
+        let cell = super::super::leds::tests::documented("reset_done", super::super::Led::Red);
+        let secs: u64 = cell
+            .trim_start_matches("on (")
+            .trim_end_matches(" s)")
+            .parse()
+            .unwrap_or_else(|_| panic!("a duration in {cell:?}"));
+        assert_eq!(RESET_CONFIRM, Duration::from_secs(secs));
+
+        let (feedback, watcher) = watch::channel(ButtonFeedback::Idle);
+        let control = Arc::new(HardwareControl {
+            sim_button: None,
+            feedback,
+        });
+        control.confirm_reset();
+        assert_eq!(*watcher.borrow(), ButtonFeedback::Done);
+        tokio::time::sleep(RESET_CONFIRM - Duration::from_millis(1)).await;
+        assert_eq!(*watcher.borrow(), ButtonFeedback::Done, "still confirming");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert_eq!(*watcher.borrow(), ButtonFeedback::Idle, "back to normal");
+    }
+}

@@ -862,6 +862,26 @@ mod tests {
     }
 
     #[test]
+    fn a_backlog_of_exactly_the_limit_is_replayed_and_one_more_is_behind() {
+        let channels = Channels::default();
+        for seq in 1..=10 {
+            channels.publish(event(seq));
+        }
+        let at_limit = channels.connect(QueueLimits::default());
+        assert_eq!(
+            channels.subscribe(&at_limit, "streamer:s", Some(0), 10, |_| None),
+            Subscribed::Resumed(10)
+        );
+        assert_eq!(drain(&at_limit), (1..=10).collect::<Vec<_>>());
+        let past_limit = channels.connect(QueueLimits::default());
+        assert_eq!(
+            channels.subscribe(&past_limit, "streamer:s", Some(0), 9, |_| None),
+            Subscribed::Behind
+        );
+        assert!(drain(&past_limit).is_empty(), "no partial replay");
+    }
+
+    #[test]
     fn batches_are_one_frame_and_a_single_payload_stays_plain() {
         let one = ChannelMessage::batch(
             "s:1",

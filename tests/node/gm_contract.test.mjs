@@ -292,6 +292,77 @@ describe('devices', () => {
   });
 });
 
+describe('the replay limit, exactly', () => {
+  let box;
+  // What a station misses while away is everything the GM channel published meanwhile: its
+  // own device:disconnected (counted, though a station is not told of itself), one
+  // transaction:new per transaction, and the latest state:update
+  // (a snapshot: one however many were sent). So n transactions are n + 2 missed events, and
+  // with replay_limit = 7, five transactions are exactly the limit and six are one past it.
+  before(async () => { box = await startBox({ config: '[limits]\nmax_gm_stations = 10\n[gm]\nreplay_limit = 7\n' }); await box.createSession(); });
+  after(() => box.stop());
+
+  // Misses `count` transactions while away, then comes back: what does it get?
+  const missAndReturn = async (stationId, count) => {
+    const away = await station(box, stationId);
+    const other = await station(box, `${stationId}_OTHER`);
+    away.close();
+    await sleep(200);
+    const missed = [];
+    for (let i = 0; i < count; i++) {
+      const ack = await emitAck(other.socket, 'transaction:submit', { tokenId: 'mem010', teamId: 'TEAM_X' });
+      assert.equal(ack.success, true, JSON.stringify(ack));
+      missed.push(ack.transaction.id);
+      await sleep(105); // under the 10/s submit limit
+    }
+    const back = await station(box, stationId);
+    other.close();
+    return { back, missed };
+  };
+
+  it('replays all of exactly replay_limit missed events', async () => {
+    const { back, missed } = await missAndReturn('GM_EDGE_7', 5);
+    assert.equal(back.identified.resumed, true);
+    await back.rec.next('transaction:new', (p) => p.data.id === missed.at(-1));
+    assert.deepEqual(back.rec.named('transaction:new').map((p) => p.data.id), missed);
+    assert.equal(back.rec.named('sync:full').length, 0);
+    back.close();
+  });
+
+  it('sends sync:full for one more than replay_limit, with no partial replay', async () => {
+    const { back, missed } = await missAndReturn('GM_EDGE_8', 6);
+    assert.equal(back.identified.resumed, true);
+    const sync = await back.rec.next('sync:full');
+    const ids = sync.data.transactions.map((t) => t.id);
+    assert.ok(missed.every((id) => ids.includes(id)), 'the full state holds what was missed');
+    assert.equal(back.rec.named('transaction:new').length, 0, 'no partial replay');
+    back.close();
+  });
+
+  it('sends state:update at most 10 times a second however fast the state changes', async () => {
+    const watcher = await station(box, 'GM_WATCH_RATE');
+    await sleep(300);
+    const before = watcher.rec.named('state:update').length;
+    const started = Date.now();
+    // Three scanners at their 10 scans/s: about 30 changes a second for 2 s.
+    const scanner = async (sub) => {
+      const token = box.token('player', sub);
+      for (let i = 0; i < 20; i++) {
+        const res = await box.http('POST', '/api/scan', { token, body: { tokenId: TOKENS[i % TOKENS.length], scanId: `${sub}-${i}` } });
+        assert.equal(res.status, 200, res.text);
+        await sleep(100);
+      }
+    };
+    await Promise.all([scanner('P_RATE_1'), scanner('P_RATE_2'), scanner('P_RATE_3')]);
+    await sleep(300); // the last change's update
+    const elapsedSecs = (Date.now() - started) / 1000;
+    const updates = watcher.rec.named('state:update').length - before;
+    assert.ok(updates >= 2, `state:update kept coming while scores changed (${updates})`);
+    assert.ok(updates <= Math.ceil(elapsedSecs * 10) + 1, `${updates} state:update in ${elapsedSecs} s`);
+    watcher.close();
+  });
+});
+
 describe('reconnection', () => {
   let box;
   // Stations that left keep their slot for 30 s, so these tests need more than the default 5.

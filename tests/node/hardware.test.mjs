@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, emitAck, sleep, startBox, station } from './harness.mjs';
+import { connect, emitAck, sleep, startBox, station, until } from './harness.mjs';
 
 describe('reset button (simulated) and session resets', () => {
   let box;
@@ -40,11 +40,9 @@ describe('reset button (simulated) and session resets', () => {
     assert.equal((await hardware()).pattern, 'session_active');
 
     assert.equal((await press(2900)).status, 200);
-    await sleep(1300);
-    const held = await hardware();
+    const held = await until(async () => { const hw = await hardware(); return hw.button.held && hw; }, 'the held button shows');
     assert.equal(held.pattern, 'reset_held', 'fast blink after a second');
-    assert.equal(held.button.held, true);
-    await sleep(2400);
+    await until(async () => !(await hardware()).button.held, 'the 2.9 s press ends');
     assert.equal(gm.rec.named('sync:full').length, 0, 'a short hold resets nothing');
     assert.equal((await box.http('GET', '/api/session')).json.id, created.id);
     assert.equal((await hardware()).pattern, 'session_active');
@@ -115,9 +113,7 @@ describe('video through a real headless mpv', () => {
 
   it('a token video plays to completion and a missing file is an error the game survives', async () => {
     const admin = await box.adminToken();
-    for (let i = 0; i < 50 && !(await box.http('GET', '/api/hardware', { token: admin })).json.video.ready; i++) {
-      await sleep(100);
-    }
+    await until(async () => (await box.http('GET', '/api/hardware', { token: admin })).json.video.ready, 'mpv is ready');
     await box.createSession({ name: 'Video night' });
     const gm = await station(box, 'GM_VID');
     const player = box.token('player', 'P_VID');
@@ -153,7 +149,7 @@ describe('boot after a power cut', () => {
       from = box.stderr.length;
       await box.launch();
       // stderr arrives on its own pipe: give it a moment after the "listening" line.
-      for (let i = 0; i < 20 && !unclean.test(box.stderr.slice(from)); i++) await sleep(100);
+      await until(() => unclean.test(box.stderr.slice(from)), 'the recovery line on stderr');
       assert.match(box.stderr.slice(from), unclean, 'after a power cut the box says it recovers');
       const admin = await box.adminToken();
       const hw = (await box.http('GET', '/api/hardware', { token: admin })).json;

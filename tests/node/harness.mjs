@@ -21,6 +21,18 @@ const command = (args) => (RUNNER.length ? [RUNNER[0], [...RUNNER.slice(1), BIN,
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Asks `check` every 50 ms until it answers something truthy, and returns that; fails naming
+// `what` after `limitMs`. For states the box reaches on its own time: never a fixed sleep.
+export async function until(check, what, limitMs = 30_000) {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const answer = await check();
+    if (answer) return answer;
+    if (Date.now() > deadline) throw new Error(`not within ${limitMs} ms: ${what}`);
+    await sleep(50);
+  }
+}
+
 /** Starts a box. `config` is extra TOML; returns a handle that can kill and restart it. */
 export async function startBox({ config = '', dataDir } = {}) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'venuebox-test-'));

@@ -75,6 +75,31 @@ it('a viewer logs in with the venue PIN, watches a prediction, votes and sees th
   client.ws.close();
 });
 
+it('lets a viewer cast 20 votes a second and refuses the rest with RATE_LIMITED, spending nothing on them', async () => {
+  const login = await box.http('POST', '/api/auth', { body: { name: 'Quick Fingers', pin: box.viewerPin } });
+  assert.equal(login.status, 200, login.text);
+  const { token, userId } = login.json;
+  const staff = (await box.http('POST', '/api/auth', { body: { password: box.password } })).json.token;
+  await box.http('POST', `/api/users/${userId}/grants`, { body: { amount: 1000, reason: 'stake' }, token: staff });
+  const created = await box.http('POST', '/api/predictions', {
+    token: staff,
+    body: { streamerId: 'rate', title: 'Fast?', options: [{ id: 'yes', label: 'Yes' }, { id: 'no', label: 'No' }], costPerVote: 10,
+      closesAt: new Date(Date.now() + 120_000).toISOString() },
+  });
+  assert.equal(created.status, 201, created.text);
+  const started = Date.now();
+  const answers = await Promise.all(Array.from({ length: 30 }, (_, i) =>
+    box.http('POST', `/api/predictions/${created.json.id}/votes`, { token, body: { optionId: 'yes', votes: 1, clientVoteId: `fast-${i}` } })));
+  const elapsedSecs = (Date.now() - started) / 1000;
+  const accepted = answers.filter((a) => a.status === 200).length;
+  const limited = answers.filter((a) => a.status === 429 && a.json.code === 'RATE_LIMITED').length;
+  assert.equal(accepted + limited, 30, answers.map((a) => a.text).join('\n'));
+  assert.ok(accepted >= 20, `only ${accepted} of 30 votes were taken`);
+  assert.ok(accepted <= 20 + Math.ceil(elapsedSecs * 20), `${accepted} votes taken in ${elapsedSecs} s`);
+  const balance = await box.http('GET', `/api/users/${userId}/balance`, { token });
+  assert.equal(balance.json.balance, 1000 - 10 * accepted, 'refused votes cost nothing');
+});
+
 it('refuses a wrong PIN and a socket without a token', async () => {
   const wrong = await box.http('POST', '/api/auth', { body: { name: 'eve', pin: 'nope' } });
   assert.equal(wrong.status, 401);
