@@ -1,7 +1,7 @@
 // The GM-station contract (seed 004) end to end: the real binary, the stock socket.io-client.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, disconnected, emitAck, sleep, startBox, station } from './harness.mjs';
+import { connect, disconnected, emitAck, sleep, startBox, station, stationGone } from './harness.mjs';
 
 const TOKENS = ['mem001', 'mem002', 'mem003', 'mem004', 'mem005', 'mem006'];
 
@@ -307,7 +307,7 @@ describe('the replay limit, exactly', () => {
     const away = await station(box, stationId);
     const other = await station(box, `${stationId}_OTHER`);
     away.close();
-    await sleep(200);
+    await stationGone(box, stationId);
     const missed = [];
     for (let i = 0; i < count; i++) {
       const ack = await emitAck(other.socket, 'transaction:submit', { tokenId: 'mem010', teamId: 'TEAM_X' });
@@ -373,7 +373,7 @@ describe('reconnection', () => {
     const a = await station(box, 'GM_R1');
     const b = await station(box, 'GM_R2');
     a.close();
-    await sleep(200);
+    await stationGone(box, 'GM_R1');
     const missed = [];
     for (const token of TOKENS.slice(0, 3)) {
       missed.push((await emitAck(b.socket, 'transaction:submit', { tokenId: token, teamId: 'TEAM_R' })).transaction.id);
@@ -408,7 +408,7 @@ describe('reconnection', () => {
     const b = await station(box, 'GM_R4');
     const c = await station(box, 'GM_R5');
     a.close();
-    await sleep(200);
+    await stationGone(box, 'GM_R3');
     // 110 recorded transactions (duplicates count: each is a transaction:new) from two stations,
     // paced under the 10/s limit.
     const send = async (st, n) => {

@@ -33,6 +33,14 @@ export async function until(check, what, limitMs = 30_000) {
   }
 }
 
+// Waits until the box has marked `deviceId` disconnected (its close has been processed).
+export async function stationGone(box, deviceId) {
+  await until(async () => {
+    const devices = (await box.http('GET', '/api/state')).json.devices ?? [];
+    return !devices.some((d) => d.deviceId === deviceId && d.connected);
+  }, `${deviceId} is marked disconnected`);
+}
+
 /** Starts a box. `config` is extra TOML; returns a handle that can kill and restart it. */
 export async function startBox({ config = '', dataDir } = {}) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'venuebox-test-'));
