@@ -10,10 +10,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use venuebox::domain::{
-    Command, DeviceKind, Domain, Limits, ScanRequest, ScoringRules, TokenCatalog,
-};
+use venuebox::domain::Domain;
 use venuebox::engine::{self, MAX_BATCH};
+use venuebox::gm::domain::{DeviceKind, GmCommand, Limits, ScanRequest};
+use venuebox::gm::tokens::{ScoringRules, TokenCatalog};
 use venuebox::hub::Hub;
 use venuebox::store::faults::FaultPlan;
 use venuebox::store::Store;
@@ -57,11 +57,14 @@ async fn run_once(
         engine::start_with_batch_limit(store, domain, Arc::new(Hub::new(4096)), 4096, batch_limit)
             .expect("engine");
     engine
-        .execute(Command::CreateSession {
-            session_id: "bench".into(),
-            name: "bench".into(),
-            teams: None,
-        })
+        .execute(
+            GmCommand::CreateSession {
+                session_id: "bench".into(),
+                name: "bench".into(),
+                teams: None,
+            }
+            .into(),
+        )
         .await
         .expect("session");
     let syncs_before = plan.sync_count();
@@ -77,14 +80,17 @@ async fn run_once(
             while started.elapsed() < duration {
                 let sent = Instant::now();
                 engine
-                    .execute(Command::Scan(ScanRequest {
-                        token_id: tokens[(client + n) % tokens.len()].clone(),
-                        team_id: Some(format!("TEAM_{}", client % 5)),
-                        device_id: format!("GM_{client}"),
-                        device_kind: DeviceKind::Gm,
-                        scanned_at: 0,
-                        client_scan_id: Some(format!("{lane}-{n}")),
-                    }))
+                    .execute(
+                        GmCommand::Scan(ScanRequest {
+                            token_id: tokens[(client + n) % tokens.len()].clone(),
+                            team_id: Some(format!("TEAM_{}", client % 5)),
+                            device_id: format!("GM_{client}"),
+                            device_kind: DeviceKind::Gm,
+                            scanned_at: 0,
+                            client_scan_id: Some(format!("{lane}-{n}")),
+                        })
+                        .into(),
+                    )
                     .await
                     .expect("scan acknowledged");
                 latencies.push(sent.elapsed().as_secs_f64() * 1000.0);

@@ -10,25 +10,25 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use venuebox::domain::{
-    DeviceKind, Domain, Event, Limits, ScoringRules, TokenCatalog, Transaction, TransactionStatus,
-};
+use venuebox::domain::{Domain, Event};
 use venuebox::engine;
+use venuebox::gm::domain::{DeviceKind, GmEvent, Limits, Transaction, TransactionStatus};
+use venuebox::gm::tokens::{ScoringRules, TokenCatalog};
 use venuebox::hub::Hub;
 use venuebox::store::Store;
 
 fn write_log(path: &std::path::Path, events: u64, tokens: &[String]) {
     let store = Store::open(path).expect("store");
     let mut seq = 1;
-    let mut batch = vec![Event::SessionCreated {
+    let mut batch = vec![Event::Gm(GmEvent::SessionCreated {
         session_id: "s".into(),
         name: "bench".into(),
         teams: None,
         at: 0,
-    }];
+    })];
     for n in 1..events {
         let token = &tokens[(n as usize) % tokens.len()];
-        batch.push(Event::ScanRecorded(Transaction {
+        batch.push(Event::Gm(GmEvent::ScanRecorded(Transaction {
             id: format!("tx-{n:08}"),
             session_id: "s".into(),
             token_id: token.clone(),
@@ -46,7 +46,7 @@ fn write_log(path: &std::path::Path, events: u64, tokens: &[String]) {
             points: 0,
             client_scan_id: Some(format!("{}-{n}", n % 5)),
             video_queued: false,
-        }));
+        })));
         if batch.len() == 10_000 {
             store.append(seq, &batch).expect("append");
             seq += batch.len() as u64;

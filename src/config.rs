@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::domain::{Limits, ScoringRules};
+use crate::gm::domain::Limits;
+use crate::gm::tokens::ScoringRules;
 use crate::hardware::button::ButtonTiming;
 use crate::hardware::gpio::GpioSettings;
 use crate::tls::TlsSettings;

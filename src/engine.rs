@@ -16,9 +16,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::domain::{
-    order_for_first_write_wins, Command, Domain, DomainError, Event, GameView, Millis, Outcome,
-    TokenCatalog,
+    order_for_first_write_wins, Command, Contract, Domain, DomainError, Event, Millis, Outcome,
+    Views,
 };
+use crate::gm::tokens::TokenCatalog;
 use crate::hub::Hub;
 use crate::store::{Store, StoreError};
 
@@ -83,7 +84,8 @@ pub enum EngineError {
 /// What readers see: the state after the last commit.
 #[derive(Debug, Clone, Default)]
 pub struct Published {
-    pub view: GameView,
+    /// Each contract's read model; a commit replaces only the ones it changed.
+    pub views: Views,
     /// Sequence number of the last committed event.
     pub seq: u64,
     /// Set while the last commit failed; cleared by the next successful one.
@@ -188,8 +190,12 @@ pub const SNAPSHOT_EVERY: u64 = 10_000;
 /// Returns the state, the next sequence number and how many events were replayed.
 fn load_state(store: &Store, empty: Domain) -> Result<(Domain, u64, u64), StoreError> {
     let restored = store.latest_snapshot()?.and_then(|(seq, snapshot)| {
-        Domain::restore(empty.catalog().clone(), empty.limits().clone(), snapshot)
-            .map(|domain| (domain, seq))
+        Domain::restore(
+            empty.catalog().clone(),
+            empty.gm().limits().clone(),
+            snapshot,
+        )
+        .map(|domain| (domain, seq))
     });
     let (mut domain, covered) = restored.unwrap_or((empty, 0));
     let mut last = covered;
@@ -242,7 +248,7 @@ pub fn start_with_batch_limit(
         store.write_snapshot(next_seq - 1, &domain.snapshot())?;
     }
     let (published_tx, published_rx) = watch::channel(Arc::new(Published {
-        view: domain.view(),
+        views: domain.views(),
         seq: next_seq - 1,
         storage_fault: None,
     }));
@@ -329,7 +335,7 @@ impl Writer {
                 }
                 () = tokio::time::sleep(FAULT_RETRY), if self.fault.is_some() => {
                     if self.recover_store().await {
-                        self.publish();
+                        self.publish(&[]);
                     }
                 }
             }
@@ -342,7 +348,7 @@ impl Writer {
         if self.fault.is_some() {
             self.recover_store().await;
         }
-        order_for_first_write_wins(&mut batch, |r| &r.command);
+        order_for_first_write_wins(&mut batch, |r| r.command.scan_time());
         let now = wall_clock_ms();
         let mut events: Vec<Event> = Vec::new();
         let mut replies = Vec::with_capacity(batch.len());
@@ -357,6 +363,9 @@ impl Writer {
             }
         }
 
+        let mut changed: Vec<Contract> = events.iter().map(Event::contract).collect();
+        changed.sort_by_key(|c| c.tag());
+        changed.dedup();
         let mut failure = None;
         let mut committed_events = None;
         if !events.is_empty() {
@@ -402,8 +411,11 @@ impl Writer {
             }
         }
         // The view first, then the events: a listener that reacts to an event and reads the
-        // published state sees that event's effects.
-        self.publish();
+        // published state sees that event's effects. A failed batch changed nothing.
+        if failure.is_some() {
+            changed.clear();
+        }
+        self.publish(&changed);
         if let Some((first_seq, events)) = committed_events {
             self.hub.publish_committed(first_seq, events);
         }
@@ -439,9 +451,13 @@ impl Writer {
         }
     }
 
-    fn publish(&self) {
+    /// Publishes the state after a batch, rebuilding the views of the contracts it `changed`.
+    fn publish(&self, changed: &[Contract]) {
+        let views = self
+            .domain
+            .views_after(&self.published.borrow().views, changed);
         self.published.send_replace(Arc::new(Published {
-            view: self.domain.view(),
+            views,
             seq: self.next_seq - 1,
             storage_fault: self.fault.clone(),
         }));
@@ -451,9 +467,11 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        DeviceKind, Limits, PredictionCommand, ScanRequest, ScoringRules, TokenCatalog,
+    use crate::gm::domain::{
+        DeviceKind, GmCommand, GmError, GmEvent, GmOutcome, Limits, ScanRequest,
     };
+    use crate::gm::tokens::ScoringRules;
+    use crate::predictions::domain::PredictionCommand;
 
     fn domain() -> Domain {
         Domain::new(
@@ -463,15 +481,16 @@ mod tests {
     }
 
     fn create_session() -> Command {
-        Command::CreateSession {
+        GmCommand::CreateSession {
             session_id: "s1".into(),
             name: "night".into(),
             teams: None,
         }
+        .into()
     }
 
     fn scan(token: &str, client: &str) -> Command {
-        Command::Scan(ScanRequest {
+        GmCommand::Scan(ScanRequest {
             token_id: token.into(),
             team_id: Some("TEAM_A".into()),
             device_id: "GM_1".into(),
@@ -479,6 +498,7 @@ mod tests {
             scanned_at: 1,
             client_scan_id: Some(client.into()),
         })
+        .into()
     }
 
     #[tokio::test]
@@ -502,21 +522,24 @@ mod tests {
                 call.await.unwrap().unwrap();
             }
             let published = engine.published();
-            assert_eq!(published.view.recent_transactions.len(), 20);
+            assert_eq!(published.views.gm.recent_transactions.len(), 20);
             assert_eq!(published.seq, 21);
-            before_restart = published.view.clone();
+            before_restart = published.views.gm.clone();
             drop(engine);
             task.stop().await.unwrap();
         }
         let store = Store::open(&path).unwrap();
         let (engine, _task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
-        let view = engine.published().view.clone();
+        let view = engine.published().views.gm.clone();
         assert_eq!(view, before_restart);
         let expected: u64 = view.recent_transactions.iter().map(|t| t.points).sum();
         assert_eq!(view.scores[0].base_score, expected);
         // A resend after the restart gets the original answer and logs nothing new.
         let again = engine.execute(scan(&tokens[0], "c0")).await.unwrap();
-        assert!(matches!(again, Outcome::Transaction { replayed: true, .. }));
+        assert!(matches!(
+            again,
+            Outcome::Gm(GmOutcome::Transaction { replayed: true, .. })
+        ));
         assert_eq!(engine.published().seq, 21);
     }
 
@@ -539,7 +562,7 @@ mod tests {
         task.stop().await.unwrap();
         let queued = answer.await.expect("answered before the stop");
         assert!(
-            matches!(queued, Ok(Outcome::Transaction { .. })),
+            matches!(queued, Ok(Outcome::Gm(GmOutcome::Transaction { .. }))),
             "{queued:?}"
         );
 
@@ -552,7 +575,7 @@ mod tests {
         let store = Store::open(&path).expect("the stopped engine let go of the database");
         let (again, _task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
         assert_eq!(
-            again.published().view.recent_transactions.len(),
+            again.published().views.gm.recent_transactions.len(),
             1,
             "the scan acknowledged during the stop survives it"
         );
@@ -581,7 +604,7 @@ mod tests {
             let during = engine.published();
             assert!(during.storage_fault.is_some());
             assert_eq!(
-                during.view, before.view,
+                during.views.gm, before.views.gm,
                 "nothing of the refused scan is visible"
             );
             // Commands that change nothing still answer.
@@ -592,14 +615,14 @@ mod tests {
             let again = engine.execute(scan(&tokens[1], "ok-2")).await.unwrap();
             assert!(matches!(
                 again,
-                Outcome::Transaction {
+                Outcome::Gm(GmOutcome::Transaction {
                     replayed: false,
                     ..
-                }
+                })
             ));
             let after = engine.published();
             assert!(after.storage_fault.is_none());
-            assert_eq!(after.view.recent_transactions.len(), 2);
+            assert_eq!(after.views.gm.recent_transactions.len(), 2);
             drop(engine);
             task.stop().await.unwrap();
         }
@@ -607,7 +630,7 @@ mod tests {
         let mut ids = Vec::new();
         store
             .replay(|_, event| {
-                if let Event::ScanRecorded(t) = event {
+                if let Event::Gm(GmEvent::ScanRecorded(t)) = event {
                     ids.push(t.client_scan_id.unwrap_or_default());
                 }
             })
@@ -679,7 +702,7 @@ mod tests {
         let (from_snapshot, next_seq, replayed) = load_state(&store, domain()).unwrap();
         assert_eq!(next_seq, log.len() as u64 + 1);
         assert_eq!(replayed, 30, "only the tail after the snapshot is replayed");
-        assert_eq!(from_snapshot.view(), live.view());
+        assert_eq!(from_snapshot.views().gm, live.views().gm);
 
         // A snapshot made with another token file is not used: the whole log is replayed.
         let other = TokenCatalog::from_venue_json(
@@ -703,7 +726,7 @@ mod tests {
             for i in 0..SNAPSHOT_EVERY + 5 {
                 let engine = engine.clone();
                 calls.push(tokio::spawn(async move {
-                    let grant = Command::Prediction(PredictionCommand::Grant {
+                    let grant = Command::Predictions(PredictionCommand::Grant {
                         user_id: format!("u{}", i % 50),
                         amount: 1,
                         reason: "bench".into(),
@@ -735,7 +758,10 @@ mod tests {
         let store = Store::open(&dir.path().join("log.redb")).unwrap();
         let (engine, _task) = start(store, domain(), Arc::new(Hub::new(8)), 8).unwrap();
         let err = engine.execute(scan("x", "c")).await.unwrap_err();
-        assert_eq!(err, EngineError::Domain(DomainError::NoSession));
+        assert_eq!(
+            err,
+            EngineError::Domain(DomainError::Gm(GmError::NoSession))
+        );
         assert_eq!(engine.published().seq, 0);
     }
 }

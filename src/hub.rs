@@ -71,14 +71,14 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::DisconnectReason;
+    use crate::gm::domain::{DisconnectReason, GmEvent};
 
     fn event(i: u64) -> Event {
-        Event::DeviceDisconnected {
+        Event::Gm(GmEvent::DeviceDisconnected {
             device_id: format!("d{i}"),
             reason: DisconnectReason::Manual,
             at: i,
-        }
+        })
     }
 
     #[tokio::test]

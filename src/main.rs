@@ -201,6 +201,9 @@ fn print_report(report: &maintenance::CheckReport, json: bool) -> anyhow::Result
     for (kind, count) in &report.kinds {
         println!("  {kind:<20} {count}");
     }
+    for (version, count) in &report.record_versions {
+        println!("  record version {version}: {count}");
+    }
     for problem in &report.undecodable {
         println!("undecodable: {problem}");
     }

@@ -16,17 +16,16 @@ use tokio::net::TcpListener;
 
 use crate::auth::{AuthError, Secrets};
 use crate::config::Config;
-use crate::domain::tokens::TokenFileError;
-use crate::domain::{Command, Domain, TokenCatalog};
-use crate::engine::{self, EngineHandle};
+use crate::contracts::Contracts;
+use crate::domain::{Command, Domain};
+use crate::engine;
+use crate::gm::tokens::{TokenCatalog, TokenFileError};
 use crate::hardware::rig::Rig;
 use crate::hardware::HardwareError;
 use crate::hub::Hub;
 use crate::store::{Store, StoreError};
 use crate::wire::{self, AppContext};
 
-/// How often quiet player scanners are looked for.
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Commands waiting for the engine before adapters are made to wait.
 const ENGINE_QUEUE: usize = 4096;
 /// Time the engine gets past the stop's deadline to commit what is queued and close the file
@@ -219,8 +218,6 @@ impl Prepared {
         let hardware_rx = hardware.status();
         let hardware_control = hardware.control();
         let outputs = hardware.running(&engine);
-        let sweeper = tokio::spawn(sweep_idle_devices(engine.clone()));
-        let deadlines = tokio::spawn(crate::deadlines::run_prediction_deadlines(engine.clone()));
 
         let ctx = Arc::new(AppContext::new(
             engine,
@@ -229,37 +226,27 @@ impl Prepared {
             hardware_rx,
             hardware_control,
         )?);
-        // Fan-outs from the hub to the channel layer, one per contract.
-        let fanouts = [
-            tokio::spawn(wire::realtime::run_fanout(ctx.clone())),
-            tokio::spawn(wire::socketio::run_fanout(ctx.clone())),
-            tokio::spawn(wire::socketio::publish_state_updates(ctx.clone())),
-        ];
-        let (sio_layer, io) = wire::socketio::layer(ctx.clone());
-        let app = wire::http::router(ctx.clone()).layer(sio_layer).layer(
-            tower::util::MapRequestLayer::new(
-                wire::socketio::detach_request_head::<axum::body::Body>,
-            ),
-        );
+        let contracts = Arc::new(Contracts::start(&ctx));
+        let app = contracts.wrap(wire::http::router(ctx.clone()));
 
         // The stop's deadline, shared by every step of it: closing sockets, draining requests
         // and the engine's last commit all fit in `shutdown_grace` (plus the commit margin).
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
-        let io_for_shutdown = io.clone();
-        let channels_for_shutdown = ctx.channels.clone();
+        let contracts_for_shutdown = contracts.clone();
+        let ctx_for_shutdown = ctx.clone();
         let grace = config.shutdown_grace;
         tokio::spawn(async move {
             shutdown.await;
             let deadline = tokio::time::Instant::now() + grace;
             tracing::info!("shutting down: closing connections");
             crate::systemd::notify("STOPPING=1");
-            wire::realtime::close_for_restart(&channels_for_shutdown);
-            // Socket.IO connections are long-lived: close them so the server can drain.
-            let _ = tokio::time::timeout_at(deadline, async {
-                wire::socketio::announce_restart(&io_for_shutdown).await;
-                io_for_shutdown.close().await;
-            })
+            // Connections are long-lived: close them so the server can drain.
+            let _ = tokio::time::timeout_at(
+                deadline,
+                contracts_for_shutdown.close_for_restart(&ctx_for_shutdown),
+            )
             .await;
+            drop(ctx_for_shutdown);
             let _ = stop_tx.send(Some(deadline));
         });
         let watchdog = crate::systemd::watchdog_interval().map(|interval| {
@@ -287,12 +274,11 @@ impl Prepared {
         if let Some(watchdog) = watchdog {
             watchdog.abort();
         }
-        sweeper.abort();
-        deadlines.abort();
-        for task in fanouts.into_iter().chain(outputs) {
+        contracts.stop();
+        for task in outputs {
             task.abort();
         }
-        drop(io);
+        drop(contracts);
         drop(ctx);
         // Connection tasks that have not noticed the shutdown yet may still hold engine
         // handles: stop the engine explicitly, so the database is committed and closed here.
@@ -307,15 +293,5 @@ impl Prepared {
             }
         }
         Ok(())
-    }
-}
-
-async fn sweep_idle_devices(engine: EngineHandle) {
-    let mut ticker = tokio::time::interval(SWEEP_EVERY);
-    loop {
-        ticker.tick().await;
-        if engine.execute(Command::SweepIdleDevices).await.is_err() {
-            break;
-        }
     }
 }

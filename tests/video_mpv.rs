@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use venuebox::domain::PlaybackOutcome;
+use venuebox::gm::domain::PlaybackOutcome;
 use venuebox::hardware::mpv::{MpvPlayer, MpvSettings};
 use venuebox::hardware::{PlayerCommand, PlayerReport, VideoBackend};
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use venuebox::domain::{ScoringRules, TokenCatalog};
+use venuebox::gm::tokens::{ScoringRules, TokenCatalog};
 
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(text) = std::str::from_utf8(bytes) {

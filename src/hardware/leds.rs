@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Led, LedPattern, StatusLeds, StatusSender};
-use crate::domain::{DeviceKind, SessionStatus};
 use crate::engine::Published;
+use crate::gm::domain::{DeviceKind, SessionStatus};
 
 /// Where the box is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,15 +64,17 @@ impl LedInputs {
     /// Reads the game's part of the inputs from the published state.
     pub fn update_from(&mut self, published: &Published) {
         self.storage_fault = published.storage_fault.is_some();
-        self.session = published.view.session.as_ref().map(|s| s.status);
+        self.session = published.views.gm.session.as_ref().map(|s| s.status);
         self.video_playing = published
-            .view
+            .views
+            .gm
             .video
             .current
             .as_ref()
             .is_some_and(|v| !v.paused);
         self.gm_stations = published
-            .view
+            .views
+            .gm
             .devices
             .iter()
             .filter(|d| d.kind == DeviceKind::Gm && d.connected)

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::domain::PlaybackOutcome;
+use crate::gm::domain::PlaybackOutcome;
 
 /// What the video driver asks of a player.
 #[derive(Debug, Clone, PartialEq)]

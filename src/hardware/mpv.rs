@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{PlayerCommand, PlayerReport, VideoBackend};
-use crate::domain::PlaybackOutcome;
+use crate::gm::domain::PlaybackOutcome;
 
 /// How mpv is started (`[video]` in the config).
 #[derive(Debug, Clone, PartialEq)]

@@ -19,8 +19,9 @@ use super::mpv::{MpvPlayer, MpvSettings};
 use super::sim::{SimButton, SimLeds, SimPlayer};
 use super::{video, HardwareError, HardwareStatus, ResetButton, StatusLeds, VideoBackend};
 use crate::config::{Config, HardwareKind, PlayerKind};
-use crate::domain::{Command, DomainError, Outcome, ResetSource};
+use crate::domain::{DomainError, Outcome};
 use crate::engine::{EngineError, EngineHandle};
+use crate::gm::domain::{GmCommand, GmError, ResetSource};
 
 /// How long all LEDs stay on to confirm a reset.
 const RESET_CONFIRM: Duration = Duration::from_secs(2);
@@ -277,7 +278,7 @@ async fn reset_on_request(
     while resets.recv().await.is_some() {
         match control.reset_session(&engine, ResetSource::Button).await {
             Ok(_) => {}
-            Err(EngineError::Domain(DomainError::NoSession)) => {
+            Err(EngineError::Domain(DomainError::Gm(GmError::NoSession))) => {
                 tracing::info!("reset button: no session is running; nothing to reset");
             }
             Err(e) => tracing::error!(error = %e, "reset button: the session could not be reset"),
@@ -317,7 +318,7 @@ impl HardwareControl {
     ) -> Result<Outcome, EngineError> {
         let session_id = uuid::Uuid::new_v4().to_string();
         let outcome = engine
-            .execute(Command::ResetSession { session_id, source })
+            .execute(GmCommand::ResetSession { session_id, source }.into())
             .await?;
         self.confirm_reset();
         Ok(outcome)

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
 use super::{ButtonEdge, Led, PlayerCommand, PlayerReport, StatusLeds, VideoBackend};
-use crate::domain::PlaybackOutcome;
+use crate::gm::domain::PlaybackOutcome;
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 

@@ -10,8 +10,10 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 
 use super::{PlayerCommand, PlayerReport, StatusSender, VideoBackend};
-use crate::domain::{Command, Event, TokenCatalog};
+use crate::domain::Event;
 use crate::engine::EngineHandle;
+use crate::gm::domain::{GmCommand, GmEvent};
+use crate::gm::tokens::TokenCatalog;
 use crate::hub::{HubBody, VideoProgress};
 
 fn play_command(catalog: &TokenCatalog, media_dir: &Path, token_id: &str) -> Option<PlayerCommand> {
@@ -30,12 +32,15 @@ fn follow(
     event: &Event,
     playing: &Option<String>,
 ) -> Option<PlayerCommand> {
+    let Event::Gm(event) = event else {
+        return None;
+    };
     match event {
-        Event::VideoStarted { token_id, .. } => play_command(catalog, media_dir, token_id),
-        Event::VideoPaused { .. } => Some(PlayerCommand::Pause),
-        Event::VideoResumed { .. } => Some(PlayerCommand::Resume),
+        GmEvent::VideoStarted { token_id, .. } => play_command(catalog, media_dir, token_id),
+        GmEvent::VideoPaused { .. } => Some(PlayerCommand::Pause),
+        GmEvent::VideoResumed { .. } => Some(PlayerCommand::Resume),
         // Ended by the domain (skip, stop) rather than by the player itself.
-        Event::VideoEnded { token_id, .. } if playing.as_ref() == Some(token_id) => {
+        GmEvent::VideoEnded { token_id, .. } if playing.as_ref() == Some(token_id) => {
             Some(PlayerCommand::Stop)
         }
         _ => None,
@@ -67,7 +72,7 @@ pub async fn run_video_driver(
                     },
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "video driver fell behind; following the current state");
-                        let current = engine.published().view.video.current.clone();
+                        let current = engine.published().views.gm.video.current.clone();
                         match current {
                             Some(c) if playing.as_ref() != Some(&c.token_id) => {
                                 play_command(&catalog, &media_dir, &c.token_id)
@@ -132,10 +137,8 @@ async fn handle_report(
             if playing.as_ref() == Some(&token_id) {
                 *playing = None;
             }
-            if let Err(e) = engine
-                .execute(Command::VideoEnded { token_id, outcome })
-                .await
-            {
+            let ended = GmCommand::VideoEnded { token_id, outcome };
+            if let Err(e) = engine.execute(ended.into()).await {
                 tracing::error!(error = %e, "could not record the end of a video");
             }
         }

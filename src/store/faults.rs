@@ -231,15 +231,16 @@ impl StorageBackend for FaultyBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{DisconnectReason, Event};
+    use crate::domain::Event;
+    use crate::gm::domain::{DisconnectReason, GmEvent};
     use crate::store::Store;
 
     fn event(i: u64) -> Event {
-        Event::DeviceDisconnected {
+        Event::Gm(GmEvent::DeviceDisconnected {
             device_id: format!("d{i}"),
             reason: DisconnectReason::Timeout,
             at: i,
-        }
+        })
     }
 
     #[test]

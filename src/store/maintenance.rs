@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::{decode, StoreError, LOG, META, RECORD_VERSION};
+use super::{decode, StoreError, LOG, META};
 use crate::domain::Event;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,8 @@ pub struct CheckReport {
     pub last_seq: Option<u64>,
     /// Records per event kind.
     pub kinds: BTreeMap<String, u64>,
+    /// Records per record version (1: written before each contract had its own tag; 2: now).
+    pub record_versions: BTreeMap<u8, u64>,
     /// Records that could not be decoded, with the reason (at most 20 listed).
     pub undecodable: Vec<String>,
     /// Gaps in the sequence numbers (a log written by the engine has none).
@@ -93,35 +95,11 @@ fn open_copy(
     Ok((dir, database))
 }
 
-fn kind_of(event: &Event) -> &'static str {
-    match event {
-        Event::SessionCreated { .. } => "SessionCreated",
-        Event::SessionPaused { .. } => "SessionPaused",
-        Event::SessionResumed { .. } => "SessionResumed",
-        Event::SessionEnded { .. } => "SessionEnded",
-        Event::SessionReset { .. } => "SessionReset",
-        Event::ScanRecorded(_) => "ScanRecorded",
-        Event::DeviceConnected { .. } => "DeviceConnected",
-        Event::DeviceDisconnected { .. } => "DeviceDisconnected",
-        Event::VideoQueued { .. } => "VideoQueued",
-        Event::VideoStarted { .. } => "VideoStarted",
-        Event::VideoPaused { .. } => "VideoPaused",
-        Event::VideoResumed { .. } => "VideoResumed",
-        Event::VideoEnded { .. } => "VideoEnded",
-        Event::VideoQueueCleared { .. } => "VideoQueueCleared",
-        Event::Prediction(crate::domain::PredictionEvent::Created(_)) => "PredictionCreated",
-        Event::Prediction(crate::domain::PredictionEvent::VoteCast { .. }) => "VoteCast",
-        Event::Prediction(crate::domain::PredictionEvent::Closed { .. }) => "PredictionClosed",
-        Event::Prediction(crate::domain::PredictionEvent::PointsGranted { .. }) => "PointsGranted",
-        Event::Prediction(crate::domain::PredictionEvent::ViewerJoined { .. }) => "ViewerJoined",
-    }
-}
-
 /// Reads every record of the copy, decoding each; `visit` gets what decodes.
 fn walk(
     database: &Database,
     report: &mut CheckReport,
-    mut visit: impl FnMut(u64, &Event) -> Result<(), std::io::Error>,
+    mut visit: impl FnMut(u64, u8, &Event) -> Result<(), std::io::Error>,
 ) -> Result<(), MaintenanceError> {
     let tx = database
         .begin_read()
@@ -141,10 +119,12 @@ fn walk(
             report.gaps += 1;
         }
         previous = Some(seq);
-        match decode(seq, bytes.value()) {
+        let bytes = bytes.value();
+        match decode(seq, bytes) {
             Ok(event) => {
-                *report.kinds.entry(kind_of(&event).into()).or_default() += 1;
-                visit(seq, &event)?;
+                *report.kinds.entry(event.kind().into()).or_default() += 1;
+                *report.record_versions.entry(bytes[0]).or_default() += 1;
+                visit(seq, bytes[0], &event)?;
             }
             Err(e) if report.undecodable.len() < 20 => report.undecodable.push(e.to_string()),
             Err(_) => {}
@@ -163,7 +143,7 @@ pub fn check(path: &Path) -> Result<CheckReport, MaintenanceError> {
     match database {
         Ok(database) => {
             report.integrity = "ok".into();
-            walk(&database, &mut report, |_, _| Ok(()))?;
+            walk(&database, &mut report, |_, _, _| Ok(()))?;
         }
         Err(damage) => report.integrity = damage,
     }
@@ -183,8 +163,8 @@ pub fn export(path: &Path, out: &mut impl Write) -> Result<CheckReport, Maintena
         cause,
     })?;
     report.integrity = "ok".into();
-    walk(&database, &mut report, |seq, event| {
-        let line = serde_json::json!({ "seq": seq, "version": RECORD_VERSION, "event": event });
+    walk(&database, &mut report, |seq, version, event| {
+        let line = serde_json::json!({ "seq": seq, "version": version, "event": event });
         writeln!(out, "{line}")
     })?;
     out.flush()?;
@@ -194,16 +174,18 @@ pub fn export(path: &Path, out: &mut impl Write) -> Result<CheckReport, Maintena
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::DisconnectReason;
+    use crate::gm::domain::{DisconnectReason, GmEvent};
     use crate::store::Store;
 
     fn write_log(path: &Path, n: u64) {
         let store = Store::open(path).unwrap();
         let events: Vec<Event> = (0..n)
-            .map(|i| Event::DeviceDisconnected {
-                device_id: format!("d{i}"),
-                reason: DisconnectReason::Manual,
-                at: i,
+            .map(|i| {
+                Event::Gm(GmEvent::DeviceDisconnected {
+                    device_id: format!("d{i}"),
+                    reason: DisconnectReason::Manual,
+                    at: i,
+                })
             })
             .collect();
         store.append(1, &events).unwrap();

@@ -4,12 +4,16 @@
 //! `Durability::Immediate`, so whatever the engine acknowledges afterwards survives a power cut.
 //! The engine hands it a whole batch at once: one fsync serves every command in the batch.
 //!
-//! Records are `[version byte][postcard of the event]`. The version byte lets a later release
-//! read logs written by this one: it decodes old versions and converts them.
+//! Records are `[version byte][contract tag][postcard of that contract's event]` (version 2;
+//! [`crate::domain::Contract::tag`]). The version byte lets a later release read logs written by
+//! an earlier one: version 1 records (`[1][postcard of the event enum of that build]`, written
+//! before each contract had its own folder) are converted as they are read ([`v1`]); nothing
+//! rewrites them on disk.
 
 pub mod faults;
 pub mod maintenance;
 pub mod mount;
+mod v1;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -20,7 +24,7 @@ use redb::{
     TableDefinition,
 };
 
-use crate::domain::{DomainSnapshot, Event};
+use crate::domain::{Contract, DomainSnapshot, Event};
 use faults::{FaultPlan, FaultyBackend};
 
 /// Global sequence number → encoded event.
@@ -37,10 +41,10 @@ const PROBE: TableDefinition<u64, &[u8]> = TableDefinition::new("probe");
 pub const PROBE_BYTES: usize = 1024 * 1024;
 
 /// The snapshot format this build writes; any other is ignored (boot replays the whole log).
-pub const SNAPSHOT_VERSION: u8 = 3;
+pub const SNAPSHOT_VERSION: u8 = 4;
 
 /// The record version this build writes.
-pub const RECORD_VERSION: u8 = 1;
+pub const RECORD_VERSION: u8 = 2;
 /// The schema version of the tables; bumped when tables change shape.
 pub const SCHEMA_VERSION: u64 = 1;
 
@@ -90,8 +94,8 @@ impl std::fmt::Debug for Store {
 }
 
 pub fn encode(event: &Event) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = vec![RECORD_VERSION];
-    bytes.extend(postcard::to_stdvec(event)?);
+    let mut bytes = vec![RECORD_VERSION, event.contract().tag()];
+    bytes.extend(event.encode_body()?);
     Ok(bytes)
 }
 
@@ -102,13 +106,17 @@ fn encode_snapshot(snapshot: &DomainSnapshot) -> Result<Vec<u8>, StoreError> {
 }
 
 pub fn decode(seq: u64, bytes: &[u8]) -> Result<Event, StoreError> {
+    let failed = |reason: String| StoreError::Decode { seq, reason };
     match bytes.split_first() {
-        Some((&RECORD_VERSION, body)) => {
-            postcard::from_bytes(body).map_err(|e| StoreError::Decode {
-                seq,
-                reason: e.to_string(),
-            })
+        Some((&RECORD_VERSION, tagged)) => {
+            let (&tag, body) = tagged
+                .split_first()
+                .ok_or_else(|| failed("record without a contract tag".into()))?;
+            let contract = Contract::from_tag(tag)
+                .ok_or_else(|| failed(format!("contract tag {tag} is unknown to this build")))?;
+            Event::decode_body(contract, body).map_err(|e| failed(e.to_string()))
         }
+        Some((&v1::VERSION, body)) => v1::decode(body).map_err(|e| failed(e.to_string())),
         Some((version, _)) => Err(StoreError::Decode {
             seq,
             reason: format!("record version {version} is unknown to this build"),
@@ -443,14 +451,15 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{DisconnectReason, Event};
+    use crate::domain::Event;
+    use crate::gm::domain::{DisconnectReason, GmEvent};
 
     fn sample(i: u64) -> Event {
-        Event::DeviceDisconnected {
+        Event::Gm(GmEvent::DeviceDisconnected {
             device_id: format!("GM_{i}"),
             reason: DisconnectReason::Timeout,
             at: i,
-        }
+        })
     }
 
     #[test]
@@ -479,7 +488,12 @@ mod tests {
         assert!(decode(8, &[]).is_err());
         let good = encode(&sample(5)).unwrap();
         assert_eq!(good[0], RECORD_VERSION);
+        assert_eq!(good[1], Contract::Gm.tag());
         assert_eq!(decode(9, &good).unwrap(), sample(5));
+        let mut unknown_contract = good.clone();
+        unknown_contract[1] = 200;
+        let err = decode(10, &unknown_contract).unwrap_err();
+        assert!(err.to_string().contains("contract tag 200"), "{err}");
     }
 
     #[test]

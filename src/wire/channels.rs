@@ -28,6 +28,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
+/// The `{event, data, timestamp}` envelope Socket.IO clients read every event in (seed 004's
+/// shape, which admin consoles share).
+pub fn envelope(event: &str, data: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "event": event, "data": data, "timestamp": super::time::iso_now() })
+}
+
 /// Queued messages per client before it counts as too slow.
 pub const QUEUE_MESSAGES: usize = 256;
 /// Queued bytes per client before it counts as too slow.
@@ -156,10 +162,10 @@ impl ChannelMessage {
         Arc::new(self)
     }
 
-    /// The seed 004 envelope of this message, encoded once.
+    /// The `{event, data, timestamp}` envelope of this message, encoded once.
     pub fn envelope(&self) -> &serde_json::value::RawValue {
         self.envelope.get_or_init(|| {
-            let envelope = super::json::envelope(self.kind, self.payload.clone());
+            let envelope = envelope(self.kind, self.payload.clone());
             serde_json::value::to_raw_value(&envelope)
                 .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
         })

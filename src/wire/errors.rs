@@ -9,7 +9,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::auth::AuthError;
-use crate::domain::DomainError;
+use crate::domain::{DomainError, ErrorKind};
 use crate::engine::EngineError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,23 +106,25 @@ impl WireError {
 
 impl From<DomainError> for WireError {
     fn from(e: DomainError) -> Self {
-        let code = match &e {
-            DomainError::NoSession => ErrorCode::SessionNotFound,
-            DomainError::DeviceLimit { .. } => ErrorCode::DeviceLimit,
-            DomainError::SessionAlreadyRunning
-            | DomainError::InvalidSessionTransition(..)
-            | DomainError::NoVideo => ErrorCode::Conflict,
-            DomainError::UnknownDevice(_)
-            | DomainError::UnknownToken(_)
-            | DomainError::PredictionNotFound(_) => ErrorCode::NotFound,
-            DomainError::PredictionClosed(_) => ErrorCode::Conflict,
-            DomainError::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
-            DomainError::NameTaken(_) => ErrorCode::NameTaken,
-            DomainError::ViewerLimit(_) => ErrorCode::Conflict,
-            DomainError::TokenHasNoVideo(_) | DomainError::Invalid { .. } => ErrorCode::InvalidData,
+        let code = match e.kind() {
+            ErrorKind::NoSession => ErrorCode::SessionNotFound,
+            ErrorKind::Limit => ErrorCode::DeviceLimit,
+            ErrorKind::Conflict => ErrorCode::Conflict,
+            ErrorKind::NotFound => ErrorCode::NotFound,
+            ErrorKind::Invalid => ErrorCode::InvalidData,
+            ErrorKind::InsufficientBalance => ErrorCode::InsufficientBalance,
+            ErrorKind::NameTaken => ErrorCode::NameTaken,
         };
         WireError::new(code, e.to_string())
     }
+}
+
+/// The engine answered a command with another contract's outcome: a bug, reported as one.
+pub fn unexpected(outcome: impl std::fmt::Debug) -> WireError {
+    WireError::new(
+        ErrorCode::ServerError,
+        format!("unexpected engine answer {outcome:?}"),
+    )
 }
 
 impl From<EngineError> for WireError {

@@ -1,5 +1,4 @@
-//! The admin API of the box's hardware: what the LEDs show, the (simulated) reset button, and a
-//! session reset from the console that does what the button does.
+//! The admin API of the box's hardware: what the LEDs show and the (simulated) reset button.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +10,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::errors::{ErrorCode, WireError};
-use super::http::{session_reply, Admin, Body};
+use super::extract::{Admin, Body};
 use super::AppContext;
-use crate::domain::ResetSource;
 use crate::hardware::Led;
 
 type Ctx = State<Arc<AppContext>>;
@@ -25,7 +23,6 @@ pub fn router() -> Router<Arc<AppContext>> {
     Router::new()
         .route("/api/hardware", get(hardware))
         .route("/api/hardware/button", post(press_button))
-        .route("/api/session/reset", post(reset))
 }
 
 async fn hardware(State(ctx): Ctx, _admin: Admin) -> Json<Value> {
@@ -84,12 +81,4 @@ async fn press_button(
         ));
     }
     Ok(Json(json!({ "success": true, "pressMs": body.press_ms })))
-}
-
-async fn reset(State(ctx): Ctx, _admin: Admin) -> Result<Json<Value>, WireError> {
-    let outcome = ctx
-        .hardware_control
-        .reset_session(&ctx.engine, ResetSource::AdminApi)
-        .await?;
-    session_reply(outcome)
 }

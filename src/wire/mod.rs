@@ -1,30 +1,30 @@
-//! Wire adapters: the only code that knows wire formats.
+//! The wire machinery every contract's adapters share; it knows no contract.
 //!
-//! Each adapter decodes frames into typed [`crate::domain::Command`]s, sends them to the engine,
-//! and encodes what comes back (replies and hub messages) in its contract's shapes.
-//! - [`socketio`]: the GM-station contract (seed 004) over Socket.IO.
-//! - [`http`]: the admin and scanner HTTP API.
-//! - [`realtime`] and [`predictions`]: the live-predictions contract (seed 002), WebSocket and REST.
-//! - [`channels`]: the channel layer both real-time contracts publish through.
+//! - [`http`]: the box's router (health, the local CA, staff login) with every contract's routes.
+//! - [`extract`]: what handlers take from a request (JSON body, caller's token, address).
+//! - [`errors`]: the error codes and how every failure maps onto them.
+//! - [`channels`]: the channel layer every real-time contract publishes through.
+//! - [`ratelimit`] and [`logins`]: rate limits, and the staff and viewer login budgets.
 //! - [`hardware`]: the admin API of the LEDs, the reset button and session resets.
 //! - [`console`]: the staff web console, a page that drives the admin API.
+//!
+//! [`AppContext`] is what every adapter is handed: the engine, secrets, settings, channels.
 
 pub mod channels;
 pub mod console;
 pub mod errors;
+pub mod extract;
 pub mod hardware;
 pub mod http;
-pub mod json;
 pub mod logins;
-pub mod predictions;
 pub mod ratelimit;
-pub mod realtime;
-pub mod socketio;
+pub mod time;
 
 use std::sync::{Arc, Mutex};
 
 use crate::auth::Secrets;
 use crate::config::Config;
+use crate::domain::{Command, Outcome};
 use crate::engine::EngineHandle;
 use crate::hardware::rig::HardwareControl;
 use crate::hardware::HardwareStatus;
@@ -39,9 +39,23 @@ pub const WS_READ_BUFFER_BYTES: usize = 1024;
 /// Scans one token may send per second over HTTP, and at once: a whole offline batch.
 pub const SCANS_PER_SECOND: u32 = 10;
 pub const SCAN_BURST: u32 = 100;
+/// Votes one viewer may send per second before being told to slow down (predictions).
+pub const VOTES_PER_SECOND: u32 = 20;
+/// Resumes from the log one `/realtime` viewer may ask for per minute; past that a resume gets
+/// the channel's current state instead, which costs no read of the card (predictions).
+pub const LOG_RESUMES_PER_MINUTE: u32 = 6;
 /// Clients (addresses, viewers) whose rate limits are tracked at once; far above a venue's
 /// devices, and a bound on what a flood of made-up names can make the box remember.
 const MAX_RATE_LIMITED_CLIENTS: usize = 10_000;
+
+/// Runs a contract's command and answers that contract's outcome (`GmOutcome`,
+/// `PredictionOutcome`); a refusal or a storage fault is the matching contract error.
+pub async fn run<O: TryFrom<Outcome, Error = Outcome>>(
+    engine: &EngineHandle,
+    command: impl Into<Command>,
+) -> Result<O, errors::WireError> {
+    O::try_from(engine.execute(command.into()).await?).map_err(errors::unexpected)
+}
 
 /// What every adapter needs: the engine, the secrets and the settings.
 pub struct AppContext {
@@ -92,12 +106,12 @@ impl AppContext {
             hardware_control,
             channels: Arc::new(channels::Channels::starting_after(started_after)),
             vote_limits: Mutex::new(ratelimit::KeyedRateLimit::new(
-                predictions::VOTES_PER_SECOND,
+                VOTES_PER_SECOND,
                 std::time::Duration::from_secs(1),
                 MAX_RATE_LIMITED_CLIENTS,
             )),
             log_resumes: Mutex::new(ratelimit::KeyedRateLimit::new(
-                realtime::LOG_RESUMES_PER_MINUTE,
+                LOG_RESUMES_PER_MINUTE,
                 std::time::Duration::from_secs(60),
                 MAX_RATE_LIMITED_CLIENTS,
             )),
@@ -146,23 +160,5 @@ impl AppContext {
             "admin",
             self.config.admin_token_ttl,
         )?)
-    }
-
-    /// The JSON `GameState` as of now.
-    pub fn game_state(&self) -> serde_json::Value {
-        json::game_state(
-            &self.engine.published(),
-            self.engine.catalog(),
-            &self.hardware.borrow(),
-        )
-    }
-
-    /// The `sync:full` payload as of now.
-    pub fn full_sync(&self) -> serde_json::Value {
-        json::full_sync(
-            &self.engine.published(),
-            self.engine.catalog(),
-            &self.hardware.borrow(),
-        )
     }
 }

@@ -3,40 +3,22 @@
 //! Invariant: domain types are never serialised directly onto the wire; every shape a client
 //! sees is defined here, so the domain can change without breaking a station.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::errors::{ErrorCode, WireError};
-use crate::domain::{
-    Device, DeviceKind, DisconnectReason, GameView, Millis, PlaybackOutcome, Session,
-    SessionStatus, TeamScore, TokenCatalog, Transaction, TransactionStatus,
+use super::domain::{
+    Device, DeviceKind, DisconnectReason, GmView, PlaybackOutcome, Session, SessionStatus,
+    TeamScore, Transaction, TransactionStatus,
 };
+use super::tokens::TokenCatalog;
+use crate::domain::Millis;
 use crate::engine::Published;
 use crate::hardware::HardwareStatus;
 use crate::hub::VideoProgress;
+use crate::wire::errors::{ErrorCode, WireError};
+use crate::wire::AppContext;
 
-/// ISO 8601 (RFC 3339, milliseconds, UTC) for a domain timestamp.
-pub fn iso(ms: Millis) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-pub fn iso_now() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
-
-/// Parses a client's ISO 8601 timestamp or epoch milliseconds.
-pub fn parse_time(value: &Value) -> Option<Millis> {
-    match value {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => humantime::parse_rfc3339_weak(s.trim())
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .and_then(|d| u64::try_from(d.as_millis()).ok()),
-        _ => None,
-    }
-}
+pub use crate::wire::time::{iso, iso_now, parse_time};
 
 /// When a scan happened: the client's `timestamp` (ISO 8601 or epoch ms) if it sent one, never
 /// later than `now`; otherwise `now`.
@@ -53,9 +35,7 @@ pub fn scan_time(raw: Option<&Value>, now: Millis) -> Result<Millis, WireError> 
 }
 
 /// The seed's envelope for server→client events: `{event, data, timestamp}`.
-pub fn envelope(event: &str, data: Value) -> Value {
-    json!({ "event": event, "data": data, "timestamp": iso_now() })
-}
+pub use crate::wire::channels::envelope;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -210,7 +190,7 @@ pub fn game_state(
     catalog: &TokenCatalog,
     hardware: &HardwareStatus,
 ) -> Value {
-    let view: &GameView = &published.view;
+    let view: &GmView = &published.views.gm;
     let skip = view.recent_transactions.len().saturating_sub(STATE_RECENT);
     let current_video = view.video.current.as_ref().map(|c| {
         json!({
@@ -242,7 +222,7 @@ pub fn game_state(
 
 /// `GET /api/sessions`: the running session (if any), then every archived one, newest first,
 /// each with its final scores: the night's results, group after group.
-pub fn sessions(view: &GameView) -> Value {
+pub fn sessions(view: &GmView) -> Value {
     let scores = |list: &[TeamScore]| list.iter().map(team_score).collect::<Vec<_>>();
     let archived: Vec<Value> = view
         .archived_sessions
@@ -265,13 +245,31 @@ pub fn sessions(view: &GameView) -> Value {
     })
 }
 
+/// The JSON `GameState` as of now.
+pub fn game_state_now(ctx: &AppContext) -> Value {
+    game_state(
+        &ctx.engine.published(),
+        ctx.engine.catalog(),
+        &ctx.hardware.borrow(),
+    )
+}
+
+/// The `sync:full` payload as of now.
+pub fn full_sync_now(ctx: &AppContext) -> Value {
+    full_sync(
+        &ctx.engine.published(),
+        ctx.engine.catalog(),
+        &ctx.hardware.borrow(),
+    )
+}
+
 /// The `sync:full` payload: session, state, devices and the last 100 transactions.
 pub fn full_sync(
     published: &Published,
     catalog: &TokenCatalog,
     hardware: &HardwareStatus,
 ) -> Value {
-    let view = &published.view;
+    let view = &published.views.gm;
     json!({
         "session": view.session.as_ref().map(session),
         "state": game_state(published, catalog, hardware),

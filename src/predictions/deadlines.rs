@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use crate::domain::predictions::{CloseReason, PredictionCommand};
-use crate::domain::{Command, DomainError};
+use super::domain::{CloseReason, PredictionCommand, PredictionError};
+use crate::domain::DomainError;
 use crate::engine::{wall_clock_ms, EngineError, EngineHandle};
 
 /// Runs until the engine stops.
@@ -15,7 +15,8 @@ pub async fn run_prediction_deadlines(engine: EngineHandle) {
     loop {
         let next = watch
             .borrow_and_update()
-            .view
+            .views
+            .predictions
             .predictions
             .iter()
             .filter(|p| p.is_open())
@@ -30,13 +31,13 @@ pub async fn run_prediction_deadlines(engine: EngineHandle) {
         let wait = Duration::from_millis(closes_at.saturating_sub(wall_clock_ms()));
         tokio::select! {
             () = tokio::time::sleep(wait) => {
-                let close = Command::Prediction(PredictionCommand::Close {
+                let close = PredictionCommand::Close {
                     prediction_id: id.clone(),
                     reason: CloseReason::Deadline,
-                });
-                match engine.execute(close).await {
+                };
+                match engine.execute(close.into()).await {
                     // Closed by staff in the meantime: nothing to do.
-                    Ok(_) | Err(EngineError::Domain(DomainError::PredictionClosed(_))) => {}
+                    Ok(_) | Err(EngineError::Domain(DomainError::Predictions(PredictionError::Closed(_)))) => {}
                     Err(EngineError::Stopped) => break,
                     Err(e) => {
                         tracing::warn!(prediction = id, error = %e, "could not close at the deadline; retrying");

@@ -13,7 +13,37 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::{DomainError, Millis};
+use crate::domain::basics::{ErrorKind, Millis};
+
+/// Why a predictions command was refused. Nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PredictionError {
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("no prediction {0}")]
+    NotFound(String),
+    #[error("prediction {0} is closed")]
+    Closed(String),
+    #[error("balance {balance} is less than the {needed} points needed")]
+    InsufficientBalance { balance: u64, needed: u64 },
+    #[error("someone has already joined as {0}; pick another name, or log in from the phone that joined with it")]
+    NameTaken(String),
+    #[error("this box already has {0} viewers")]
+    ViewerLimit(usize),
+}
+
+impl PredictionError {
+    /// How the wire reports it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Invalid { .. } => ErrorKind::Invalid,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Closed(_) | Self::ViewerLimit(_) => ErrorKind::Conflict,
+            Self::InsufficientBalance { .. } => ErrorKind::InsufficientBalance,
+            Self::NameTaken(_) => ErrorKind::NameTaken,
+        }
+    }
+}
 
 /// The most votes one request may cast, so one request cannot empty a large balance by typo.
 pub const MAX_VOTES_PER_REQUEST: u64 = 1_000;
@@ -77,6 +107,24 @@ impl Prediction {
     }
 }
 
+/// How many closed predictions the published view keeps beside the open ones.
+pub const RECENT_CLOSED_PREDICTIONS: usize = 20;
+
+/// The predictions contract's read model, published after every commit that changed it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PredictionsView {
+    /// Open predictions and the most recently closed ones (newest last).
+    pub predictions: Vec<Prediction>,
+    /// Points balance per viewer.
+    pub balances: BTreeMap<String, u64>,
+}
+
+impl PredictionsView {
+    pub fn prediction(&self, id: &str) -> Option<&Prediction> {
+        self.predictions.iter().find(|p| p.id == id)
+    }
+}
+
 /// A new prediction as staff describe it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewPrediction {
@@ -133,7 +181,7 @@ pub struct LedgerReceipt {
     pub balance_after: u64,
 }
 
-/// The events of this module; they are variants of [`super::Event`].
+/// The events of the predictions contract; [`crate::domain::Event::Predictions`] carries them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PredictionEvent {
     Created(Prediction),
@@ -159,6 +207,19 @@ pub enum PredictionEvent {
         name: String,
         at: Millis,
     },
+}
+
+impl PredictionEvent {
+    /// The event's name, as `venuebox check` counts records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PredictionEvent::Created(_) => "PredictionCreated",
+            PredictionEvent::VoteCast { .. } => "VoteCast",
+            PredictionEvent::Closed { .. } => "PredictionClosed",
+            PredictionEvent::PointsGranted { .. } => "PointsGranted",
+            PredictionEvent::ViewerJoined { .. } => "ViewerJoined",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -201,14 +262,14 @@ pub struct PredictionsState {
     viewers: BTreeMap<String, Viewer>,
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> DomainError {
-    DomainError::Invalid {
+fn invalid(field: &'static str, reason: impl Into<String>) -> PredictionError {
+    PredictionError::Invalid {
         field,
         reason: reason.into(),
     }
 }
 
-fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), DomainError> {
+fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), PredictionError> {
     if value.trim().is_empty() || value.chars().count() > max {
         return Err(invalid(field, format!("must be 1-{max} characters")));
     }
@@ -240,6 +301,14 @@ impl PredictionsState {
         out
     }
 
+    /// The bounded read model published after a commit that changed predictions.
+    pub fn view(&self) -> PredictionsView {
+        PredictionsView {
+            predictions: self.recent(RECENT_CLOSED_PREDICTIONS),
+            balances: self.balances(),
+        }
+    }
+
     pub fn balances(&self) -> BTreeMap<String, u64> {
         self.balances
             .iter()
@@ -262,7 +331,7 @@ impl PredictionsState {
         name: &str,
         holds_key: bool,
         now: Millis,
-    ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), DomainError> {
+    ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), PredictionError> {
         check_text("userId", user_id, 32)?;
         check_text("name", name, 32)?;
         if self.viewers.contains_key(user_id) {
@@ -275,11 +344,11 @@ impl PredictionsState {
                     Vec::new(),
                 ))
             } else {
-                Err(DomainError::NameTaken(user_id.to_string()))
+                Err(PredictionError::NameTaken(user_id.to_string()))
             };
         }
         if self.viewers.len() >= MAX_VIEWERS && self.name_to_let_go().is_none() {
-            return Err(DomainError::ViewerLimit(MAX_VIEWERS));
+            return Err(PredictionError::ViewerLimit(MAX_VIEWERS));
         }
         Ok((
             PredictionOutcome::Joined {
@@ -312,7 +381,7 @@ impl PredictionsState {
         &self,
         command: &PredictionCommand,
         now: Millis,
-    ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), DomainError> {
+    ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), PredictionError> {
         match command {
             PredictionCommand::Create(new) => self.decide_create(new, now),
             PredictionCommand::Join {
@@ -340,9 +409,9 @@ impl PredictionsState {
                 let prediction = self
                     .predictions
                     .get(prediction_id)
-                    .ok_or_else(|| DomainError::PredictionNotFound(prediction_id.clone()))?;
+                    .ok_or_else(|| PredictionError::NotFound(prediction_id.clone()))?;
                 if !prediction.is_open() || now >= prediction.closes_at {
-                    return Err(DomainError::PredictionClosed(prediction_id.clone()));
+                    return Err(PredictionError::Closed(prediction_id.clone()));
                 }
                 if !prediction.options.iter().any(|o| &o.id == option_id) {
                     return Err(invalid(
@@ -361,7 +430,7 @@ impl PredictionsState {
                     .ok_or_else(|| invalid("votes", "too many"))?;
                 let balance = self.balance(user_id);
                 if balance < points {
-                    return Err(DomainError::InsufficientBalance {
+                    return Err(PredictionError::InsufficientBalance {
                         balance,
                         needed: points,
                     });
@@ -394,9 +463,9 @@ impl PredictionsState {
                 let prediction = self
                     .predictions
                     .get(prediction_id)
-                    .ok_or_else(|| DomainError::PredictionNotFound(prediction_id.clone()))?;
+                    .ok_or_else(|| PredictionError::NotFound(prediction_id.clone()))?;
                 if !prediction.is_open() {
-                    return Err(DomainError::PredictionClosed(prediction_id.clone()));
+                    return Err(PredictionError::Closed(prediction_id.clone()));
                 }
                 let result = PredictionResult {
                     winner: prediction.winner(),
@@ -468,7 +537,7 @@ impl PredictionsState {
         &self,
         new: &NewPrediction,
         now: Millis,
-    ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), DomainError> {
+    ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), PredictionError> {
         check_text("id", &new.id, 64)?;
         check_text("streamerId", &new.streamer_id, 64)?;
         if let Some(game) = &new.game_id {
@@ -611,7 +680,7 @@ mod tests {
         state: &mut PredictionsState,
         command: PredictionCommand,
         now: Millis,
-    ) -> Result<PredictionOutcome, DomainError> {
+    ) -> Result<PredictionOutcome, PredictionError> {
         let (outcome, events) = state.decide(&command, now)?;
         for event in &events {
             state.apply(event);
@@ -692,7 +761,7 @@ mod tests {
         assert_eq!(state.viewers()["alice"].name, "ALICE");
         assert_eq!(
             run(&mut state, join("alice", false), T0 + 1),
-            Err(DomainError::NameTaken("alice".into()))
+            Err(PredictionError::NameTaken("alice".into()))
         );
         let again = run(&mut state, join("alice", true), T0 + 2).unwrap();
         assert_eq!(
@@ -757,7 +826,7 @@ mod tests {
         assert_eq!(p.result.unwrap().winner.as_deref(), Some("b"));
         assert_eq!(
             run(&mut s, vote("u1", "a", 1, "v3"), T0 + 4),
-            Err(DomainError::PredictionClosed("p1".into()))
+            Err(PredictionError::Closed("p1".into()))
         );
     }
 
@@ -779,7 +848,7 @@ mod tests {
         grant(&mut s, "u1", 250);
         assert_eq!(
             run(&mut s, vote("u1", "a", 3, "v1"), T0),
-            Err(DomainError::InsufficientBalance {
+            Err(PredictionError::InsufficientBalance {
                 balance: 250,
                 needed: 300
             })

@@ -189,7 +189,7 @@ impl TokenCatalog {
         let mut catalog = TokenCatalog::default();
         for (id, entry) in entries {
             // Scanners send ids under the same rule; one outside it could never be scanned.
-            if super::validate_id("tokenId", &id).is_err() {
+            if crate::domain::basics::validate_id("tokenId", &id).is_err() {
                 return Err(TokenFileError::BadId(id));
             }
             if !(1..=5).contains(&entry.rating) {

@@ -11,25 +11,22 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::errors::{ErrorCode, WireError};
-use super::http::{Admin, Body, Caller, ClientAddr};
-use super::json::{self, iso};
-use super::realtime::event_json;
-use super::AppContext;
-use crate::auth::Role;
-use crate::domain::predictions::{
+use super::domain::{
     CloseReason, NewPrediction, Prediction, PredictionCommand, PredictionOption, PredictionOutcome,
 };
-use crate::domain::{Command, Outcome};
+use super::realtime::event_json;
+use crate::auth::Role;
 use crate::engine::wall_clock_ms;
+use crate::wire::errors::{ErrorCode, WireError};
+use crate::wire::extract::{Admin, Body, Caller, ClientAddr};
+use crate::wire::time::{iso, parse_time};
+use crate::wire::{run, AppContext};
 
 type Ctx = State<Arc<AppContext>>;
 
-/// Votes one viewer may send per second before being told to slow down.
-pub const VOTES_PER_SECOND: u32 = 20;
-
 pub fn router() -> Router<Arc<AppContext>> {
     Router::new()
+        .route("/realtime", get(super::realtime::upgrade))
         .route("/api/auth", post(login))
         .route("/api/predictions", get(list).post(create))
         .route("/api/predictions/{id}/votes", post(vote))
@@ -54,16 +51,6 @@ fn prediction_json(p: &Prediction) -> Value {
         None => Value::Null,
     };
     body
-}
-
-fn prediction_outcome(outcome: Outcome) -> Result<PredictionOutcome, WireError> {
-    match outcome {
-        Outcome::Prediction(outcome) => Ok(outcome),
-        other => Err(WireError::new(
-            ErrorCode::ServerError,
-            format!("unexpected engine answer {other:?}"),
-        )),
-    }
 }
 
 /// A viewer's id from the name they typed: lower case letters, digits, `-` and `_`.
@@ -121,13 +108,12 @@ async fn login(
                 ctx.logins.new_name(client)?;
             }
             let display_name: String = name.trim().chars().take(32).collect();
-            ctx.engine
-                .execute(Command::Prediction(PredictionCommand::Join {
-                    user_id: user_id.clone(),
-                    name: display_name,
-                    holds_key,
-                }))
-                .await?;
+            let join = PredictionCommand::Join {
+                user_id: user_id.clone(),
+                name: display_name,
+                holds_key,
+            };
+            run::<PredictionOutcome>(&ctx.engine, join).await?;
             viewer_key = Some(ctx.secrets.viewer_key(&user_id));
             (
                 ctx.secrets.mint(Role::Viewer, &user_id, ttl)?,
@@ -167,7 +153,8 @@ async fn login(
 async fn list(State(ctx): Ctx) -> Json<Value> {
     let published = ctx.engine.published();
     let events: Vec<Value> = published
-        .view
+        .views
+        .predictions
         .predictions
         .iter()
         .map(prediction_json)
@@ -203,7 +190,7 @@ const MAX_CLOSES_IN_SECS: u64 = 7 * 24 * 3600;
 /// The deadline from `closesAt` or `closesInSecs` (exactly one of them).
 fn deadline(body: &CreateBody, now: u64) -> Result<u64, WireError> {
     match (&body.closes_at, body.closes_in_secs) {
-        (Some(at), None) => json::parse_time(at).ok_or_else(|| {
+        (Some(at), None) => parse_time(at).ok_or_else(|| {
             WireError::new(
                 ErrorCode::InvalidData,
                 "`closesAt` must be ISO 8601 or epoch milliseconds",
@@ -251,7 +238,7 @@ async fn create(
         closes_at,
         prompt_versions: body.prompt_versions,
     });
-    match prediction_outcome(ctx.engine.execute(Command::Prediction(command)).await?)? {
+    match run::<PredictionOutcome>(&ctx.engine, command).await? {
         PredictionOutcome::Prediction(p) => Ok((StatusCode::CREATED, Json(prediction_json(&p)))),
         _ => Err(WireError::new(ErrorCode::ServerError, "unexpected receipt")),
     }
@@ -288,7 +275,7 @@ async fn vote(
         );
         return Err(WireError::new(
             ErrorCode::RateLimited,
-            format!("at most {VOTES_PER_SECOND} votes per second"),
+            format!("at most {} votes per second", crate::wire::VOTES_PER_SECOND),
         ));
     }
     let command = PredictionCommand::Vote {
@@ -298,7 +285,7 @@ async fn vote(
         votes: body.votes,
         client_vote_id: body.client_vote_id,
     };
-    match prediction_outcome(ctx.engine.execute(Command::Prediction(command)).await?)? {
+    match run::<PredictionOutcome>(&ctx.engine, command).await? {
         PredictionOutcome::Receipt { receipt, replayed } => Ok(Json(json!({
             "eventId": receipt.prediction_id,
             "optionId": receipt.option_id,
@@ -320,7 +307,7 @@ async fn close(
         prediction_id: id,
         reason: CloseReason::Manual,
     };
-    match prediction_outcome(ctx.engine.execute(Command::Prediction(command)).await?)? {
+    match run::<PredictionOutcome>(&ctx.engine, command).await? {
         PredictionOutcome::Prediction(p) => Ok(Json(prediction_json(&p))),
         _ => Err(WireError::new(ErrorCode::ServerError, "unexpected receipt")),
     }
@@ -347,7 +334,7 @@ async fn grant(
         reason: body.reason,
         client_grant_id: body.grant_id,
     };
-    match prediction_outcome(ctx.engine.execute(Command::Prediction(command)).await?)? {
+    match run::<PredictionOutcome>(&ctx.engine, command).await? {
         PredictionOutcome::Receipt { receipt, replayed } => Ok(Json(json!({
             "userId": receipt.user_id,
             "amount": receipt.points,
@@ -372,7 +359,8 @@ async fn balance(
     let points = ctx
         .engine
         .published()
-        .view
+        .views
+        .predictions
         .balances
         .get(&user_id)
         .copied()

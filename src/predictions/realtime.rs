@@ -24,16 +24,18 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
-use super::channels::{ChannelMessage, Channels, Class, Client, Membership, Next, Subscribed};
-use super::errors::{ErrorCode, WireError};
-use super::json::iso;
-use super::ratelimit::RateLimit;
-use super::AppContext;
+use super::domain::{Prediction, PredictionEvent};
 use crate::auth::{Claims, Role};
-use crate::domain::predictions::{Prediction, PredictionEvent};
 use crate::domain::Event;
 use crate::engine::Published;
 use crate::hub::{HubBody, HubMessage};
+use crate::wire::channels::{
+    ChannelMessage, Channels, Class, Client, Membership, Next, Subscribed,
+};
+use crate::wire::errors::{ErrorCode, WireError};
+use crate::wire::ratelimit::RateLimit;
+use crate::wire::time::iso;
+use crate::wire::AppContext;
 
 /// Largest inbound frame.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
@@ -51,9 +53,6 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 /// times a session; the budget is for a page that reconnects and resubscribes everything.
 const COMMANDS_PER_SECOND: u32 = 10;
 const COMMAND_BURST: u32 = 20;
-/// Resumes from the log one viewer may ask for per minute; past that a resume gets the
-/// channel's current state instead, which costs no read of the card.
-pub const LOG_RESUMES_PER_MINUTE: u32 = 6;
 
 fn message(
     channel: &str,
@@ -264,7 +263,8 @@ fn replay_for_channel(
     published: &Published,
 ) -> Vec<Arc<ChannelMessage>> {
     let current: HashMap<&str, &Prediction> = published
-        .view
+        .views
+        .predictions
         .predictions
         .iter()
         .map(|p| (p.id.as_str(), p))
@@ -276,7 +276,7 @@ fn replay_for_channel(
     let mut balance_now: Option<(u64, u64)> = None;
     let mut out = Vec::new();
     for (seq, event) in events {
-        let Event::Prediction(event) = event else {
+        let Event::Predictions(event) = event else {
             continue;
         };
         match event {
@@ -340,12 +340,19 @@ fn replay_for_channel(
 fn snapshot_of(channel: &str, published: &Published) -> Vec<Arc<ChannelMessage>> {
     let seq = published.seq;
     if let Some(user) = channel.strip_prefix("user:") {
-        let points = published.view.balances.get(user).copied().unwrap_or(0);
+        let points = published
+            .views
+            .predictions
+            .balances
+            .get(user)
+            .copied()
+            .unwrap_or(0);
         return vec![balance(channel, seq, points)];
     }
     let mut out = Vec::new();
     for p in published
-        .view
+        .views
+        .predictions
         .predictions
         .iter()
         .filter(|p| channels_of(p).iter().any(|c| c == channel))
@@ -373,7 +380,7 @@ pub async fn run_fanout(ctx: Arc<AppContext>) {
                 Ok(msg) => fan_out(&ctx, &msg, &mut dirty),
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "predictions fan-out fell behind; totals follow on the next tick");
-                    dirty.extend(ctx.engine.published().view.predictions.iter().flat_map(channels_of));
+                    dirty.extend(ctx.engine.published().views.predictions.predictions.iter().flat_map(channels_of));
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
@@ -381,7 +388,8 @@ pub async fn run_fanout(ctx: Arc<AppContext>) {
                 let published = ctx.engine.published();
                 for channel in dirty.drain() {
                     let open: Vec<Value> = published
-                        .view
+                        .views
+                        .predictions
                         .predictions
                         .iter()
                         .filter(|p| p.is_open() && channels_of(p).contains(&channel))
@@ -400,7 +408,7 @@ pub async fn run_fanout(ctx: Arc<AppContext>) {
 }
 
 fn fan_out(ctx: &AppContext, msg: &HubMessage, dirty: &mut HashSet<String>) {
-    let HubBody::Committed(Event::Prediction(event)) = &msg.body else {
+    let HubBody::Committed(Event::Predictions(event)) = &msg.body else {
         return;
     };
     let channels = &ctx.channels;
@@ -415,7 +423,13 @@ fn fan_out(ctx: &AppContext, msg: &HubMessage, dirty: &mut HashSet<String>) {
             receipt,
             ..
         } => {
-            if let Some(p) = ctx.engine.published().view.prediction(prediction_id) {
+            if let Some(p) = ctx
+                .engine
+                .published()
+                .views
+                .predictions
+                .prediction(prediction_id)
+            {
                 dirty.extend(channels_of(p));
             }
             channels.publish(balance(
@@ -435,7 +449,7 @@ fn fan_out(ctx: &AppContext, msg: &HubMessage, dirty: &mut HashSet<String>) {
         PredictionEvent::ViewerJoined { .. } => {}
         PredictionEvent::Closed { prediction_id, .. } => {
             let published = ctx.engine.published();
-            if let Some(p) = published.view.prediction(prediction_id) {
+            if let Some(p) = published.views.predictions.prediction(prediction_id) {
                 for channel in channels_of(p) {
                     // Final totals first, then the result, which is never dropped.
                     channels.publish(updated(&channel, msg.seq, p));
@@ -488,7 +502,7 @@ pub async fn upgrade(
     let registration = register_viewer(&ctx, query.streamer_id.as_deref());
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .read_buffer_size(super::WS_READ_BUFFER_BYTES)
+        .read_buffer_size(crate::wire::WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| serve_client(ctx, claims, registration, socket))
 }
 

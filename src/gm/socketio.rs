@@ -28,17 +28,18 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::channels::{ChannelMessage, Class, Client, Membership, Next, Subscribed};
-use super::errors::{ErrorCode, WireError};
-use super::json::{self, envelope};
-use super::ratelimit::RateLimit;
-use super::AppContext;
-use crate::auth::{Claims, Role};
-use crate::domain::{
-    Command, DeviceKind, DisconnectReason, Event, Outcome, ResetSource, ScanRequest,
+use super::domain::{
+    DeviceKind, DisconnectReason, GmCommand, GmEvent, GmOutcome, ResetSource, ScanRequest,
 };
+use super::json::{self, envelope};
+use crate::auth::{Claims, Role};
+use crate::domain::Event;
 use crate::engine::wall_clock_ms;
 use crate::hub::{HubBody, HubMessage};
+use crate::wire::channels::{ChannelMessage, Class, Client, Membership, Next, Subscribed};
+use crate::wire::errors::{unexpected, ErrorCode, WireError};
+use crate::wire::ratelimit::RateLimit;
+use crate::wire::{run, AppContext};
 
 /// Channel of everything every GM station (and admin) is sent.
 pub const CHANNEL_GM: &str = "gm-stations";
@@ -205,7 +206,7 @@ pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, Socke
         .max_payload(MAX_FRAME_BYTES as u64)
         .ws_max_message_size(MAX_FRAME_BYTES)
         .ws_max_frame_size(MAX_FRAME_BYTES)
-        .ws_read_buffer_size(super::WS_READ_BUFFER_BYTES)
+        .ws_read_buffer_size(crate::wire::WS_READ_BUFFER_BYTES)
         .build_layer();
     let adapter = Arc::new(GmAdapter {
         ctx,
@@ -597,19 +598,16 @@ impl GmAdapter {
         *lock(&conn.claims) = Some(claims);
         let _turn = self.station_turn(&station_id).await;
 
-        let outcome = self
-            .ctx
-            .engine
-            .execute(Command::ConnectDevice {
-                device_id: station_id.clone(),
-                kind: DeviceKind::Gm,
-                name,
-                ip: conn.ip.clone(),
-            })
-            .await?;
+        let connect = GmCommand::ConnectDevice {
+            device_id: station_id.clone(),
+            kind: DeviceKind::Gm,
+            name,
+            ip: conn.ip.clone(),
+        };
+        let outcome: GmOutcome = run(&self.ctx.engine, connect).await?;
         let reconnected = matches!(
             outcome,
-            Outcome::Device {
+            GmOutcome::Device {
                 reconnected: true,
                 ..
             }
@@ -647,7 +645,7 @@ impl GmAdapter {
         );
         let reply = json!({
             "success": true,
-            "sessionId": published.view.session.as_ref().map(|s| s.id.clone()),
+            "sessionId": published.views.gm.session.as_ref().map(|s| s.id.clone()),
             "state": state,
             "resumed": resume_from.is_some(),
         });
@@ -736,20 +734,16 @@ impl GmAdapter {
         let team_id = required_str(&data, "teamId")?.to_string();
         let scan_id = str_field(&data, "scanId")?.map(String::from);
         let scanned_at = json::scan_time(data.get("timestamp"), wall_clock_ms())?;
-        let outcome = self
-            .ctx
-            .engine
-            .execute(Command::Scan(ScanRequest {
-                token_id,
-                team_id: Some(team_id),
-                device_id: station,
-                device_kind: DeviceKind::Gm,
-                scanned_at,
-                client_scan_id: scan_id,
-            }))
-            .await?;
-        match outcome {
-            Outcome::Transaction {
+        let scan = GmCommand::Scan(ScanRequest {
+            token_id,
+            team_id: Some(team_id),
+            device_id: station,
+            device_kind: DeviceKind::Gm,
+            scanned_at,
+            client_scan_id: scan_id,
+        });
+        match run(&self.ctx.engine, scan).await? {
+            GmOutcome::Transaction {
                 transaction,
                 replayed,
             } => Ok(json!({
@@ -757,10 +751,7 @@ impl GmAdapter {
                 "replayed": replayed,
                 "transaction": json::transaction(&transaction, self.ctx.engine.catalog()),
             })),
-            other => Err(WireError::new(
-                ErrorCode::ServerError,
-                format!("unexpected engine answer {other:?}"),
-            )),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -777,7 +768,10 @@ impl GmAdapter {
                 "identify with gm:identify first",
             ));
         }
-        let _ = socket.emit("sync:full", &envelope("sync:full", self.ctx.full_sync()));
+        let _ = socket.emit(
+            "sync:full",
+            &envelope("sync:full", json::full_sync_now(&self.ctx)),
+        );
         Ok(json!({ "success": true }))
     }
 
@@ -803,7 +797,7 @@ impl GmAdapter {
         Self::require_admin(&conn)?;
         let body = serde_json::from_value(data)
             .map_err(|e| WireError::new(ErrorCode::InvalidData, e.to_string()))?;
-        super::http::control_video(&self.ctx, body).await
+        super::routes::control_video(&self.ctx, body).await
     }
 
     /// Admin console: `session:reset`, what the reset button does.
@@ -820,15 +814,12 @@ impl GmAdapter {
             .hardware_control
             .reset_session(&self.ctx.engine, ResetSource::AdminApi)
             .await?;
-        match outcome {
-            Outcome::Session(session) => Ok(json!({
+        match GmOutcome::try_from(outcome) {
+            Ok(GmOutcome::Session(session)) => Ok(json!({
                 "success": true,
                 "session": json::session(&session),
             })),
-            other => Err(WireError::new(
-                ErrorCode::ServerError,
-                format!("unexpected engine answer {other:?}"),
-            )),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -878,15 +869,11 @@ impl GmAdapter {
             SioReason::HeartbeatTimeout => DisconnectReason::Timeout,
             _ => DisconnectReason::Error,
         });
-        if let Err(e) = self
-            .ctx
-            .engine
-            .execute(Command::DisconnectDevice {
-                device_id: station.clone(),
-                reason,
-            })
-            .await
-        {
+        let disconnect = GmCommand::DisconnectDevice {
+            device_id: station.clone(),
+            reason,
+        };
+        if let Err(e) = self.ctx.engine.execute(disconnect.into()).await {
             tracing::warn!(station, error = %e, "could not record the disconnection");
         }
     }
@@ -921,10 +908,11 @@ fn station_message(message: &HubMessage, ctx: &AppContext) -> Option<ChannelMess
             let msg = ChannelMessage::new(CHANNEL_GM, 0, "video:status", progress, Class::Snapshot);
             return Some(msg.keyed("video:progress"));
         }
-        HubBody::Committed(event) => event,
+        HubBody::Committed(Event::Gm(event)) => event,
+        HubBody::Committed(_) => return None,
     };
     match event {
-        Event::ScanRecorded(t) => {
+        GmEvent::ScanRecorded(t) => {
             let channel = match t.device_kind {
                 DeviceKind::Gm => CHANNEL_GM,
                 _ => CHANNEL_ADMIN,
@@ -938,7 +926,7 @@ fn station_message(message: &HubMessage, ctx: &AppContext) -> Option<ChannelMess
                 Class::Event,
             ))
         }
-        Event::DeviceConnected {
+        GmEvent::DeviceConnected {
             device_id,
             kind,
             name,
@@ -953,14 +941,14 @@ fn station_message(message: &HubMessage, ctx: &AppContext) -> Option<ChannelMess
             });
             Some(on_gm("device:connected", payload).skipping(device_id.clone()))
         }
-        Event::DeviceDisconnected {
+        GmEvent::DeviceDisconnected {
             device_id, reason, ..
         } => {
             let payload =
                 json!({ "deviceId": device_id, "reason": json::disconnect_reason(*reason) });
             Some(on_gm("device:disconnected", payload).skipping(device_id.clone()))
         }
-        Event::VideoStarted { token_id, .. } => {
+        GmEvent::VideoStarted { token_id, .. } => {
             let duration = catalog
                 .get(token_id)
                 .and_then(|t| t.video.as_ref())
@@ -970,20 +958,22 @@ fn station_message(message: &HubMessage, ctx: &AppContext) -> Option<ChannelMess
                 json!({ "status": "loading", "tokenId": token_id, "progress": 0, "duration": duration }),
             ))
         }
-        Event::VideoPaused { token_id, .. } => Some(on_gm(
+        GmEvent::VideoPaused { token_id, .. } => Some(on_gm(
             "video:status",
             json!({ "status": "paused", "tokenId": token_id }),
         )),
-        Event::VideoResumed { token_id, .. } => Some(on_gm(
+        GmEvent::VideoResumed { token_id, .. } => Some(on_gm(
             "video:status",
             json!({ "status": "playing", "tokenId": token_id }),
         )),
-        Event::VideoEnded {
+        GmEvent::VideoEnded {
             token_id, outcome, ..
         } => Some(on_gm("video:status", json::video_ended(token_id, outcome))),
-        Event::SessionCreated { .. } | Event::SessionEnded { .. } | Event::SessionReset { .. } => {
+        GmEvent::SessionCreated { .. }
+        | GmEvent::SessionEnded { .. }
+        | GmEvent::SessionReset { .. } => {
             // The published view already includes this event (it is published first).
-            let sync = ctx.full_sync();
+            let sync = json::full_sync_now(ctx);
             Some(ChannelMessage::new(
                 CHANNEL_GM,
                 seq,
@@ -1009,7 +999,8 @@ pub async fn run_fanout(ctx: Arc<AppContext>) {
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "GM fan-out fell behind the hub; sending sync:full");
                 let seq = ctx.engine.published().seq;
-                ctx.channels.publish(sync_full(seq, ctx.full_sync()));
+                ctx.channels
+                    .publish(sync_full(seq, json::full_sync_now(&ctx)));
             }
             Err(broadcast::error::RecvError::Closed) => break,
         }
@@ -1096,7 +1087,7 @@ mod tests {
 
     #[test]
     fn a_dropped_delivery_leaves_the_channel_layer() {
-        use super::super::channels::{Channels, QueueLimits};
+        use crate::wire::channels::{Channels, QueueLimits};
         let channels = Arc::new(Channels::starting_after(0));
         let membership = channels.join(QueueLimits::default());
         channels.join_after(membership.client(), CHANNEL_ADMIN, 0);

@@ -1,0 +1,52 @@
+//! The contracts the box speaks, in one list: their routes, their background tasks, and how
+//! each says goodbye when the box stops. `server.rs` starts and stops them from here; a new
+//! contract adds one line to each function (ARCHITECTURE.md, "How a contract plugs in").
+
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::task::JoinHandle;
+
+use crate::wire::AppContext;
+use crate::{gm, predictions};
+
+/// Every contract's HTTP and WebSocket routes.
+pub fn routes() -> Router<Arc<AppContext>> {
+    Router::new()
+        .merge(gm::routes::router())
+        .merge(predictions::routes::router())
+}
+
+/// The contracts while the box runs.
+pub struct Contracts {
+    tasks: Vec<JoinHandle<()>>,
+    gm: gm::Running,
+}
+
+impl Contracts {
+    /// Starts every contract's fan-outs from the hub to the channel layer, and its timers.
+    pub fn start(ctx: &Arc<AppContext>) -> Self {
+        let mut tasks = Vec::new();
+        let gm = gm::start(ctx, &mut tasks);
+        predictions::start(ctx, &mut tasks);
+        Self { tasks, gm }
+    }
+
+    /// Puts the contracts' own layers (Socket.IO) in front of the box's router.
+    pub fn wrap(&self, app: Router) -> Router {
+        self.gm.wrap(app)
+    }
+
+    /// Tells every client of every contract that the box is restarting, and closes them.
+    pub async fn close_for_restart(&self, ctx: &AppContext) {
+        predictions::close_for_restart(ctx);
+        self.gm.close_for_restart().await;
+    }
+
+    /// Stops the background tasks.
+    pub fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! What every contract's pure state machine shares: time as a number, id validation, and the
+//! kinds of refusal the wire turns into error codes. Imports nothing of the crate.
+
+/// Milliseconds since the Unix epoch. Time is always an argument, never read by a domain.
+pub type Millis = u64;
+
+/// The longest id (session, team, device, token) any contract accepts.
+pub const MAX_ID_LEN: usize = 64;
+
+/// A field that failed validation; each contract's error turns it into its own `Invalid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+/// Checks an id: 1-[`MAX_ID_LEN`] characters of A-Z, a-z, 0-9, `_ - . :`.
+pub fn validate_id(field: &'static str, value: &str) -> Result<(), Invalid> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_ID_LEN
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid {
+            field,
+            reason: format!("must be 1-{MAX_ID_LEN} characters of A-Z, a-z, 0-9, _ - . :"),
+        })
+    }
+}
+
+/// What kind of refusal a contract's error is; the wire maps each kind onto an error code, so
+/// a new contract's errors need no new line in the wire's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The command needs a running session (seed 004's SESSION_NOT_FOUND).
+    NoSession,
+    /// A configured limit (devices, viewers) is reached.
+    Limit,
+    /// Well-formed, but the current state does not allow it.
+    Conflict,
+    NotFound,
+    /// A field is malformed or out of range.
+    Invalid,
+    /// A vote costs more points than the viewer holds.
+    InsufficientBalance,
+    /// Another phone holds the viewer name.
+    NameTaken,
+}

@@ -1,0 +1,235 @@
+//! Scans: first write wins per token and session, resends answered with the original result,
+//! and the scores, bonuses and completed groups a scan adds.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    DeviceKind, GmError, GmEvent, GmOutcome, GmState, ScanRequest, SessionStatus, TeamScore,
+    Transaction, TransactionStatus, MAX_TEAMS, RECENT_TRANSACTIONS,
+};
+use crate::domain::basics::{validate_id, Millis, MAX_ID_LEN};
+
+/// How many client scan ids the box remembers, to answer resends with the original result. A
+/// scanner resends within minutes of a failure (its queue holds 100), so this covers hours of a
+/// busy venue while keeping memory, snapshots (written every 10,000 events) and boot bounded.
+pub const REMEMBERED_SCAN_IDS: usize = 10_000;
+
+/// (device id, client scan id) → the transaction it produced, oldest forgotten first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(super) struct ScanIdMemory {
+    results: HashMap<(String, String), Transaction>,
+    order: VecDeque<(String, String)>,
+}
+
+impl ScanIdMemory {
+    fn get(&self, key: &(String, String)) -> Option<&Transaction> {
+        self.results.get(key)
+    }
+
+    fn remember(&mut self, key: (String, String), transaction: Transaction) {
+        if self.results.insert(key.clone(), transaction).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > REMEMBERED_SCAN_IDS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.results.remove(&oldest);
+            }
+        }
+    }
+}
+
+impl GmState {
+    pub(super) fn decide_scan(
+        &self,
+        scan: &ScanRequest,
+        now: Millis,
+    ) -> Result<(GmOutcome, Vec<GmEvent>), GmError> {
+        validate_id("deviceId", &scan.device_id)?;
+        if let Some(client_id) = &scan.client_scan_id {
+            if client_id.is_empty() || client_id.len() > 128 {
+                return Err(GmError::Invalid {
+                    field: "scanId",
+                    reason: "must be 1-128 characters".into(),
+                });
+            }
+            let key = (scan.device_id.clone(), client_id.clone());
+            if let Some(original) = self.client_scans.get(&key) {
+                return Ok((
+                    GmOutcome::Transaction {
+                        transaction: original.clone(),
+                        replayed: true,
+                    },
+                    Vec::new(),
+                ));
+            }
+        }
+        // Every scan keeps its ids in the log, the recent transactions and the snapshot: an
+        // oversized one (or no token id) is refused outright, whoever scans, and a player
+        // scanner's must be well formed. A GM scan with a malformed but short id is still recorded (as
+        // rejected: unknown token, invalid team), as stations expect.
+        let ids = [
+            ("tokenId", Some(&scan.token_id)),
+            ("teamId", scan.team_id.as_ref()),
+        ];
+        for (field, id) in ids {
+            let Some(id) = id else { continue };
+            let unusable = id.len() > MAX_ID_LEN || (field == "tokenId" && id.is_empty());
+            if unusable || scan.device_kind == DeviceKind::Player {
+                validate_id(field, id)?;
+            }
+        }
+        let current = self.current.as_ref().ok_or(GmError::NoSession)?;
+        let mut events = Vec::new();
+        // A player scanner joins the device table on its first scan; GM stations identify first.
+        let known = self.devices.get(&scan.device_id);
+        if known.is_some_and(|d| d.kind != scan.device_kind) {
+            return Err(GmError::Invalid {
+                field: "deviceId",
+                reason: format!("{} belongs to another kind of device", scan.device_id),
+            });
+        }
+        if scan.device_kind == DeviceKind::Player && !known.is_some_and(|d| d.connected) {
+            let (_, connect) =
+                self.decide_connect(&scan.device_id, DeviceKind::Player, &None, &None, now)?;
+            events.extend(connect);
+        }
+
+        let token = self.catalog.get(&scan.token_id);
+        let token_id = token.map_or_else(|| scan.token_id.clone(), |t| t.id.clone());
+        let mut transaction = Transaction {
+            id: format!("tx-{:08}", self.transactions_recorded + 1),
+            session_id: current.session.id.clone(),
+            token_id: token_id.clone(),
+            team_id: scan.team_id.clone(),
+            device_id: scan.device_id.clone(),
+            device_kind: scan.device_kind,
+            scanned_at: scan.scanned_at,
+            recorded_at: now,
+            status: TransactionStatus::Accepted,
+            rejection_reason: None,
+            points: 0,
+            client_scan_id: scan.client_scan_id.clone(),
+            video_queued: false,
+        };
+        let reject = |t: &mut Transaction, reason: &str| {
+            t.status = TransactionStatus::Rejected;
+            t.rejection_reason = Some(reason.to_string());
+        };
+
+        match (token, scan.device_kind) {
+            _ if current.session.status == SessionStatus::Paused => {
+                reject(&mut transaction, "session is paused")
+            }
+            (None, _) => reject(&mut transaction, "unknown token"),
+            (Some(token), DeviceKind::Gm) => {
+                let team = scan.team_id.as_deref().unwrap_or("");
+                if validate_id("teamId", team).is_err() {
+                    reject(&mut transaction, "invalid or missing team id");
+                } else if current
+                    .session
+                    .teams
+                    .as_ref()
+                    .is_some_and(|teams| !teams.iter().any(|t| t == team))
+                {
+                    reject(&mut transaction, "team is not part of this session");
+                } else if !current.teams.contains_key(team) && current.teams.len() >= MAX_TEAMS {
+                    reject(
+                        &mut transaction,
+                        &format!("this session already scores {MAX_TEAMS} teams"),
+                    );
+                } else if current.claimed_tokens.contains_key(&token.id) {
+                    transaction.status = TransactionStatus::Duplicate;
+                    transaction.rejection_reason =
+                        Some("token already scanned in this session".into());
+                } else {
+                    transaction.points = token.value;
+                }
+            }
+            (Some(token), DeviceKind::Player) => {
+                if token.video.is_some() {
+                    if self.video_current.is_some() || !self.video_queue.is_empty() {
+                        reject(
+                            &mut transaction,
+                            "a video is already playing, try again later",
+                        );
+                    } else {
+                        transaction.video_queued = true;
+                    }
+                }
+            }
+        }
+
+        let video_token = transaction.video_queued.then(|| token_id.clone());
+        events.push(GmEvent::ScanRecorded(transaction.clone()));
+        if let Some(token_id) = video_token {
+            events.push(GmEvent::VideoQueued {
+                token_id: token_id.clone(),
+                at: now,
+            });
+            events.push(GmEvent::VideoStarted { token_id, at: now });
+        }
+        Ok((
+            GmOutcome::Transaction {
+                transaction,
+                replayed: false,
+            },
+            events,
+        ))
+    }
+
+    pub(super) fn apply_scan(&mut self, transaction: &Transaction) {
+        self.transactions_recorded += 1;
+        if let Some(client_id) = &transaction.client_scan_id {
+            self.client_scans.remember(
+                (transaction.device_id.clone(), client_id.clone()),
+                transaction.clone(),
+            );
+        }
+        if let Some(device) = self.devices.get_mut(&transaction.device_id) {
+            device.last_seen = device.last_seen.max(transaction.recorded_at);
+        }
+        let Some(state) = &mut self.current else {
+            return;
+        };
+        state.transaction_count += 1;
+        if state.recent.len() == RECENT_TRANSACTIONS {
+            state.recent.pop_front();
+        }
+        state.recent.push_back(transaction.clone());
+        let scored = transaction.status == TransactionStatus::Accepted
+            && transaction.device_kind == DeviceKind::Gm;
+        let Some(team_id) = transaction.team_id.as_ref().filter(|_| scored) else {
+            return;
+        };
+        state
+            .claimed_tokens
+            .insert(transaction.token_id.clone(), transaction.id.clone());
+        let team = state
+            .teams
+            .entry(team_id.clone())
+            .or_insert_with(|| TeamScore {
+                team_id: team_id.clone(),
+                ..TeamScore::default()
+            });
+        team.base_score = team.base_score.saturating_add(transaction.points);
+        team.tokens_scanned += 1;
+        team.held_tokens.insert(transaction.token_id.clone());
+        let group = self
+            .catalog
+            .get(&transaction.token_id)
+            .and_then(|t| t.group.as_ref())
+            .and_then(|g| self.catalog.group(g));
+        if let Some(group) = group {
+            let complete = group
+                .token_ids
+                .iter()
+                .all(|id| team.held_tokens.contains(id));
+            if complete && !team.completed_groups.contains(&group.name) {
+                team.completed_groups.push(group.name.clone());
+                team.bonus_points = team.bonus_points.saturating_add(group.completion_bonus());
+            }
+        }
+    }
+}

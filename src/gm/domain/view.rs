@@ -1,0 +1,51 @@
+//! What the GM contract publishes after a commit that changed it: the current session, scores,
+//! recent transactions, devices, the video queue and the archived sessions.
+
+use serde::Serialize;
+
+use super::{ArchivedSession, Device, GmState, Session, TeamScore, Transaction, VideoView};
+
+/// How many transactions of the current session the published view keeps (`sync:full` sends them).
+pub const RECENT_TRANSACTIONS: usize = 100;
+
+/// The GM contract's read model, published after every commit that changed it. Its
+/// transactions are bounded; archived sessions grow with the box's history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GmView {
+    pub session: Option<Session>,
+    pub scores: Vec<TeamScore>,
+    /// The last [`RECENT_TRANSACTIONS`] transactions of the current session, oldest first.
+    pub recent_transactions: Vec<Transaction>,
+    pub devices: Vec<Device>,
+    pub video: VideoView,
+    pub archived_sessions: Vec<ArchivedSession>,
+}
+
+impl GmState {
+    pub fn video_view(&self) -> VideoView {
+        VideoView {
+            current: self.video_current.clone(),
+            queue: self.video_queue.iter().cloned().collect(),
+        }
+    }
+
+    /// The bounded read model published after each commit.
+    pub fn view(&self) -> GmView {
+        let (session, scores, recent) = match &self.current {
+            Some(state) => (
+                Some(state.session.clone()),
+                state.teams.values().cloned().collect(),
+                state.recent.iter().cloned().collect(),
+            ),
+            None => (None, Vec::new(), Vec::new()),
+        };
+        GmView {
+            session,
+            scores,
+            recent_transactions: recent,
+            devices: self.devices.values().cloned().collect(),
+            video: self.video_view(),
+            archived_sessions: self.archived.clone(),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The GM-station contract (seed 004): sessions, scans scored first-write-wins, GM stations and
+//! player scanners, and the video queue.
+//!
+//! | file | what |
+//! |---|---|
+//! | `domain/` | the pure state machine: commands, events, decide/apply by responsibility, the published [`domain::GmView`] |
+//! | `tokens.rs` | the venue's token file: values, groups, videos |
+//! | `socketio.rs` | the stations' Socket.IO adapter and the fan-out to the `gm-stations` and `admin` channels |
+//! | `json.rs` | the contract's JSON shapes (camelCase, as the stations read them) |
+//! | `routes.rs` | the HTTP API: state, sessions, scans, tokens, video control |
+//!
+//! Tests: `domain/tests.rs`, `tests/node/gm_contract.test.mjs`, `tests/node/http_api.test.mjs`.
+
+pub mod domain;
+pub mod json;
+pub mod routes;
+pub mod socketio;
+pub mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use socketioxide::SocketIo;
+use tokio::task::JoinHandle;
+
+use crate::engine::EngineHandle;
+use crate::wire::AppContext;
+
+/// How often quiet player scanners are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The contract while the box runs.
+pub struct Running {
+    io: SocketIo,
+    layer: socketioxide::layer::SocketIoLayer,
+}
+
+/// Starts the contract's background tasks (fan-out, `state:update`, the idle-scanner sweep) and
+/// its Socket.IO server.
+pub fn start(ctx: &Arc<AppContext>, tasks: &mut Vec<JoinHandle<()>>) -> Running {
+    tasks.push(tokio::spawn(socketio::run_fanout(ctx.clone())));
+    tasks.push(tokio::spawn(socketio::publish_state_updates(ctx.clone())));
+    tasks.push(tokio::spawn(sweep_idle_devices(ctx.engine.clone())));
+    let (layer, io) = socketio::layer(ctx.clone());
+    Running { io, layer }
+}
+
+impl Running {
+    /// Puts Socket.IO in front of the box's routes.
+    pub fn wrap(&self, app: Router) -> Router {
+        app.layer(self.layer.clone())
+            .layer(tower::util::MapRequestLayer::new(
+                socketio::detach_request_head::<axum::body::Body>,
+            ))
+    }
+
+    /// Tells every station the box is restarting, then closes their connections.
+    pub async fn close_for_restart(&self) {
+        socketio::announce_restart(&self.io).await;
+        self.io.clone().close().await;
+    }
+}
+
+async fn sweep_idle_devices(engine: EngineHandle) {
+    let mut ticker = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        ticker.tick().await;
+        let sweep = domain::GmCommand::SweepIdleDevices;
+        if engine.execute(sweep.into()).await.is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! What an HTTP handler takes from a request, shared by every contract's routes: a JSON body
+//! whose rejections are contract errors ([`Body`]), the client's address ([`ClientAddr`]), and
+//! the caller's verified token by what it may do ([`Caller`], [`Scanner`], [`IsStaff`],
+//! [`Admin`]).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::errors::{ErrorCode, WireError};
+use super::http::{BODY_TIMEOUT, MAX_BODY_BYTES};
+use super::AppContext;
+use crate::auth::{Claims, Role};
+
+/// A JSON body whose rejections are contract errors rather than axum's plain text.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = WireError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // A body trickled a byte at a time would hold its connection (and a slot under the
+        // connection caps) for as long as the client likes: it has this long to arrive.
+        match tokio::time::timeout(BODY_TIMEOUT, Json::<T>::from_request(req, state)).await {
+            Ok(Ok(Json(value))) => Ok(Body(value)),
+            Ok(Err(rejection)) => Err(body_error(rejection)),
+            Err(_) => Err(WireError::new(
+                ErrorCode::InvalidData,
+                format!(
+                    "the request body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+            .with_http_status(StatusCode::REQUEST_TIMEOUT)),
+        }
+    }
+}
+
+fn body_error(rejection: JsonRejection) -> WireError {
+    let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
+    let message = if too_large {
+        format!("request body is larger than {MAX_BODY_BYTES} bytes")
+    } else {
+        rejection.body_text()
+    };
+    let mut error = WireError::new(ErrorCode::InvalidData, message);
+    if too_large {
+        error = error
+            .with_details(json!({ "limitBytes": MAX_BODY_BYTES }))
+            .with_http_status(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    error
+}
+
+/// The address the request came from (both ports record it for every connection).
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        // A router served without connection info (none in the box) counts as one client.
+        Ok(ClientAddr(peer.unwrap_or(std::net::IpAddr::V4(
+            std::net::Ipv4Addr::UNSPECIFIED,
+        ))))
+    }
+}
+
+/// The caller's verified token, from `Authorization: Bearer …`.
+pub struct Caller(pub Claims);
+
+impl FromRequestParts<Arc<AppContext>> for Caller {
+    type Rejection = WireError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &Arc<AppContext>,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                WireError::new(
+                    ErrorCode::AuthRequired,
+                    "send Authorization: Bearer <token>",
+                )
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| {
+                WireError::new(
+                    ErrorCode::AuthRequired,
+                    "send Authorization: Bearer <token>",
+                )
+            })?;
+        Ok(Caller(ctx.secrets.verify(token)?))
+    }
+}
+
+/// A caller that may scan ([`Claims::require_scanner`]).
+pub struct Scanner(pub Claims);
+
+impl FromRequestParts<Arc<AppContext>> for Scanner {
+    type Rejection = WireError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &Arc<AppContext>,
+    ) -> Result<Self, Self::Rejection> {
+        let Caller(claims) = Caller::from_request_parts(parts, ctx).await?;
+        claims.require_scanner()?;
+        Ok(Scanner(claims))
+    }
+}
+
+/// Whether the request carries a valid staff token; for reads whose answer depends on who
+/// asks, rather than being refused.
+pub struct IsStaff(pub bool);
+
+impl FromRequestParts<Arc<AppContext>> for IsStaff {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &Arc<AppContext>,
+    ) -> Result<Self, Self::Rejection> {
+        let staff = Caller::from_request_parts(parts, ctx)
+            .await
+            .is_ok_and(|Caller(claims)| claims.role == Role::Admin);
+        Ok(IsStaff(staff))
+    }
+}
+
+/// A caller holding the admin role.
+pub struct Admin(pub Claims);
+
+impl FromRequestParts<Arc<AppContext>> for Admin {
+    type Rejection = WireError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &Arc<AppContext>,
+    ) -> Result<Self, Self::Rejection> {
+        let Caller(claims) = Caller::from_request_parts(parts, ctx).await?;
+        claims.require_admin()?;
+        Ok(Admin(claims))
+    }
+}
