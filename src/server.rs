@@ -227,7 +227,7 @@ impl Prepared {
             hardware_control,
         )?);
         let contracts = Arc::new(Contracts::start(&ctx));
-        let app = contracts.wrap(wire::http::router(ctx.clone()));
+        let app = contracts.wrap(wire::http::router(ctx.clone(), crate::contracts::routes()));
 
         // The stop's deadline, shared by every step of it: closing sockets, draining requests
         // and the engine's last commit all fit in `shutdown_grace` (plus the commit margin).

@@ -14,9 +14,13 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::errors::{ErrorCode, WireError};
-use super::http::{BODY_TIMEOUT, MAX_BODY_BYTES};
 use super::AppContext;
 use crate::auth::{Claims, Role};
+
+/// Largest request body the API reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long a request body (at most [`MAX_BODY_BYTES`]) may take to arrive.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A JSON body whose rejections are contract errors rather than axum's plain text.
 pub struct Body<T>(pub T);

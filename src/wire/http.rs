@@ -13,22 +13,18 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::errors::{ErrorCode, WireError};
-use super::extract::{Body, ClientAddr};
+use super::extract::{Body, ClientAddr, MAX_BODY_BYTES};
 use super::AppContext;
-
-/// Largest request body the API reads.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// How long a request body (at most [`MAX_BODY_BYTES`]) may take to arrive.
-pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 type Ctx = State<Arc<AppContext>>;
 
-pub fn router(ctx: Arc<AppContext>) -> Router {
+/// The box's routes with `contract_routes` (every contract's, from `contracts::routes`).
+pub fn router(ctx: Arc<AppContext>, contract_routes: Router<Arc<AppContext>>) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/ca.crt", get(ca_certificate))
         .route("/api/admin/auth", post(admin_login))
-        .merge(crate::contracts::routes())
+        .merge(contract_routes)
         .merge(super::hardware::router())
         .merge(super::console::router())
         .fallback(not_found)
