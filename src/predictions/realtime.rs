@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -29,11 +29,10 @@ use crate::auth::{Claims, Role};
 use crate::domain::Event;
 use crate::engine::Published;
 use crate::hub::{HubBody, HubMessage};
-use crate::wire::channels::{
-    ChannelMessage, Channels, Class, Client, Membership, Next, Subscribed,
-};
+use crate::wire::channels::{ChannelMessage, Channels, Class, Client, Membership, Subscribed};
 use crate::wire::errors::{ErrorCode, WireError};
-use crate::wire::ratelimit::RateLimit;
+use crate::wire::extract::bearer_token;
+use crate::wire::json_ws;
 use crate::wire::time::iso;
 use crate::wire::AppContext;
 
@@ -43,12 +42,6 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 const UPDATE_EVERY: Duration = Duration::from_millis(250);
 /// Channels one client may hold.
 const MAX_CHANNELS_PER_CLIENT: usize = 32;
-/// Close code for a client that did not answer pings.
-pub const CLOSE_NO_PONG: u16 = 4000;
-/// Close code when the viewer's token expires while connected.
-pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
-/// Close code for a frame over [`MAX_FRAME_BYTES`] (the WebSocket "message too big").
-pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Commands one client may send per second, and at once. A viewer subscribes a handful of
 /// times a session; the budget is for a page that reconnects and resubscribes everything.
 const COMMANDS_PER_SECOND: u32 = 10;
@@ -176,8 +169,6 @@ pub fn notify_user(channels: &Channels, user_id: &str, code: &str, text: &str) {
 
 /// Channel kinds of this contract.
 const CHANNEL_PREFIXES: [&str; 3] = ["streamer:", "game:", "user:"];
-/// Close code when the box restarts (the WebSocket "service restart" code).
-pub const CLOSE_RESTARTING: u16 = 1012;
 
 /// Sends a `MAINTENANCE` notice to every client of this contract.
 pub fn announce_maintenance(channels: &Channels, text: &str) -> usize {
@@ -197,7 +188,7 @@ pub fn close_for_restart(channels: &Channels) {
             "MAINTENANCE",
             "the box is restarting; reconnect and resume with lastSeq",
         ));
-        client.cut(CLOSE_RESTARTING, "restarting");
+        client.cut(json_ws::CLOSE_RESTARTING, "restarting");
     }
 }
 
@@ -474,12 +465,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string)
-        .or(query.token);
+    let token = bearer_token(&headers).map(str::to_string).or(query.token);
     let claims = match token {
         None => {
             return WireError::new(ErrorCode::AuthRequired, "send a token from /api/auth")
@@ -535,168 +521,55 @@ async fn serve_client(
     socket: WebSocket,
 ) {
     let client = registration.client().clone();
-    let (sink, stream) = futures_split(socket);
-    let writer = tokio::spawn(write_loop(client.clone(), sink));
-    read_loop(&ctx, &claims, &client, stream).await;
-    drop(registration);
-    // The writer ends on the close (ours or the client's); give it a moment to send it.
-    client.cut(1000, "bye");
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
-}
-
-type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
-type Stream = futures_util::stream::SplitStream<WebSocket>;
-
-fn futures_split(socket: WebSocket) -> (Sink, Stream) {
-    use futures_util::StreamExt;
-    socket.split()
-}
-
-async fn write_loop(client: Arc<Client>, mut sink: Sink) {
-    use futures_util::SinkExt;
-    loop {
-        if client.take_ping_request() && sink.send(Message::Ping(Vec::new().into())).await.is_err()
-        {
-            break;
-        }
-        match client.next() {
-            Next::Send(msg) => {
-                if sink
-                    .send(Message::Text(msg.text.clone().into()))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                client.delivered(&msg);
-            }
-            Next::Close(code, reason) => {
-                let frame = CloseFrame {
-                    code,
-                    reason: reason.into(),
-                };
-                let sent = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    sink.send(Message::Close(Some(frame))),
-                )
-                .await;
-                if !matches!(sent, Ok(Ok(()))) {
-                    // The client closed first: the WebSocket library has its reply (the
-                    // client's own code) queued, and refuses a second close; flushing sends the
-                    // reply, so the client sees a clean close rather than 1006.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
-                }
-                break;
-            }
-            Next::Wait => client.ready().await,
-        }
-    }
-}
-
-async fn read_loop(
-    ctx: &Arc<AppContext>,
-    claims: &Claims,
-    client: &Arc<Client>,
-    mut stream: Stream,
-) {
-    use futures_util::StreamExt;
-    let ping_every = ctx.config.realtime_ping_interval;
-    let mut ping = tokio::time::interval(ping_every);
-    // Ticks missed while a catch-up was awaited must not all fire at once on return.
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.tick().await;
-    let mut answered = true;
-    let mut commands = RateLimit::new(
-        COMMAND_BURST,
-        Duration::from_secs(u64::from(COMMAND_BURST / COMMANDS_PER_SECOND)),
+    let limits = json_ws::Limits {
+        max_frame_bytes: MAX_FRAME_BYTES,
+        ping_every: ctx.config.realtime_ping_interval,
+        commands_per_second: COMMANDS_PER_SECOND,
+        command_burst: COMMAND_BURST,
+    };
+    let token_left = Duration::from_millis(
+        (claims.exp.saturating_mul(1000)).saturating_sub(crate::engine::wall_clock_ms()),
     );
-    let mut warned_at: Option<tokio::time::Instant> = None;
-    // The token was checked at the upgrade; it stops being good while the socket is open.
-    let left = (claims.exp.saturating_mul(1000)).saturating_sub(crate::engine::wall_clock_ms());
-    let expiry = tokio::time::sleep(Duration::from_millis(left));
-    tokio::pin!(expiry);
-    loop {
-        tokio::select! {
-            () = &mut expiry => {
-                client.cut(CLOSE_TOKEN_EXPIRED, "token expired: log in again and resume with lastSeq");
-                break;
+    let (ctx, claims, client) = (&ctx, &claims, &client);
+    json_ws::serve(
+        socket,
+        registration,
+        limits,
+        token_left,
+        &ViewerNotices,
+        |text| async move {
+            let handled = handle_command(ctx, claims, client, &text);
+            // One catch-up at a time per client, awaited here: the socket is not read meanwhile,
+            // so a client cannot pile up reads of the log. The budget is the viewer's, not the
+            // connection's: reconnecting does not renew it.
+            let waited = !handled.resumes.is_empty();
+            for (after, channels) in handled.resumes {
+                let from_log = ctx.take_log_resume(&claims.sub);
+                resume_from_log(ctx, client, &channels, after, from_log).await;
             }
-            frame = stream.next() => {
-                let frame = match frame {
-                    Some(Ok(frame)) => frame,
-                    Some(Err(e)) => {
-                        if is_oversized(e) {
-                            client.cut(CLOSE_TOO_BIG, &format!("frame over {MAX_FRAME_BYTES} bytes"));
-                        }
-                        break;
-                    }
-                    None => break,
-                };
-                let is_command = matches!(frame, Message::Text(_) | Message::Binary(_));
-                if is_command && !commands.try_take() {
-                    // Dropped, with a notice at most once a second so the warning is no flood.
-                    let now = tokio::time::Instant::now();
-                    if warned_at.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1)) {
-                        warned_at = Some(now);
-                        client.push(notice(
-                            "RATE_LIMITED",
-                            format!("at most {COMMANDS_PER_SECOND} commands a second; this one was ignored"),
-                        ));
-                    }
-                    continue;
-                }
-                match frame {
-                    Message::Text(text) => {
-                        let handled = handle_command(ctx, claims, client, text.as_str());
-                        if handled.pong {
-                            answered = true;
-                        }
-                        // One catch-up at a time per client, awaited here: the socket is not
-                        // read meanwhile, so a client cannot pile up reads of the log. The
-                        // budget is the viewer's, not the connection's: reconnecting does not
-                        // renew it.
-                        let resumed = !handled.resumes.is_empty();
-                        for (after, channels) in handled.resumes {
-                            let from_log = ctx.take_log_resume(&claims.sub);
-                            resume_from_log(ctx, client, &channels, after, from_log).await;
-                        }
-                        if resumed {
-                            // Its pongs were not read while it waited: do not hold that against it.
-                            answered = true;
-                            ping.reset();
-                        }
-                    }
-                    Message::Pong(_) => answered = true,
-                    Message::Close(_) => break,
-                    Message::Binary(_) => {
-                        client.push(notice("BAD_COMMAND", "send JSON text frames"));
-                    }
-                    Message::Ping(_) => {}
-                }
+            json_ws::Handled {
+                pong: handled.pong,
+                waited,
             }
-            _ = ping.tick() => {
-                if !answered {
-                    client.cut(CLOSE_NO_PONG, "no pong within the ping interval");
-                    break;
-                }
-                answered = false;
-                client.request_ping();
-            }
-        }
-        if client.is_cut() {
-            break;
-        }
-    }
+        },
+    )
+    .await;
 }
 
-/// Whether a read failed because the client sent a frame over the limit (then it is told so
-/// with 1009, rather than a plain close that looks like the box going away).
-fn is_oversized(error: axum::Error) -> bool {
-    use tokio_tungstenite::tungstenite::Error;
-    matches!(
-        error.into_inner().downcast::<Error>().map(|e| *e),
-        Ok(Error::Capacity(_))
-    )
+/// The seed's notices for what the shared socket loop refuses.
+struct ViewerNotices;
+
+impl json_ws::Notices for ViewerNotices {
+    fn rate_limited(&self, per_second: u32) -> Arc<ChannelMessage> {
+        notice(
+            "RATE_LIMITED",
+            format!("at most {per_second} commands a second; this one was ignored"),
+        )
+    }
+
+    fn binary_refused(&self) -> Arc<ChannelMessage> {
+        notice("BAD_COMMAND", "send JSON text frames")
+    }
 }
 
 /// What a text frame asked for that the read loop finishes.

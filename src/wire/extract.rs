@@ -80,6 +80,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// The token of `Authorization: Bearer …` (the scheme in any case, as HTTP has it), the one
+/// place every route and WebSocket upgrade reads it from.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// The caller's verified token, from `Authorization: Bearer …`.
 pub struct Caller(pub Claims);
 
@@ -90,25 +104,12 @@ impl FromRequestParts<Arc<AppContext>> for Caller {
         parts: &mut Parts,
         ctx: &Arc<AppContext>,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                WireError::new(
-                    ErrorCode::AuthRequired,
-                    "send Authorization: Bearer <token>",
-                )
-            })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                WireError::new(
-                    ErrorCode::AuthRequired,
-                    "send Authorization: Bearer <token>",
-                )
-            })?;
+        let token = bearer_token(&parts.headers).ok_or_else(|| {
+            WireError::new(
+                ErrorCode::AuthRequired,
+                "send Authorization: Bearer <token>",
+            )
+        })?;
         Ok(Caller(ctx.secrets.verify(token)?))
     }
 }
@@ -160,5 +161,25 @@ impl FromRequestParts<Arc<AppContext>> for Admin {
         let Caller(claims) = Caller::from_request_parts(parts, ctx).await?;
         claims.require_admin()?;
         Ok(Admin(claims))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        let with = |value: &str| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(axum::http::header::AUTHORIZATION, value.parse().unwrap());
+            bearer_token(&headers).map(str::to_string)
+        };
+        assert_eq!(with("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(with("bearer abc").as_deref(), Some("abc"));
+        assert_eq!(with("BEARER  abc ").as_deref(), Some("abc"));
+        assert_eq!(with("Basic abc"), None);
+        assert_eq!(with("Bearer "), None);
+        assert_eq!(bearer_token(&axum::http::HeaderMap::new()), None);
     }
 }

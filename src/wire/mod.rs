@@ -4,6 +4,7 @@
 //! - [`extract`]: what handlers take from a request (JSON body, caller's token, address).
 //! - [`errors`]: the error codes and how every failure maps onto them.
 //! - [`channels`]: the channel layer every real-time contract publishes through.
+//! - [`json_ws`]: the JSON-over-WebSocket connection loop (frame limit, pings, budget, expiry).
 //! - [`ratelimit`] and [`logins`]: rate limits, and the staff and viewer login budgets.
 //! - [`hardware`]: the admin API of the LEDs, the reset button and session resets.
 //! - [`console`]: the staff web console, a page that drives the admin API.
@@ -16,6 +17,7 @@ pub mod errors;
 pub mod extract;
 pub mod hardware;
 pub mod http;
+pub mod json_ws;
 pub mod logins;
 pub mod ratelimit;
 pub mod time;
