@@ -1,8 +1,9 @@
 //! venuebox: the offline real-time hub of a live venue event.
 //!
-//! See `ARCHITECTURE.md` for the map. In one line: wire adapters turn frames into typed
-//! [`domain::Command`]s, the [`engine`] applies them in order and commits them durably, and the
-//! [`hub`] fans the resulting events out to every connected device.
+//! See `ARCHITECTURE.md` for the map. In one line: each contract's folder ([`gm`],
+//! [`predictions`]) turns frames into typed [`domain::Command`]s, the [`engine`] applies them in
+//! order and commits them durably, and the [`hub`] fans the resulting events out to every
+//! connected device through the contracts' fan-outs and the shared [`wire`] machinery.
 
 pub mod auth;
 pub mod cli;

@@ -1,5 +1,5 @@
 //! The channel layer every real-time contract publishes through: the JSON WebSocket contracts
-//! (`realtime.rs`) and the GM-station Socket.IO contract (`socketio.rs`) alike.
+//! (`predictions/realtime.rs`) and the GM-station Socket.IO contract (`gm/socketio.rs`) alike.
 //!
 //! A contract's fan-out turns committed hub events into [`ChannelMessage`]s and hands them to
 //! [`Channels::publish`]. Every message carries its channel and the log sequence number of the

@@ -1,4 +1,7 @@
-//! The game as pure state: sessions, teams, scans, scores, devices and the video queue.
+//! The GM contract's game as pure state: sessions, teams, scans, scores, devices and the video
+//! queue. This file holds the types and the dispatch; each responsibility decides and applies
+//! its own commands and events in its own file (`sessions.rs`, `scans.rs`, `devices.rs`,
+//! `video.rs`), and `view.rs` builds what is published.
 //!
 //! Invariant: nothing here does I/O or reads a clock. [`GmState::execute`] takes a command and the
 //! current time, decides every event the command causes before changing anything, then applies
