@@ -36,7 +36,7 @@ use crate::auth::{Claims, Role};
 use crate::domain::Event;
 use crate::engine::wall_clock_ms;
 use crate::hub::{HubBody, HubMessage};
-use crate::wire::channels::{ChannelMessage, Class, Client, Membership, Next, Subscribed};
+use crate::wire::channels::{ChannelMessage, Class, Client, Framing, Membership, Next, Subscribed};
 use crate::wire::errors::{unexpected, ErrorCode, WireError};
 use crate::wire::ratelimit::RateLimit;
 use crate::wire::{run, AppContext};
@@ -357,7 +357,10 @@ impl GmAdapter {
         if conn.is_admin() {
             // Joined before the client is told it is connected, so nothing published after its
             // `connect` event is missed; the connect handler starts the delivery.
-            let membership = self.ctx.channels.join(self.ctx.queue_limits());
+            let membership = self
+                .ctx
+                .channels
+                .join(self.ctx.queue_limits(), Framing::SocketIoEnvelope);
             let seq = self.ctx.engine.published().seq;
             for channel in [CHANNEL_GM, CHANNEL_ADMIN] {
                 self.follow_from(membership.client(), channel, seq);
@@ -653,7 +656,10 @@ impl GmAdapter {
 
         // A second identify on the same socket starts its delivery afresh.
         self.stop_delivery(&conn);
-        let membership = self.ctx.channels.join(self.ctx.queue_limits());
+        let membership = self
+            .ctx
+            .channels
+            .join(self.ctx.queue_limits(), Framing::SocketIoEnvelope);
         let client = membership.client();
         match resume_from {
             Some(from) => self.resume(client, from),
@@ -1030,7 +1036,7 @@ async fn deliver(socket: SocketRef, conn: Arc<Conn>, client: Arc<Client>) {
             && msg.seq <= client.delivered_on(&msg.channel);
         let about_itself = msg.skip_for.is_some() && msg.skip_for == conn.station();
         let send = !already_had && !about_itself;
-        if send && socket.emit(msg.kind, msg.envelope()).is_err() {
+        if send && socket.emit(msg.kind, client.frame_of(&msg)).is_err() {
             // Buffer full or closed: drop the connection; the station resumes from its last
             // delivered sequence when it reconnects.
             tracing::warn!(station = ?conn.station(), "station socket is full; disconnecting it");
@@ -1087,9 +1093,9 @@ mod tests {
 
     #[test]
     fn a_dropped_delivery_leaves_the_channel_layer() {
-        use crate::wire::channels::{Channels, QueueLimits};
+        use crate::wire::channels::{Channels, Framing, QueueLimits};
         let channels = Arc::new(Channels::starting_after(0));
-        let membership = channels.join(QueueLimits::default());
+        let membership = channels.join(QueueLimits::default(), Framing::SocketIoEnvelope);
         channels.join_after(membership.client(), CHANNEL_ADMIN, 0);
         let delivery = Delivery::new(membership);
         assert_eq!(channels.presence().get(CHANNEL_ADMIN), Some(&1));

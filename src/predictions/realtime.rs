@@ -29,7 +29,9 @@ use crate::auth::{Claims, Role};
 use crate::domain::Event;
 use crate::engine::Published;
 use crate::hub::{HubBody, HubMessage};
-use crate::wire::channels::{ChannelMessage, Channels, Class, Client, Membership, Subscribed};
+use crate::wire::channels::{
+    ChannelMessage, Channels, Class, Client, Framing, Membership, Subscribed,
+};
 use crate::wire::errors::{ErrorCode, WireError};
 use crate::wire::extract::bearer_token;
 use crate::wire::json_ws;
@@ -495,7 +497,7 @@ pub async fn upgrade(
 /// A viewer's place in the channel layer from the upgrade request on, subscribed to the
 /// streamer of its query; dropping it (also when the upgrade never completes) leaves the layer.
 fn register_viewer(ctx: &AppContext, streamer: Option<&str>) -> Membership {
-    let membership = ctx.channels.join(ctx.queue_limits());
+    let membership = ctx.channels.join(ctx.queue_limits(), Framing::JsonFrame);
     if let Some(streamer) = streamer.filter(|s| !s.is_empty() && s.len() <= 64) {
         let channel = format!("streamer:{streamer}");
         ctx.channels

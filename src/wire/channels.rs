@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
@@ -62,7 +63,30 @@ pub enum Class {
     Terminal,
 }
 
-/// One message for one channel, encoded once and shared by every subscriber.
+/// How a client's wire frames a channel message. A message is encoded at most once per framing,
+/// on its first delivery to a client of that framing, and shared by every such client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `{type, payload, channel, seq}` (an array of them for a batch; a notice has no channel
+    /// or seq): the JSON WebSocket contracts.
+    JsonFrame,
+    /// `{event, data, timestamp}`: the Socket.IO contracts' event envelope.
+    SocketIoEnvelope,
+}
+
+impl Framing {
+    const COUNT: usize = 2;
+
+    fn index(self) -> usize {
+        match self {
+            Framing::JsonFrame => 0,
+            Framing::SocketIoEnvelope => 1,
+        }
+    }
+}
+
+/// One message for one channel: what it says, shared by every subscriber, with its encoding
+/// per framing made on first use.
 #[derive(Debug)]
 pub struct ChannelMessage {
     pub channel: String,
@@ -72,22 +96,20 @@ pub struct ChannelMessage {
     pub key: Option<String>,
     /// The message type (JSON contracts) or event name (Socket.IO).
     pub kind: &'static str,
+    /// One payload, or for a batch the array of them (each its own frame where the framing
+    /// has frames).
     pub payload: Value,
+    batched: bool,
     /// A client acting as this device is not sent the message (a station is not told that it
     /// itself connected).
     pub skip_for: Option<String>,
-    /// The JSON WebSocket frame, `{type, payload, channel, seq}`; its length is what the byte
-    /// bound counts.
-    pub text: String,
-    /// The Socket.IO envelope `{event, data, timestamp}`, encoded on first use and shared by
-    /// every socket (encoding per socket was the main cost of a large fan-out).
-    envelope: std::sync::OnceLock<Box<serde_json::value::RawValue>>,
+    /// The encodings made so far, by [`Framing`]. Encoding per socket was the main cost of a
+    /// large fan-out; encoding per framing is the floor.
+    encoded: [std::sync::OnceLock<Box<RawValue>>; Framing::COUNT],
 }
 
 impl ChannelMessage {
     pub fn new(channel: &str, seq: u64, kind: &'static str, payload: Value, class: Class) -> Self {
-        let text =
-            json!({ "type": kind, "payload": payload, "channel": channel, "seq": seq }).to_string();
         Self {
             channel: channel.to_string(),
             seq,
@@ -95,9 +117,9 @@ impl ChannelMessage {
             key: None,
             kind,
             payload,
+            batched: false,
             skip_for: None,
-            text,
-            envelope: std::sync::OnceLock::new(),
+            encoded: Default::default(),
         }
     }
 
@@ -113,39 +135,16 @@ impl ChannelMessage {
         if payloads.len() == 1 {
             return Self::new(channel, seq, kind, payloads.remove(0), class);
         }
-        let frames: Vec<Value> = payloads
-            .iter()
-            .map(|p| json!({ "type": kind, "payload": p, "channel": channel, "seq": seq }))
-            .collect();
-        let text = Value::Array(frames).to_string();
         Self {
-            channel: channel.to_string(),
-            seq,
-            class,
-            key: None,
-            kind,
-            payload: Value::Array(payloads),
-            skip_for: None,
-            text,
-            envelope: std::sync::OnceLock::new(),
+            batched: true,
+            ..Self::new(channel, seq, kind, Value::Array(payloads), class)
         }
     }
 
     /// A `SYSTEM_NOTICE` for one client: no channel, no sequence.
     pub fn notice(code: &str, message: impl Into<String>) -> Arc<Self> {
         let payload = json!({ "code": code, "message": message.into() });
-        let text = json!({ "type": "SYSTEM_NOTICE", "payload": payload }).to_string();
-        Arc::new(Self {
-            channel: String::new(),
-            seq: 0,
-            class: Class::Event,
-            key: None,
-            kind: "SYSTEM_NOTICE",
-            payload,
-            skip_for: None,
-            text,
-            envelope: std::sync::OnceLock::new(),
-        })
+        Arc::new(Self::new("", 0, "SYSTEM_NOTICE", payload, Class::Event))
     }
 
     pub fn keyed(mut self, key: impl Into<String>) -> Self {
@@ -162,13 +161,29 @@ impl ChannelMessage {
         Arc::new(self)
     }
 
-    /// The `{event, data, timestamp}` envelope of this message, encoded once.
-    pub fn envelope(&self) -> &serde_json::value::RawValue {
-        self.envelope.get_or_init(|| {
-            let envelope = envelope(self.kind, self.payload.clone());
-            serde_json::value::to_raw_value(&envelope)
-                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
+    /// The message as `framing` puts it on the wire, encoded on the first call for it.
+    pub fn encoded(&self, framing: Framing) -> &RawValue {
+        self.encoded[framing.index()].get_or_init(|| {
+            let value = match framing {
+                Framing::JsonFrame => self.json_frame(),
+                Framing::SocketIoEnvelope => envelope(self.kind, self.payload.clone()),
+            };
+            serde_json::value::to_raw_value(&value).unwrap_or_else(|_| RawValue::NULL.to_owned())
         })
+    }
+
+    fn json_frame(&self) -> Value {
+        let frame = |payload: &Value| {
+            if self.channel.is_empty() {
+                json!({ "type": self.kind, "payload": payload })
+            } else {
+                json!({ "type": self.kind, "payload": payload, "channel": self.channel, "seq": self.seq })
+            }
+        };
+        match (&self.payload, self.batched) {
+            (Value::Array(payloads), true) => Value::Array(payloads.iter().map(frame).collect()),
+            (payload, _) => frame(payload),
+        }
     }
 
     fn same_key(&self, other: &ChannelMessage) -> bool {
@@ -212,6 +227,7 @@ pub enum Next {
 pub struct Client {
     id: u64,
     limits: QueueLimits,
+    framing: Framing,
     outbox: Mutex<Outbox>,
     ready: Notify,
     /// Last seq handed to the connection, per channel: the resume point if the client is cut.
@@ -229,10 +245,11 @@ impl Drop for Client {
 }
 
 impl Client {
-    fn new(id: u64, limits: QueueLimits, box_queued: Arc<AtomicUsize>) -> Self {
+    fn new(id: u64, limits: QueueLimits, framing: Framing, box_queued: Arc<AtomicUsize>) -> Self {
         Self {
             id,
             limits,
+            framing,
             box_queued,
             outbox: Mutex::new(Outbox {
                 queue: VecDeque::new(),
@@ -258,16 +275,28 @@ impl Client {
         self.enqueue(msg, true);
     }
 
+    /// The message as this client's wire frames it.
+    pub fn frame_of<'m>(&self, msg: &'m ChannelMessage) -> &'m RawValue {
+        msg.encoded(self.framing)
+    }
+
+    /// What a queued message counts against the byte bounds: its encoding on this client's wire.
+    fn size_of(&self, msg: &ChannelMessage) -> usize {
+        msg.encoded(self.framing).get().len()
+    }
+
     fn enqueue(&self, msg: Arc<ChannelMessage>, backlog: bool) -> bool {
+        // Encoded before the lock: the first client of a framing pays for everyone's.
+        let size = self.size_of(&msg);
         let mut outbox = lock(&self.outbox);
         if outbox.close.is_some() {
             return false;
         }
         if msg.key.is_some() {
             if let Some(i) = outbox.queue.iter().position(|m| m.same_key(&msg)) {
-                let old = outbox.queue[i].text.len();
-                outbox.bytes = outbox.bytes - old + msg.text.len();
-                self.box_queued.fetch_add(msg.text.len(), Ordering::Relaxed);
+                let old = self.size_of(&outbox.queue[i]);
+                outbox.bytes = outbox.bytes - old + size;
+                self.box_queued.fetch_add(size, Ordering::Relaxed);
                 self.box_queued.fetch_sub(old, Ordering::Relaxed);
                 outbox.queue[i] = msg;
                 drop(outbox);
@@ -279,8 +308,8 @@ impl Client {
             Class::Terminal => self.limits.messages + TERMINAL_RESERVE,
             _ => self.limits.messages,
         };
-        let after = outbox.bytes + msg.text.len();
-        let box_full = self.box_queued.load(Ordering::Relaxed) + msg.text.len() > BOX_QUEUE_BYTES
+        let after = outbox.bytes + size;
+        let box_full = self.box_queued.load(Ordering::Relaxed) + size > BOX_QUEUE_BYTES
             && after > FAIR_SHARE_BYTES;
         let full = outbox.queue.len() >= limit || after > self.limits.bytes || box_full;
         if full && !backlog {
@@ -296,8 +325,8 @@ impl Client {
             self.ready.notify_one();
             return false;
         }
-        outbox.bytes += msg.text.len();
-        self.box_queued.fetch_add(msg.text.len(), Ordering::Relaxed);
+        outbox.bytes += size;
+        self.box_queued.fetch_add(size, Ordering::Relaxed);
         outbox.queue.push_back(msg);
         drop(outbox);
         self.ready.notify_one();
@@ -331,8 +360,9 @@ impl Client {
         let mut outbox = lock(&self.outbox);
         match outbox.queue.pop_front() {
             Some(msg) => {
-                outbox.bytes -= msg.text.len();
-                self.box_queued.fetch_sub(msg.text.len(), Ordering::Relaxed);
+                let size = self.size_of(&msg);
+                outbox.bytes -= size;
+                self.box_queued.fetch_sub(size, Ordering::Relaxed);
                 Next::Send(msg)
             }
             None => match &outbox.close {
@@ -472,19 +502,19 @@ impl Channels {
     }
 
     /// A new client with its own queue; see [`Channels::join`] for one that leaves by itself.
-    pub fn connect(&self, limits: QueueLimits) -> Arc<Client> {
+    pub fn connect(&self, limits: QueueLimits, framing: Framing) -> Arc<Client> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let client = Arc::new(Client::new(id, limits, self.box_queued.clone()));
+        let client = Arc::new(Client::new(id, limits, framing, self.box_queued.clone()));
         lock(&self.clients).insert(id, client.clone());
         client
     }
 
     /// A new client whose membership ends (client and subscriptions forgotten) when the
     /// returned guard is dropped, whichever way its connection ends.
-    pub fn join(self: &Arc<Self>, limits: QueueLimits) -> Membership {
+    pub fn join(self: &Arc<Self>, limits: QueueLimits, framing: Framing) -> Membership {
         Membership {
             channels: self.clone(),
-            client: self.connect(limits),
+            client: self.connect(limits, framing),
         }
     }
 
@@ -670,7 +700,7 @@ mod tests {
 
     fn client() -> (Channels, Arc<Client>) {
         let channels = Channels::default();
-        let client = channels.connect(QueueLimits::default());
+        let client = channels.connect(QueueLimits::default(), Framing::JsonFrame);
         client.start_at("streamer:s", 41);
         (channels, client)
     }
@@ -698,8 +728,8 @@ mod tests {
     #[test]
     fn a_full_box_cuts_the_clients_holding_more_than_their_share_and_no_others() {
         let channels = Channels::default();
-        let slow = channels.connect(QueueLimits::default());
-        let lively = channels.connect(QueueLimits::default());
+        let slow = channels.connect(QueueLimits::default(), Framing::JsonFrame);
+        let lively = channels.connect(QueueLimits::default(), Framing::JsonFrame);
         // The slow one holds ~72 KiB, the lively one a little.
         for seq in 1..=9 {
             assert!(slow.push(big_event(seq)));
@@ -736,7 +766,10 @@ mod tests {
         let outbox = lock(&c.outbox);
         assert_eq!(outbox.queue.len(), 1);
         assert_eq!(outbox.queue[0].seq, 500);
-        assert_eq!(outbox.bytes, outbox.queue[0].text.len());
+        assert_eq!(
+            outbox.bytes,
+            outbox.queue[0].encoded(Framing::JsonFrame).get().len()
+        );
     }
 
     #[test]
@@ -768,10 +801,13 @@ mod tests {
     #[test]
     fn the_byte_bound_cuts_too() {
         let channels = Channels::default();
-        let c = channels.connect(QueueLimits {
-            messages: 1000,
-            bytes: 4096,
-        });
+        let c = channels.connect(
+            QueueLimits {
+                messages: 1000,
+                bytes: 4096,
+            },
+            Framing::JsonFrame,
+        );
         let big = || {
             ChannelMessage::new(
                 "game:g",
@@ -794,7 +830,7 @@ mod tests {
         for seq in 1..=10 {
             channels.publish(event(seq));
         }
-        let c = channels.connect(QueueLimits::default());
+        let c = channels.connect(QueueLimits::default(), Framing::JsonFrame);
         let result = channels.subscribe(&c, "streamer:s", Some(6), 100, |n| {
             Some(ChannelMessage::notice("RESUMED", format!("{n}")))
         });
@@ -810,13 +846,13 @@ mod tests {
             Subscribed::Already
         );
         let restarted = Channels::starting_after(10);
-        let back = restarted.connect(QueueLimits::default());
+        let back = restarted.connect(QueueLimits::default(), Framing::JsonFrame);
         assert_eq!(
             restarted.subscribe(&back, "streamer:s", Some(6), 100, |_| None),
             Subscribed::Behind,
             "nothing from before the start is held"
         );
-        let current = restarted.connect(QueueLimits::default());
+        let current = restarted.connect(QueueLimits::default(), Framing::JsonFrame);
         assert_eq!(
             restarted.subscribe(&current, "streamer:s", Some(10), 100, |_| None),
             Subscribed::Resumed(0)
@@ -832,7 +868,7 @@ mod tests {
         for seq in 1..=1000 {
             channels.publish(update(seq));
         }
-        let c = channels.connect(QueueLimits::default());
+        let c = channels.connect(QueueLimits::default(), Framing::JsonFrame);
         let resumed = channels.subscribe(&c, "streamer:s", Some(3), 100, |_| None);
         assert_eq!(
             resumed,
@@ -844,7 +880,7 @@ mod tests {
         for seq in 1001..=1000 + CHANNEL_HISTORY as u64 + 5 {
             channels.publish(event(seq));
         }
-        let late = channels.connect(QueueLimits::default());
+        let late = channels.connect(QueueLimits::default(), Framing::JsonFrame);
         assert_eq!(
             channels.subscribe(&late, "streamer:s", Some(1001), usize::MAX, |_| None),
             Subscribed::Behind
@@ -859,7 +895,7 @@ mod tests {
             drain(&late),
             (1001 + CHANNEL_HISTORY as u64..=1005 + CHANNEL_HISTORY as u64).collect::<Vec<_>>()
         );
-        let near = channels.connect(QueueLimits::default());
+        let near = channels.connect(QueueLimits::default(), Framing::JsonFrame);
         assert_eq!(
             channels.subscribe(&near, "streamer:s", Some(1400), 3, |_| None),
             Subscribed::Behind,
@@ -873,13 +909,13 @@ mod tests {
         for seq in 1..=10 {
             channels.publish(event(seq));
         }
-        let at_limit = channels.connect(QueueLimits::default());
+        let at_limit = channels.connect(QueueLimits::default(), Framing::JsonFrame);
         assert_eq!(
             channels.subscribe(&at_limit, "streamer:s", Some(0), 10, |_| None),
             Subscribed::Resumed(10)
         );
         assert_eq!(drain(&at_limit), (1..=10).collect::<Vec<_>>());
-        let past_limit = channels.connect(QueueLimits::default());
+        let past_limit = channels.connect(QueueLimits::default(), Framing::JsonFrame);
         assert_eq!(
             channels.subscribe(&past_limit, "streamer:s", Some(0), 9, |_| None),
             Subscribed::Behind
@@ -896,7 +932,7 @@ mod tests {
             vec![json!({"a": 1})],
             Class::Snapshot,
         );
-        assert!(one.text.starts_with('{'));
+        assert!(one.encoded(Framing::JsonFrame).get().starts_with('{'));
         let two = ChannelMessage::batch(
             "s:1",
             5,
@@ -904,7 +940,8 @@ mod tests {
             vec![json!({"a": 1}), json!({"b": 2})],
             Class::Snapshot,
         );
-        let frames: Vec<Value> = serde_json::from_str(&two.text).unwrap();
+        let frames: Vec<Value> =
+            serde_json::from_str(two.encoded(Framing::JsonFrame).get()).unwrap();
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[1]["payload"]["b"], 2);
         assert_eq!(frames[1]["type"], "EVENT_UPDATED");

@@ -88,7 +88,7 @@ async fn write_loop(client: Arc<Client>, mut sink: Sink) {
         match client.next() {
             Next::Send(msg) => {
                 if sink
-                    .send(Message::Text(msg.text.clone().into()))
+                    .send(Message::Text(client.frame_of(&msg).get().to_owned().into()))
                     .await
                     .is_err()
                 {
