@@ -71,15 +71,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gm::domain::{DisconnectReason, GmEvent};
-
-    fn event(i: u64) -> Event {
-        Event::Gm(GmEvent::DeviceDisconnected {
-            device_id: format!("d{i}"),
-            reason: DisconnectReason::Manual,
-            at: i,
-        })
-    }
+    use crate::domain::sample_event as event;
 
     #[tokio::test]
     async fn listeners_get_messages_in_order() {

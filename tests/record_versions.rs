@@ -150,10 +150,10 @@ fn the_predictions_fixture_game_is_back(name: &str) {
         .predictions
         .prediction("pred-fx")
         .expect("the prediction is back");
-    assert_eq!(prediction.title, "Who wins?");
-    assert_eq!(prediction.game_id.as_deref(), Some("g1"));
-    assert_eq!(prediction.cost_per_vote, 10);
-    assert_eq!(prediction.prompt_versions["session"], "v12");
+    assert_eq!(prediction.spec.title, "Who wins?");
+    assert_eq!(prediction.spec.game_id.as_deref(), Some("g1"));
+    assert_eq!(prediction.spec.cost_per_vote, 10);
+    assert_eq!(prediction.spec.prompt_versions["session"], "v12");
     assert_eq!(prediction.totals["a"], 10);
     assert_eq!(prediction.totals["b"], 30);
     let result = prediction.result.as_ref().expect("closed");

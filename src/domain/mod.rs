@@ -142,18 +142,6 @@ impl Serialize for Event {
     }
 }
 
-impl From<GmEvent> for Event {
-    fn from(event: GmEvent) -> Self {
-        Event::Gm(event)
-    }
-}
-
-impl From<PredictionEvent> for Event {
-    fn from(event: PredictionEvent) -> Self {
-        Event::Predictions(event)
-    }
-}
-
 /// What a command produced, for the caller's reply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -350,6 +338,16 @@ impl Domain {
             Event::Predictions(event) => self.predictions.apply(event),
         }
     }
+}
+
+/// A small event for tests of the log and the hub: device `GM_<i>` left, at `i`.
+#[cfg(test)]
+pub(crate) fn sample_event(i: u64) -> Event {
+    Event::Gm(GmEvent::DeviceDisconnected {
+        device_id: format!("GM_{i}"),
+        reason: crate::gm::domain::DisconnectReason::Timeout,
+        at: i,
+    })
 }
 
 #[cfg(test)]

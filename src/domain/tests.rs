@@ -3,35 +3,12 @@
 //! tail) rebuilds exactly the live state.
 
 use super::*;
+use crate::gm::domain::tests::{catalog, limits, T0};
 use crate::gm::domain::{
     DeviceKind, DisconnectReason, PlaybackOutcome, ResetSource, ScanRequest, SessionControl,
     VideoControl,
 };
-use crate::gm::tokens::ScoringRules;
 use crate::predictions::domain::{CloseReason, NewPrediction, PredictionOption};
-
-const T0: Millis = 1_700_000_000_000;
-
-fn catalog() -> TokenCatalog {
-    let json = r#"{
-        "tok1": {"SF_ValueRating": 1, "SF_MemoryType": "Personal", "SF_Group": ""},
-        "tok2": {"SF_ValueRating": 3, "SF_MemoryType": "Technical", "SF_Group": null},
-        "grpA": {"SF_ValueRating": 2, "SF_MemoryType": "Business", "SF_Group": "Pair (x2)"},
-        "grpB": {"SF_ValueRating": 1, "SF_MemoryType": "Personal", "SF_Group": "Pair(x2)"},
-        "vid1": {"SF_ValueRating": 2, "SF_MemoryType": "Personal", "video": "v/vid1.mp4", "videoDuration": 3},
-        "vid2": {"SF_ValueRating": 2, "SF_MemoryType": "Personal", "video": "v/vid2.mp4"}
-    }"#;
-    TokenCatalog::from_venue_json(json, &ScoringRules::default()).unwrap()
-}
-
-fn limits() -> Limits {
-    Limits {
-        max_gm_stations: 2,
-        max_player_scanners: 1,
-        reconnect_grace_ms: 30_000,
-        player_idle_ms: 60_000,
-    }
-}
 
 /// xorshift64: the same seed plays the same game on every machine.
 struct Dice(u64);

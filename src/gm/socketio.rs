@@ -293,14 +293,11 @@ fn required_str<'a>(data: &'a Value, name: &str) -> Result<&'a str, WireError> {
 }
 
 fn require_object(data: &Value) -> Result<(), WireError> {
-    if data.is_object() {
-        Ok(())
-    } else {
-        Err(WireError::new(
-            ErrorCode::InvalidData,
-            "event data must be a JSON object",
-        ))
-    }
+    WireError::unless(
+        data.is_object(),
+        ErrorCode::InvalidData,
+        "event data must be a JSON object",
+    )
 }
 
 /// Before a stop closes every connection: tells each station why, in the seed's `error`
@@ -420,67 +417,40 @@ impl GmAdapter {
         Ok(claims)
     }
 
+    /// Routes `event` through the guard (rate limit by `bucket`, the `error` event, the ack) to
+    /// `handler`.
+    fn on<F, Fut>(
+        self: &Arc<Self>,
+        socket: &SocketRef,
+        event: &'static str,
+        bucket: Bucket,
+        handler: F,
+    ) where
+        F: FnOnce(Arc<Self>, SocketRef, Arc<Conn>, Value) -> Fut + Copy + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Value, WireError>> + Send + 'static,
+    {
+        let adapter = self.clone();
+        socket.on(
+            event,
+            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
+                let adapter = adapter.clone();
+                async move { adapter.guarded(s, d, ack, bucket, handler).await }
+            },
+        );
+    }
+
     fn register_handlers(self: &Arc<Self>, socket: &SocketRef) {
-        let a = self.clone();
-        socket.on(
-            "gm:identify",
-            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
-                let a = a.clone();
-                async move { a.guarded(s, d, ack, Bucket::Other, Self::identify).await }
-            },
-        );
-        let a = self.clone();
-        socket.on(
-            "transaction:submit",
-            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
-                let a = a.clone();
-                async move { a.guarded(s, d, ack, Bucket::Submit, Self::submit).await }
-            },
-        );
-        let a = self.clone();
-        socket.on(
+        self.on(socket, "gm:identify", Bucket::Other, Self::identify);
+        self.on(socket, "transaction:submit", Bucket::Submit, Self::submit);
+        self.on(
+            socket,
             "state:request",
-            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
-                let a = a.clone();
-                async move {
-                    a.guarded(s, d, ack, Bucket::StateRequest, Self::state_request)
-                        .await
-                }
-            },
+            Bucket::StateRequest,
+            Self::state_request,
         );
-        let a = self.clone();
-        socket.on(
-            "heartbeat",
-            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
-                let a = a.clone();
-                async move {
-                    a.guarded(s, d, ack, Bucket::Heartbeat, Self::heartbeat)
-                        .await
-                }
-            },
-        );
-        let a = self.clone();
-        socket.on(
-            "video:control",
-            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
-                let a = a.clone();
-                async move {
-                    a.guarded(s, d, ack, Bucket::Other, Self::video_control)
-                        .await
-                }
-            },
-        );
-        let a = self.clone();
-        socket.on(
-            "session:reset",
-            move |s: SocketRef, TryData(d): TryData<Value>, ack: AckSender| {
-                let a = a.clone();
-                async move {
-                    a.guarded(s, d, ack, Bucket::StateRequest, Self::reset)
-                        .await
-                }
-            },
-        );
+        self.on(socket, "heartbeat", Bucket::Heartbeat, Self::heartbeat);
+        self.on(socket, "video:control", Bucket::Other, Self::video_control);
+        self.on(socket, "session:reset", Bucket::StateRequest, Self::reset);
         // An unknown event goes through the same guard as a known one (rate limit, the `error`
         // event and the acknowledgement), answered INVALID_DATA whatever it carried.
         let a = self.clone();
@@ -782,14 +752,11 @@ impl GmAdapter {
     }
 
     fn require_admin(conn: &Conn) -> Result<(), WireError> {
-        if conn.is_admin() {
-            Ok(())
-        } else {
-            Err(WireError::new(
-                ErrorCode::AuthRequired,
-                "only an admin connection may do this",
-            ))
-        }
+        WireError::unless(
+            conn.is_admin(),
+            ErrorCode::AuthRequired,
+            "only an admin connection may do this",
+        )
     }
 
     /// Admin console: `video:control {action, tokenId?}` like `POST /api/video/control`.

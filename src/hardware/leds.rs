@@ -138,26 +138,21 @@ impl LedFrame {
     }
 }
 
-const SLOW: Light = Light::Blink {
-    on_ms: 500,
-    off_ms: 500,
-};
-const FAST: Light = Light::Blink {
-    on_ms: 125,
-    off_ms: 125,
-};
-const RAPID: Light = Light::Blink {
-    on_ms: 100,
-    off_ms: 100,
-};
-const HEARTBEAT: Light = Light::Blink {
-    on_ms: 100,
-    off_ms: 1900,
-};
-const BREATHE: Light = Light::Blink {
-    on_ms: 1000,
-    off_ms: 1000,
-};
+/// On for `on_ms`, then off for `off_ms`, over and over.
+const fn blink(on_ms: u64, off_ms: u64) -> Light {
+    Light::Blink { on_ms, off_ms }
+}
+
+/// 1 Hz.
+const SLOW: Light = blink(500, 500);
+/// 4 Hz.
+const FAST: Light = blink(125, 125);
+/// 5 Hz: the reset button is held.
+const RAPID: Light = blink(100, 100);
+/// A short flash every 2 s: ready.
+const HEARTBEAT: Light = blink(100, 1900);
+/// 1 s on, 1 s off: paused.
+const BREATHE: Light = blink(1000, 1000);
 
 /// The pattern for a box state. Button feedback first (staff are looking at the box), then
 /// boot phases, then faults, video and the session.

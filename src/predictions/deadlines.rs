@@ -20,7 +20,7 @@ pub async fn run_prediction_deadlines(engine: EngineHandle) {
             .predictions
             .iter()
             .filter(|p| p.is_open())
-            .map(|p| (p.closes_at, p.id.clone()))
+            .map(|p| (p.spec.closes_at, p.spec.id.clone()))
             .min();
         let Some((closes_at, id)) = next else {
             if watch.changed().await.is_err() {

@@ -74,15 +74,8 @@ pub struct PredictionResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prediction {
-    pub id: String,
-    pub streamer_id: String,
-    pub game_id: Option<String>,
-    pub title: String,
-    pub options: Vec<PredictionOption>,
-    pub cost_per_vote: u64,
-    pub closes_at: Millis,
-    /// Kept exactly as given; the box does not interpret them.
-    pub prompt_versions: BTreeMap<String, String>,
+    /// What staff asked for. Its fields come first in the log's records, in this order.
+    pub spec: NewPrediction,
     pub created_at: Millis,
     /// Points per option id, in option order.
     pub totals: BTreeMap<String, u64>,
@@ -97,7 +90,7 @@ impl Prediction {
     /// The winner under the tie rule in the module docs.
     fn winner(&self) -> Option<String> {
         let mut best: Option<(&str, u64)> = None;
-        for option in &self.options {
+        for option in &self.spec.options {
             let total = self.totals.get(&option.id).copied().unwrap_or(0);
             if total > 0 && best.is_none_or(|(_, top)| total > top) {
                 best = Some((&option.id, total));
@@ -121,12 +114,12 @@ pub struct PredictionsView {
 
 impl PredictionsView {
     pub fn prediction(&self, id: &str) -> Option<&Prediction> {
-        self.predictions.iter().find(|p| p.id == id)
+        self.predictions.iter().find(|p| p.spec.id == id)
     }
 }
 
 /// A new prediction as staff describe it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewPrediction {
     pub id: String,
     pub streamer_id: String,
@@ -135,6 +128,7 @@ pub struct NewPrediction {
     pub options: Vec<PredictionOption>,
     pub cost_per_vote: u64,
     pub closes_at: Millis,
+    /// Kept exactly as given; the box does not interpret them.
     pub prompt_versions: BTreeMap<String, String>,
 }
 
@@ -297,7 +291,7 @@ impl PredictionsState {
         let keep_from = closed_ones.len().saturating_sub(closed);
         let mut out: Vec<Prediction> = self.open().cloned().collect();
         out.extend(closed_ones[keep_from..].iter().map(|p| (*p).clone()));
-        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        out.sort_by(|a, b| (a.created_at, &a.spec.id).cmp(&(b.created_at, &b.spec.id)));
         out
     }
 
@@ -410,10 +404,10 @@ impl PredictionsState {
                     .predictions
                     .get(prediction_id)
                     .ok_or_else(|| PredictionError::NotFound(prediction_id.clone()))?;
-                if !prediction.is_open() || now >= prediction.closes_at {
+                if !prediction.is_open() || now >= prediction.spec.closes_at {
                     return Err(PredictionError::Closed(prediction_id.clone()));
                 }
-                if !prediction.options.iter().any(|o| &o.id == option_id) {
+                if !prediction.spec.options.iter().any(|o| &o.id == option_id) {
                     return Err(invalid(
                         "optionId",
                         format!("{option_id:?} is not an option"),
@@ -426,7 +420,7 @@ impl PredictionsState {
                     ));
                 }
                 let points = votes
-                    .checked_mul(prediction.cost_per_vote)
+                    .checked_mul(prediction.spec.cost_per_vote)
                     .ok_or_else(|| invalid("votes", "too many"))?;
                 let balance = self.balance(user_id);
                 if balance < points {
@@ -578,16 +572,12 @@ impl PredictionsState {
             ));
         }
         let prediction = Prediction {
-            id: new.id.clone(),
-            streamer_id: new.streamer_id.clone(),
-            game_id: new.game_id.clone(),
-            title: new.title.trim().to_string(),
-            options: new.options.clone(),
-            cost_per_vote: new.cost_per_vote,
-            closes_at: new.closes_at,
-            prompt_versions: new.prompt_versions.clone(),
-            created_at: now,
             totals: new.options.iter().map(|o| (o.id.clone(), 0)).collect(),
+            spec: NewPrediction {
+                title: new.title.trim().to_string(),
+                ..new.clone()
+            },
+            created_at: now,
             result: None,
         };
         Ok((
@@ -611,7 +601,7 @@ impl PredictionsState {
         match event {
             PredictionEvent::Created(prediction) => {
                 self.predictions
-                    .insert(prediction.id.clone(), prediction.clone());
+                    .insert(prediction.spec.id.clone(), prediction.clone());
             }
             PredictionEvent::VoteCast {
                 prediction_id,

@@ -71,14 +71,14 @@ fn notice(code: &str, text: impl Into<String>) -> Arc<ChannelMessage> {
 
 pub(crate) fn event_json(p: &Prediction) -> Value {
     json!({
-        "id": p.id,
-        "streamerId": p.streamer_id,
-        "gameId": p.game_id,
-        "title": p.title,
-        "options": p.options.iter().map(|o| json!({"id": o.id, "label": o.label})).collect::<Vec<_>>(),
-        "closesAt": iso(p.closes_at),
-        "costPerVote": p.cost_per_vote,
-        "promptVersions": p.prompt_versions,
+        "id": p.spec.id,
+        "streamerId": p.spec.streamer_id,
+        "gameId": p.spec.game_id,
+        "title": p.spec.title,
+        "options": p.spec.options.iter().map(|o| json!({"id": o.id, "label": o.label})).collect::<Vec<_>>(),
+        "closesAt": iso(p.spec.closes_at),
+        "costPerVote": p.spec.cost_per_vote,
+        "promptVersions": p.spec.prompt_versions,
     })
 }
 
@@ -94,8 +94,8 @@ fn created(channel: &str, seq: u64, p: &Prediction) -> Arc<ChannelMessage> {
 }
 
 fn updated_payload(p: &Prediction) -> Value {
-    let closes_at = p.is_open().then(|| iso(p.closes_at));
-    json!({ "eventId": p.id, "totals": p.totals, "closesAt": closes_at })
+    let closes_at = p.is_open().then(|| iso(p.spec.closes_at));
+    json!({ "eventId": p.spec.id, "totals": p.totals, "closesAt": closes_at })
 }
 
 fn updated(channel: &str, seq: u64, p: &Prediction) -> Arc<ChannelMessage> {
@@ -106,13 +106,14 @@ fn updated(channel: &str, seq: u64, p: &Prediction) -> Arc<ChannelMessage> {
         "EVENT_UPDATED",
         payload,
         Class::Snapshot,
-        Some(format!("EVENT_UPDATED:{}", p.id)),
+        Some(format!("EVENT_UPDATED:{}", p.spec.id)),
     )
 }
 
 fn closed(channel: &str, seq: u64, p: &Prediction) -> Arc<ChannelMessage> {
     let winner = p.result.as_ref().and_then(|r| r.winner.clone());
-    let payload = json!({ "eventId": p.id, "result": { "optionId": winner, "totals": p.totals } });
+    let payload =
+        json!({ "eventId": p.spec.id, "result": { "optionId": winner, "totals": p.totals } });
     message(channel, seq, "EVENT_CLOSED", payload, Class::Terminal, None)
 }
 
@@ -128,8 +129,8 @@ fn balance(channel: &str, seq: u64, balance: u64) -> Arc<ChannelMessage> {
 }
 
 fn channels_of(p: &Prediction) -> Vec<String> {
-    let mut out = vec![format!("streamer:{}", p.streamer_id)];
-    if let Some(game) = &p.game_id {
+    let mut out = vec![format!("streamer:{}", p.spec.streamer_id)];
+    if let Some(game) = &p.spec.game_id {
         out.push(format!("game:{game}"));
     }
     out
@@ -260,7 +261,7 @@ fn replay_for_channel(
         .predictions
         .predictions
         .iter()
-        .map(|p| (p.id.as_str(), p))
+        .map(|p| (p.spec.id.as_str(), p))
         .collect();
     let on_channel = |p: &Prediction| channels_of(p).iter().any(|c| c == channel);
     let user_channel = |user: &str| channel.strip_prefix("user:") == Some(user);
@@ -277,7 +278,7 @@ fn replay_for_channel(
                 if on_channel(p) {
                     out.push(created(channel, *seq, p));
                 }
-                known.insert(p.id.clone(), p.clone());
+                known.insert(p.spec.id.clone(), p.clone());
             }
             PredictionEvent::VoteCast {
                 prediction_id,

@@ -231,17 +231,9 @@ impl StorageBackend for FaultyBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::sample_event as event;
     use crate::domain::Event;
-    use crate::gm::domain::{DisconnectReason, GmEvent};
     use crate::store::Store;
-
-    fn event(i: u64) -> Event {
-        Event::Gm(GmEvent::DeviceDisconnected {
-            device_id: format!("d{i}"),
-            reason: DisconnectReason::Timeout,
-            at: i,
-        })
-    }
 
     #[test]
     fn a_write_failing_mid_commit_leaves_the_last_commit_intact() {

@@ -174,20 +174,11 @@ pub fn export(path: &Path, out: &mut impl Write) -> Result<CheckReport, Maintena
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gm::domain::{DisconnectReason, GmEvent};
     use crate::store::Store;
 
     fn write_log(path: &Path, n: u64) {
         let store = Store::open(path).unwrap();
-        let events: Vec<Event> = (0..n)
-            .map(|i| {
-                Event::Gm(GmEvent::DeviceDisconnected {
-                    device_id: format!("d{i}"),
-                    reason: DisconnectReason::Manual,
-                    at: i,
-                })
-            })
-            .collect();
+        let events: Vec<Event> = (0..n).map(crate::domain::sample_event).collect();
         store.append(1, &events).unwrap();
     }
 
@@ -211,7 +202,7 @@ mod tests {
             .collect();
         assert_eq!(lines.len(), 5);
         assert_eq!(lines[4]["seq"], 5);
-        assert_eq!(lines[0]["event"]["DeviceDisconnected"]["device_id"], "d0");
+        assert_eq!(lines[0]["event"]["DeviceDisconnected"]["device_id"], "GM_0");
         assert_eq!(
             std::fs::read(&path).unwrap(),
             before,
@@ -234,10 +225,10 @@ mod tests {
         let path = dir.path().join("venuebox.redb");
         write_log(&path, 200);
         let mut bytes = std::fs::read(&path).unwrap();
-        // Scribble over the page that holds record "d150".
+        // Scribble over the page that holds record "GM_150".
         let at = bytes
-            .windows(4)
-            .position(|w| w == b"d150")
+            .windows(6)
+            .position(|w| w == b"GM_150")
             .expect("the record is in the file");
         for b in &mut bytes[at.saturating_sub(64)..at + 64] {
             *b ^= 0x5a;

@@ -451,16 +451,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Event;
-    use crate::gm::domain::{DisconnectReason, GmEvent};
-
-    fn sample(i: u64) -> Event {
-        Event::Gm(GmEvent::DeviceDisconnected {
-            device_id: format!("GM_{i}"),
-            reason: DisconnectReason::Timeout,
-            at: i,
-        })
-    }
+    use crate::domain::sample_event as sample;
 
     #[test]
     fn appended_events_replay_in_order_after_reopen() {

@@ -85,6 +85,15 @@ impl WireError {
         }
     }
 
+    /// `Ok(())` when `holds`, else this error.
+    pub fn unless(holds: bool, code: ErrorCode, message: &str) -> Result<(), WireError> {
+        if holds {
+            Ok(())
+        } else {
+            Err(WireError::new(code, message))
+        }
+    }
+
     pub fn with_http_status(mut self, status: StatusCode) -> Self {
         self.http_status = Some(status);
         self

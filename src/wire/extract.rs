@@ -114,6 +114,17 @@ impl FromRequestParts<Arc<AppContext>> for Caller {
     }
 }
 
+/// The caller's claims, when `may` lets its role do what the route does.
+async fn caller_who(
+    parts: &mut Parts,
+    ctx: &Arc<AppContext>,
+    may: fn(&Claims) -> Result<(), crate::auth::AuthError>,
+) -> Result<Claims, WireError> {
+    let Caller(claims) = Caller::from_request_parts(parts, ctx).await?;
+    may(&claims)?;
+    Ok(claims)
+}
+
 /// A caller that may scan ([`Claims::require_scanner`]).
 pub struct Scanner(pub Claims);
 
@@ -124,9 +135,9 @@ impl FromRequestParts<Arc<AppContext>> for Scanner {
         parts: &mut Parts,
         ctx: &Arc<AppContext>,
     ) -> Result<Self, Self::Rejection> {
-        let Caller(claims) = Caller::from_request_parts(parts, ctx).await?;
-        claims.require_scanner()?;
-        Ok(Scanner(claims))
+        caller_who(parts, ctx, Claims::require_scanner)
+            .await
+            .map(Scanner)
     }
 }
 
@@ -158,9 +169,9 @@ impl FromRequestParts<Arc<AppContext>> for Admin {
         parts: &mut Parts,
         ctx: &Arc<AppContext>,
     ) -> Result<Self, Self::Rejection> {
-        let Caller(claims) = Caller::from_request_parts(parts, ctx).await?;
-        claims.require_admin()?;
-        Ok(Admin(claims))
+        caller_who(parts, ctx, Claims::require_admin)
+            .await
+            .map(Admin)
     }
 }
 

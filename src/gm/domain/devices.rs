@@ -16,7 +16,7 @@ impl GmState {
         now: Millis,
     ) -> Result<(GmOutcome, Vec<GmEvent>), GmError> {
         validate_id("deviceId", device_id)?;
-        let existing = self.devices.get(device_id);
+        let existing = self.data.devices.get(device_id);
         if let Some(device) = existing.filter(|d| d.kind != kind) {
             return Err(GmError::Invalid {
                 field: "deviceId",
@@ -45,6 +45,7 @@ impl GmState {
             DeviceKind::Player => self.limits.max_player_scanners,
         };
         let holding_slots = self
+            .data
             .devices
             .values()
             .filter(|d| d.kind == kind && d.id != device_id && (d.connected || within_grace(d)))
@@ -87,6 +88,7 @@ impl GmState {
         now: Millis,
     ) -> Result<(GmOutcome, Vec<GmEvent>), GmError> {
         let device = self
+            .data
             .devices
             .get(device_id)
             .ok_or_else(|| GmError::UnknownDevice(device_id.to_string()))?;
@@ -110,7 +112,8 @@ impl GmState {
 
     /// Player scanners that went quiet, marked disconnected.
     pub(super) fn idle_players(&self, now: Millis) -> Vec<GmEvent> {
-        self.devices
+        self.data
+            .devices
             .values()
             .filter(|d| {
                 d.kind == DeviceKind::Player
@@ -138,12 +141,12 @@ impl GmState {
                 // Devices gone for long are forgotten when another arrives (timed by the
                 // event, so replay forgets the same ones): the table, and every state:update
                 // listing it, holds tonight's devices rather than every id ever seen.
-                self.devices.retain(|_, d| {
+                self.data.devices.retain(|_, d| {
                     d.connected
                         || d.disconnected_at
                             .is_none_or(|gone| at.saturating_sub(gone) < FORGET_DEVICES_AFTER_MS)
                 });
-                self.devices.insert(
+                self.data.devices.insert(
                     device_id.clone(),
                     Device {
                         id: device_id.clone(),
@@ -163,7 +166,7 @@ impl GmState {
                 reason,
                 at,
             } => {
-                if let Some(device) = self.devices.get_mut(device_id) {
+                if let Some(device) = self.data.devices.get_mut(device_id) {
                     device.connected = false;
                     device.disconnected_at = Some(*at);
                     device.disconnect_reason = Some(*reason);

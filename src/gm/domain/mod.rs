@@ -413,6 +413,12 @@ pub struct GmSnapshot {
     /// Fingerprint of the token catalogue the state was built with; another catalogue (the token
     /// file changed) makes the snapshot unusable and boot replays the whole log instead.
     catalog_fingerprint: u64,
+    data: GmData,
+}
+
+/// What the events have built: everything of [`GmState`] but its configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct GmData {
     current: Option<SessionState>,
     archived: Vec<ArchivedSession>,
     devices: BTreeMap<String, Device>,
@@ -428,13 +434,7 @@ pub struct GmState {
     catalog: TokenCatalog,
     catalog_fingerprint: u64,
     limits: Limits,
-    current: Option<SessionState>,
-    archived: Vec<ArchivedSession>,
-    devices: BTreeMap<String, Device>,
-    video_current: Option<CurrentVideo>,
-    video_queue: VecDeque<String>,
-    client_scans: ScanIdMemory,
-    transactions_recorded: u64,
+    data: GmData,
 }
 
 /// A device disconnected this long is dropped from the device table when another connects.
@@ -451,13 +451,7 @@ impl GmState {
             catalog_fingerprint: catalog.fingerprint(),
             catalog,
             limits,
-            current: None,
-            archived: Vec::new(),
-            devices: BTreeMap::new(),
-            video_current: None,
-            video_queue: VecDeque::new(),
-            client_scans: ScanIdMemory::default(),
-            transactions_recorded: 0,
+            data: GmData::default(),
         }
     }
 
@@ -465,13 +459,7 @@ impl GmState {
     pub fn snapshot(&self) -> GmSnapshot {
         GmSnapshot {
             catalog_fingerprint: self.catalog_fingerprint,
-            current: self.current.clone(),
-            archived: self.archived.clone(),
-            devices: self.devices.clone(),
-            video_current: self.video_current.clone(),
-            video_queue: self.video_queue.clone(),
-            client_scans: self.client_scans.clone(),
-            transactions_recorded: self.transactions_recorded,
+            data: self.data.clone(),
         }
     }
 
@@ -484,13 +472,7 @@ impl GmState {
             catalog_fingerprint: snapshot.catalog_fingerprint,
             catalog,
             limits,
-            current: snapshot.current,
-            archived: snapshot.archived,
-            devices: snapshot.devices,
-            video_current: snapshot.video_current,
-            video_queue: snapshot.video_queue,
-            client_scans: snapshot.client_scans,
-            transactions_recorded: snapshot.transactions_recorded,
+            data: snapshot.data,
         })
     }
 
@@ -521,12 +503,14 @@ impl GmState {
     fn finish_outcome(&self, outcome: GmOutcome) -> GmOutcome {
         match outcome {
             GmOutcome::Session(s) => GmOutcome::Session(
-                self.current
+                self.data
+                    .current
                     .as_ref()
                     .filter(|c| c.session.id == s.id)
                     .map(|c| c.session.clone())
                     .or_else(|| {
-                        self.archived
+                        self.data
+                            .archived
                             .iter()
                             .rev()
                             .find(|a| a.session.id == s.id)
@@ -538,7 +522,7 @@ impl GmState {
                 device,
                 reconnected,
             } => GmOutcome::Device {
-                device: self.devices.get(&device.id).cloned().unwrap_or(device),
+                device: self.data.devices.get(&device.id).cloned().unwrap_or(device),
                 reconnected,
             },
             GmOutcome::Video(_) => GmOutcome::Video(self.video_view()),
@@ -606,6 +590,7 @@ impl GmState {
     /// the power went is restarted from the beginning.
     pub fn recover(&self, now: Millis) -> Vec<GmEvent> {
         let mut events: Vec<GmEvent> = self
+            .data
             .devices
             .values()
             .filter(|d| d.connected)
@@ -615,7 +600,7 @@ impl GmState {
                 at: now,
             })
             .collect();
-        if let Some(current) = &self.video_current {
+        if let Some(current) = &self.data.video_current {
             events.push(GmEvent::VideoEnded {
                 token_id: current.token_id.clone(),
                 outcome: PlaybackOutcome::Interrupted,
@@ -631,9 +616,12 @@ impl GmState {
 
     /// How many transactions the current session has recorded.
     pub fn session_transaction_count(&self) -> usize {
-        self.current.as_ref().map_or(0, |s| s.transaction_count)
+        self.data
+            .current
+            .as_ref()
+            .map_or(0, |s| s.transaction_count)
     }
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -55,7 +55,7 @@ impl GmState {
                 });
             }
             let key = (scan.device_id.clone(), client_id.clone());
-            if let Some(original) = self.client_scans.get(&key) {
+            if let Some(original) = self.data.client_scans.get(&key) {
                 return Ok((
                     GmOutcome::Transaction {
                         transaction: original.clone(),
@@ -80,10 +80,10 @@ impl GmState {
                 validate_id(field, id)?;
             }
         }
-        let current = self.current.as_ref().ok_or(GmError::NoSession)?;
+        let current = self.data.current.as_ref().ok_or(GmError::NoSession)?;
         let mut events = Vec::new();
         // A player scanner joins the device table on its first scan; GM stations identify first.
-        let known = self.devices.get(&scan.device_id);
+        let known = self.data.devices.get(&scan.device_id);
         if known.is_some_and(|d| d.kind != scan.device_kind) {
             return Err(GmError::Invalid {
                 field: "deviceId",
@@ -99,7 +99,7 @@ impl GmState {
         let token = self.catalog.get(&scan.token_id);
         let token_id = token.map_or_else(|| scan.token_id.clone(), |t| t.id.clone());
         let mut transaction = Transaction {
-            id: format!("tx-{:08}", self.transactions_recorded + 1),
+            id: format!("tx-{:08}", self.data.transactions_recorded + 1),
             session_id: current.session.id.clone(),
             token_id: token_id.clone(),
             team_id: scan.team_id.clone(),
@@ -149,7 +149,7 @@ impl GmState {
             }
             (Some(token), DeviceKind::Player) => {
                 if token.video.is_some() {
-                    if self.video_current.is_some() || !self.video_queue.is_empty() {
+                    if self.data.video_current.is_some() || !self.data.video_queue.is_empty() {
                         reject(
                             &mut transaction,
                             "a video is already playing, try again later",
@@ -180,17 +180,17 @@ impl GmState {
     }
 
     pub(super) fn apply_scan(&mut self, transaction: &Transaction) {
-        self.transactions_recorded += 1;
+        self.data.transactions_recorded += 1;
         if let Some(client_id) = &transaction.client_scan_id {
-            self.client_scans.remember(
+            self.data.client_scans.remember(
                 (transaction.device_id.clone(), client_id.clone()),
                 transaction.clone(),
             );
         }
-        if let Some(device) = self.devices.get_mut(&transaction.device_id) {
+        if let Some(device) = self.data.devices.get_mut(&transaction.device_id) {
             device.last_seen = device.last_seen.max(transaction.recorded_at);
         }
-        let Some(state) = &mut self.current else {
+        let Some(state) = &mut self.data.current else {
             return;
         };
         state.transaction_count += 1;

@@ -16,7 +16,7 @@ impl GmState {
         teams: Option<&Vec<String>>,
         now: Millis,
     ) -> Result<(GmOutcome, Vec<GmEvent>), GmError> {
-        if self.current.is_some() {
+        if self.data.current.is_some() {
             return Err(GmError::SessionAlreadyRunning);
         }
         validate_id("sessionId", session_id)?;
@@ -61,10 +61,14 @@ impl GmState {
         source: ResetSource,
         now: Millis,
     ) -> Result<(GmOutcome, Vec<GmEvent>), GmError> {
-        let current = self.current.as_ref().ok_or(GmError::NoSession)?;
+        let current = self.data.current.as_ref().ok_or(GmError::NoSession)?;
         validate_id("sessionId", session_id)?;
         let used = current.session.id == session_id
-            || self.archived.iter().any(|a| a.session.id == session_id);
+            || self
+                .data
+                .archived
+                .iter()
+                .any(|a| a.session.id == session_id);
         if used {
             return Err(GmError::Invalid {
                 field: "sessionId",
@@ -92,7 +96,7 @@ impl GmState {
         control: SessionControl,
         now: Millis,
     ) -> Result<(GmOutcome, Vec<GmEvent>), GmError> {
-        let current = self.current.as_ref().ok_or(GmError::NoSession)?;
+        let current = self.data.current.as_ref().ok_or(GmError::NoSession)?;
         let session_id = current.session.id.clone();
         let event = match (current.session.status, control) {
             (SessionStatus::Active, SessionControl::Pause) => GmEvent::SessionPaused {
@@ -125,7 +129,7 @@ impl GmState {
                 teams,
                 at,
             } => {
-                self.current = Some(SessionState {
+                self.data.current = Some(SessionState {
                     session: Session {
                         id: session_id.clone(),
                         name: name.clone(),
@@ -155,10 +159,10 @@ impl GmState {
             GmEvent::SessionPaused { .. } => self.set_session_status(SessionStatus::Paused),
             GmEvent::SessionResumed { .. } => self.set_session_status(SessionStatus::Active),
             GmEvent::SessionEnded { at, .. } => {
-                if let Some(mut state) = self.current.take() {
+                if let Some(mut state) = self.data.current.take() {
                     state.session.status = SessionStatus::Archived;
                     state.session.ended_at = Some(*at);
-                    self.archived.push(ArchivedSession {
+                    self.data.archived.push(ArchivedSession {
                         scores: state.teams.into_values().collect(),
                         transaction_count: state.transaction_count,
                         session: state.session,
@@ -166,7 +170,7 @@ impl GmState {
                 }
             }
             GmEvent::SessionReset { session_id, at, .. } => {
-                let Some(old) = self.current.as_ref().map(|s| s.session.clone()) else {
+                let Some(old) = self.data.current.as_ref().map(|s| s.session.clone()) else {
                     return;
                 };
                 self.apply(&GmEvent::SessionEnded {
@@ -185,7 +189,7 @@ impl GmState {
     }
 
     fn set_session_status(&mut self, status: SessionStatus) {
-        if let Some(state) = &mut self.current {
+        if let Some(state) = &mut self.data.current {
             state.session.status = status;
         }
     }

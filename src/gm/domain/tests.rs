@@ -4,9 +4,10 @@ use super::*;
 use crate::domain::order_for_first_write_wins;
 use crate::gm::tokens::ScoringRules;
 
-const T0: Millis = 1_700_000_000_000;
+pub(crate) const T0: Millis = 1_700_000_000_000;
 
-fn catalog() -> TokenCatalog {
+/// A small catalogue with a group of two, a plain token and two videos.
+pub(crate) fn catalog() -> TokenCatalog {
     let json = r#"{
         "tok1": {"SF_ValueRating": 1, "SF_MemoryType": "Personal", "SF_Group": ""},
         "tok2": {"SF_ValueRating": 3, "SF_MemoryType": "Technical", "SF_Group": null},
@@ -18,7 +19,8 @@ fn catalog() -> TokenCatalog {
     TokenCatalog::from_venue_json(json, &ScoringRules::default()).unwrap()
 }
 
-fn limits() -> Limits {
+/// Two GM stations, one player scanner, a 30 s grace.
+pub(crate) fn limits() -> Limits {
     Limits {
         max_gm_stations: 2,
         max_player_scanners: 1,
@@ -415,23 +417,19 @@ fn resent_client_scan_id_returns_the_original_result() {
     assert_eq!(d.session_transaction_count(), 1);
 }
 
+/// Queues `token_id`'s video at T0.
+fn queue_video(d: &mut GmState, token_id: &str) {
+    let queue = GmCommand::QueueVideo {
+        token_id: token_id.into(),
+    };
+    d.execute(&queue, T0).unwrap();
+}
+
 #[test]
 fn video_queue_plays_in_order_and_controls_apply() {
     let mut d = domain_with_session(None);
-    d.execute(
-        &GmCommand::QueueVideo {
-            token_id: "vid1".into(),
-        },
-        T0,
-    )
-    .unwrap();
-    d.execute(
-        &GmCommand::QueueVideo {
-            token_id: "vid2".into(),
-        },
-        T0,
-    )
-    .unwrap();
+    queue_video(&mut d, "vid1");
+    queue_video(&mut d, "vid2");
     let view = d.video_view();
     assert_eq!(view.current.as_ref().unwrap().token_id, "vid1");
     assert_eq!(view.queue, vec!["vid2".to_string()]);
@@ -466,13 +464,7 @@ fn video_queue_plays_in_order_and_controls_apply() {
 #[test]
 fn a_stale_video_end_report_changes_nothing() {
     let mut d = domain_with_session(None);
-    d.execute(
-        &GmCommand::QueueVideo {
-            token_id: "vid1".into(),
-        },
-        T0,
-    )
-    .unwrap();
+    queue_video(&mut d, "vid1");
     let (_, events) = d
         .execute(
             &GmCommand::VideoEnded {
@@ -719,13 +711,7 @@ fn idle_players_are_swept_but_recent_ones_stay() {
 fn recovery_disconnects_devices_and_restarts_the_interrupted_video() {
     let mut d = domain_with_session(None);
     connect(&mut d, "GM_1", DeviceKind::Gm, T0).unwrap();
-    d.execute(
-        &GmCommand::QueueVideo {
-            token_id: "vid1".into(),
-        },
-        T0,
-    )
-    .unwrap();
+    queue_video(&mut d, "vid1");
     let events = d.recover(T0 + 5);
     for event in &events {
         d.apply(event);
@@ -767,7 +753,7 @@ fn replaying_the_events_rebuilds_identical_state() {
         replayed.apply(event);
     }
     assert_eq!(replayed.view(), live.view());
-    assert_eq!(replayed.client_scans, live.client_scans);
+    assert_eq!(replayed.data.client_scans, live.data.client_scans);
 }
 
 #[test]

@@ -23,7 +23,7 @@ impl GmState {
             token_id: token.id.clone(),
             at: now,
         }];
-        if self.video_current.is_none() && self.video_queue.is_empty() {
+        if self.data.video_current.is_none() && self.data.video_queue.is_empty() {
             events.push(GmEvent::VideoStarted {
                 token_id: token.id.clone(),
                 at: now,
@@ -39,7 +39,7 @@ impl GmState {
         outcome: &PlaybackOutcome,
         now: Millis,
     ) -> Vec<GmEvent> {
-        match &self.video_current {
+        match &self.data.video_current {
             Some(current) if current.token_id == token_id => {
                 self.end_current_video(outcome.clone(), now)
             }
@@ -53,7 +53,7 @@ impl GmState {
         control: VideoControl,
         now: Millis,
     ) -> Result<(GmOutcome, Vec<GmEvent>), GmError> {
-        let current = self.video_current.as_ref();
+        let current = self.data.video_current.as_ref();
         let events = match (control, current) {
             (VideoControl::Pause, Some(c)) if !c.paused => vec![GmEvent::VideoPaused {
                 token_id: c.token_id.clone(),
@@ -74,7 +74,7 @@ impl GmState {
                         at: now,
                     });
                 }
-                if !self.video_queue.is_empty() {
+                if !self.data.video_queue.is_empty() {
                     events.push(GmEvent::VideoQueueCleared { at: now });
                 }
                 events
@@ -86,7 +86,7 @@ impl GmState {
 
     /// Ends the current video and starts the next queued one, if any.
     pub(super) fn end_current_video(&self, outcome: PlaybackOutcome, now: Millis) -> Vec<GmEvent> {
-        let Some(current) = &self.video_current else {
+        let Some(current) = &self.data.video_current else {
             return Vec::new();
         };
         let mut events = vec![GmEvent::VideoEnded {
@@ -94,7 +94,7 @@ impl GmState {
             outcome,
             at: now,
         }];
-        if let Some(next) = self.video_queue.front() {
+        if let Some(next) = self.data.video_queue.front() {
             events.push(GmEvent::VideoStarted {
                 token_id: next.clone(),
                 at: now,
@@ -106,29 +106,31 @@ impl GmState {
     /// Applies a video event.
     pub(super) fn apply_video(&mut self, event: &GmEvent) {
         match event {
-            GmEvent::VideoQueued { token_id, .. } => self.video_queue.push_back(token_id.clone()),
+            GmEvent::VideoQueued { token_id, .. } => {
+                self.data.video_queue.push_back(token_id.clone())
+            }
             GmEvent::VideoStarted { token_id, at } => {
-                if self.video_queue.front() == Some(token_id) {
-                    self.video_queue.pop_front();
+                if self.data.video_queue.front() == Some(token_id) {
+                    self.data.video_queue.pop_front();
                 }
-                self.video_current = Some(CurrentVideo {
+                self.data.video_current = Some(CurrentVideo {
                     token_id: token_id.clone(),
                     started_at: *at,
                     paused: false,
                 });
             }
             GmEvent::VideoPaused { .. } => {
-                if let Some(c) = &mut self.video_current {
+                if let Some(c) = &mut self.data.video_current {
                     c.paused = true;
                 }
             }
             GmEvent::VideoResumed { .. } => {
-                if let Some(c) = &mut self.video_current {
+                if let Some(c) = &mut self.data.video_current {
                     c.paused = false;
                 }
             }
-            GmEvent::VideoEnded { .. } => self.video_current = None,
-            GmEvent::VideoQueueCleared { .. } => self.video_queue.clear(),
+            GmEvent::VideoEnded { .. } => self.data.video_current = None,
+            GmEvent::VideoQueueCleared { .. } => self.data.video_queue.clear(),
             _ => {}
         }
     }

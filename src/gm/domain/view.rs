@@ -24,14 +24,14 @@ pub struct GmView {
 impl GmState {
     pub fn video_view(&self) -> VideoView {
         VideoView {
-            current: self.video_current.clone(),
-            queue: self.video_queue.iter().cloned().collect(),
+            current: self.data.video_current.clone(),
+            queue: self.data.video_queue.iter().cloned().collect(),
         }
     }
 
     /// The bounded read model published after each commit.
     pub fn view(&self) -> GmView {
-        let (session, scores, recent) = match &self.current {
+        let (session, scores, recent) = match &self.data.current {
             Some(state) => (
                 Some(state.session.clone()),
                 state.teams.values().cloned().collect(),
@@ -43,9 +43,9 @@ impl GmState {
             session,
             scores,
             recent_transactions: recent,
-            devices: self.devices.values().cloned().collect(),
+            devices: self.data.devices.values().cloned().collect(),
             video: self.video_view(),
-            archived_sessions: self.archived.clone(),
+            archived_sessions: self.data.archived.clone(),
         }
     }
 }
