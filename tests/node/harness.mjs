@@ -2,7 +2,7 @@
 // socket.io-client stations to it. Shared by every *.test.mjs file here.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,10 +41,19 @@ export async function stationGone(box, deviceId) {
   }, `${deviceId} is marked disconnected`);
 }
 
+// The data dirs and configs this test process made, removed when it exits (set
+// KEEP_BOX_DATA=1 to look at them after a failure).
+const madeHere = [];
+process.on('exit', () => {
+  if (process.env.KEEP_BOX_DATA) return;
+  for (const path of madeHere) rmSync(path, { recursive: true, force: true });
+});
+
 /** Starts a box. `config` is extra TOML; returns a handle that can kill and restart it. */
 export async function startBox({ config = '', dataDir } = {}) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'venuebox-test-'));
   const configPath = join(dir, '..', `${dir.split('/').pop()}.toml`);
+  if (!dataDir) madeHere.push(dir, configPath);
   writeFileSync(configPath, config);
   const box = { dataDir: dir, configPath, proc: null, url: null, password: null, stderr: '' };
   // The box prints the venue PIN on its first start only; the file it keeps the PIN in is the
