@@ -12,8 +12,6 @@ use serde::Deserialize;
 
 use crate::gm::domain::Limits;
 use crate::gm::tokens::ScoringRules;
-use crate::hardware::button::ButtonTiming;
-use crate::hardware::gpio::GpioSettings;
 use crate::tls::TlsSettings;
 
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +159,81 @@ impl Default for Config {
             realtime_queue_messages: 256,
             realtime_queue_bytes: 512 * 1024,
             network: crate::connections::ConnectionLimits::default(),
+        }
+    }
+}
+
+/// The button's timings (`[button]` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ButtonTiming {
+    pub hold: Duration,
+    pub feedback_after: Duration,
+}
+
+impl Default for ButtonTiming {
+    fn default() -> Self {
+        Self {
+            hold: Duration::from_secs(3),
+            feedback_after: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Which lines the box uses (`[gpio]` in the config).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpioSettings {
+    pub green: String,
+    /// Optional: two LEDs are enough (GM stations and video then show on green only).
+    pub amber: Option<String>,
+    pub red: String,
+    pub button: String,
+    pub button_debounce: Duration,
+    /// LEDs wired from 3.3 V through the resistor to the pin (lit when the pin is low).
+    pub leds_active_low: bool,
+}
+
+impl Default for GpioSettings {
+    fn default() -> Self {
+        Self {
+            green: "GPIO17".into(),
+            amber: Some("GPIO27".into()),
+            red: "GPIO22".into(),
+            button: "GPIO23".into(),
+            button_debounce: Duration::from_millis(30),
+            leds_active_low: false,
+        }
+    }
+}
+
+/// A line spec split into its parts, before looking at the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineSpec {
+    Named(String),
+    OnChip { chip: String, offset: u32 },
+}
+
+impl LineSpec {
+    /// Splits a spec (`GPIO17`, or `chip:offset`); the error is the reason it is not one.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let bad = |reason: &str| reason.to_string();
+        let spec = spec.trim();
+        if spec.is_empty() {
+            return Err(bad("empty"));
+        }
+        match spec.rsplit_once(':') {
+            Some((chip, offset)) => {
+                let offset = offset
+                    .parse()
+                    .map_err(|_| bad("the part after `:` must be a line offset"))?;
+                if chip.is_empty() {
+                    return Err(bad("no chip before `:`"));
+                }
+                Ok(LineSpec::OnChip {
+                    chip: chip.to_string(),
+                    offset,
+                })
+            }
+            None => Ok(LineSpec::Named(spec.to_string())),
         }
     }
 }
@@ -579,8 +652,7 @@ impl Config {
         ];
         for (key, value, slot) in lines {
             if let Some(value) = value {
-                crate::hardware::gpio::LineSpec::parse(&value)
-                    .map_err(|e| invalid(key, e.to_string()))?;
+                LineSpec::parse(&value).map_err(|reason| invalid(key, reason))?;
                 *slot = value;
             }
         }
@@ -588,8 +660,7 @@ impl Config {
             if amber.is_empty() {
                 config.gpio.amber = None;
             } else {
-                crate::hardware::gpio::LineSpec::parse(&amber)
-                    .map_err(|e| invalid("gpio.amber", e.to_string()))?;
+                LineSpec::parse(&amber).map_err(|reason| invalid("gpio.amber", reason))?;
                 config.gpio.amber = Some(amber);
             }
         }

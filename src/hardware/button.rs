@@ -6,29 +6,13 @@
 //! The reset fires as soon as the hold time is reached, without waiting for the release, so the
 //! LEDs confirm it while the finger is still on the button.
 
-use std::time::Duration;
+use crate::config::ButtonTiming;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
 use super::leds::{ButtonFeedback, Phase};
 use super::ButtonEdge;
-
-/// The button's timings (`[button]` in the config).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ButtonTiming {
-    pub hold: Duration,
-    pub feedback_after: Duration,
-}
-
-impl Default for ButtonTiming {
-    fn default() -> Self {
-        Self {
-            hold: Duration::from_secs(3),
-            feedback_after: Duration::from_secs(1),
-        }
-    }
-}
 
 /// Follows the button's edges and sends one `()` on `resets` per completed hold.
 pub async fn run_reset_button(
@@ -88,6 +72,7 @@ pub async fn run_reset_button(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     struct Rig {
         edges: mpsc::Sender<ButtonEdge>,

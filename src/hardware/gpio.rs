@@ -6,8 +6,8 @@
 //! (label such as `pinctrl-rp1`, name such as `gpiochip0`, or path) and an offset:
 //! `"pinctrl-rp1:17"`.
 
+use crate::config::{GpioSettings, LineSpec};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use gpiocdev::line::{Bias, EdgeDetection, EdgeKind, Value};
 use gpiocdev::tokio::AsyncRequest;
@@ -18,32 +18,6 @@ use tokio::task::JoinHandle;
 use super::{ButtonEdge, HardwareError, Led, ResetButton, StatusLeds};
 
 const CONSUMER: &str = "venuebox";
-
-/// Which lines the box uses (`[gpio]` in the config).
-#[derive(Debug, Clone, PartialEq)]
-pub struct GpioSettings {
-    pub green: String,
-    /// Optional: two LEDs are enough (GM stations and video then show on green only).
-    pub amber: Option<String>,
-    pub red: String,
-    pub button: String,
-    pub button_debounce: Duration,
-    /// LEDs wired from 3.3 V through the resistor to the pin (lit when the pin is low).
-    pub leds_active_low: bool,
-}
-
-impl Default for GpioSettings {
-    fn default() -> Self {
-        Self {
-            green: "GPIO17".into(),
-            amber: Some("GPIO27".into()),
-            red: "GPIO22".into(),
-            button: "GPIO23".into(),
-            button_debounce: Duration::from_millis(30),
-            leds_active_low: false,
-        }
-    }
-}
 
 impl GpioSettings {
     /// The configured LED lines (amber may be absent).
@@ -67,42 +41,6 @@ pub struct LineAddress {
     pub offset: u32,
 }
 
-/// A line spec split into its parts, before looking at the system.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LineSpec {
-    Named(String),
-    OnChip { chip: String, offset: u32 },
-}
-
-impl LineSpec {
-    pub fn parse(spec: &str) -> Result<Self, HardwareError> {
-        let bad = |reason: &str| HardwareError::Line {
-            key: "gpio",
-            line: spec.to_string(),
-            reason: reason.to_string(),
-        };
-        let spec = spec.trim();
-        if spec.is_empty() {
-            return Err(bad("empty"));
-        }
-        match spec.rsplit_once(':') {
-            Some((chip, offset)) => {
-                let offset = offset
-                    .parse()
-                    .map_err(|_| bad("the part after `:` must be a line offset"))?;
-                if chip.is_empty() {
-                    return Err(bad("no chip before `:`"));
-                }
-                Ok(LineSpec::OnChip {
-                    chip: chip.to_string(),
-                    offset,
-                })
-            }
-            None => Ok(LineSpec::Named(spec.to_string())),
-        }
-    }
-}
-
 /// Finds the line config key `key` names on this system.
 pub fn resolve(key: &'static str, spec: &str) -> Result<LineAddress, HardwareError> {
     let not_found = |reason: String| HardwareError::Line {
@@ -110,7 +48,12 @@ pub fn resolve(key: &'static str, spec: &str) -> Result<LineAddress, HardwareErr
         line: spec.to_string(),
         reason,
     };
-    match LineSpec::parse(spec).map_err(|e| e.for_key(key))? {
+    let spec_error = |reason: String| HardwareError::Line {
+        key,
+        line: spec.to_string(),
+        reason,
+    };
+    match LineSpec::parse(spec).map_err(spec_error)? {
         LineSpec::Named(name) => gpiocdev::find_named_line(&name)
             .map(|found| LineAddress {
                 chip: found.chip,

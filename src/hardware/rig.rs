@@ -13,11 +13,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::button::{run_reset_button, ButtonTiming};
+use super::button::run_reset_button;
 use super::leds::{run_status_leds, ButtonFeedback, LedInputs, Phase};
 use super::mpv::{MpvPlayer, MpvSettings};
 use super::sim::{SimButton, SimLeds, SimPlayer};
 use super::{video, HardwareError, HardwareStatus, ResetButton, StatusLeds, VideoBackend};
+use crate::config::ButtonTiming;
 use crate::config::{Config, HardwareKind, PlayerKind};
 use crate::domain::{DomainError, Outcome};
 use crate::engine::{EngineError, EngineHandle};

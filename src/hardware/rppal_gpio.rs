@@ -7,8 +7,8 @@ use rppal::gpio::{Gpio, InputPin, OutputPin, Trigger};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::gpio::GpioSettings;
 use super::{ButtonEdge, HardwareError, Led, ResetButton, StatusLeds};
+use crate::config::GpioSettings;
 
 fn bcm_number(key: &'static str, spec: &str) -> Result<u8, HardwareError> {
     let digits = spec.trim().trim_start_matches("GPIO");
