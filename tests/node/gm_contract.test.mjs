@@ -305,7 +305,10 @@ describe('the replay limit, exactly', () => {
   // Misses `count` transactions while away, then comes back: what does it get?
   const missAndReturn = async (stationId, count) => {
     const away = await station(box, stationId);
+    const seen = away.rec.next('device:connected', (p) => p.data.deviceId === `${stationId}_OTHER`);
     const other = await station(box, `${stationId}_OTHER`);
+    // The other station's arrival reached this one before it leaves: it is not among the missed.
+    await seen;
     away.close();
     await stationGone(box, stationId);
     const missed = [];
