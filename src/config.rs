@@ -31,7 +31,7 @@ fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum HardwareKind {
     /// Simulated LEDs and button (driven through the admin API): runs anywhere.
@@ -42,14 +42,35 @@ pub enum HardwareKind {
     Rppal,
 }
 
+impl HardwareKind {
+    /// The name the config file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HardwareKind::Sim => "sim",
+            HardwareKind::Gpio => "gpio",
+            HardwareKind::Rppal => "rppal",
+        }
+    }
+}
+
 /// Which video player drives the HDMI output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlayerKind {
     /// Pretends to play for the video's length: no screen needed.
     Sim,
     /// A supervised mpv process over its JSON IPC.
     Mpv,
+}
+
+impl PlayerKind {
+    /// The name the config file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlayerKind::Sim => "sim",
+            PlayerKind::Mpv => "mpv",
+        }
+    }
 }
 
 /// The video player's settings (`[video]`).

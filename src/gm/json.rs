@@ -214,7 +214,7 @@ pub fn game_state(
             "storageOk": published.storage_fault.is_none(),
             "storageError": published.storage_fault,
             "videoDisplayReady": hardware.video_ready,
-            "statusLeds": hardware.leds,
+            "statusLeds": hardware.leds.as_str(),
         },
         "lastEventSeq": published.seq,
     })

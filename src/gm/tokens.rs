@@ -90,7 +90,7 @@ impl ScoringRules {
 }
 
 /// A video attached to a token.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TokenVideo {
     /// Path as written in the token file, resolved against the media directory by the player.
     pub path: String,
@@ -99,7 +99,7 @@ pub struct TokenVideo {
 }
 
 /// One memory token, with its value already computed under the box's scoring rules.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Token {
     pub id: String,
     pub rating: u8,
@@ -113,7 +113,7 @@ pub struct Token {
 }
 
 /// A group of tokens whose completion by one team multiplies their points.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TokenGroup {
     pub name: String,
     pub multiplier: u64,

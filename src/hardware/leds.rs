@@ -519,6 +519,14 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn every_pattern_the_box_reports_has_a_row_in_the_technicians_table() {
+        for pattern in LedPattern::ALL {
+            // `documented` panics naming the pattern when its row is missing.
+            assert!(!documented(pattern.as_str(), Led::Green).is_empty());
+        }
+    }
+
+    #[test]
     fn each_state_has_its_pattern() {
         let active = Some(SessionStatus::Active);
         let cases: Vec<(LedInputs, LedPattern, Light, Light, Light)> = vec![

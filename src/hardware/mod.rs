@@ -66,8 +66,7 @@ pub trait VideoBackend: Send + 'static {
 }
 
 /// What the LEDs show, by name. Meaning and staff action per pattern are tabled in the README.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LedPattern {
     Booting,
     /// Replaying the log after an unclean shutdown (power cut, crash).
@@ -87,9 +86,39 @@ pub enum LedPattern {
     ResetDone,
 }
 
+impl LedPattern {
+    pub const ALL: [LedPattern; 10] = [
+        LedPattern::Booting,
+        LedPattern::Recovering,
+        LedPattern::Ready,
+        LedPattern::SessionActive,
+        LedPattern::SessionPaused,
+        LedPattern::VideoPlaying,
+        LedPattern::StorageFault,
+        LedPattern::VideoFault,
+        LedPattern::ResetHeld,
+        LedPattern::ResetDone,
+    ];
+
+    /// The pattern's name, as the technicians' table and `/api/hardware` give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedPattern::Booting => "booting",
+            LedPattern::Recovering => "recovering",
+            LedPattern::Ready => "ready",
+            LedPattern::SessionActive => "session_active",
+            LedPattern::SessionPaused => "session_paused",
+            LedPattern::VideoPlaying => "video_playing",
+            LedPattern::StorageFault => "storage_fault",
+            LedPattern::VideoFault => "video_fault",
+            LedPattern::ResetHeld => "reset_held",
+            LedPattern::ResetDone => "reset_done",
+        }
+    }
+}
+
 /// The three status LEDs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Led {
     /// Box and session state.
     Green,
@@ -97,6 +126,16 @@ pub enum Led {
     Amber,
     /// Faults.
     Red,
+}
+
+impl Led {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Led::Green => "green",
+            Led::Amber => "amber",
+            Led::Red => "red",
+        }
+    }
 }
 
 impl Led {

@@ -30,17 +30,11 @@ async fn hardware(State(ctx): Ctx, _admin: Admin) -> Json<Value> {
     let lit: serde_json::Map<String, Value> = Led::ALL
         .iter()
         .zip(status.lit)
-        .map(|(led, on)| {
-            let name = serde_json::to_value(led)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            (name, Value::Bool(on))
-        })
+        .map(|(led, on)| (led.as_str().to_string(), Value::Bool(on)))
         .collect();
     Json(json!({
-        "backend": ctx.config.hardware,
-        "pattern": status.leds,
+        "backend": ctx.config.hardware.as_str(),
+        "pattern": status.leds.as_str(),
         "leds": lit,
         "button": {
             "held": status.button_held,
@@ -48,7 +42,7 @@ async fn hardware(State(ctx): Ctx, _admin: Admin) -> Json<Value> {
             "holdSecs": ctx.config.button.hold.as_secs_f64(),
         },
         "video": {
-            "player": ctx.config.video.player,
+            "player": ctx.config.video.player.as_str(),
             "ready": status.video_ready,
         },
     }))

@@ -1,8 +1,6 @@
 //! What the GM contract publishes after a commit that changed it: the current session, scores,
 //! recent transactions, devices, the video queue and the archived sessions.
 
-use serde::Serialize;
-
 use super::{ArchivedSession, Device, GmState, Session, TeamScore, Transaction, VideoView};
 
 /// How many transactions of the current session the published view keeps (`sync:full` sends them).
@@ -10,7 +8,7 @@ pub const RECENT_TRANSACTIONS: usize = 100;
 
 /// The GM contract's read model, published after every commit that changed it. Its
 /// transactions are bounded; archived sessions grow with the box's history.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GmView {
     pub session: Option<Session>,
     pub scores: Vec<TeamScore>,
