@@ -292,14 +292,17 @@ describe('devices', () => {
   });
 });
 
-describe('the replay limit, exactly', () => {
+describe('a configured replay limit', () => {
   let box;
   // What a station misses while away is everything the GM channel published meanwhile: its
   // own device:disconnected (counted, though a station is not told of itself), one
-  // transaction:new per transaction, and the latest state:update
-  // (a snapshot: one however many were sent). So n transactions are n + 2 missed events, and
-  // with replay_limit = 7, five transactions are exactly the limit and six are one past it.
-  before(async () => { box = await startBox({ config: '[limits]\nmax_gm_stations = 10\n[gm]\nreplay_limit = 7\n' }); await box.createSession(); });
+  // transaction:new per transaction, and the latest state:update (a snapshot: one however many
+  // were sent), so n transactions are at least n + 2 missed events. The boundary itself (the
+  // limit replayed, one more is sync:full) is tested exactly at the channel layer
+  // (`a_backlog_of_exactly_the_limit_is_replayed_and_one_more_is_behind`); here, end to end,
+  // a game well inside a limit of 10 is replayed and one well past it is not. On a busy CI
+  // machine one more event than counted above was once among the missed ones, so the margin.
+  before(async () => { box = await startBox({ config: '[limits]\nmax_gm_stations = 10\n[gm]\nreplay_limit = 10\n' }); await box.createSession(); });
   after(() => box.stop());
 
   // Misses `count` transactions while away, then comes back: what does it get?
@@ -323,8 +326,8 @@ describe('the replay limit, exactly', () => {
     return { back, missed };
   };
 
-  it('replays all of exactly replay_limit missed events', async () => {
-    const { back, missed } = await missAndReturn('GM_EDGE_7', 5);
+  it('replays everything a station missed within the limit', async () => {
+    const { back, missed } = await missAndReturn('GM_EDGE_IN', 5);
     assert.equal(back.identified.resumed, true);
     await back.rec.next('transaction:new', (p) => p.data.id === missed.at(-1));
     assert.deepEqual(back.rec.named('transaction:new').map((p) => p.data.id), missed);
@@ -332,8 +335,8 @@ describe('the replay limit, exactly', () => {
     back.close();
   });
 
-  it('sends sync:full for one more than replay_limit, with no partial replay', async () => {
-    const { back, missed } = await missAndReturn('GM_EDGE_8', 6);
+  it('sends sync:full past the limit, with no partial replay', async () => {
+    const { back, missed } = await missAndReturn('GM_EDGE_PAST', 12);
     assert.equal(back.identified.resumed, true);
     const sync = await back.rec.next('sync:full');
     const ids = sync.data.transactions.map((t) => t.id);
