@@ -631,6 +631,7 @@ impl GmAdapter {
             .channels
             .join(self.ctx.queue_limits(), Framing::SocketIoEnvelope);
         let client = membership.client();
+        client.act_as(&station_id);
         match resume_from {
             Some(from) => self.resume(client, from),
             None => self.follow_from(client, CHANNEL_GM, published.seq),

@@ -228,6 +228,9 @@ pub struct Client {
     id: u64,
     limits: QueueLimits,
     framing: Framing,
+    /// The device this client acts as, once known: messages about it (`skip_for`) are not
+    /// sent to it, so they do not count toward what it missed either.
+    acting_as: Mutex<Option<String>>,
     outbox: Mutex<Outbox>,
     ready: Notify,
     /// Last seq handed to the connection, per channel: the resume point if the client is cut.
@@ -250,6 +253,7 @@ impl Client {
             id,
             limits,
             framing,
+            acting_as: Mutex::new(None),
             box_queued,
             outbox: Mutex::new(Outbox {
                 queue: VecDeque::new(),
@@ -273,6 +277,16 @@ impl Client {
     /// only make it come back for the same backlog.
     pub fn push_backlog(&self, msg: Arc<ChannelMessage>) {
         self.enqueue(msg, true);
+    }
+
+    /// Says which device this client acts as (a GM station, once identified).
+    pub fn act_as(&self, device_id: &str) {
+        *lock(&self.acting_as) = Some(device_id.to_string());
+    }
+
+    /// Whether `msg` is about this client's own device, and so never sent to it.
+    fn is_about_itself(&self, msg: &ChannelMessage) -> bool {
+        msg.skip_for.is_some() && *lock(&self.acting_as) == msg.skip_for
     }
 
     /// The message as this client's wire frames it.
@@ -632,7 +646,9 @@ impl Channels {
             .get(channel)
             .map(|h| h.after(after))
             .unwrap_or_default();
-        if missed.len() > max_backlog {
+        // What it will be sent: messages about itself are skipped at delivery.
+        let to_send = missed.iter().filter(|m| !client.is_about_itself(m)).count();
+        if to_send > max_backlog {
             return Subscribed::Behind;
         }
         if let Some(first) = announce(missed.len()) {
@@ -921,6 +937,34 @@ mod tests {
             Subscribed::Behind
         );
         assert!(drain(&past_limit).is_empty(), "no partial replay");
+    }
+
+    #[test]
+    fn messages_about_the_client_itself_do_not_count_toward_its_backlog() {
+        let channels = Channels::default();
+        for seq in 1..=3 {
+            channels.publish(event(seq));
+        }
+        // Its own arrival, which it is never sent, lands in the history before it resumes.
+        channels.publish(
+            ChannelMessage::new("streamer:s", 4, "device:connected", json!({}), Class::Event)
+                .skipping("GM_1")
+                .shared(),
+        );
+        let station = channels.connect(QueueLimits::default(), Framing::JsonFrame);
+        station.act_as("GM_1");
+        assert_eq!(
+            channels.subscribe(&station, "streamer:s", Some(0), 3, |_| None),
+            Subscribed::Resumed(4),
+            "three messages to send: within a limit of three"
+        );
+        let other = channels.connect(QueueLimits::default(), Framing::JsonFrame);
+        other.act_as("GM_2");
+        assert_eq!(
+            channels.subscribe(&other, "streamer:s", Some(0), 3, |_| None),
+            Subscribed::Behind,
+            "another station is sent all four"
+        );
     }
 
     #[test]
