@@ -7,6 +7,10 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::task::JoinHandle;
 
+use crate::config::Config;
+use crate::engine::{EngineHandle, Published};
+use crate::hardware::leds::GameLights;
+use crate::hardware::rig::Booting;
 use crate::wire::AppContext;
 use crate::{gm, predictions};
 
@@ -17,6 +21,23 @@ pub fn routes() -> Router<Arc<AppContext>> {
         .merge(predictions::routes::router())
 }
 
+/// Hands the box's outputs to the contracts that drive them (the HDMI player follows the GM
+/// contract's video queue). Called before the engine's boot recovery.
+pub fn drive_outputs(
+    engine: &EngineHandle,
+    config: &Config,
+    hardware: &mut Booting,
+) -> Vec<JoinHandle<()>> {
+    gm::drive_video(engine, config, hardware)
+        .into_iter()
+        .collect()
+}
+
+/// What the game shows on the status LEDs (the GM contract runs the room).
+pub fn game_lights(published: &Published) -> GameLights {
+    gm::lights::game_lights(published)
+}
+
 /// The contracts while the box runs.
 pub struct Contracts {
     tasks: Vec<JoinHandle<()>>,
@@ -24,10 +45,15 @@ pub struct Contracts {
 }
 
 impl Contracts {
-    /// Starts every contract's fan-outs from the hub to the channel layer, and its timers.
-    pub fn start(ctx: &Arc<AppContext>) -> Self {
-        let mut tasks = Vec::new();
-        let gm = gm::start(ctx, &mut tasks);
+    /// Starts every contract's fan-outs from the hub to the channel layer, and its timers;
+    /// `tasks` already holds what [`drive_outputs`] started, and the reset button's requests
+    /// go to the GM contract, which owns sessions.
+    pub fn start(
+        ctx: &Arc<AppContext>,
+        reset_requests: tokio::sync::mpsc::Receiver<()>,
+        mut tasks: Vec<JoinHandle<()>>,
+    ) -> Self {
+        let gm = gm::start(ctx, reset_requests, &mut tasks);
         predictions::start(ctx, &mut tasks);
         Self { tasks, gm }
     }

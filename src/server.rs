@@ -211,13 +211,13 @@ impl Prepared {
         }
         let (engine, engine_task) = engine::start(self.store, domain, hub, ENGINE_QUEUE)?;
 
-        hardware.outputs(&engine);
+        let output_tasks = crate::contracts::drive_outputs(&engine, &config, &mut hardware);
         if let Err(e) = engine.execute(Command::Recover).await {
             tracing::error!(error = %e, "boot recovery could not be recorded");
         }
         let hardware_rx = hardware.status();
         let hardware_control = hardware.control();
-        let outputs = hardware.running(&engine);
+        let running = hardware.running(&engine, crate::contracts::game_lights);
 
         let ctx = Arc::new(AppContext::new(
             engine,
@@ -226,7 +226,7 @@ impl Prepared {
             hardware_rx,
             hardware_control,
         )?);
-        let contracts = Arc::new(Contracts::start(&ctx));
+        let contracts = Arc::new(Contracts::start(&ctx, running.reset_requests, output_tasks));
         let app = contracts.wrap(wire::http::router(ctx.clone(), crate::contracts::routes()));
 
         // The stop's deadline, shared by every step of it: closing sockets, draining requests
@@ -275,7 +275,7 @@ impl Prepared {
             watchdog.abort();
         }
         contracts.stop();
-        for task in outputs {
+        for task in running.tasks {
             task.abort();
         }
         drop(contracts);

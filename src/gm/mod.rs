@@ -8,23 +8,32 @@
 //! | `socketio.rs` | the stations' Socket.IO adapter and the fan-out to the `gm-stations` and `admin` channels |
 //! | `json.rs` | the contract's JSON shapes (camelCase, as the stations read them) |
 //! | `routes.rs` | the HTTP API: state, sessions, scans, tokens, video control |
+//! | `video_driver.rs` | makes the HDMI player follow the video events of the log |
+//! | `session_reset.rs` | the reset button, the console's Reset and `session:reset` |
+//! | `lights.rs` | what the game shows on the status LEDs |
 //!
 //! Tests: `domain/tests.rs`, `tests/node/gm_contract.test.mjs`, `tests/node/http_api.test.mjs`.
 
 pub mod domain;
 pub mod json;
+pub mod lights;
 pub mod routes;
+pub mod session_reset;
 pub mod socketio;
 pub mod tokens;
+pub mod video_driver;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use socketioxide::SocketIo;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::config::Config;
 use crate::engine::EngineHandle;
+use crate::hardware::rig::Booting;
 use crate::wire::AppContext;
 
 /// How often quiet player scanners are looked for.
@@ -36,9 +45,35 @@ pub struct Running {
     layer: socketioxide::layer::SocketIoLayer,
 }
 
-/// Starts the contract's background tasks (fan-out, `state:update`, the idle-scanner sweep) and
-/// its Socket.IO server.
-pub fn start(ctx: &Arc<AppContext>, tasks: &mut Vec<JoinHandle<()>>) -> Running {
+/// Takes the video player and makes it follow the log; before the engine's boot recovery, so a
+/// video that was playing at power loss starts again.
+pub fn drive_video(
+    engine: &EngineHandle,
+    config: &Config,
+    hardware: &mut Booting,
+) -> Option<JoinHandle<()>> {
+    let (player, status) = hardware.take_player()?;
+    Some(tokio::spawn(video_driver::run_video_driver(
+        engine.clone(),
+        engine.catalog().clone(),
+        player,
+        config.video.media_dir.clone(),
+        status,
+    )))
+}
+
+/// Starts the contract's background tasks (fan-out, `state:update`, the idle-scanner sweep, the
+/// reset button's resets) and its Socket.IO server.
+pub fn start(
+    ctx: &Arc<AppContext>,
+    reset_requests: mpsc::Receiver<()>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Running {
+    tasks.push(tokio::spawn(session_reset::run_button_resets(
+        ctx.engine.clone(),
+        ctx.hardware_control.clone(),
+        reset_requests,
+    )));
     tasks.push(tokio::spawn(socketio::run_fanout(ctx.clone())));
     tasks.push(tokio::spawn(socketio::publish_state_updates(ctx.clone())));
     tasks.push(tokio::spawn(sweep_idle_devices(ctx.engine.clone())));

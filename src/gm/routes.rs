@@ -49,10 +49,12 @@ pub fn router() -> Router<Arc<AppContext>> {
 
 /// A session reset from the console: what the reset button does.
 async fn reset(State(ctx): Ctx, _admin: Admin) -> Result<Json<Value>, WireError> {
-    let outcome = ctx
-        .hardware_control
-        .reset_session(&ctx.engine, ResetSource::AdminApi)
-        .await?;
+    let outcome = super::session_reset::reset_session(
+        &ctx.engine,
+        &ctx.hardware_control,
+        ResetSource::AdminApi,
+    )
+    .await?;
     session_reply(GmOutcome::try_from(outcome).map_err(unexpected)?)
 }
 

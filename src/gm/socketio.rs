@@ -783,11 +783,13 @@ impl GmAdapter {
     ) -> Result<Value, WireError> {
         conn.require_live_token()?;
         Self::require_admin(&conn)?;
-        let outcome = self
-            .ctx
-            .hardware_control
-            .reset_session(&self.ctx.engine, ResetSource::AdminApi)
-            .await?;
+        let ctx = &self.ctx;
+        let outcome = super::session_reset::reset_session(
+            &ctx.engine,
+            &ctx.hardware_control,
+            ResetSource::AdminApi,
+        )
+        .await?;
         match GmOutcome::try_from(outcome) {
             Ok(GmOutcome::Session(session)) => Ok(json!({
                 "success": true,

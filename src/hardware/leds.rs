@@ -11,8 +11,6 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Led, LedPattern, StatusLeds, StatusSender};
-use crate::engine::Published;
-use crate::gm::domain::{DeviceKind, SessionStatus};
 
 /// Where the box is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +39,7 @@ pub struct LedInputs {
     pub storage_fault: bool,
     pub video_down: bool,
     pub video_playing: bool,
-    pub session: Option<SessionStatus>,
+    pub session: Option<SessionLight>,
     pub gm_stations: usize,
     pub button: ButtonFeedback,
 }
@@ -60,25 +58,28 @@ impl Default for LedInputs {
     }
 }
 
+/// What the green LED says about the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionLight {
+    Active,
+    Paused,
+}
+
+/// The game's part of the LED inputs, read from the published state by the contract that runs
+/// the room (`gm::lights`): the box's hardware knows what to show, not how a game is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GameLights {
+    /// `None`: no session, or one that has ended.
+    pub session: Option<SessionLight>,
+    pub video_playing: bool,
+    pub gm_stations: usize,
+}
+
 impl LedInputs {
-    /// Reads the game's part of the inputs from the published state.
-    pub fn update_from(&mut self, published: &Published) {
-        self.storage_fault = published.storage_fault.is_some();
-        self.session = published.views.gm.session.as_ref().map(|s| s.status);
-        self.video_playing = published
-            .views
-            .gm
-            .video
-            .current
-            .as_ref()
-            .is_some_and(|v| !v.paused);
-        self.gm_stations = published
-            .views
-            .gm
-            .devices
-            .iter()
-            .filter(|d| d.kind == DeviceKind::Gm && d.connected)
-            .count();
+    pub fn set_game(&mut self, game: GameLights) {
+        self.session = game.session;
+        self.video_playing = game.video_playing;
+        self.gm_stations = game.gm_stations;
     }
 }
 
@@ -188,8 +189,8 @@ pub fn frame_for(inputs: &LedInputs) -> LedFrame {
         Phase::Running => {}
     }
     let green = match inputs.session {
-        Some(SessionStatus::Active) => Light::On,
-        Some(SessionStatus::Paused) => BREATHE,
+        Some(SessionLight::Active) => Light::On,
+        Some(SessionLight::Paused) => BREATHE,
         _ => HEARTBEAT,
     };
     let amber = if inputs.video_playing {
@@ -214,8 +215,8 @@ pub fn frame_for(inputs: &LedInputs) -> LedFrame {
         LedPattern::VideoPlaying
     } else {
         match inputs.session {
-            Some(SessionStatus::Active) => LedPattern::SessionActive,
-            Some(SessionStatus::Paused) => LedPattern::SessionPaused,
+            Some(SessionLight::Active) => LedPattern::SessionActive,
+            Some(SessionLight::Paused) => LedPattern::SessionPaused,
             _ => LedPattern::Ready,
         }
     };
@@ -420,7 +421,7 @@ pub(crate) mod tests {
         let on = number_before(&paused, " s on") * 1000;
         let off = number_before(&paused, " s off") * 1000;
         let green = frame_for(&LedInputs {
-            session: Some(SessionStatus::Paused),
+            session: Some(SessionLight::Paused),
             ..running()
         })
         .green;
@@ -429,7 +430,7 @@ pub(crate) mod tests {
         // session_active: "on".
         assert_eq!(documented_green("session_active"), "on");
         let active = frame_for(&LedInputs {
-            session: Some(SessionStatus::Active),
+            session: Some(SessionLight::Active),
             ..running()
         });
         assert_eq!(active.green, Light::On);
@@ -528,7 +529,7 @@ pub(crate) mod tests {
 
     #[test]
     fn each_state_has_its_pattern() {
-        let active = Some(SessionStatus::Active);
+        let active = Some(SessionLight::Active);
         let cases: Vec<(LedInputs, LedPattern, Light, Light, Light)> = vec![
             (
                 LedInputs::default(),
@@ -578,7 +579,7 @@ pub(crate) mod tests {
             ),
             (
                 LedInputs {
-                    session: Some(SessionStatus::Paused),
+                    session: Some(SessionLight::Paused),
                     ..running()
                 },
                 LedPattern::SessionPaused,

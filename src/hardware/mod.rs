@@ -4,10 +4,11 @@
 //! device (`gpio.rs`, gpiocdev) or rppal (`rppal_gpio.rs`, cargo feature `rppal`).
 //!
 //! Outputs are event consumers and inputs are command sources:
-//! - [`video::run_video_driver`] follows committed video events and reports playback back to
-//!   the engine as commands;
+//! - a [`VideoBackend`] plays what it is told and reports progress and ends (the GM contract's
+//!   `gm::video_driver` tells it what the log says is playing);
 //! - [`leds::run_status_leds`] blinks the LEDs from a pure function of the box state;
-//! - [`button::run_reset_button`] turns a long press into `Command::ResetSession`.
+//! - [`button::run_reset_button`] turns a long press into a reset request, which the GM
+//!   contract carries out (`gm::session_reset`).
 
 pub mod button;
 pub mod gpio;
@@ -17,14 +18,11 @@ pub mod rig;
 #[cfg(feature = "rppal")]
 pub mod rppal_gpio;
 pub mod sim;
-pub mod video;
 
 use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-use crate::gm::domain::PlaybackOutcome;
 
 /// What the video driver asks of a player.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +38,15 @@ pub enum PlayerCommand {
     Stop,
 }
 
+/// How a video the player was asked to play came to its end by itself (a stop the box asked
+/// for is not reported: whoever asked knows why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaybackEnd {
+    Completed,
+    /// The player could not play it; the text says why, for the staff.
+    Failed(String),
+}
+
 /// What a player reports back.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlayerReport {
@@ -50,7 +57,7 @@ pub enum PlayerReport {
     },
     Ended {
         token_id: String,
-        outcome: PlaybackOutcome,
+        outcome: PlaybackEnd,
     },
     /// The player process came up (true) or went down (false).
     Available(bool),

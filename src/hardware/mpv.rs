@@ -25,8 +25,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{PlayerCommand, PlayerReport, VideoBackend};
-use crate::gm::domain::PlaybackOutcome;
+use super::{PlaybackEnd, PlayerCommand, PlayerReport, VideoBackend};
 
 /// How mpv is started (`[video]` in the config).
 #[derive(Debug, Clone, PartialEq)]
@@ -287,7 +286,7 @@ async fn fail_current(sup: &Supervisor, playback: &mut Playback, reason: &str) {
             .reports
             .send(PlayerReport::Ended {
                 token_id,
-                outcome: PlaybackOutcome::Failed(reason.to_string()),
+                outcome: PlaybackEnd::Failed(reason.to_string()),
             })
             .await;
     }
@@ -378,13 +377,13 @@ async fn on_message(
             let token = entry.and_then(|id| playback.entries.remove(&id)).flatten();
             let reason = message.get("reason").and_then(Value::as_str).unwrap_or("");
             let outcome = match reason {
-                "eof" => PlaybackOutcome::Completed,
+                "eof" => PlaybackEnd::Completed,
                 "error" => {
                     let detail = message
                         .get("file_error")
                         .and_then(Value::as_str)
                         .unwrap_or("unknown error");
-                    PlaybackOutcome::Failed(format!("cannot play the video: {detail}"))
+                    PlaybackEnd::Failed(format!("cannot play the video: {detail}"))
                 }
                 // Stopped or replaced on our request: the domain already recorded why.
                 _ => return Ok(()),

@@ -2,11 +2,13 @@
 //!
 //! [`Rig::open`] claims the GPIO lines (so a wiring or config mistake stops the box before it
 //! listens). [`Rig::start`] lights the LEDs for booting (or recovering, after an unclean
-//! shutdown) before the log is replayed; [`Booting::outputs`] starts the video driver before the
-//! engine's boot recovery; [`Booting::running`] switches to normal patterns and arms the reset
-//! button once recovery is done, so a press during boot is ignored.
+//! shutdown) before the log is replayed; [`Booting::take_player`] hands the video player to
+//! whoever drives it before the engine's boot recovery; [`Booting::running`] switches to
+//! normal patterns and arms the reset button once recovery is done, so a press during boot is
+//! ignored. What a reset does, and what the game shows on the LEDs, is the contracts' business:
+//! the rig hands out reset requests and takes a function that reads the lights from the state.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,15 +16,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::button::run_reset_button;
-use super::leds::{run_status_leds, ButtonFeedback, LedInputs, Phase};
+use super::leds::{run_status_leds, ButtonFeedback, GameLights, LedInputs, Phase};
 use super::mpv::{MpvPlayer, MpvSettings};
 use super::sim::{SimButton, SimLeds, SimPlayer};
-use super::{video, HardwareError, HardwareStatus, ResetButton, StatusLeds, VideoBackend};
+use super::{HardwareError, HardwareStatus, ResetButton, StatusLeds, StatusSender, VideoBackend};
 use crate::config::ButtonTiming;
 use crate::config::{Config, HardwareKind, PlayerKind};
-use crate::domain::{DomainError, Outcome};
-use crate::engine::{EngineError, EngineHandle};
-use crate::gm::domain::{GmCommand, GmError, ResetSource};
+use crate::engine::{EngineHandle, Published};
 
 /// How long all LEDs stay on to confirm a reset.
 const RESET_CONFIRM: Duration = Duration::from_secs(2);
@@ -36,7 +36,6 @@ pub struct Rig {
     button: Option<Box<dyn ResetButton>>,
     player: Box<dyn VideoBackend>,
     timing: ButtonTiming,
-    media_dir: PathBuf,
 }
 
 impl Rig {
@@ -75,7 +74,6 @@ impl Rig {
             button,
             player,
             timing: config.button,
-            media_dir: video.media_dir.clone(),
         })
     }
 
@@ -153,7 +151,6 @@ impl Rig {
             button: self.button,
             player: Some(self.player),
             timing: self.timing,
-            media_dir: self.media_dir,
             tasks: vec![leds_task],
         }
     }
@@ -183,8 +180,15 @@ pub struct Booting {
     button: Option<Box<dyn ResetButton>>,
     player: Option<Box<dyn VideoBackend>>,
     timing: ButtonTiming,
-    media_dir: PathBuf,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// The hardware once the box runs: its tasks, and the resets the button asks for.
+pub struct Running {
+    pub tasks: Vec<JoinHandle<()>>,
+    /// One message per long press; whoever owns sessions carries it out and then calls
+    /// [`HardwareControl::confirm_reset`].
+    pub reset_requests: mpsc::Receiver<()>,
 }
 
 impl Booting {
@@ -196,23 +200,22 @@ impl Booting {
         self.control.clone()
     }
 
-    /// Starts the video driver; call before the engine's boot recovery.
-    pub fn outputs(&mut self, engine: &EngineHandle) {
-        if let Some(player) = self.player.take() {
-            self.tasks.push(tokio::spawn(video::run_video_driver(
-                engine.clone(),
-                engine.catalog().clone(),
-                player,
-                self.media_dir.clone(),
-                self.status.clone(),
-            )));
-        }
+    /// The video player, to be driven from the log; take it before the engine's boot recovery
+    /// so a video that was playing at power loss starts again. `None` once taken.
+    pub fn take_player(&mut self) -> Option<(Box<dyn VideoBackend>, StatusSender)> {
+        let player = self.player.take()?;
+        Some((player, self.status.clone()))
     }
 
-    /// Recovery is done: normal patterns, and the reset button is armed.
-    pub fn running(mut self, engine: &EngineHandle) -> Vec<JoinHandle<()>> {
+    /// Recovery is done: normal patterns, and the reset button is armed. `game_lights` reads
+    /// what the game shows on the LEDs from the published state.
+    pub fn running(
+        mut self,
+        engine: &EngineHandle,
+        game_lights: fn(&Published) -> GameLights,
+    ) -> Running {
         self.phase.send_replace(Phase::Running);
-        let (resets, resets_rx) = mpsc::channel(4);
+        let (resets, reset_requests) = mpsc::channel(4);
         if let Some(button) = self.button.take() {
             self.tasks.push(button.spawn(self.edges.clone()));
         }
@@ -223,25 +226,25 @@ impl Booting {
             self.control.feedback.clone(),
             resets,
         )));
-        self.tasks.push(tokio::spawn(reset_on_request(
-            engine.clone(),
-            resets_rx,
-            self.control.clone(),
-        )));
         self.tasks.push(tokio::spawn(feed_led_inputs(
             engine.clone(),
+            game_lights,
             self.status_rx.clone(),
             self.control.feedback.subscribe(),
             self.inputs,
             self.status,
         )));
-        self.tasks
+        Running {
+            tasks: self.tasks,
+            reset_requests,
+        }
     }
 }
 
 /// Keeps the LED inputs in step with the game, the player and the button.
 async fn feed_led_inputs(
     engine: EngineHandle,
+    game_lights: fn(&Published) -> GameLights,
     mut status: watch::Receiver<HardwareStatus>,
     mut feedback: watch::Receiver<ButtonFeedback>,
     inputs: watch::Sender<LedInputs>,
@@ -255,7 +258,8 @@ async fn feed_led_inputs(
         inputs.send_if_modified(|i| {
             let before = *i;
             i.phase = Phase::Running;
-            i.update_from(&published);
+            i.storage_fault = published.storage_fault.is_some();
+            i.set_game(game_lights(&published));
             i.video_down = video_down;
             i.button = button;
             *i != before
@@ -266,23 +270,6 @@ async fn feed_led_inputs(
             changed = game.changed() => if changed.is_err() { break },
             changed = status.changed() => if changed.is_err() { break },
             changed = feedback.changed() => if changed.is_err() { break },
-        }
-    }
-}
-
-/// Runs the resets the button asks for.
-async fn reset_on_request(
-    engine: EngineHandle,
-    mut resets: mpsc::Receiver<()>,
-    control: Arc<HardwareControl>,
-) {
-    while resets.recv().await.is_some() {
-        match control.reset_session(&engine, ResetSource::Button).await {
-            Ok(_) => {}
-            Err(EngineError::Domain(DomainError::Gm(GmError::NoSession))) => {
-                tracing::info!("reset button: no session is running; nothing to reset");
-            }
-            Err(e) => tracing::error!(error = %e, "reset button: the session could not be reset"),
         }
     }
 }
@@ -310,23 +297,8 @@ impl HardwareControl {
         }
     }
 
-    /// Archives the current session and starts a fresh one with the same setup; the LEDs
-    /// confirm it. Every reset (button, console, admin socket) goes through here.
-    pub async fn reset_session(
-        self: &Arc<Self>,
-        engine: &EngineHandle,
-        source: ResetSource,
-    ) -> Result<Outcome, EngineError> {
-        let session_id = uuid::Uuid::new_v4().to_string();
-        let outcome = engine
-            .execute(GmCommand::ResetSession { session_id, source }.into())
-            .await?;
-        self.confirm_reset();
-        Ok(outcome)
-    }
-
-    /// All LEDs on for a moment: the reset happened.
-    fn confirm_reset(self: &Arc<Self>) {
+    /// All LEDs on for a moment: a reset happened (button, console or admin socket).
+    pub fn confirm_reset(self: &Arc<Self>) {
         self.feedback.send_replace(ButtonFeedback::Done);
         let control = self.clone();
         tokio::spawn(async move {

@@ -10,8 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
-use super::{ButtonEdge, Led, PlayerCommand, PlayerReport, StatusLeds, VideoBackend};
-use crate::gm::domain::PlaybackOutcome;
+use super::{ButtonEdge, Led, PlaybackEnd, PlayerCommand, PlayerReport, StatusLeds, VideoBackend};
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
@@ -83,7 +82,7 @@ impl VideoBackend for SimPlayer {
                         let report = if position >= p.duration {
                             let ended = PlayerReport::Ended {
                                 token_id: p.token_id.clone(),
-                                outcome: PlaybackOutcome::Completed,
+                                outcome: PlaybackEnd::Completed,
                             };
                             current = None;
                             ended
@@ -182,7 +181,7 @@ mod tests {
             last,
             Some(PlayerReport::Ended {
                 token_id: "v".into(),
-                outcome: PlaybackOutcome::Completed
+                outcome: PlaybackEnd::Completed
             })
         );
     }

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::{PlayerCommand, PlayerReport, StatusSender, VideoBackend};
+use super::domain::{GmCommand, GmEvent, PlaybackOutcome};
+use super::tokens::TokenCatalog;
 use crate::domain::Event;
 use crate::engine::EngineHandle;
-use crate::gm::domain::{GmCommand, GmEvent};
-use crate::gm::tokens::TokenCatalog;
+use crate::hardware::{PlaybackEnd, PlayerCommand, PlayerReport, StatusSender, VideoBackend};
 use crate::hub::{HubBody, VideoProgress};
 
 fn play_command(catalog: &TokenCatalog, media_dir: &Path, token_id: &str) -> Option<PlayerCommand> {
@@ -137,6 +137,10 @@ async fn handle_report(
             if playing.as_ref() == Some(&token_id) {
                 *playing = None;
             }
+            let outcome = match outcome {
+                PlaybackEnd::Completed => PlaybackOutcome::Completed,
+                PlaybackEnd::Failed(why) => PlaybackOutcome::Failed(why),
+            };
             let ended = GmCommand::VideoEnded { token_id, outcome };
             if let Err(e) = engine.execute(ended.into()).await {
                 tracing::error!(error = %e, "could not record the end of a video");
