@@ -19,7 +19,6 @@ use crate::domain::{
     order_for_first_write_wins, Command, Contract, Domain, DomainError, Event, Millis, Outcome,
     Views,
 };
-use crate::gm::tokens::TokenCatalog;
 use crate::hub::Hub;
 use crate::store::{Store, StoreError};
 
@@ -103,7 +102,6 @@ pub struct EngineHandle {
     requests: mpsc::Sender<Request>,
     published: watch::Receiver<Arc<Published>>,
     hub: Arc<Hub>,
-    catalog: Arc<TokenCatalog>,
     /// For reading the log (resumes); only the writer task writes.
     store: Arc<Store>,
     /// Bounds the log reads in flight, box-wide.
@@ -167,11 +165,6 @@ impl EngineHandle {
             .await
             .map_err(|_| StoreError::Closed)?
             .map(Some)
-    }
-
-    /// The token catalogue the engine scores with (it never changes while running).
-    pub fn catalog(&self) -> &Arc<TokenCatalog> {
-        &self.catalog
     }
 }
 
@@ -252,7 +245,6 @@ pub fn start_with_batch_limit(
         seq: next_seq - 1,
         storage_fault: None,
     }));
-    let catalog = Arc::new(domain.catalog().clone());
     let (requests, inbox) = mpsc::channel(queue_capacity.max(1));
     let store = Arc::new(store);
     let writer = Writer {
@@ -274,7 +266,6 @@ pub fn start_with_batch_limit(
             requests,
             published: published_rx,
             hub,
-            catalog,
             store,
             log_reads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_LOG_READS)),
         },
@@ -470,7 +461,7 @@ mod tests {
     use crate::gm::domain::{
         DeviceKind, GmCommand, GmError, GmEvent, GmOutcome, Limits, ScanRequest,
     };
-    use crate::gm::tokens::ScoringRules;
+    use crate::gm::tokens::{ScoringRules, TokenCatalog};
     use crate::predictions::domain::PredictionCommand;
 
     fn domain() -> Domain {

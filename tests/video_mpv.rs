@@ -6,9 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use venuebox::gm::domain::PlaybackOutcome;
+
 use venuebox::hardware::mpv::{MpvPlayer, MpvSettings};
-use venuebox::hardware::{PlayerCommand, PlayerReport, VideoBackend};
+use venuebox::hardware::{PlaybackEnd, PlayerCommand, PlayerReport, VideoBackend};
 
 fn require(tool: &str) {
     let found = Command::new(tool).arg("-version").output().is_ok()
@@ -102,7 +102,7 @@ impl Player {
         }
     }
 
-    async fn ended(&mut self, secs: u64) -> (String, PlaybackOutcome, Vec<PlayerReport>) {
+    async fn ended(&mut self, secs: u64) -> (String, PlaybackEnd, Vec<PlayerReport>) {
         let (report, before) = self
             .until(secs, |r| matches!(r, PlayerReport::Ended { .. }))
             .await;
@@ -136,10 +136,7 @@ async fn plays_to_completion_with_progress() {
     let mut player = start(dir.path(), None).await;
     player.play("tok-a", &video).await;
     let (token, outcome, before) = player.ended(15).await;
-    assert_eq!(
-        (token.as_str(), outcome),
-        ("tok-a", PlaybackOutcome::Completed)
-    );
+    assert_eq!((token.as_str(), outcome), ("tok-a", PlaybackEnd::Completed));
     let progress: Vec<(f64, Option<f64>)> = before
         .iter()
         .filter_map(|r| match r {
@@ -179,10 +176,7 @@ async fn pause_holds_the_video_and_resume_finishes_it() {
     assert!(waited.is_err(), "a paused video ended");
     player.send(PlayerCommand::Resume).await;
     let (token, outcome, _) = player.ended(15).await;
-    assert_eq!(
-        (token.as_str(), outcome),
-        ("tok-b", PlaybackOutcome::Completed)
-    );
+    assert_eq!((token.as_str(), outcome), ("tok-b", PlaybackEnd::Completed));
 }
 
 #[tokio::test]
@@ -205,7 +199,7 @@ async fn a_skipped_video_reports_nothing_and_the_next_one_plays() {
     let (token, outcome, before) = player.ended(15).await;
     assert_eq!(
         (token.as_str(), outcome),
-        ("tok-short", PlaybackOutcome::Completed)
+        ("tok-short", PlaybackEnd::Completed)
     );
     assert!(
         !before
@@ -241,20 +235,20 @@ async fn a_missing_or_corrupt_file_is_an_error_and_the_player_goes_on() {
     let (token, outcome, _) = player.ended(10).await;
     assert_eq!(token, "tok-missing");
     assert!(
-        matches!(&outcome, PlaybackOutcome::Failed(why) if why.contains("cannot play")),
+        matches!(&outcome, PlaybackEnd::Failed(why) if why.contains("cannot play")),
         "{outcome:?}"
     );
 
     player.play("tok-corrupt", &corrupt).await;
     let (token, outcome, _) = player.ended(10).await;
     assert_eq!(token, "tok-corrupt");
-    assert!(matches!(outcome, PlaybackOutcome::Failed(_)), "{outcome:?}");
+    assert!(matches!(outcome, PlaybackEnd::Failed(_)), "{outcome:?}");
 
     player.play("tok-good", &good).await;
     let (token, outcome, _) = player.ended(15).await;
     assert_eq!(
         (token.as_str(), outcome),
-        ("tok-good", PlaybackOutcome::Completed)
+        ("tok-good", PlaybackEnd::Completed)
     );
 }
 
@@ -276,7 +270,7 @@ async fn killing_mpv_mid_video_fails_that_video_and_the_supervisor_brings_it_bac
     let (token, outcome, _) = player.ended(10).await;
     assert_eq!(token, "tok-long");
     assert!(
-        matches!(&outcome, PlaybackOutcome::Failed(why) if why.contains("stopped")),
+        matches!(&outcome, PlaybackEnd::Failed(why) if why.contains("stopped")),
         "{outcome:?}"
     );
     player
@@ -290,6 +284,6 @@ async fn killing_mpv_mid_video_fails_that_video_and_the_supervisor_brings_it_bac
     let (token, outcome, _) = player.ended(15).await;
     assert_eq!(
         (token.as_str(), outcome),
-        ("tok-short", PlaybackOutcome::Completed)
+        ("tok-short", PlaybackEnd::Completed)
     );
 }

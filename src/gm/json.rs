@@ -185,12 +185,9 @@ pub fn device(d: &Device) -> DeviceJson {
 const STATE_RECENT: usize = 10;
 
 /// The seed's `GameState`.
-pub fn game_state(
-    published: &Published,
-    catalog: &TokenCatalog,
-    hardware: &HardwareStatus,
-) -> Value {
+pub fn game_state(published: &Published, hardware: &HardwareStatus) -> Value {
     let view: &GmView = &published.views.gm;
+    let catalog = &view.catalog;
     let skip = view.recent_transactions.len().saturating_sub(STATE_RECENT);
     let current_video = view.video.current.as_ref().map(|c| {
         json!({
@@ -247,32 +244,21 @@ pub fn sessions(view: &GmView) -> Value {
 
 /// The JSON `GameState` as of now.
 pub fn game_state_now(ctx: &AppContext) -> Value {
-    game_state(
-        &ctx.engine.published(),
-        ctx.engine.catalog(),
-        &ctx.hardware.borrow(),
-    )
+    game_state(&ctx.engine.published(), &ctx.hardware.borrow())
 }
 
 /// The `sync:full` payload as of now.
 pub fn full_sync_now(ctx: &AppContext) -> Value {
-    full_sync(
-        &ctx.engine.published(),
-        ctx.engine.catalog(),
-        &ctx.hardware.borrow(),
-    )
+    full_sync(&ctx.engine.published(), &ctx.hardware.borrow())
 }
 
 /// The `sync:full` payload: session, state, devices and the last 100 transactions.
-pub fn full_sync(
-    published: &Published,
-    catalog: &TokenCatalog,
-    hardware: &HardwareStatus,
-) -> Value {
+pub fn full_sync(published: &Published, hardware: &HardwareStatus) -> Value {
     let view = &published.views.gm;
+    let catalog = &view.catalog;
     json!({
         "session": view.session.as_ref().map(session),
-        "state": game_state(published, catalog, hardware),
+        "state": game_state(published, hardware),
         "devices": view.devices.iter().map(device).collect::<Vec<_>>(),
         "transactions": view
             .recent_transactions

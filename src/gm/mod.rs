@@ -45,6 +45,11 @@ pub struct Running {
     layer: socketioxide::layer::SocketIoLayer,
 }
 
+/// The token catalogue the box scores with.
+pub fn catalog(engine: &EngineHandle) -> Arc<tokens::TokenCatalog> {
+    engine.published().views.gm.catalog.clone()
+}
+
 /// Takes the video player and makes it follow the log; before the engine's boot recovery, so a
 /// video that was playing at power loss starts again.
 pub fn drive_video(
@@ -55,7 +60,7 @@ pub fn drive_video(
     let (player, status) = hardware.take_player()?;
     Some(tokio::spawn(video_driver::run_video_driver(
         engine.clone(),
-        engine.catalog().clone(),
+        catalog(engine),
         player,
         config.video.media_dir.clone(),
         status,

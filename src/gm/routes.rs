@@ -211,13 +211,13 @@ fn scan_result(outcome: GmOutcome, ctx: &AppContext) -> Result<(StatusCode, Valu
             .as_deref()
             .is_some_and(|r| r.contains("try again later"));
     let mut body = json!({
-        "status": json::transaction(&transaction, ctx.engine.catalog()).status,
+        "status": json::transaction(&transaction, &super::catalog(&ctx.engine)).status,
         "message": transaction.rejection_reason.clone().unwrap_or_else(|| "scan recorded".into()),
         "tokenId": transaction.token_id,
         "transactionId": transaction.id,
         "videoQueued": transaction.video_queued,
         "replayed": replayed,
-        "transaction": json::transaction(&transaction, ctx.engine.catalog()),
+        "transaction": json::transaction(&transaction, &super::catalog(&ctx.engine)),
     });
     // Existing scanners expect 409 when a video is already playing; the scan result stays (the
     // scan was recorded), with the `code` every other refusal carries.
@@ -298,7 +298,7 @@ async fn scan_batch(
 /// The token catalogue: ids, values and groups. Scanners, stations and staff only: for a guest
 /// it is the answer sheet (which item is worth most, which completes a group).
 async fn tokens(State(ctx): Ctx, _scanner: Scanner) -> Json<Value> {
-    let catalog = ctx.engine.catalog();
+    let catalog = &super::catalog(&ctx.engine);
     let tokens: Vec<Value> = catalog
         .tokens()
         .map(|t| {

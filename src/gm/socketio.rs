@@ -611,11 +611,7 @@ impl GmAdapter {
         *lock(&conn.station) = Some(station_id.clone());
 
         let published = self.ctx.engine.published();
-        let state = json::game_state(
-            &published,
-            self.ctx.engine.catalog(),
-            &self.ctx.hardware.borrow(),
-        );
+        let state = json::game_state(&published, &self.ctx.hardware.borrow());
         let reply = json!({
             "success": true,
             "sessionId": published.views.gm.session.as_ref().map(|s| s.id.clone()),
@@ -659,11 +655,7 @@ impl GmAdapter {
         match channels.subscribe(client, CHANNEL_GM, Some(after), limit, |_| None) {
             Subscribed::Behind => {
                 let published = self.ctx.engine.published();
-                let sync = json::full_sync(
-                    &published,
-                    self.ctx.engine.catalog(),
-                    &self.ctx.hardware.borrow(),
-                );
+                let sync = json::full_sync(&published, &self.ctx.hardware.borrow());
                 client.push_backlog(sync_full(published.seq, sync));
                 self.follow_from(client, CHANNEL_GM, published.seq);
             }
@@ -726,7 +718,7 @@ impl GmAdapter {
             } => Ok(json!({
                 "success": true,
                 "replayed": replayed,
-                "transaction": json::transaction(&transaction, self.ctx.engine.catalog()),
+                "transaction": json::transaction(&transaction, &super::catalog(&self.ctx.engine)),
             })),
             other => Err(unexpected(other)),
         }
@@ -861,7 +853,7 @@ fn sync_full(seq: u64, payload: Value) -> Arc<ChannelMessage> {
 
 fn state_update(ctx: &AppContext) -> Arc<ChannelMessage> {
     let published = ctx.engine.published();
-    let state = json::game_state(&published, ctx.engine.catalog(), &ctx.hardware.borrow());
+    let state = json::game_state(&published, &ctx.hardware.borrow());
     ChannelMessage::new(
         CHANNEL_GM,
         published.seq,
@@ -875,7 +867,7 @@ fn state_update(ctx: &AppContext) -> Arc<ChannelMessage> {
 
 /// What a hub message becomes on the GM channels: the channel and the message, or nothing.
 fn station_message(message: &HubMessage, ctx: &AppContext) -> Option<ChannelMessage> {
-    let catalog = ctx.engine.catalog();
+    let catalog = &super::catalog(&ctx.engine);
     let seq = message.seq;
     let on_gm = |kind, payload| ChannelMessage::new(CHANNEL_GM, seq, kind, payload, Class::Event);
     let event = match &message.body {

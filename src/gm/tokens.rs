@@ -131,7 +131,7 @@ impl TokenGroup {
 }
 
 /// All tokens a box knows, looked up case-insensitively.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TokenCatalog {
     tokens: BTreeMap<String, Token>,
     by_folded_id: HashMap<String, String>,

@@ -15,6 +15,7 @@ mod video;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -431,7 +432,7 @@ struct GmData {
 /// The whole game state. Owned by the engine's single writer task.
 #[derive(Debug, Clone)]
 pub struct GmState {
-    catalog: TokenCatalog,
+    catalog: Arc<TokenCatalog>,
     catalog_fingerprint: u64,
     limits: Limits,
     data: GmData,
@@ -449,7 +450,7 @@ impl GmState {
     pub fn new(catalog: TokenCatalog, limits: Limits) -> Self {
         Self {
             catalog_fingerprint: catalog.fingerprint(),
-            catalog,
+            catalog: Arc::new(catalog),
             limits,
             data: GmData::default(),
         }
@@ -470,7 +471,7 @@ impl GmState {
         }
         Some(Self {
             catalog_fingerprint: snapshot.catalog_fingerprint,
-            catalog,
+            catalog: Arc::new(catalog),
             limits,
             data: snapshot.data,
         })

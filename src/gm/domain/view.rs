@@ -1,7 +1,10 @@
 //! What the GM contract publishes after a commit that changed it: the current session, scores,
 //! recent transactions, devices, the video queue and the archived sessions.
 
+use std::sync::Arc;
+
 use super::{ArchivedSession, Device, GmState, Session, TeamScore, Transaction, VideoView};
+use crate::gm::tokens::TokenCatalog;
 
 /// How many transactions of the current session the published view keeps (`sync:full` sends them).
 pub const RECENT_TRANSACTIONS: usize = 100;
@@ -17,6 +20,9 @@ pub struct GmView {
     pub devices: Vec<Device>,
     pub video: VideoView,
     pub archived_sessions: Vec<ArchivedSession>,
+    /// The token catalogue the box scores with (shared, never copied: it does not change while
+    /// the box runs).
+    pub catalog: Arc<TokenCatalog>,
 }
 
 impl GmState {
@@ -44,6 +50,7 @@ impl GmState {
             devices: self.data.devices.values().cloned().collect(),
             video: self.video_view(),
             archived_sessions: self.data.archived.clone(),
+            catalog: self.catalog.clone(),
         }
     }
 }
