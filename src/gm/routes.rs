@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -23,12 +23,50 @@ use crate::domain::Millis;
 use crate::engine::wall_clock_ms;
 use crate::wire::errors::{unexpected, ErrorCode, WireError};
 use crate::wire::extract::{Admin, Body, IsStaff, Scanner};
+use crate::wire::ratelimit::PerClient;
 use crate::wire::{run, AppContext};
 
 /// Most scans one `/api/scan/batch` call may carry.
 pub const MAX_BATCH_SCANS: usize = 100;
 
 type Ctx = State<Arc<AppContext>>;
+
+/// Scans one token may send per second over HTTP, and at once: a whole offline batch.
+pub const SCANS_PER_SECOND: u32 = 10;
+pub const SCAN_BURST: u32 = 100;
+
+/// HTTP scans per token (its role and subject), shared by the scan routes.
+#[derive(Debug)]
+pub struct ScanLimits(PerClient);
+
+impl Default for ScanLimits {
+    fn default() -> Self {
+        Self(PerClient::new(
+            SCAN_BURST,
+            std::time::Duration::from_secs(u64::from(SCAN_BURST / SCANS_PER_SECOND)),
+        ))
+    }
+}
+
+impl ScanLimits {
+    /// Counts `count` scans against the caller's token.
+    fn take(&self, caller: &crate::auth::Claims, count: usize) -> Result<(), WireError> {
+        if self
+            .0
+            .take(&format!("{}:{}", caller.role, caller.sub), count)
+        {
+            Ok(())
+        } else {
+            Err(WireError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "this token scans at most {SCANS_PER_SECOND} times a second \
+                     ({SCAN_BURST} at once); send again in a moment"
+                ),
+            ))
+        }
+    }
+}
 
 pub fn router() -> Router<Arc<AppContext>> {
     Router::new()
@@ -45,6 +83,7 @@ pub fn router() -> Router<Arc<AppContext>> {
         .route("/api/tokens", get(tokens))
         .route("/api/video/control", post(video_control))
         .route("/api/session/reset", post(reset))
+        .layer(Extension(Arc::new(ScanLimits::default())))
 }
 
 /// A session reset from the console: what the reset button does.
@@ -232,10 +271,11 @@ fn scan_result(outcome: GmOutcome, ctx: &AppContext) -> Result<(StatusCode, Valu
 
 async fn scan(
     State(ctx): Ctx,
+    Extension(limits): Extension<Arc<ScanLimits>>,
     Scanner(caller): Scanner,
     Body(body): Body<ScanBody>,
 ) -> Result<(StatusCode, Json<Value>), WireError> {
-    ctx.take_scans(&caller, 1)?;
+    limits.take(&caller, 1)?;
     let command = body.into_command(&caller, wall_clock_ms())?;
     let (status, body) = scan_result(run(&ctx.engine, command).await?, &ctx)?;
     Ok((status, Json(body)))
@@ -250,6 +290,7 @@ struct BatchBody {
 /// result; one bad scan does not stop the others.
 async fn scan_batch(
     State(ctx): Ctx,
+    Extension(limits): Extension<Arc<ScanLimits>>,
     Scanner(caller): Scanner,
     Body(body): Body<BatchBody>,
 ) -> Result<Json<Value>, WireError> {
@@ -261,7 +302,7 @@ async fn scan_batch(
         .with_details(json!({ "received": body.transactions.len() })));
     }
     // Whole or not at all: a refused batch stays in the scanner's queue for its next try.
-    ctx.take_scans(&caller, body.transactions.len())?;
+    limits.take(&caller, body.transactions.len())?;
     let now = wall_clock_ms();
     let mut parsed: Vec<(usize, Result<GmCommand, WireError>)> = body
         .transactions

@@ -17,10 +17,37 @@ pub mod realtime;
 pub mod routes;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::wire::ratelimit::PerClient;
 use crate::wire::AppContext;
+
+/// Votes one viewer may send per second before being told to slow down.
+pub const VOTES_PER_SECOND: u32 = 20;
+/// Resumes from the log one `/realtime` viewer may ask for per minute; past that a resume gets
+/// the channel's current state instead, which costs no read of the card.
+pub const LOG_RESUMES_PER_MINUTE: u32 = 6;
+
+/// What each viewer may cost the box, counted per viewer (its token's `sub`), not per
+/// connection: reconnecting does not renew a budget. Shared by the contract's routes.
+#[derive(Debug)]
+pub struct ViewerLimits {
+    /// Votes; a refused vote is told on the viewer's `user:` channel too.
+    pub votes: PerClient,
+    /// `/realtime` catch-ups read from the log.
+    pub log_resumes: PerClient,
+}
+
+impl Default for ViewerLimits {
+    fn default() -> Self {
+        Self {
+            votes: PerClient::new(VOTES_PER_SECOND, Duration::from_secs(1)),
+            log_resumes: PerClient::new(LOG_RESUMES_PER_MINUTE, Duration::from_secs(60)),
+        }
+    }
+}
 
 /// Starts the contract's background tasks: the fan-out to its channels and the deadlines.
 pub fn start(ctx: &Arc<AppContext>, tasks: &mut Vec<JoinHandle<()>>) {

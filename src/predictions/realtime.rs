@@ -20,11 +20,13 @@ use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use super::domain::{Prediction, PredictionEvent};
+use super::ViewerLimits;
 use crate::auth::{Claims, Role};
 use crate::domain::Event;
 use crate::engine::Published;
@@ -464,6 +466,7 @@ pub struct RealtimeQuery {
 /// `GET /realtime`: checks the token, then upgrades.
 pub async fn upgrade(
     State(ctx): State<Arc<AppContext>>,
+    Extension(limits): Extension<Arc<ViewerLimits>>,
     Query(query): Query<RealtimeQuery>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -492,7 +495,7 @@ pub async fn upgrade(
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(crate::wire::WS_READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| serve_client(ctx, claims, registration, socket))
+        .on_upgrade(move |socket| serve_client(ctx, limits, claims, registration, socket))
 }
 
 /// A viewer's place in the channel layer from the upgrade request on, subscribed to the
@@ -519,6 +522,7 @@ struct ClientCommand {
 
 async fn serve_client(
     ctx: Arc<AppContext>,
+    viewer_limits: Arc<ViewerLimits>,
     claims: Claims,
     registration: Membership,
     socket: WebSocket,
@@ -533,7 +537,7 @@ async fn serve_client(
     let token_left = Duration::from_millis(
         (claims.exp.saturating_mul(1000)).saturating_sub(crate::engine::wall_clock_ms()),
     );
-    let (ctx, claims, client) = (&ctx, &claims, &client);
+    let (ctx, claims, client, viewer_limits) = (&ctx, &claims, &client, &viewer_limits);
     json_ws::serve(
         socket,
         registration,
@@ -547,7 +551,7 @@ async fn serve_client(
             // connection's: reconnecting does not renew it.
             let waited = !handled.resumes.is_empty();
             for (after, channels) in handled.resumes {
-                let from_log = ctx.take_log_resume(&claims.sub);
+                let from_log = viewer_limits.log_resumes.take(&claims.sub, 1);
                 resume_from_log(ctx, client, &channels, after, from_log).await;
             }
             json_ws::Handled {

@@ -2,11 +2,12 @@
 //! Every change goes through the engine and is durable before the answer, like all others.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -15,6 +16,7 @@ use super::domain::{
     CloseReason, NewPrediction, Prediction, PredictionCommand, PredictionOption, PredictionOutcome,
 };
 use super::realtime::event_json;
+use super::{ViewerLimits, VOTES_PER_SECOND};
 use crate::auth::Role;
 use crate::engine::wall_clock_ms;
 use crate::wire::errors::{ErrorCode, WireError};
@@ -35,6 +37,7 @@ pub fn router() -> Router<Arc<AppContext>> {
         .route("/api/users/{user_id}/balance", get(balance))
         .route("/api/presence", get(presence))
         .route("/api/notices", post(send_notice))
+        .layer(Extension(Arc::new(ViewerLimits::default())))
 }
 
 fn prediction_json(p: &Prediction) -> Value {
@@ -254,6 +257,7 @@ struct VoteBody {
 
 async fn vote(
     State(ctx): Ctx,
+    Extension(limits): Extension<Arc<ViewerLimits>>,
     Caller(caller): Caller,
     Path(id): Path<String>,
     Body(body): Body<VoteBody>,
@@ -261,12 +265,7 @@ async fn vote(
     if caller.role != Role::Viewer {
         return Err(WireError::new(ErrorCode::Forbidden, "only viewers vote"));
     }
-    let allowed = ctx
-        .vote_limits
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .try_take(&caller.sub);
-    if !allowed {
+    if !limits.votes.take(&caller.sub, 1) {
         super::realtime::notify_user(
             &ctx.channels,
             &caller.sub,
@@ -275,7 +274,7 @@ async fn vote(
         );
         return Err(WireError::new(
             ErrorCode::RateLimited,
-            format!("at most {} votes per second", crate::wire::VOTES_PER_SECOND),
+            format!("at most {VOTES_PER_SECOND} votes per second"),
         ));
     }
     let command = PredictionCommand::Vote {

@@ -22,7 +22,7 @@ pub mod logins;
 pub mod ratelimit;
 pub mod time;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::auth::Secrets;
 use crate::config::Config;
@@ -37,18 +37,6 @@ use tokio::sync::watch;
 /// WebSocket, touched on the first read) would be most of an idle connection's memory. Larger
 /// frames still arrive whole, in several reads.
 pub const WS_READ_BUFFER_BYTES: usize = 1024;
-
-/// Scans one token may send per second over HTTP, and at once: a whole offline batch.
-pub const SCANS_PER_SECOND: u32 = 10;
-pub const SCAN_BURST: u32 = 100;
-/// Votes one viewer may send per second before being told to slow down (predictions).
-pub const VOTES_PER_SECOND: u32 = 20;
-/// Resumes from the log one `/realtime` viewer may ask for per minute; past that a resume gets
-/// the channel's current state instead, which costs no read of the card (predictions).
-pub const LOG_RESUMES_PER_MINUTE: u32 = 6;
-/// Clients (addresses, viewers) whose rate limits are tracked at once; far above a venue's
-/// devices, and a bound on what a flood of made-up names can make the box remember.
-const MAX_RATE_LIMITED_CLIENTS: usize = 10_000;
 
 /// Runs a contract's command and answers that contract's outcome (`GmOutcome`,
 /// `PredictionOutcome`); a refusal or a storage fault is the matching contract error.
@@ -73,12 +61,6 @@ pub struct AppContext {
     pub hardware_control: Arc<HardwareControl>,
     /// The channel layer every real-time contract publishes through.
     pub channels: Arc<channels::Channels>,
-    /// Vote rate limit per viewer (warnings go to the viewer's `user:` channel).
-    pub vote_limits: Mutex<ratelimit::KeyedRateLimit<String>>,
-    /// HTTP scans per token (role and subject).
-    pub scan_limits: Mutex<ratelimit::KeyedRateLimit<String>>,
-    /// `/realtime` resumes from the log per viewer.
-    pub log_resumes: Mutex<ratelimit::KeyedRateLimit<String>>,
 }
 
 impl AppContext {
@@ -98,7 +80,7 @@ impl AppContext {
         hardware_control: Arc<HardwareControl>,
     ) -> Result<Self, logins::LoginError> {
         let started_after = engine.published().seq;
-        let logins = logins::Logins::start(secrets.clone(), MAX_RATE_LIMITED_CLIENTS)?;
+        let logins = logins::Logins::start(secrets.clone(), ratelimit::MAX_RATE_LIMITED_CLIENTS)?;
         Ok(Self {
             logins,
             engine,
@@ -107,47 +89,7 @@ impl AppContext {
             hardware,
             hardware_control,
             channels: Arc::new(channels::Channels::starting_after(started_after)),
-            vote_limits: Mutex::new(ratelimit::KeyedRateLimit::new(
-                VOTES_PER_SECOND,
-                std::time::Duration::from_secs(1),
-                MAX_RATE_LIMITED_CLIENTS,
-            )),
-            log_resumes: Mutex::new(ratelimit::KeyedRateLimit::new(
-                LOG_RESUMES_PER_MINUTE,
-                std::time::Duration::from_secs(60),
-                MAX_RATE_LIMITED_CLIENTS,
-            )),
-            scan_limits: Mutex::new(ratelimit::KeyedRateLimit::new(
-                SCAN_BURST,
-                std::time::Duration::from_secs(u64::from(SCAN_BURST / SCANS_PER_SECOND)),
-                MAX_RATE_LIMITED_CLIENTS,
-            )),
         })
-    }
-
-    /// Whether the viewer `sub` may have another resume read from the log now.
-    pub fn take_log_resume(&self, sub: &str) -> bool {
-        ratelimit::KeyedRateLimit::take_shared(&self.log_resumes, &sub.to_string(), 1)
-    }
-
-    /// Counts `count` HTTP scans against the caller's token.
-    pub fn take_scans(
-        &self,
-        caller: &crate::auth::Claims,
-        count: usize,
-    ) -> Result<(), errors::WireError> {
-        let key = format!("{}:{}", caller.role, caller.sub);
-        if ratelimit::KeyedRateLimit::take_shared(&self.scan_limits, &key, count) {
-            Ok(())
-        } else {
-            Err(errors::WireError::new(
-                errors::ErrorCode::RateLimited,
-                format!(
-                    "this token scans at most {SCANS_PER_SECOND} times a second \
-                     ({SCAN_BURST} at once); send again in a moment"
-                ),
-            ))
-        }
     }
 
     /// Checks the staff password from `client` and mints an admin token.

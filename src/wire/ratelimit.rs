@@ -131,6 +131,31 @@ impl<K: Hash + Eq + Clone> KeyedRateLimit<K> {
     }
 }
 
+/// Clients (addresses, viewers, tokens) whose rate limits are tracked at once per limit; far
+/// above a venue's devices, and a bound on what a flood of made-up names can make the box
+/// remember.
+pub const MAX_RATE_LIMITED_CLIENTS: usize = 10_000;
+
+/// A limit per client that a contract's handlers share (votes per viewer, scans per token):
+/// `count` per `period` for each key, at most [`MAX_RATE_LIMITED_CLIENTS`] keys.
+#[derive(Debug)]
+pub struct PerClient(std::sync::Mutex<KeyedRateLimit<String>>);
+
+impl PerClient {
+    pub fn new(count: u32, period: Duration) -> Self {
+        Self(std::sync::Mutex::new(KeyedRateLimit::new(
+            count,
+            period,
+            MAX_RATE_LIMITED_CLIENTS,
+        )))
+    }
+
+    /// Takes `n` from `key`'s budget, or nothing when it has fewer left.
+    pub fn take(&self, key: &str, n: usize) -> bool {
+        KeyedRateLimit::take_shared(&self.0, &key.to_string(), n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
