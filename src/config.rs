@@ -131,16 +131,35 @@ pub struct Config {
     pub button: ButtonTiming,
     /// How long SIGTERM waits for open work before exiting.
     pub shutdown_grace: Duration,
-    /// `/realtime` pings this often; a client that has not answered the last ping is dropped.
-    pub realtime_ping_interval: Duration,
-    /// A resuming `/realtime` client is sent what it missed from the log when at most this many
-    /// events were logged since; otherwise it gets a snapshot.
-    pub realtime_resume_window: usize,
-    /// Messages and bytes a `/realtime` client may have queued before it is cut (4008).
-    pub realtime_queue_messages: usize,
-    pub realtime_queue_bytes: usize,
+    /// The real-time connections (`[realtime]`).
+    pub realtime: RealtimeConfig,
     /// Connection caps and the header timeout (`[network]`).
     pub network: crate::connections::ConnectionLimits,
+}
+
+/// The real-time connections of every contract (`[realtime]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealtimeConfig {
+    /// JSON WebSockets ping this often; a client that has not answered the last ping is dropped.
+    pub ping_interval: Duration,
+    /// A resuming `/realtime` client is sent what it missed from the log when at most this many
+    /// events were logged since; otherwise it gets a snapshot.
+    pub resume_window: usize,
+    /// Messages and bytes a real-time client (a station, a viewer) may have queued before it is
+    /// cut.
+    pub queue_messages: usize,
+    pub queue_bytes: usize,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(20),
+            resume_window: 20_000,
+            queue_messages: 256,
+            queue_bytes: 512 * 1024,
+        }
+    }
 }
 
 /// Timings of the GM-station contract (seed 004).
@@ -175,10 +194,7 @@ impl Default for Config {
             gpio: GpioSettings::default(),
             button: ButtonTiming::default(),
             shutdown_grace: Duration::from_secs(5),
-            realtime_ping_interval: Duration::from_secs(20),
-            realtime_resume_window: 20_000,
-            realtime_queue_messages: 256,
-            realtime_queue_bytes: 512 * 1024,
+            realtime: RealtimeConfig::default(),
             network: crate::connections::ConnectionLimits::default(),
         }
     }
@@ -486,41 +502,7 @@ impl Config {
             config.hardware = hardware;
         }
 
-        if let Some(max) = file.limits.max_gm_stations {
-            if !(1..=100).contains(&max) {
-                return Err(invalid("limits.max_gm_stations", "must be 1..=100"));
-            }
-            config.limits.max_gm_stations = max;
-        }
-        if let Some(max) = file.limits.max_player_scanners {
-            if max > 1000 {
-                return Err(invalid("limits.max_player_scanners", "must be 0..=1000"));
-            }
-            config.limits.max_player_scanners = max;
-        }
-        if let Some(v) = file.gm.heartbeat_timeout_secs {
-            config.gm.heartbeat_timeout = secs("gm.heartbeat_timeout_secs", v, 1, 3600)?;
-        }
-        if let Some(v) = file.gm.reconnect_grace_secs {
-            let grace = secs("gm.reconnect_grace_secs", v, 1, 3600)?;
-            config.limits.reconnect_grace_ms = grace.as_secs() * 1000;
-        }
-        if let Some(v) = file.gm.replay_limit {
-            if !(1..=10_000).contains(&v) {
-                return Err(invalid("gm.replay_limit", "must be 1..=10000"));
-            }
-            config.gm.replay_limit = v;
-        }
-        if let Some(rate) = file.gm.state_updates_per_sec {
-            if !(1..=100).contains(&rate) {
-                return Err(invalid("gm.state_updates_per_sec", "must be 1..=100"));
-            }
-            config.gm.state_update_interval = Duration::from_millis(1000 / u64::from(rate));
-        }
-        if let Some(v) = file.players.idle_timeout_secs {
-            let idle = secs("players.idle_timeout_secs", v, 5, 86_400)?;
-            config.limits.player_idle_ms = idle.as_secs() * 1000;
-        }
+        Self::apply_gm(&mut config, file.limits, file.gm, file.players)?;
         if let Some(scoring) = file.scoring {
             if scoring.rating_points.windows(2).any(|w| w[0] > w[1]) {
                 return Err(invalid(
@@ -537,48 +519,8 @@ impl Config {
         Self::apply_video(&mut config, file.video)?;
         config.tls = Self::tls_settings(file.tls)?;
         Self::apply_gpio(&mut config, file.gpio, file.button)?;
-        if let Some(v) = file.realtime.ping_interval_secs {
-            config.realtime_ping_interval = secs("realtime.ping_interval_secs", v, 1, 300)?;
-        }
-        if let Some(v) = file.realtime.resume_window_events {
-            if !(1..=1_000_000).contains(&v) {
-                return Err(invalid(
-                    "realtime.resume_window_events",
-                    "must be 1..=1000000",
-                ));
-            }
-            config.realtime_resume_window = v;
-        }
-        if let Some(v) = file.realtime.queue_messages {
-            if !(4..=100_000).contains(&v) {
-                return Err(invalid("realtime.queue_messages", "must be 4..=100000"));
-            }
-            config.realtime_queue_messages = v;
-        }
-        if let Some(v) = file.realtime.queue_bytes {
-            if !(4096..=64 * 1024 * 1024).contains(&v) {
-                return Err(invalid("realtime.queue_bytes", "must be 4096..=67108864"));
-            }
-            config.realtime_queue_bytes = v;
-        }
-        if let Some(v) = file.network.max_connections_per_address {
-            if !(1..=10_000).contains(&v) {
-                return Err(invalid(
-                    "network.max_connections_per_address",
-                    "must be 1..=10000",
-                ));
-            }
-            config.network.per_address = v;
-        }
-        if let Some(v) = file.network.max_connections {
-            if !(16..=1_000_000).contains(&v) {
-                return Err(invalid("network.max_connections", "must be 16..=1000000"));
-            }
-            config.network.total = v;
-        }
-        if let Some(v) = file.network.header_timeout_secs {
-            config.network.header_timeout = secs("network.header_timeout_secs", v, 1, 300)?;
-        }
+        Self::apply_realtime(&mut config.realtime, file.realtime)?;
+        Self::apply_network(&mut config.network, file.network)?;
         if let Some(v) = file.shutdown_grace_secs {
             config.shutdown_grace = secs("shutdown_grace_secs", v, 1, 60)?;
         }
@@ -589,6 +531,106 @@ impl Config {
             ));
         }
         Ok(config)
+    }
+
+    fn apply_gm(
+        config: &mut Config,
+        limits: FileLimits,
+        gm: FileGm,
+        players: FilePlayers,
+    ) -> Result<(), ConfigError> {
+        if let Some(max) = limits.max_gm_stations {
+            if !(1..=100).contains(&max) {
+                return Err(invalid("limits.max_gm_stations", "must be 1..=100"));
+            }
+            config.limits.max_gm_stations = max;
+        }
+        if let Some(max) = limits.max_player_scanners {
+            if max > 1000 {
+                return Err(invalid("limits.max_player_scanners", "must be 0..=1000"));
+            }
+            config.limits.max_player_scanners = max;
+        }
+        if let Some(v) = gm.heartbeat_timeout_secs {
+            config.gm.heartbeat_timeout = secs("gm.heartbeat_timeout_secs", v, 1, 3600)?;
+        }
+        if let Some(v) = gm.reconnect_grace_secs {
+            let grace = secs("gm.reconnect_grace_secs", v, 1, 3600)?;
+            config.limits.reconnect_grace_ms = grace.as_secs() * 1000;
+        }
+        if let Some(v) = gm.replay_limit {
+            if !(1..=10_000).contains(&v) {
+                return Err(invalid("gm.replay_limit", "must be 1..=10000"));
+            }
+            config.gm.replay_limit = v;
+        }
+        if let Some(rate) = gm.state_updates_per_sec {
+            if !(1..=100).contains(&rate) {
+                return Err(invalid("gm.state_updates_per_sec", "must be 1..=100"));
+            }
+            config.gm.state_update_interval = Duration::from_millis(1000 / u64::from(rate));
+        }
+        if let Some(v) = players.idle_timeout_secs {
+            let idle = secs("players.idle_timeout_secs", v, 5, 86_400)?;
+            config.limits.player_idle_ms = idle.as_secs() * 1000;
+        }
+        Ok(())
+    }
+
+    fn apply_realtime(
+        realtime: &mut RealtimeConfig,
+        file: FileRealtime,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = file.ping_interval_secs {
+            realtime.ping_interval = secs("realtime.ping_interval_secs", v, 1, 300)?;
+        }
+        if let Some(v) = file.resume_window_events {
+            if !(1..=1_000_000).contains(&v) {
+                return Err(invalid(
+                    "realtime.resume_window_events",
+                    "must be 1..=1000000",
+                ));
+            }
+            realtime.resume_window = v;
+        }
+        if let Some(v) = file.queue_messages {
+            if !(4..=100_000).contains(&v) {
+                return Err(invalid("realtime.queue_messages", "must be 4..=100000"));
+            }
+            realtime.queue_messages = v;
+        }
+        if let Some(v) = file.queue_bytes {
+            if !(4096..=64 * 1024 * 1024).contains(&v) {
+                return Err(invalid("realtime.queue_bytes", "must be 4096..=67108864"));
+            }
+            realtime.queue_bytes = v;
+        }
+        Ok(())
+    }
+
+    fn apply_network(
+        network: &mut crate::connections::ConnectionLimits,
+        file: FileNetwork,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = file.max_connections_per_address {
+            if !(1..=10_000).contains(&v) {
+                return Err(invalid(
+                    "network.max_connections_per_address",
+                    "must be 1..=10000",
+                ));
+            }
+            network.per_address = v;
+        }
+        if let Some(v) = file.max_connections {
+            if !(16..=1_000_000).contains(&v) {
+                return Err(invalid("network.max_connections", "must be 16..=1000000"));
+            }
+            network.total = v;
+        }
+        if let Some(v) = file.header_timeout_secs {
+            network.header_timeout = secs("network.header_timeout_secs", v, 1, 300)?;
+        }
+        Ok(())
     }
 
     fn tls_settings(file: FileTls) -> Result<Option<TlsSettings>, ConfigError> {

@@ -208,7 +208,7 @@ async fn resume_from_log(
     after: u64,
     from_log: bool,
 ) {
-    let window = ctx.config.realtime_resume_window;
+    let window = ctx.config.realtime.resume_window;
     // More logged since than the window: the answer is a snapshot, read nothing.
     let within_window = ctx.engine.published().seq.saturating_sub(after) <= window as u64;
     let logged = if from_log && within_window {
@@ -530,7 +530,7 @@ async fn serve_client(
     let client = registration.client().clone();
     let limits = json_ws::Limits {
         max_frame_bytes: MAX_FRAME_BYTES,
-        ping_every: ctx.config.realtime_ping_interval,
+        ping_every: ctx.config.realtime.ping_interval,
         commands_per_second: COMMANDS_PER_SECOND,
         command_burst: COMMAND_BURST,
     };

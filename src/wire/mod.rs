@@ -67,8 +67,8 @@ impl AppContext {
     /// How much one real-time client may have queued, from the settings.
     pub fn queue_limits(&self) -> channels::QueueLimits {
         channels::QueueLimits {
-            messages: self.config.realtime_queue_messages,
-            bytes: self.config.realtime_queue_bytes,
+            messages: self.config.realtime.queue_messages,
+            bytes: self.config.realtime.queue_bytes,
         }
     }
 
