@@ -391,91 +391,24 @@ impl PredictionsState {
                 client_vote_id,
             } => {
                 check_text("clientVoteId", client_vote_id, 128)?;
-                if let Some(receipt) = self.receipt(user_id, client_vote_id) {
-                    return Ok((
-                        PredictionOutcome::Receipt {
-                            receipt: receipt.clone(),
-                            replayed: true,
-                        },
-                        Vec::new(),
-                    ));
+                match self.already_recorded(user_id, client_vote_id) {
+                    Some(replayed) => Ok(replayed),
+                    None => self.decide_vote(prediction_id, user_id, option_id, *votes, now),
                 }
-                let prediction = self
-                    .predictions
-                    .get(prediction_id)
-                    .ok_or_else(|| PredictionError::NotFound(prediction_id.clone()))?;
-                if !prediction.is_open() || now >= prediction.spec.closes_at {
-                    return Err(PredictionError::Closed(prediction_id.clone()));
-                }
-                if !prediction.spec.options.iter().any(|o| &o.id == option_id) {
-                    return Err(invalid(
-                        "optionId",
-                        format!("{option_id:?} is not an option"),
-                    ));
-                }
-                if !(1..=MAX_VOTES_PER_REQUEST).contains(votes) {
-                    return Err(invalid(
-                        "votes",
-                        format!("must be 1-{MAX_VOTES_PER_REQUEST}"),
-                    ));
-                }
-                let points = votes
-                    .checked_mul(prediction.spec.cost_per_vote)
-                    .ok_or_else(|| invalid("votes", "too many"))?;
-                let balance = self.balance(user_id);
-                if balance < points {
-                    return Err(PredictionError::InsufficientBalance {
-                        balance,
-                        needed: points,
-                    });
-                }
-                let receipt = LedgerReceipt {
-                    user_id: user_id.clone(),
-                    prediction_id: Some(prediction_id.clone()),
-                    option_id: Some(option_id.clone()),
-                    votes: *votes,
-                    points,
-                    balance_after: balance - points,
-                };
-                Ok((
-                    PredictionOutcome::Receipt {
-                        receipt: receipt.clone(),
-                        replayed: false,
-                    },
-                    vec![PredictionEvent::VoteCast {
+                .map(|(outcome, receipt)| {
+                    let events = receipt.map(|receipt| PredictionEvent::VoteCast {
                         prediction_id: prediction_id.clone(),
                         client_vote_id: client_vote_id.clone(),
                         receipt,
                         at: now,
-                    }],
-                ))
+                    });
+                    (outcome, events.into_iter().collect())
+                })
             }
             PredictionCommand::Close {
                 prediction_id,
                 reason,
-            } => {
-                let prediction = self
-                    .predictions
-                    .get(prediction_id)
-                    .ok_or_else(|| PredictionError::NotFound(prediction_id.clone()))?;
-                if !prediction.is_open() {
-                    return Err(PredictionError::Closed(prediction_id.clone()));
-                }
-                let result = PredictionResult {
-                    winner: prediction.winner(),
-                    reason: *reason,
-                    closed_at: now,
-                };
-                let mut closed = prediction.clone();
-                closed.result = Some(result.clone());
-                Ok((
-                    PredictionOutcome::Prediction(closed),
-                    vec![PredictionEvent::Closed {
-                        prediction_id: prediction_id.clone(),
-                        result,
-                    }],
-                ))
-            }
+            } => self.decide_close(prediction_id, *reason, now),
             PredictionCommand::Grant {
                 user_id,
                 amount,
@@ -486,31 +419,11 @@ impl PredictionsState {
                 check_text("reason", reason, 200)?;
                 if let Some(id) = client_grant_id {
                     check_text("grantId", id, 128)?;
-                    if let Some(receipt) = self.receipt(user_id, id) {
-                        return Ok((
-                            PredictionOutcome::Receipt {
-                                receipt: receipt.clone(),
-                                replayed: true,
-                            },
-                            Vec::new(),
-                        ));
+                    if let Some((outcome, _)) = self.already_recorded(user_id, id) {
+                        return Ok((outcome, Vec::new()));
                     }
                 }
-                if !(1..=1_000_000_000).contains(amount) {
-                    return Err(invalid("amount", "must be 1-1000000000"));
-                }
-                let balance_after = self
-                    .balance(user_id)
-                    .checked_add(*amount)
-                    .ok_or_else(|| invalid("amount", "balance would overflow"))?;
-                let receipt = LedgerReceipt {
-                    user_id: user_id.clone(),
-                    prediction_id: None,
-                    option_id: None,
-                    votes: 0,
-                    points: *amount,
-                    balance_after,
-                };
+                let receipt = self.decide_grant(user_id, *amount)?;
                 Ok((
                     PredictionOutcome::Receipt {
                         receipt: receipt.clone(),
@@ -525,6 +438,127 @@ impl PredictionsState {
                 ))
             }
         }
+    }
+
+    /// The answer to a vote or grant the viewer's device sent again (same client id): the
+    /// first one's receipt, and nothing new to record.
+    fn already_recorded(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Option<(PredictionOutcome, Option<LedgerReceipt>)> {
+        let receipt = self.receipt(user_id, client_id)?;
+        Some((
+            PredictionOutcome::Receipt {
+                receipt: receipt.clone(),
+                replayed: true,
+            },
+            None,
+        ))
+    }
+
+    /// A new vote: the prediction is open, the option exists, the viewer can pay for it.
+    /// Answers the outcome and the receipt to record.
+    fn decide_vote(
+        &self,
+        prediction_id: &str,
+        user_id: &str,
+        option_id: &str,
+        votes: u64,
+        now: Millis,
+    ) -> Result<(PredictionOutcome, Option<LedgerReceipt>), PredictionError> {
+        let prediction = self
+            .predictions
+            .get(prediction_id)
+            .ok_or_else(|| PredictionError::NotFound(prediction_id.to_string()))?;
+        if !prediction.is_open() || now >= prediction.spec.closes_at {
+            return Err(PredictionError::Closed(prediction_id.to_string()));
+        }
+        if !prediction.spec.options.iter().any(|o| o.id == option_id) {
+            return Err(invalid(
+                "optionId",
+                format!("{option_id:?} is not an option"),
+            ));
+        }
+        if !(1..=MAX_VOTES_PER_REQUEST).contains(&votes) {
+            return Err(invalid(
+                "votes",
+                format!("must be 1-{MAX_VOTES_PER_REQUEST}"),
+            ));
+        }
+        let points = votes
+            .checked_mul(prediction.spec.cost_per_vote)
+            .ok_or_else(|| invalid("votes", "too many"))?;
+        let balance = self.balance(user_id);
+        if balance < points {
+            return Err(PredictionError::InsufficientBalance {
+                balance,
+                needed: points,
+            });
+        }
+        let receipt = LedgerReceipt {
+            user_id: user_id.to_string(),
+            prediction_id: Some(prediction_id.to_string()),
+            option_id: Some(option_id.to_string()),
+            votes,
+            points,
+            balance_after: balance - points,
+        };
+        Ok((
+            PredictionOutcome::Receipt {
+                receipt: receipt.clone(),
+                replayed: false,
+            },
+            Some(receipt),
+        ))
+    }
+
+    fn decide_close(
+        &self,
+        prediction_id: &str,
+        reason: CloseReason,
+        now: Millis,
+    ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), PredictionError> {
+        let prediction = self
+            .predictions
+            .get(prediction_id)
+            .ok_or_else(|| PredictionError::NotFound(prediction_id.to_string()))?;
+        if !prediction.is_open() {
+            return Err(PredictionError::Closed(prediction_id.to_string()));
+        }
+        let result = PredictionResult {
+            winner: prediction.winner(),
+            reason,
+            closed_at: now,
+        };
+        let mut closed = prediction.clone();
+        closed.result = Some(result.clone());
+        Ok((
+            PredictionOutcome::Prediction(closed),
+            vec![PredictionEvent::Closed {
+                prediction_id: prediction_id.to_string(),
+                result,
+            }],
+        ))
+    }
+
+    /// The receipt of a new grant of `amount` points to `user_id`.
+    fn decide_grant(&self, user_id: &str, amount: u64) -> Result<LedgerReceipt, PredictionError> {
+        if !(1..=1_000_000_000).contains(&amount) {
+            return Err(invalid("amount", "must be 1-1000000000"));
+        }
+        let balance_after = self
+            .balance(user_id)
+            .checked_add(amount)
+            .ok_or_else(|| invalid("amount", "balance would overflow"))?;
+        Ok(LedgerReceipt {
+            user_id: user_id.to_string(),
+            prediction_id: None,
+            option_id: None,
+            votes: 0,
+            points: amount,
+            balance_after,
+        })
     }
 
     fn decide_create(

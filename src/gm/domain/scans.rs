@@ -6,10 +6,11 @@ use std::collections::{HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DeviceKind, GmError, GmEvent, GmOutcome, GmState, ScanRequest, SessionStatus, TeamScore,
-    Transaction, TransactionStatus, MAX_TEAMS, RECENT_TRANSACTIONS,
+    DeviceKind, GmError, GmEvent, GmOutcome, GmState, ScanRequest, SessionState, SessionStatus,
+    TeamScore, Transaction, TransactionStatus, MAX_TEAMS, RECENT_TRANSACTIONS,
 };
 use crate::domain::basics::{validate_id, Millis, MAX_ID_LEN};
+use crate::gm::tokens::Token;
 
 /// How many client scan ids the box remembers, to answer resends with the original result. A
 /// scanner resends within minutes of a failure (its queue holds 100), so this covers hours of a
@@ -40,6 +41,38 @@ impl ScanIdMemory {
     }
 }
 
+/// What a scan does, before it is written down as a transaction.
+enum Verdict {
+    /// A GM scan of a token no one has scored in this session.
+    Scores(u64),
+    /// A player scan of a token with a video, while none plays.
+    PlaysVideo,
+    /// A player scan of a token without a video: recorded, nothing more.
+    Recorded,
+    /// A GM scan of a token already scored in this session.
+    Duplicate,
+    Rejected(String),
+}
+
+/// Every scan keeps its ids in the log, the recent transactions and the snapshot: an oversized
+/// one (or no token id) is refused outright, whoever scans, and a player scanner's must be well
+/// formed. A GM scan with a malformed but short id is still recorded (as rejected: unknown
+/// token, invalid team), as stations expect.
+fn check_scan_ids(scan: &ScanRequest) -> Result<(), GmError> {
+    let ids = [
+        ("tokenId", Some(&scan.token_id)),
+        ("teamId", scan.team_id.as_ref()),
+    ];
+    for (field, id) in ids {
+        let Some(id) = id else { continue };
+        let unusable = id.len() > MAX_ID_LEN || (field == "tokenId" && id.is_empty());
+        if unusable || scan.device_kind == DeviceKind::Player {
+            validate_id(field, id)?;
+        }
+    }
+    Ok(())
+}
+
 impl GmState {
     pub(super) fn decide_scan(
         &self,
@@ -47,39 +80,16 @@ impl GmState {
         now: Millis,
     ) -> Result<(GmOutcome, Vec<GmEvent>), GmError> {
         validate_id("deviceId", &scan.device_id)?;
-        if let Some(client_id) = &scan.client_scan_id {
-            if client_id.is_empty() || client_id.len() > 128 {
-                return Err(GmError::Invalid {
-                    field: "scanId",
-                    reason: "must be 1-128 characters".into(),
-                });
-            }
-            let key = (scan.device_id.clone(), client_id.clone());
-            if let Some(original) = self.data.client_scans.get(&key) {
-                return Ok((
-                    GmOutcome::Transaction {
-                        transaction: original.clone(),
-                        replayed: true,
-                    },
-                    Vec::new(),
-                ));
-            }
+        if let Some(original) = self.resent_scan(scan)? {
+            return Ok((
+                GmOutcome::Transaction {
+                    transaction: original.clone(),
+                    replayed: true,
+                },
+                Vec::new(),
+            ));
         }
-        // Every scan keeps its ids in the log, the recent transactions and the snapshot: an
-        // oversized one (or no token id) is refused outright, whoever scans, and a player
-        // scanner's must be well formed. A GM scan with a malformed but short id is still recorded (as
-        // rejected: unknown token, invalid team), as stations expect.
-        let ids = [
-            ("tokenId", Some(&scan.token_id)),
-            ("teamId", scan.team_id.as_ref()),
-        ];
-        for (field, id) in ids {
-            let Some(id) = id else { continue };
-            let unusable = id.len() > MAX_ID_LEN || (field == "tokenId" && id.is_empty());
-            if unusable || scan.device_kind == DeviceKind::Player {
-                validate_id(field, id)?;
-            }
-        }
+        check_scan_ids(scan)?;
         let current = self.data.current.as_ref().ok_or(GmError::NoSession)?;
         let mut events = Vec::new();
         // A player scanner joins the device table on its first scan; GM stations identify first.
@@ -113,51 +123,17 @@ impl GmState {
             client_scan_id: scan.client_scan_id.clone(),
             video_queued: false,
         };
-        let reject = |t: &mut Transaction, reason: &str| {
-            t.status = TransactionStatus::Rejected;
-            t.rejection_reason = Some(reason.to_string());
-        };
-
-        match (token, scan.device_kind) {
-            _ if current.session.status == SessionStatus::Paused => {
-                reject(&mut transaction, "session is paused")
+        match self.judge(current, token, scan) {
+            Verdict::Scores(points) => transaction.points = points,
+            Verdict::PlaysVideo => transaction.video_queued = true,
+            Verdict::Recorded => {}
+            Verdict::Duplicate => {
+                transaction.status = TransactionStatus::Duplicate;
+                transaction.rejection_reason = Some("token already scanned in this session".into());
             }
-            (None, _) => reject(&mut transaction, "unknown token"),
-            (Some(token), DeviceKind::Gm) => {
-                let team = scan.team_id.as_deref().unwrap_or("");
-                if validate_id("teamId", team).is_err() {
-                    reject(&mut transaction, "invalid or missing team id");
-                } else if current
-                    .session
-                    .teams
-                    .as_ref()
-                    .is_some_and(|teams| !teams.iter().any(|t| t == team))
-                {
-                    reject(&mut transaction, "team is not part of this session");
-                } else if !current.teams.contains_key(team) && current.teams.len() >= MAX_TEAMS {
-                    reject(
-                        &mut transaction,
-                        &format!("this session already scores {MAX_TEAMS} teams"),
-                    );
-                } else if current.claimed_tokens.contains_key(&token.id) {
-                    transaction.status = TransactionStatus::Duplicate;
-                    transaction.rejection_reason =
-                        Some("token already scanned in this session".into());
-                } else {
-                    transaction.points = token.value;
-                }
-            }
-            (Some(token), DeviceKind::Player) => {
-                if token.video.is_some() {
-                    if self.data.video_current.is_some() || !self.data.video_queue.is_empty() {
-                        reject(
-                            &mut transaction,
-                            "a video is already playing, try again later",
-                        );
-                    } else {
-                        transaction.video_queued = true;
-                    }
-                }
+            Verdict::Rejected(reason) => {
+                transaction.status = TransactionStatus::Rejected;
+                transaction.rejection_reason = Some(reason);
             }
         }
 
@@ -177,6 +153,63 @@ impl GmState {
             },
             events,
         ))
+    }
+
+    /// The transaction already recorded for this scan, when the device sent it before (same
+    /// device, same client scan id): a resend after a lost answer.
+    fn resent_scan(&self, scan: &ScanRequest) -> Result<Option<&Transaction>, GmError> {
+        let Some(client_id) = &scan.client_scan_id else {
+            return Ok(None);
+        };
+        if client_id.is_empty() || client_id.len() > 128 {
+            return Err(GmError::Invalid {
+                field: "scanId",
+                reason: "must be 1-128 characters".into(),
+            });
+        }
+        let key = (scan.device_id.clone(), client_id.clone());
+        Ok(self.data.client_scans.get(&key))
+    }
+
+    /// What the scan of `token` does in the current session: first write wins for GM
+    /// stations, a video for player scanners (when none plays), nothing while paused.
+    fn judge(&self, current: &SessionState, token: Option<&Token>, scan: &ScanRequest) -> Verdict {
+        let rejected = |reason: &str| Verdict::Rejected(reason.to_string());
+        if current.session.status == SessionStatus::Paused {
+            return rejected("session is paused");
+        }
+        let Some(token) = token else {
+            return rejected("unknown token");
+        };
+        match scan.device_kind {
+            DeviceKind::Gm => {
+                let team = scan.team_id.as_deref().unwrap_or("");
+                if validate_id("teamId", team).is_err() {
+                    rejected("invalid or missing team id")
+                } else if current
+                    .session
+                    .teams
+                    .as_ref()
+                    .is_some_and(|teams| !teams.iter().any(|t| t == team))
+                {
+                    rejected("team is not part of this session")
+                } else if !current.teams.contains_key(team) && current.teams.len() >= MAX_TEAMS {
+                    rejected(&format!("this session already scores {MAX_TEAMS} teams"))
+                } else if current.claimed_tokens.contains_key(&token.id) {
+                    Verdict::Duplicate
+                } else {
+                    Verdict::Scores(token.value)
+                }
+            }
+            DeviceKind::Player if token.video.is_none() => Verdict::Recorded,
+            DeviceKind::Player => {
+                if self.data.video_current.is_some() || !self.data.video_queue.is_empty() {
+                    rejected("a video is already playing, try again later")
+                } else {
+                    Verdict::PlaysVideo
+                }
+            }
+        }
     }
 
     pub(super) fn apply_scan(&mut self, transaction: &Transaction) {
