@@ -229,26 +229,12 @@ impl Prepared {
         let contracts = Arc::new(Contracts::start(&ctx, running.reset_requests, output_tasks));
         let app = contracts.wrap(wire::http::router(ctx.clone(), crate::contracts::routes()));
 
-        // The stop's deadline, shared by every step of it: closing sockets, draining requests
-        // and the engine's last commit all fit in `shutdown_grace` (plus the commit margin).
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
-        let contracts_for_shutdown = contracts.clone();
-        let ctx_for_shutdown = ctx.clone();
-        let grace = config.shutdown_grace;
-        tokio::spawn(async move {
-            shutdown.await;
-            let deadline = tokio::time::Instant::now() + grace;
-            tracing::info!("shutting down: closing connections");
-            crate::systemd::notify("STOPPING=1");
-            // Connections are long-lived: close them so the server can drain.
-            let _ = tokio::time::timeout_at(
-                deadline,
-                contracts_for_shutdown.close_for_restart(&ctx_for_shutdown),
-            )
-            .await;
-            drop(ctx_for_shutdown);
-            let _ = stop_tx.send(Some(deadline));
-        });
+        let stop_rx = close_on(
+            shutdown,
+            contracts.clone(),
+            ctx.clone(),
+            config.shutdown_grace,
+        );
         let watchdog = crate::systemd::watchdog_interval().map(|interval| {
             tokio::spawn(crate::systemd::run_watchdog(ctx.engine.clone(), interval))
         });
@@ -280,18 +266,50 @@ impl Prepared {
         }
         drop(contracts);
         drop(ctx);
-        // Connection tasks that have not noticed the shutdown yet may still hold engine
-        // handles: stop the engine explicitly, so the database is committed and closed here.
         let deadline = (*stop_rx.borrow()).unwrap_or_else(tokio::time::Instant::now);
-        let drained = matches!(
-            tokio::time::timeout_at(deadline + ENGINE_STOP_MARGIN, engine_task.stop()).await,
-            Ok(Ok(()))
-        );
-        if drained {
-            if let Err(e) = std::fs::write(config.data_dir.join(CLEAN_STOP_MARKER), b"") {
-                tracing::warn!(error = %e, "cannot mark the clean stop");
-            }
-        }
+        stop_engine(engine_task, deadline, &config.data_dir).await;
         Ok(())
+    }
+}
+
+/// When `shutdown` resolves: tells every contract's clients the box is restarting and closes
+/// them, within `grace`. The receiver then holds the stop's deadline, shared by every later
+/// step of it (draining requests, the engine's last commit).
+fn close_on(
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    contracts: Arc<Contracts>,
+    ctx: Arc<AppContext>,
+    grace: Duration,
+) -> tokio::sync::watch::Receiver<Option<tokio::time::Instant>> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
+    tokio::spawn(async move {
+        shutdown.await;
+        let deadline = tokio::time::Instant::now() + grace;
+        tracing::info!("shutting down: closing connections");
+        crate::systemd::notify("STOPPING=1");
+        // Connections are long-lived: close them so the server can drain.
+        let _ = tokio::time::timeout_at(deadline, contracts.close_for_restart(&ctx)).await;
+        drop(ctx);
+        let _ = stop_tx.send(Some(deadline));
+    });
+    stop_rx
+}
+
+/// Stops the engine explicitly, so the database is committed and closed here: connection tasks
+/// that have not noticed the shutdown yet may still hold engine handles. A stop within the
+/// deadline is marked clean.
+async fn stop_engine(
+    engine_task: engine::EngineTask,
+    deadline: tokio::time::Instant,
+    data_dir: &std::path::Path,
+) {
+    let drained = matches!(
+        tokio::time::timeout_at(deadline + ENGINE_STOP_MARGIN, engine_task.stop()).await,
+        Ok(Ok(()))
+    );
+    if drained {
+        if let Err(e) = std::fs::write(data_dir.join(CLEAN_STOP_MARKER), b"") {
+            tracing::warn!(error = %e, "cannot mark the clean stop");
+        }
     }
 }

@@ -540,34 +540,7 @@ impl GmAdapter {
         // name is listed under its id.
         str_field(&data, "version")?;
         let name = str_field(&data, "name")?.map(String::from);
-        let claims = match str_field(&data, "token")? {
-            Some(token) => self.check_token(token)?,
-            None => lock(&conn.claims).clone().ok_or_else(|| {
-                WireError::new(
-                    ErrorCode::AuthRequired,
-                    "send a token in the handshake auth or in gm:identify",
-                )
-            })?,
-        };
-        // A station's token names the station: without this, any GM token (or a leaked one)
-        // could identify as another station and push it off. Staff may stand in for any.
-        if claims.role == Role::Gm && claims.sub != station_id {
-            return Err(WireError::new(
-                ErrorCode::Forbidden,
-                format!(
-                    "this token belongs to station {}; it cannot identify as {station_id}",
-                    claims.sub
-                ),
-            ));
-        }
-        if let Some(current) = conn.station() {
-            if current != station_id {
-                return Err(WireError::new(
-                    ErrorCode::InvalidData,
-                    format!("this connection is already identified as {current}"),
-                ));
-            }
-        }
+        let claims = self.identify_claims(&conn, &data, &station_id)?;
         *lock(&conn.claims) = Some(claims);
         let _turn = self.station_turn(&station_id).await;
 
@@ -585,29 +558,7 @@ impl GmAdapter {
                 ..
             }
         );
-
-        let previous = {
-            let mut stations = lock(&self.stations);
-            self.forget_departed(&mut stations);
-            let record = stations.entry(station_id.clone()).or_insert(StationRecord {
-                socket: None,
-                delivered_seq: 0,
-                away_since: None,
-            });
-            let previous_socket = record.socket.replace(socket.id);
-            let resume_from =
-                (reconnected && record.away_since.is_some()).then_some(record.delivered_seq);
-            record.away_since = None;
-            (previous_socket.filter(|sid| *sid != socket.id), resume_from)
-        };
-        let (previous_socket, resume_from) = previous;
-        if let Some(old) = previous_socket.and_then(|sid| self.io.get_socket(sid)) {
-            // The station came back on a new connection before the old one timed out.
-            if let Some(old_conn) = conn_of(&old) {
-                *lock(&old_conn.close_reason) = Some(DisconnectReason::Manual);
-            }
-            let _ = old.disconnect();
-        }
+        let resume_from = self.take_station_slot(&socket, &station_id, reconnected);
         *lock(&conn.station) = Some(station_id.clone());
 
         let published = self.ctx.engine.published();
@@ -637,6 +588,80 @@ impl GmAdapter {
         }
         self.start_delivery(&socket, &conn, membership);
         Ok(reply)
+    }
+
+    /// Who identifies: the token in `gm:identify`, or the handshake's. A station's token names
+    /// the station, and a connection identifies as one station only.
+    fn identify_claims(
+        &self,
+        conn: &Conn,
+        data: &Value,
+        station_id: &str,
+    ) -> Result<Claims, WireError> {
+        let claims = match str_field(data, "token")? {
+            Some(token) => self.check_token(token)?,
+            None => lock(&conn.claims).clone().ok_or_else(|| {
+                WireError::new(
+                    ErrorCode::AuthRequired,
+                    "send a token in the handshake auth or in gm:identify",
+                )
+            })?,
+        };
+        // Without this, any GM token (or a leaked one) could identify as another station and
+        // push it off. Staff may stand in for any.
+        if claims.role == Role::Gm && claims.sub != station_id {
+            return Err(WireError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "this token belongs to station {}; it cannot identify as {station_id}",
+                    claims.sub
+                ),
+            ));
+        }
+        if let Some(current) = conn.station() {
+            if current != station_id {
+                return Err(WireError::new(
+                    ErrorCode::InvalidData,
+                    format!("this connection is already identified as {current}"),
+                ));
+            }
+        }
+        Ok(claims)
+    }
+
+    /// Gives the station's slot to `socket`, cutting the station's previous connection if it
+    /// is still open. Answers the sequence to resume from when the station comes back within
+    /// its grace.
+    fn take_station_slot(
+        &self,
+        socket: &SocketRef,
+        station_id: &str,
+        reconnected: bool,
+    ) -> Option<u64> {
+        let (previous_socket, resume_from) = {
+            let mut stations = lock(&self.stations);
+            self.forget_departed(&mut stations);
+            let record = stations
+                .entry(station_id.to_string())
+                .or_insert(StationRecord {
+                    socket: None,
+                    delivered_seq: 0,
+                    away_since: None,
+                });
+            let previous_socket = record.socket.replace(socket.id);
+            let resume_from =
+                (reconnected && record.away_since.is_some()).then_some(record.delivered_seq);
+            record.away_since = None;
+            (previous_socket.filter(|sid| *sid != socket.id), resume_from)
+        };
+        if let Some(old) = previous_socket.and_then(|sid| self.io.get_socket(sid)) {
+            // The station came back on a new connection before the old one timed out.
+            if let Some(old_conn) = conn_of(&old) {
+                *lock(&old_conn.close_reason) = Some(DisconnectReason::Manual);
+            }
+            let _ = old.disconnect();
+        }
+        resume_from
     }
 
     /// Subscribes `client` to `channel` from `seq` on: it is sent what the channel publishes
