@@ -86,7 +86,7 @@ async fn run_once(
                             team_id: Some(format!("TEAM_{}", client % 5)),
                             device_id: format!("GM_{client}"),
                             device_kind: DeviceKind::Gm,
-                            scanned_at: 0,
+                            scanned_at: Some(0),
                             client_scan_id: Some(format!("{lane}-{n}")),
                         })
                         .into(),

@@ -94,6 +94,15 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl Claims {
+    /// How long the token is still good for, by the box's clock; zero once it has expired. A
+    /// connection opened with it is closed (or refused actions) when this runs out.
+    pub fn time_left(&self) -> std::time::Duration {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        std::time::Duration::from_secs(self.exp).saturating_sub(now)
+    }
+
     /// Admins may act as GM stations (the admin console is one); players may not.
     pub fn may_act_as_gm(&self) -> bool {
         matches!(self.role, Role::Gm | Role::Admin)

@@ -339,8 +339,8 @@ impl Writer {
         if self.fault.is_some() {
             self.recover_store().await;
         }
-        order_for_first_write_wins(&mut batch, |r| r.command.scan_time());
         let now = wall_clock_ms();
+        order_for_first_write_wins(&mut batch, |r| r.command.scan_time(now));
         let mut events: Vec<Event> = Vec::new();
         let mut replies = Vec::with_capacity(batch.len());
         for request in batch {
@@ -486,7 +486,7 @@ mod tests {
             team_id: Some("TEAM_A".into()),
             device_id: "GM_1".into(),
             device_kind: DeviceKind::Gm,
-            scanned_at: 1,
+            scanned_at: Some(1),
             client_scan_id: Some(client.into()),
         })
         .into()

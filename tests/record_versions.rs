@@ -105,7 +105,7 @@ fn the_first_fixture_game_is_back(name: &str) {
                 team_id: Some("TEAM_C".into()),
                 device_id: "GM_FIX".into(),
                 device_kind: DeviceKind::Gm,
-                scanned_at: 0,
+                scanned_at: Some(0),
                 client_scan_id: Some("f-6".into()),
             })),
             0,

@@ -67,11 +67,11 @@ pub enum Command {
 }
 
 impl Command {
-    /// When the scanner saw the token, for a scan; `None` for anything else. The engine orders
-    /// the scans of one batch by it (first write wins).
-    pub fn scan_time(&self) -> Option<Millis> {
+    /// When the scanner saw the token, for a scan (`now` being the batch's clock); `None` for
+    /// anything else. The engine orders the scans of one batch by it (first write wins).
+    pub fn scan_time(&self, now: Millis) -> Option<Millis> {
         match self {
-            Command::Gm(GmCommand::Scan(scan)) => Some(scan.scanned_at),
+            Command::Gm(GmCommand::Scan(scan)) => Some(scan.seen_at(now)),
             _ => None,
         }
     }

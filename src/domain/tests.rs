@@ -54,7 +54,7 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
             team_id: Some(dice.pick(&teams).into()),
             device_id: dice.pick(&["GM_1", "GM_2", "GM_3"]).into(),
             device_kind: DeviceKind::Gm,
-            scanned_at: now.saturating_sub(dice.below(10_000) as u64),
+            scanned_at: Some(now.saturating_sub(dice.below(10_000) as u64)),
             client_scan_id: (dice.below(2) == 0).then(|| dice.pick(&scan_ids).into()),
         })),
         5 => Command::Gm(GmCommand::Scan(ScanRequest {
@@ -62,7 +62,7 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
             team_id: None,
             device_id: dice.pick(&["P1", "P2"]).into(),
             device_kind: DeviceKind::Player,
-            scanned_at: now,
+            scanned_at: Some(now),
             client_scan_id: (dice.below(2) == 0).then(|| dice.pick(&scan_ids).into()),
         })),
         6 => Command::Gm(GmCommand::ConnectDevice {

@@ -20,12 +20,12 @@ use crate::wire::AppContext;
 
 pub use crate::wire::time::{iso, iso_now, parse_time};
 
-/// When a scan happened: the client's `timestamp` (ISO 8601 or epoch ms) if it sent one, never
-/// later than `now`; otherwise `now`.
-pub fn scan_time(raw: Option<&Value>, now: Millis) -> Result<Millis, WireError> {
+/// When a scan happened: the client's `timestamp` (ISO 8601 or epoch ms) if it sent one;
+/// `None` leaves it to the engine's clock (see `ScanRequest::seen_at`).
+pub fn scan_time(raw: Option<&Value>) -> Result<Option<Millis>, WireError> {
     match raw {
-        None | Some(Value::Null) => Ok(now),
-        Some(raw) => parse_time(raw).map(|t| t.min(now)).ok_or_else(|| {
+        None | Some(Value::Null) => Ok(None),
+        Some(raw) => parse_time(raw).map(Some).ok_or_else(|| {
             WireError::new(
                 ErrorCode::InvalidData,
                 "`timestamp` must be ISO 8601 or epoch milliseconds",

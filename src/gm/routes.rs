@@ -20,7 +20,6 @@ use super::domain::{
 use super::json;
 use crate::auth::{Claims, Role};
 use crate::domain::Millis;
-use crate::engine::wall_clock_ms;
 use crate::wire::errors::{unexpected, ErrorCode, WireError};
 use crate::wire::extract::{Admin, Body, IsStaff, Scanner};
 use crate::wire::ratelimit::PerClient;
@@ -223,8 +222,8 @@ fn scanning_device(caller: &Claims, named: Option<String>) -> Result<String, Wir
 }
 
 impl ScanBody {
-    fn into_command(self, caller: &Claims, now: Millis) -> Result<GmCommand, WireError> {
-        let scanned_at = json::scan_time(self.timestamp.as_ref(), now)?;
+    fn into_command(self, caller: &Claims) -> Result<GmCommand, WireError> {
+        let scanned_at = json::scan_time(self.timestamp.as_ref())?;
         Ok(GmCommand::Scan(ScanRequest {
             token_id: self.token_id,
             team_id: self.team_id,
@@ -276,7 +275,7 @@ async fn scan(
     Body(body): Body<ScanBody>,
 ) -> Result<(StatusCode, Json<Value>), WireError> {
     limits.take(&caller, 1)?;
-    let command = body.into_command(&caller, wall_clock_ms())?;
+    let command = body.into_command(&caller)?;
     let (status, body) = scan_result(run(&ctx.engine, command).await?, &ctx)?;
     Ok((status, Json(body)))
 }
@@ -303,7 +302,6 @@ async fn scan_batch(
     }
     // Whole or not at all: a refused batch stays in the scanner's queue for its next try.
     limits.take(&caller, body.transactions.len())?;
-    let now = wall_clock_ms();
     let mut parsed: Vec<(usize, Result<GmCommand, WireError>)> = body
         .transactions
         .into_iter()
@@ -311,12 +309,13 @@ async fn scan_batch(
         .map(|(i, raw)| {
             let command = serde_json::from_value::<ScanBody>(raw)
                 .map_err(|e| WireError::new(ErrorCode::InvalidData, e.to_string()))
-                .and_then(|scan| scan.into_command(&caller, now));
+                .and_then(|scan| scan.into_command(&caller));
             (i, command)
         })
         .collect();
     parsed.sort_by_key(|(i, command)| match command {
-        Ok(GmCommand::Scan(scan)) => (scan.scanned_at, *i),
+        // A scan without a time of its own was taken in now: after every timed one.
+        Ok(GmCommand::Scan(scan)) => (scan.scanned_at.unwrap_or(Millis::MAX), *i),
         _ => (0, *i),
     });
     let mut results = vec![Value::Null; parsed.len()];

@@ -34,7 +34,6 @@ use super::domain::{
 use super::json::{self, envelope};
 use crate::auth::{Claims, Role};
 use crate::domain::Event;
-use crate::engine::wall_clock_ms;
 use crate::hub::{HubBody, HubMessage};
 use crate::wire::channels::{ChannelMessage, Class, Client, Framing, Membership, Next, Subscribed};
 use crate::wire::errors::{unexpected, ErrorCode, WireError};
@@ -156,7 +155,7 @@ impl Conn {
     fn require_live_token(&self) -> Result<(), WireError> {
         let expired = lock(&self.claims)
             .as_ref()
-            .is_some_and(|c| c.exp.saturating_mul(1000) <= wall_clock_ms());
+            .is_some_and(|c| c.time_left().is_zero());
         if expired {
             return Err(WireError::new(
                 ErrorCode::InvalidToken,
@@ -727,7 +726,7 @@ impl GmAdapter {
         let token_id = required_str(&data, "tokenId")?.to_string();
         let team_id = required_str(&data, "teamId")?.to_string();
         let scan_id = str_field(&data, "scanId")?.map(String::from);
-        let scanned_at = json::scan_time(data.get("timestamp"), wall_clock_ms())?;
+        let scanned_at = json::scan_time(data.get("timestamp"))?;
         let scan = GmCommand::Scan(ScanRequest {
             token_id,
             team_id: Some(team_id),

@@ -534,9 +534,7 @@ async fn serve_client(
         commands_per_second: COMMANDS_PER_SECOND,
         command_burst: COMMAND_BURST,
     };
-    let token_left = Duration::from_millis(
-        (claims.exp.saturating_mul(1000)).saturating_sub(crate::engine::wall_clock_ms()),
-    );
+    let token_left = claims.time_left();
     let (ctx, claims, client, viewer_limits) = (&ctx, &claims, &client, &viewer_limits);
     json_ws::serve(
         socket,

@@ -110,10 +110,19 @@ pub struct ScanRequest {
     pub team_id: Option<String>,
     pub device_id: String,
     pub device_kind: DeviceKind,
-    /// When the scanner saw the token (its own clock for offline-queued scans, else arrival).
-    pub scanned_at: Millis,
+    /// When the scanner saw the token, by its own clock (offline-queued scans); `None`: when
+    /// the box took it in, by the engine's clock.
+    pub scanned_at: Option<Millis>,
     /// The scanner's own id for this scan: resending it returns the first result.
     pub client_scan_id: Option<String>,
+}
+
+impl ScanRequest {
+    /// When the token was seen, `now` being the engine's clock for the batch: a scanner's
+    /// clock ahead of the box's counts as now, so it cannot jump ahead of other scans.
+    pub fn seen_at(&self, now: Millis) -> Millis {
+        self.scanned_at.map_or(now, |at| at.min(now))
+    }
 }
 
 /// Everything that can ask the game to change.

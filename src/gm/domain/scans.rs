@@ -115,7 +115,7 @@ impl GmState {
             team_id: scan.team_id.clone(),
             device_id: scan.device_id.clone(),
             device_kind: scan.device_kind,
-            scanned_at: scan.scanned_at,
+            scanned_at: scan.seen_at(now),
             recorded_at: now,
             status: TransactionStatus::Accepted,
             rejection_reason: None,

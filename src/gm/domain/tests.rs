@@ -49,7 +49,7 @@ fn gm_scan(token: &str, team: &str, at: Millis) -> GmCommand {
         team_id: Some(team.into()),
         device_id: "GM_1".into(),
         device_kind: DeviceKind::Gm,
-        scanned_at: at,
+        scanned_at: Some(at),
         client_scan_id: None,
     })
 }
@@ -60,7 +60,7 @@ fn player_scan(token: &str, device: &str, client_id: Option<&str>) -> GmCommand 
         team_id: None,
         device_id: device.into(),
         device_kind: DeviceKind::Player,
-        scanned_at: T0,
+        scanned_at: Some(T0),
         client_scan_id: client_id.map(String::from),
     })
 }
@@ -154,7 +154,7 @@ fn first_write_wins_by_earliest_scan_time_within_a_batch() {
         gm_scan("tok1", "TEAM_X", T0 + 5),
     ];
     order_for_first_write_wins(&mut batch, |c| match c {
-        GmCommand::Scan(scan) => Some(scan.scanned_at),
+        GmCommand::Scan(scan) => scan.scanned_at,
         _ => None,
     });
     assert!(matches!(batch[0], GmCommand::ControlSession(_)));
@@ -823,7 +823,7 @@ fn failed_commands_change_nothing() {
             team_id: None,
             device_id: "GM_1".into(),
             device_kind: DeviceKind::Gm,
-            scanned_at: T0,
+            scanned_at: Some(T0),
             client_scan_id: None,
         }),
     ];
