@@ -5,6 +5,7 @@
 //! - [`errors`]: the error codes and how every failure maps onto them.
 //! - [`channels`]: the channel layer every real-time contract publishes through.
 //! - [`json_ws`]: the JSON-over-WebSocket connection loop (frame limit, pings, budget, expiry).
+//! - [`sse`]: the same queues as Server-Sent Events, for clients without WebSockets.
 //! - [`ratelimit`] and [`logins`]: rate limits, and the staff and viewer login budgets.
 //! - [`hardware`]: the admin API of the LEDs, the reset button and session resets.
 //! - [`console`]: the staff web console, a page that drives the admin API.
@@ -20,6 +21,7 @@ pub mod http;
 pub mod json_ws;
 pub mod logins;
 pub mod ratelimit;
+pub mod sse;
 pub mod time;
 
 use std::sync::Arc;
