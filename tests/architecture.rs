@@ -308,6 +308,49 @@ fn the_state_machines_import_no_io() {
     }
 }
 
+/// The box's shared machinery: it serves every contract and names none.
+const SHARED: [&str; 9] = [
+    "engine",
+    "hub",
+    "store",
+    "wire",
+    "hardware",
+    "connections",
+    "tls",
+    "systemd",
+    "auth",
+];
+
+/// Where shared code may name a contract, and why.
+const MAY_NAME_CONTRACTS: [&str; 1] = [
+    // Version 1 records predate contract tags: converting them needs both contracts' events.
+    "store::v1",
+];
+
+#[test]
+fn shared_machinery_names_no_contract() {
+    let (graph, modules) = import_graph();
+    // A contract is a folder that `contracts.rs` plugs in, with routes of its own.
+    let contracts: Vec<&String> = graph["contracts"]
+        .iter()
+        .filter(|m| modules.contains_key(&format!("{m}::routes")))
+        .collect();
+    assert!(contracts.len() >= 2, "found the contracts: {contracts:?}");
+    for (module, used) in &graph {
+        let top = module.split("::").next().unwrap_or_default();
+        if !SHARED.contains(&top) || MAY_NAME_CONTRACTS.contains(&module.as_str()) {
+            continue;
+        }
+        for contract in &contracts {
+            assert!(
+                !used.iter().any(|u| is_within(u, contract)),
+                "{module} uses the {contract} contract: shared machinery knows no contract \
+                 (ARCHITECTURE.md, \"How a contract plugs in\")"
+            );
+        }
+    }
+}
+
 #[test]
 fn io_is_recognised_however_it_is_written() {
     assert_eq!(
