@@ -415,6 +415,20 @@ fn secs(key: &str, value: u64, min: u64, max: u64) -> Result<Duration, ConfigErr
     }
 }
 
+/// `value` when it is within `min..=max`; otherwise an error that names the key and the range.
+fn within<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    if min <= value && value <= max {
+        Ok(value)
+    } else {
+        Err(invalid(key, format!("{value} is outside {min}..={max}")))
+    }
+}
+
 /// The installed box's config (the `.deb`'s conffile). Every command reads it when no
 /// `--config` is given, so `sudo venuebox admin-password` on the box looks in the data dir the
 /// service uses, with no flag to remember.
@@ -540,10 +554,7 @@ impl Config {
         players: FilePlayers,
     ) -> Result<(), ConfigError> {
         if let Some(max) = limits.max_gm_stations {
-            if !(1..=100).contains(&max) {
-                return Err(invalid("limits.max_gm_stations", "must be 1..=100"));
-            }
-            config.limits.max_gm_stations = max;
+            config.limits.max_gm_stations = within("limits.max_gm_stations", max, 1, 100)?;
         }
         if let Some(max) = limits.max_player_scanners {
             if max > 1000 {
@@ -559,10 +570,7 @@ impl Config {
             config.limits.reconnect_grace_ms = grace.as_secs() * 1000;
         }
         if let Some(v) = gm.replay_limit {
-            if !(1..=10_000).contains(&v) {
-                return Err(invalid("gm.replay_limit", "must be 1..=10000"));
-            }
-            config.gm.replay_limit = v;
+            config.gm.replay_limit = within("gm.replay_limit", v, 1, 10_000)?;
         }
         if let Some(rate) = gm.state_updates_per_sec {
             if !(1..=100).contains(&rate) {
@@ -585,25 +593,13 @@ impl Config {
             realtime.ping_interval = secs("realtime.ping_interval_secs", v, 1, 300)?;
         }
         if let Some(v) = file.resume_window_events {
-            if !(1..=1_000_000).contains(&v) {
-                return Err(invalid(
-                    "realtime.resume_window_events",
-                    "must be 1..=1000000",
-                ));
-            }
-            realtime.resume_window = v;
+            realtime.resume_window = within("realtime.resume_window_events", v, 1, 1_000_000)?;
         }
         if let Some(v) = file.queue_messages {
-            if !(4..=100_000).contains(&v) {
-                return Err(invalid("realtime.queue_messages", "must be 4..=100000"));
-            }
-            realtime.queue_messages = v;
+            realtime.queue_messages = within("realtime.queue_messages", v, 4, 100_000)?;
         }
         if let Some(v) = file.queue_bytes {
-            if !(4096..=64 * 1024 * 1024).contains(&v) {
-                return Err(invalid("realtime.queue_bytes", "must be 4096..=67108864"));
-            }
-            realtime.queue_bytes = v;
+            realtime.queue_bytes = within("realtime.queue_bytes", v, 4096, 64 * 1024 * 1024)?;
         }
         Ok(())
     }
@@ -613,19 +609,10 @@ impl Config {
         file: FileNetwork,
     ) -> Result<(), ConfigError> {
         if let Some(v) = file.max_connections_per_address {
-            if !(1..=10_000).contains(&v) {
-                return Err(invalid(
-                    "network.max_connections_per_address",
-                    "must be 1..=10000",
-                ));
-            }
-            network.per_address = v;
+            network.per_address = within("network.max_connections_per_address", v, 1, 10_000)?;
         }
         if let Some(v) = file.max_connections {
-            if !(16..=1_000_000).contains(&v) {
-                return Err(invalid("network.max_connections", "must be 16..=1000000"));
-            }
-            network.total = v;
+            network.total = within("network.max_connections", v, 16, 1_000_000)?;
         }
         if let Some(v) = file.header_timeout_secs {
             network.header_timeout = secs("network.header_timeout_secs", v, 1, 300)?;
