@@ -42,6 +42,52 @@ pub enum HardwareKind {
     Rppal,
 }
 
+/// What a GM station shows to identify itself (`[gm] station_auth`). Whatever the mode,
+/// staff actions (sessions, video control, resets) need a staff token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StationAuth {
+    /// A token made for that station (`venuebox token --role gm --sub STATION`); the staff
+    /// password does not make a station.
+    Token,
+    /// A station token, or a staff token from the staff password (`POST /api/admin/auth`), as
+    /// the venue's GM scanner logs in. The default.
+    Password,
+    /// No token: `gm:identify {stationId}` is enough. Only for a box whose Wi-Fi password is
+    /// kept from guests.
+    Open,
+}
+
+impl StationAuth {
+    /// The name the config file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StationAuth::Token => "token",
+            StationAuth::Password => "password",
+            StationAuth::Open => "open",
+        }
+    }
+}
+
+/// The web origins whose pages may call the HTTP API (`[network] cors_origins`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// `["*"]`, the default: safe because the box's tokens travel in headers a page must be
+    /// given, never in cookies a browser adds by itself.
+    Any,
+    /// Exactly these (`https://scanner.example`, `http://192.168.4.2:8000`); empty: none.
+    Only(Vec<String>),
+}
+
+impl CorsOrigins {
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            CorsOrigins::Any => true,
+            CorsOrigins::Only(list) => list.iter().any(|o| o == origin),
+        }
+    }
+}
+
 impl HardwareKind {
     /// The name the config file uses.
     pub fn as_str(self) -> &'static str {
@@ -135,6 +181,8 @@ pub struct Config {
     pub realtime: RealtimeConfig,
     /// Connection caps and the header timeout (`[network]`).
     pub network: crate::connections::ConnectionLimits,
+    /// Which pages from other origins may call the HTTP API (`[network] cors_origins`).
+    pub cors_origins: CorsOrigins,
 }
 
 /// The real-time connections of every contract (`[realtime]`).
@@ -165,8 +213,11 @@ impl Default for RealtimeConfig {
 /// Timings of the GM-station contract (seed 004).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GmConfig {
-    /// A station that sends nothing for this long is marked disconnected (reason `timeout`).
+    /// A station whose connection shows no sign of life (no event, no answer to the
+    /// transport's pings) for this long is marked disconnected (reason `timeout`).
     pub heartbeat_timeout: Duration,
+    /// What a GM station must show to identify (`gm.station_auth`).
+    pub station_auth: StationAuth,
     /// Events missed while away that are replayed on reconnection; more means `sync:full`.
     pub replay_limit: usize,
     /// `state:update` is sent at most this often.
@@ -185,6 +236,7 @@ impl Default for Config {
             scoring: ScoringRules::default(),
             gm: GmConfig {
                 heartbeat_timeout: Duration::from_secs(30),
+                station_auth: StationAuth::Password,
                 replay_limit: 100,
                 state_update_interval: Duration::from_millis(100),
             },
@@ -195,6 +247,7 @@ impl Default for Config {
             button: ButtonTiming::default(),
             shutdown_grace: Duration::from_secs(5),
             realtime: RealtimeConfig::default(),
+            cors_origins: CorsOrigins::Any,
             network: crate::connections::ConnectionLimits::default(),
         }
     }
@@ -320,6 +373,7 @@ struct FileRealtime {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileNetwork {
+    cors_origins: Option<Vec<String>>,
     max_connections_per_address: Option<usize>,
     max_connections: Option<usize>,
     header_timeout_secs: Option<u64>,
@@ -336,6 +390,8 @@ struct FileLimits {
 #[serde(deny_unknown_fields)]
 struct FileGm {
     heartbeat_timeout_secs: Option<u64>,
+    station_auth: Option<StationAuth>,
+    gm_scans_play_videos: Option<bool>,
     reconnect_grace_secs: Option<u64>,
     replay_limit: Option<usize>,
     state_updates_per_sec: Option<u32>,
@@ -415,6 +471,26 @@ fn secs(key: &str, value: u64, min: u64, max: u64) -> Result<Duration, ConfigErr
     }
 }
 
+/// `["*"]` is any origin; otherwise each must be an origin as a browser sends it
+/// (`scheme://host[:port]`, no path).
+fn cors_origins(list: Vec<String>) -> Result<CorsOrigins, ConfigError> {
+    if list.iter().any(|o| o == "*") {
+        return Ok(CorsOrigins::Any);
+    }
+    for origin in &list {
+        let (scheme, rest) = origin.split_once("://").unwrap_or(("", ""));
+        if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains('/') {
+            return Err(invalid(
+                "network.cors_origins",
+                format!(
+                    "{origin:?} is not an origin such as \"http://192.168.4.2:8000\" (or \"*\")"
+                ),
+            ));
+        }
+    }
+    Ok(CorsOrigins::Only(list))
+}
+
 /// `value` when it is within `min..=max`; otherwise an error that names the key and the range.
 fn within<T: PartialOrd + std::fmt::Display>(
     key: &str,
@@ -491,7 +567,7 @@ impl Config {
         })
     }
 
-    fn from_file_config(file: FileConfig, overrides: &Overrides) -> Result<Self, ConfigError> {
+    fn from_file_config(mut file: FileConfig, overrides: &Overrides) -> Result<Self, ConfigError> {
         let mut config = Config::default();
         let listen = overrides.listen.clone().or(file.listen);
         if let Some(listen) = listen {
@@ -534,6 +610,9 @@ impl Config {
         config.tls = Self::tls_settings(file.tls)?;
         Self::apply_gpio(&mut config, file.gpio, file.button)?;
         Self::apply_realtime(&mut config.realtime, file.realtime)?;
+        if let Some(origins) = file.network.cors_origins.take() {
+            config.cors_origins = cors_origins(origins)?;
+        }
         Self::apply_network(&mut config.network, file.network)?;
         if let Some(v) = file.shutdown_grace_secs {
             config.shutdown_grace = secs("shutdown_grace_secs", v, 1, 60)?;
@@ -564,6 +643,12 @@ impl Config {
         }
         if let Some(v) = gm.heartbeat_timeout_secs {
             config.gm.heartbeat_timeout = secs("gm.heartbeat_timeout_secs", v, 1, 3600)?;
+        }
+        if let Some(mode) = gm.station_auth {
+            config.gm.station_auth = mode;
+        }
+        if let Some(play) = gm.gm_scans_play_videos {
+            config.limits.gm_scans_play_videos = play;
         }
         if let Some(v) = gm.reconnect_grace_secs {
             let grace = secs("gm.reconnect_grace_secs", v, 1, 3600)?;

@@ -211,6 +211,7 @@ impl Prepared {
         }
         let (engine, engine_task) = engine::start(self.store, domain, hub, ENGINE_QUEUE)?;
 
+        let previous_run_seq = engine.published().seq;
         let output_tasks = crate::contracts::drive_outputs(&engine, &config, &mut hardware);
         if let Err(e) = engine.execute(Command::Recover).await {
             tracing::error!(error = %e, "boot recovery could not be recorded");
@@ -225,6 +226,7 @@ impl Prepared {
             config.clone(),
             hardware_rx,
             hardware_control,
+            previous_run_seq,
         )?);
         let contracts = Arc::new(Contracts::start(&ctx, running.reset_requests, output_tasks));
         let app = contracts.wrap(wire::http::router(ctx.clone(), crate::contracts::routes()));

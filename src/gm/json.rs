@@ -143,6 +143,32 @@ pub fn team_score(t: &TeamScore) -> TeamScoreJson {
     }
 }
 
+/// `transaction:result`, sent to the station that submitted: the outcome in the shape the
+/// venue's scanner reads (`status` accepted, duplicate or rejected; `message` for the GM).
+pub fn transaction_result(t: &Transaction, catalog: &TokenCatalog) -> Value {
+    let status = match t.status {
+        TransactionStatus::Accepted => "accepted",
+        TransactionStatus::Duplicate => "duplicate",
+        TransactionStatus::Rejected => "rejected",
+    };
+    let message = match (&t.rejection_reason, t.video_queued) {
+        (Some(reason), _) => reason.clone(),
+        (None, true) => format!("{} points; its video starts", t.points),
+        (None, false) => format!("{} points", t.points),
+    };
+    let token = catalog.get(&t.token_id);
+    json!({
+        "status": status,
+        "transactionId": t.id,
+        "tokenId": t.token_id,
+        "teamId": t.team_id,
+        "points": t.points,
+        "message": message,
+        "videoQueued": t.video_queued,
+        "memoryType": token.map(|tok| tok.memory_type.as_str()),
+    })
+}
+
 /// A `DeviceConnection` of the seed.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -82,6 +82,7 @@ pub fn router() -> Router<Arc<AppContext>> {
         .route("/api/tokens", get(tokens))
         .route("/api/video/control", post(video_control))
         .route("/api/session/reset", post(reset))
+        .route("/api/state/status", get(status))
         .layer(Extension(Arc::new(ScanLimits::default())))
 }
 
@@ -94,6 +95,23 @@ async fn reset(State(ctx): Ctx, _admin: Admin) -> Result<Json<Value>, WireError>
     )
     .await?;
     session_reply(GmOutcome::try_from(outcome).map_err(unexpected)?)
+}
+
+/// What the venue's GM scanner probes before it connects: the box is up, which session runs,
+/// how stations identify here. Anyone may ask (it is what a connection wizard shows).
+async fn status(State(ctx): Ctx) -> Json<Value> {
+    let published = ctx.engine.published();
+    let session = published.views.gm.session.as_ref();
+    Json(json!({
+        "status": "online",
+        "version": env!("CARGO_PKG_VERSION"),
+        "sessionId": session.map(|s| s.id.clone()),
+        "sessionStatus": session.map(|s| json::session_status(s.status)),
+        "stationAuth": ctx.config.gm.station_auth.as_str(),
+        "storageOk": published.storage_fault.is_none(),
+        "videoDisplayReady": ctx.hardware.borrow().video_ready,
+        "serverTime": json::iso_now(),
+    }))
 }
 
 /// The game state. Anyone in the room may read it (scoreboards do), but the devices' network

@@ -1,7 +1,17 @@
 //! The GM-station contract (seed 004) over Socket.IO, for the stock `socket.io-client` 4.x.
 //!
-//! Per socket: a token bucket per event class (the seed's rate limits) and an idle watchdog (the
-//! seed's 30 s heartbeat timeout). Delivery goes through the channel layer (`channels.rs`) like
+//! Per socket: a token bucket per event class (the seed's rate limits). Liveness is the
+//! transport's: Engine.IO pings every third of the seed's 30 s heartbeat timeout and drops a
+//! connection that has not answered within the rest, so any sign of life counts and a silent
+//! station is gone within the timeout; a socket that has not identified is dropped after the
+//! timeout without an event (anyone can open one).
+//!
+//! A station identifies with `gm:identify`, or in the handshake alone (`auth: {token,
+//! stationId | deviceId}`, as the venue's scanner does); what it must show depends on
+//! `gm.station_auth` (`token`, `password`, `open`). Beside the seed's events, the stations are
+//! sent what the venue's scanner listens for: `heartbeat:ack`, `state:sync` (with `sync:full`,
+//! answering `state:request`), `transaction:result` to the submitter, `score:updated` and
+//! `group:completed`. Delivery goes through the channel layer (`channels.rs`) like
 //! every other real-time contract: [`run_fanout`] turns committed hub events into messages on the
 //! `gm-stations` channel (the seed's `gm-stations` and `session:{id}` rooms: the box runs one
 //! session at a time) and the `admin` channel (what only admins see), and each identified socket
@@ -33,6 +43,7 @@ use super::domain::{
 };
 use super::json::{self, envelope};
 use crate::auth::{Claims, Role};
+use crate::config::StationAuth;
 use crate::domain::Event;
 use crate::hub::{HubBody, HubMessage};
 use crate::wire::channels::{ChannelMessage, Class, Client, Framing, Membership, Next, Subscribed};
@@ -75,6 +86,17 @@ enum Bucket {
     Other,
 }
 
+/// Where a station stands when it identifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// This run has not seen it.
+    New,
+    /// Back within its grace: resume after the sequence it was last sent.
+    Returning(u64),
+    /// Already here (a second identify, or a new connection pushing out a live one).
+    Held,
+}
+
 /// Per-socket state, kept in the socket's extensions.
 struct Conn {
     claims: Mutex<Option<Claims>>,
@@ -88,6 +110,9 @@ struct Conn {
     close_reason: Mutex<Option<DisconnectReason>>,
     /// The handshake token was refused; the socket is told why and closed once connected.
     rejected: Mutex<Option<WireError>>,
+    /// The station named in the handshake (`stationId` or `deviceId`): it is identified as
+    /// soon as it is connected.
+    handshake_station: Option<String>,
     ip: Option<String>,
 }
 
@@ -199,6 +224,11 @@ pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, Socke
         .transports([socketioxide::TransportType::Websocket])
         // A socket that never joins the namespace is dropped soon.
         .connect_timeout(Duration::from_secs(10))
+        // Any sign of life keeps a station: Engine.IO pings it every third of the heartbeat
+        // timeout and drops it when no answer came within the other two thirds, so a silent
+        // station is dropped within the timeout and a live one never is.
+        .ping_interval(ctx.config.gm.heartbeat_timeout / 3)
+        .ping_timeout(ctx.config.gm.heartbeat_timeout * 2 / 3)
         // Room for the answers to a full second of events at the overall limit (50 events, each
         // refusal an `error` event and an ack): past the buffer, answers would be dropped.
         .max_buffer_size(256)
@@ -318,6 +348,23 @@ fn ack_error(ack: AckSender, error: &WireError) {
     let _ = ack.send(&json!({ "success": false, "error": error.body() }));
 }
 
+/// The station a handshake names (`stationId`, or `deviceId` as the venue's scanner sends it),
+/// unless it says it is another kind of device.
+fn handshake_station(auth: &Value) -> Option<String> {
+    let kind = auth.get("deviceType").and_then(Value::as_str);
+    if kind.is_some_and(|k| k != "gm") {
+        return None;
+    }
+    ["stationId", "deviceId"]
+        .iter()
+        .find_map(|field| auth.get(*field).and_then(Value::as_str))
+        .map(|id| {
+            id.chars()
+                .take(crate::domain::basics::MAX_ID_LEN + 1)
+                .collect()
+        })
+}
+
 fn conn_of(socket: &SocketRef) -> Option<Arc<Conn>> {
     socket.extensions.get::<Arc<Conn>>()
 }
@@ -338,6 +385,7 @@ impl GmAdapter {
             delivery: Mutex::new(None),
             close_reason: Mutex::new(None),
             rejected: Mutex::new(None),
+            handshake_station: handshake_station(&auth),
             ip,
         });
         socket.extensions.insert(conn.clone());
@@ -381,9 +429,19 @@ impl GmAdapter {
         }
         tokio::spawn(idle_watchdog(
             socket.clone(),
-            conn,
+            conn.clone(),
             self.ctx.config.gm.heartbeat_timeout,
         ));
+        if let Some(station_id) = conn.handshake_station.clone() {
+            // As the venue's scanner expects: connected with a station in the handshake is
+            // identified, without a `gm:identify` (one may still come; it is harmless).
+            tokio::spawn(async move {
+                let data = json!({ "stationId": station_id });
+                if let Err(error) = self.identify(socket.clone(), conn, data).await {
+                    emit_error(&socket, &error);
+                }
+            });
+        }
     }
 
     async fn station_turn(&self, station_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
@@ -539,8 +597,9 @@ impl GmAdapter {
         // name is listed under its id.
         str_field(&data, "version")?;
         let name = str_field(&data, "name")?.map(String::from);
-        let claims = self.identify_claims(&conn, &data, &station_id)?;
-        *lock(&conn.claims) = Some(claims);
+        if let Some(claims) = self.identify_claims(&conn, &data, &station_id)? {
+            *lock(&conn.claims) = Some(claims);
+        }
         let _turn = self.station_turn(&station_id).await;
 
         let connect = GmCommand::ConnectDevice {
@@ -557,8 +616,11 @@ impl GmAdapter {
                 ..
             }
         );
-        let resume_from = self.take_station_slot(&socket, &station_id, reconnected);
+        let slot = self.take_station_slot(&socket, &station_id, reconnected);
         *lock(&conn.station) = Some(station_id.clone());
+        // Back within its grace, but unknown to this run: it was connected when the box went
+        // down (a power cut, a restart).
+        let back_from_before = reconnected && slot == Slot::New;
 
         let published = self.ctx.engine.published();
         let state = json::game_state(&published, &self.ctx.hardware.borrow());
@@ -566,7 +628,7 @@ impl GmAdapter {
             "success": true,
             "sessionId": published.views.gm.session.as_ref().map(|s| s.id.clone()),
             "state": state,
-            "resumed": resume_from.is_some(),
+            "resumed": matches!(slot, Slot::Returning(_)) || back_from_before,
         });
         let _ = socket.emit("gm:identified", &reply);
 
@@ -578,9 +640,10 @@ impl GmAdapter {
             .join(self.ctx.queue_limits(), Framing::SocketIoEnvelope);
         let client = membership.client();
         client.act_as(&station_id);
-        match resume_from {
-            Some(from) => self.resume(client, from),
-            None => self.follow_from(client, CHANNEL_GM, published.seq),
+        match slot {
+            Slot::Returning(from) => self.resume(client, from),
+            Slot::New if back_from_before => self.resume_after_restart(client).await,
+            Slot::New | Slot::Held => self.follow_from(client, CHANNEL_GM, published.seq),
         }
         if conn.is_admin() {
             self.follow_from(client, CHANNEL_ADMIN, published.seq);
@@ -589,25 +652,44 @@ impl GmAdapter {
         Ok(reply)
     }
 
-    /// Who identifies: the token in `gm:identify`, or the handshake's. A station's token names
-    /// the station, and a connection identifies as one station only.
+    /// Who identifies: the token in `gm:identify`, or the handshake's; `None` when the box
+    /// lets stations in without one (`station_auth = "open"`). A station's token names the
+    /// station, and a connection identifies as one station only.
     fn identify_claims(
         &self,
         conn: &Conn,
         data: &Value,
         station_id: &str,
-    ) -> Result<Claims, WireError> {
+    ) -> Result<Option<Claims>, WireError> {
+        let mode = self.ctx.config.gm.station_auth;
         let claims = match str_field(data, "token")? {
-            Some(token) => self.check_token(token)?,
-            None => lock(&conn.claims).clone().ok_or_else(|| {
-                WireError::new(
+            Some(token) => Some(self.check_token(token)?),
+            None => lock(&conn.claims).clone(),
+        };
+        if let Some(current) = conn.station() {
+            if current != station_id {
+                return Err(WireError::new(
+                    ErrorCode::InvalidData,
+                    format!("this connection is already identified as {current}"),
+                ));
+            }
+        }
+        let Some(claims) = claims else {
+            return match mode {
+                StationAuth::Open => Ok(None),
+                StationAuth::Password => Err(WireError::new(
                     ErrorCode::AuthRequired,
-                    "send a token in the handshake auth or in gm:identify",
-                )
-            })?,
+                    "log in with the staff password (POST /api/admin/auth) and send the token \
+                     in the handshake auth or in gm:identify",
+                )),
+                StationAuth::Token => Err(WireError::new(
+                    ErrorCode::AuthRequired,
+                    "send this station's token in the handshake auth or in gm:identify",
+                )),
+            };
         };
         // Without this, any GM token (or a leaked one) could identify as another station and
-        // push it off. Staff may stand in for any.
+        // push it off.
         if claims.role == Role::Gm && claims.sub != station_id {
             return Err(WireError::new(
                 ErrorCode::Forbidden,
@@ -617,29 +699,24 @@ impl GmAdapter {
                 ),
             ));
         }
-        if let Some(current) = conn.station() {
-            if current != station_id {
-                return Err(WireError::new(
-                    ErrorCode::InvalidData,
-                    format!("this connection is already identified as {current}"),
-                ));
-            }
+        // Staff may stand in for any station, unless every station must have its own token.
+        if claims.role == Role::Admin && mode == StationAuth::Token {
+            return Err(WireError::new(
+                ErrorCode::Forbidden,
+                "this box gives each station its own token (gm.station_auth = \"token\"); \
+                 a staff token does not make a station",
+            ));
         }
-        Ok(claims)
+        Ok(Some(claims))
     }
 
     /// Gives the station's slot to `socket`, cutting the station's previous connection if it
-    /// is still open. Answers the sequence to resume from when the station comes back within
-    /// its grace.
-    fn take_station_slot(
-        &self,
-        socket: &SocketRef,
-        station_id: &str,
-        reconnected: bool,
-    ) -> Option<u64> {
-        let (previous_socket, resume_from) = {
+    /// is still open, and says where the station stands.
+    fn take_station_slot(&self, socket: &SocketRef, station_id: &str, reconnected: bool) -> Slot {
+        let (previous_socket, slot) = {
             let mut stations = lock(&self.stations);
             self.forget_departed(&mut stations);
+            let new = !stations.contains_key(station_id);
             let record = stations
                 .entry(station_id.to_string())
                 .or_insert(StationRecord {
@@ -648,10 +725,15 @@ impl GmAdapter {
                     away_since: None,
                 });
             let previous_socket = record.socket.replace(socket.id);
-            let resume_from =
-                (reconnected && record.away_since.is_some()).then_some(record.delivered_seq);
+            let slot = if new {
+                Slot::New
+            } else if reconnected && record.away_since.is_some() {
+                Slot::Returning(record.delivered_seq)
+            } else {
+                Slot::Held
+            };
             record.away_since = None;
-            (previous_socket.filter(|sid| *sid != socket.id), resume_from)
+            (previous_socket.filter(|sid| *sid != socket.id), slot)
         };
         if let Some(old) = previous_socket.and_then(|sid| self.io.get_socket(sid)) {
             // The station came back on a new connection before the old one timed out.
@@ -660,7 +742,49 @@ impl GmAdapter {
             }
             let _ = old.disconnect();
         }
-        resume_from
+        slot
+    }
+
+    /// Sends a station that was connected when the box went down what was logged since the
+    /// last run's end, from the durable log (the channel history starts with this run), or
+    /// `sync:full` when that is more than the replay limit. What it missed of the last run's
+    /// final moments is not known (it held no record that survives a power cut); everything
+    /// the box acknowledged is in its state either way.
+    async fn resume_after_restart(&self, client: &Arc<Client>) {
+        let limit = self.ctx.config.gm.replay_limit;
+        let after = self.ctx.previous_run_seq;
+        client.start_at(CHANNEL_GM, after);
+        let read = self.ctx.engine.read_log(after, limit + 1).await;
+        let missed = read.ok().and_then(|events| {
+            let last = events.last().map_or(after, |(seq, _)| *seq);
+            let messages: Vec<ChannelMessage> = events
+                .into_iter()
+                .flat_map(|(seq, event)| {
+                    let message = HubMessage {
+                        seq,
+                        body: HubBody::Committed(event),
+                    };
+                    station_messages(&message, &self.ctx)
+                })
+                .filter(|m| m.channel == CHANNEL_GM && !client.is_about_itself(m))
+                .collect();
+            (messages.len() <= limit).then_some((messages, last))
+        });
+        match missed {
+            Some((messages, last)) => {
+                for msg in messages {
+                    client.push_backlog(msg.shared());
+                }
+                self.ctx.channels.join_after(client, CHANNEL_GM, last);
+                client.push_backlog(state_update(&self.ctx));
+            }
+            None => {
+                let published = self.ctx.engine.published();
+                let sync = json::full_sync(&published, &self.ctx.hardware.borrow());
+                client.push_backlog(sync_full(published.seq, sync));
+                self.follow_from(client, CHANNEL_GM, published.seq);
+            }
+        }
     }
 
     /// Subscribes `client` to `channel` from `seq` on: it is sent what the channel publishes
@@ -714,7 +838,7 @@ impl GmAdapter {
 
     async fn submit(
         self: Arc<Self>,
-        _socket: SocketRef,
+        socket: SocketRef,
         conn: Arc<Conn>,
         data: Value,
     ) -> Result<Value, WireError> {
@@ -739,11 +863,19 @@ impl GmAdapter {
             GmOutcome::Transaction {
                 transaction,
                 replayed,
-            } => Ok(json!({
-                "success": true,
-                "replayed": replayed,
-                "transaction": json::transaction(&transaction, &super::catalog(&self.ctx.engine)),
-            })),
+            } => {
+                let catalog = super::catalog(&self.ctx.engine);
+                let result = json::transaction_result(&transaction, &catalog);
+                let _ = socket.emit(
+                    "transaction:result",
+                    &envelope("transaction:result", result),
+                );
+                Ok(json!({
+                    "success": true,
+                    "replayed": replayed,
+                    "transaction": json::transaction(&transaction, &catalog),
+                }))
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -761,6 +893,11 @@ impl GmAdapter {
                 "identify with gm:identify first",
             ));
         }
+        // `state:sync` is what the venue's scanner reads; `sync:full` what the seed sends.
+        let _ = socket.emit(
+            "state:sync",
+            &envelope("state:sync", json::game_state_now(&self.ctx)),
+        );
         let _ = socket.emit(
             "sync:full",
             &envelope("sync:full", json::full_sync_now(&self.ctx)),
@@ -817,7 +954,7 @@ impl GmAdapter {
 
     async fn heartbeat(
         self: Arc<Self>,
-        _socket: SocketRef,
+        socket: SocketRef,
         conn: Arc<Conn>,
         data: Value,
     ) -> Result<Value, WireError> {
@@ -831,7 +968,12 @@ impl GmAdapter {
                 "identify with gm:identify first",
             ));
         }
-        Ok(json!({ "success": true, "serverTime": json::iso_now() }))
+        let now = json::iso_now();
+        let _ = socket.emit(
+            "heartbeat:ack",
+            &envelope("heartbeat:ack", json!({ "serverTime": now })),
+        );
+        Ok(json!({ "success": true, "serverTime": now }))
     }
 
     async fn on_disconnect(self: Arc<Self>, socket: SocketRef, reason: SioReason) {
@@ -890,6 +1032,36 @@ fn state_update(ctx: &AppContext) -> Arc<ChannelMessage> {
 }
 
 /// What a hub message becomes on the GM channels: the channel and the message, or nothing.
+/// What the stations are sent for one hub message: its message, and for a scan that scored,
+/// the team's new score (`score:updated`, a snapshot per team: the latest wins).
+fn station_messages(message: &HubMessage, ctx: &AppContext) -> Vec<ChannelMessage> {
+    let mut messages: Vec<ChannelMessage> = station_message(message, ctx).into_iter().collect();
+    if let HubBody::Committed(Event::Gm(GmEvent::ScanRecorded(t))) = &message.body {
+        let scored = t.device_kind == DeviceKind::Gm && t.points > 0;
+        let published = ctx.engine.published();
+        let team = t.team_id.as_ref().filter(|_| scored).and_then(|team_id| {
+            published
+                .views
+                .gm
+                .scores
+                .iter()
+                .find(|s| &s.team_id == team_id)
+        });
+        if let Some(score) = team.and_then(|s| serde_json::to_value(json::team_score(s)).ok()) {
+            let key = format!("score:updated:{}", score["teamId"]);
+            let msg = ChannelMessage::new(
+                CHANNEL_GM,
+                message.seq,
+                "score:updated",
+                score,
+                Class::Snapshot,
+            );
+            messages.push(msg.keyed(key));
+        }
+    }
+    messages
+}
+
 fn station_message(message: &HubMessage, ctx: &AppContext) -> Option<ChannelMessage> {
     let catalog = &super::catalog(&ctx.engine);
     let seq = message.seq;
@@ -961,6 +1133,16 @@ fn station_message(message: &HubMessage, ctx: &AppContext) -> Option<ChannelMess
         GmEvent::VideoEnded {
             token_id, outcome, ..
         } => Some(on_gm("video:status", json::video_ended(token_id, outcome))),
+        GmEvent::GroupCompleted {
+            team_id,
+            group,
+            multiplier,
+            bonus,
+            ..
+        } => Some(on_gm(
+            "group:completed",
+            json!({ "teamId": team_id, "groupId": group, "multiplier": multiplier, "bonus": bonus }),
+        )),
         GmEvent::SessionCreated { .. }
         | GmEvent::SessionEnded { .. }
         | GmEvent::SessionReset { .. } => {
@@ -984,7 +1166,7 @@ pub async fn run_fanout(ctx: Arc<AppContext>) {
     loop {
         match events.recv().await {
             Ok(message) => {
-                if let Some(msg) = station_message(&message, &ctx) {
+                for msg in station_messages(&message, &ctx) {
                     ctx.channels.publish(msg.shared());
                 }
             }
@@ -1034,25 +1216,20 @@ async fn deliver(socket: SocketRef, conn: Arc<Conn>, client: Arc<Client>) {
     }
 }
 
-/// Disconnects a socket that sent nothing for `timeout` (the seed's heartbeat timeout).
+/// Disconnects a socket that neither identified nor is staff's and sent nothing for `timeout`
+/// (the seed's heartbeat timeout). Stations and staff are kept by the transport's pings.
 async fn idle_watchdog(socket: SocketRef, conn: Arc<Conn>, timeout: Duration) {
     let check_every = (timeout / 4).max(Duration::from_millis(250));
     loop {
         tokio::time::sleep(check_every).await;
-        if !socket.connected() {
+        if !socket.connected() || conn.station().is_some() || conn.is_admin() {
             break;
         }
         let idle = lock(&conn.last_activity).elapsed();
         if idle > timeout {
-            // A socket that never identified is no station: anyone can open one, so it is no
-            // news for the journal (a flood of them would bury the box's real warnings).
-            match conn.station() {
-                Some(station) => tracing::info!(
-                    %station,
-                    "no heartbeat within the timeout; disconnecting"
-                ),
-                None => tracing::debug!("a socket that never identified went quiet; disconnecting"),
-            }
+            // Not a station: anyone can open one, so it is no news for the journal (a flood of
+            // them would bury the box's real warnings).
+            tracing::debug!("a socket that never identified went quiet; disconnecting");
             *lock(&conn.close_reason) = Some(DisconnectReason::Timeout);
             let _ = socket.disconnect();
             break;
@@ -1065,10 +1242,18 @@ async fn idle_watchdog(socket: SocketRef, conn: Arc<Conn>, timeout: Duration) {
 pub async fn publish_state_updates(ctx: Arc<AppContext>) {
     let interval = ctx.config.gm.state_update_interval;
     let mut watch = ctx.engine.watch();
+    let mut last_sent = state_update(&ctx).payload.clone();
     watch.borrow_and_update();
     while watch.changed().await.is_ok() {
         watch.borrow_and_update();
-        ctx.channels.publish(state_update(&ctx));
+        // Commits that changed nothing the stations see (the idle-scanner sweep, a vote)
+        // send nothing.
+        let update = state_update(&ctx);
+        if update.payload == last_sent {
+            continue;
+        }
+        last_sent = update.payload.clone();
+        ctx.channels.publish(update);
         tokio::time::sleep(interval).await;
     }
 }

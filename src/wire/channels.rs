@@ -285,7 +285,7 @@ impl Client {
     }
 
     /// Whether `msg` is about this client's own device, and so never sent to it.
-    fn is_about_itself(&self, msg: &ChannelMessage) -> bool {
+    pub fn is_about_itself(&self, msg: &ChannelMessage) -> bool {
         msg.skip_for.is_some() && *lock(&self.acting_as) == msg.skip_for
     }
 

@@ -22,6 +22,8 @@ type Ctx = State<Arc<AppContext>>;
 pub fn router(ctx: Arc<AppContext>, contract_routes: Router<Arc<AppContext>>) -> Router {
     Router::new()
         .route("/healthz", get(health))
+        // The name the venue's GM scanner probes.
+        .route("/health", get(health))
         .route("/ca.crt", get(ca_certificate))
         .route("/api/admin/auth", post(admin_login))
         .merge(contract_routes)
@@ -30,6 +32,10 @@ pub fn router(ctx: Arc<AppContext>, contract_routes: Router<Arc<AppContext>>) ->
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            super::cors::cors,
+        ))
         .with_state(ctx)
 }
 

@@ -1,6 +1,7 @@
 //! The wire machinery every contract's adapters share; it knows no contract.
 //!
 //! - [`http`]: the box's router (health, the local CA, staff login) with every contract's routes.
+//! - [`cors`]: which other origins' pages may call the HTTP API.
 //! - [`extract`]: what handlers take from a request (JSON body, caller's token, address).
 //! - [`errors`]: the error codes and how every failure maps onto them.
 //! - [`channels`]: the channel layer every real-time contract publishes through.
@@ -14,6 +15,7 @@
 
 pub mod channels;
 pub mod console;
+pub mod cors;
 pub mod errors;
 pub mod extract;
 pub mod hardware;
@@ -63,6 +65,10 @@ pub struct AppContext {
     pub hardware_control: Arc<HardwareControl>,
     /// The channel layer every real-time contract publishes through.
     pub channels: Arc<channels::Channels>,
+    /// The last log sequence of the previous run (before this run's boot recovery): clients
+    /// that were connected when the box went down missed what came after it. The channel
+    /// history starts with this run; what lies between is read from the log.
+    pub previous_run_seq: u64,
 }
 
 impl AppContext {
@@ -80,6 +86,7 @@ impl AppContext {
         config: Arc<Config>,
         hardware: watch::Receiver<HardwareStatus>,
         hardware_control: Arc<HardwareControl>,
+        previous_run_seq: u64,
     ) -> Result<Self, logins::LoginError> {
         let started_after = engine.published().seq;
         let logins = logins::Logins::start(secrets.clone(), ratelimit::MAX_RATE_LIMITED_CLIENTS)?;
@@ -91,6 +98,7 @@ impl AppContext {
             hardware,
             hardware_control,
             channels: Arc::new(channels::Channels::starting_after(started_after)),
+            previous_run_seq,
         })
     }
 

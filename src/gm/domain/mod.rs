@@ -35,6 +35,9 @@ pub struct Limits {
     pub reconnect_grace_ms: u64,
     /// A player scanner that has not scanned for this long is marked disconnected.
     pub player_idle_ms: u64,
+    /// A GM station's scan of a token with a video starts it too (when none plays), as in the
+    /// system the GM contract comes from; off, only player scanners start videos.
+    pub gm_scans_play_videos: bool,
 }
 
 impl Default for Limits {
@@ -44,6 +47,7 @@ impl Default for Limits {
             max_player_scanners: 10,
             reconnect_grace_ms: 30_000,
             player_idle_ms: 120_000,
+            gm_scans_play_videos: true,
         }
     }
 }
@@ -258,6 +262,16 @@ pub enum GmEvent {
         source: ResetSource,
         at: Millis,
     },
+    /// A team holds every token of a group: recorded after the scan that completed it. The
+    /// bonus itself is counted when that scan is applied (logs from before this event existed
+    /// score the same); this event is for the screens.
+    GroupCompleted {
+        team_id: String,
+        group: String,
+        multiplier: u64,
+        bonus: u64,
+        at: Millis,
+    },
 }
 
 impl GmEvent {
@@ -278,6 +292,7 @@ impl GmEvent {
             GmEvent::VideoResumed { .. } => "VideoResumed",
             GmEvent::VideoEnded { .. } => "VideoEnded",
             GmEvent::VideoQueueCleared { .. } => "VideoQueueCleared",
+            GmEvent::GroupCompleted { .. } => "GroupCompleted",
         }
     }
 }
@@ -593,6 +608,7 @@ impl GmState {
             | GmEvent::VideoResumed { .. }
             | GmEvent::VideoEnded { .. }
             | GmEvent::VideoQueueCleared { .. } => self.apply_video(event),
+            GmEvent::GroupCompleted { .. } => {}
         }
     }
 

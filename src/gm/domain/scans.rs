@@ -10,7 +10,7 @@ use super::{
     TeamScore, Transaction, TransactionStatus, MAX_TEAMS, RECENT_TRANSACTIONS,
 };
 use crate::domain::basics::{validate_id, Millis, MAX_ID_LEN};
-use crate::gm::tokens::Token;
+use crate::gm::tokens::{Token, TokenGroup};
 
 /// How many client scan ids the box remembers, to answer resends with the original result. A
 /// scanner resends within minutes of a failure (its queue holds 100), so this covers hours of a
@@ -43,8 +43,12 @@ impl ScanIdMemory {
 
 /// What a scan does, before it is written down as a transaction.
 enum Verdict {
-    /// A GM scan of a token no one has scored in this session.
-    Scores(u64),
+    /// A GM scan of a token no one has scored in this session; with `video`, it starts the
+    /// token's video too.
+    Scores {
+        points: u64,
+        video: bool,
+    },
     /// A player scan of a token with a video, while none plays.
     PlaysVideo,
     /// A player scan of a token without a video: recorded, nothing more.
@@ -123,8 +127,13 @@ impl GmState {
             client_scan_id: scan.client_scan_id.clone(),
             video_queued: false,
         };
+        let mut completed = None;
         match self.judge(current, token, scan) {
-            Verdict::Scores(points) => transaction.points = points,
+            Verdict::Scores { points, video } => {
+                transaction.points = points;
+                transaction.video_queued = video;
+                completed = token.and_then(|token| self.group_completed_by(current, scan, token));
+            }
             Verdict::PlaysVideo => transaction.video_queued = true,
             Verdict::Recorded => {}
             Verdict::Duplicate => {
@@ -145,6 +154,15 @@ impl GmState {
                 at: now,
             });
             events.push(GmEvent::VideoStarted { token_id, at: now });
+        }
+        if let (Some(group), Some(team_id)) = (completed, &scan.team_id) {
+            events.push(GmEvent::GroupCompleted {
+                team_id: team_id.clone(),
+                group: group.name.clone(),
+                multiplier: group.multiplier,
+                bonus: group.completion_bonus(),
+                at: now,
+            });
         }
         Ok((
             GmOutcome::Transaction {
@@ -198,18 +216,48 @@ impl GmState {
                 } else if current.claimed_tokens.contains_key(&token.id) {
                     Verdict::Duplicate
                 } else {
-                    Verdict::Scores(token.value)
+                    Verdict::Scores {
+                        points: token.value,
+                        video: self.gm_scan_plays_video(token),
+                    }
                 }
             }
             DeviceKind::Player if token.video.is_none() => Verdict::Recorded,
             DeviceKind::Player => {
-                if self.data.video_current.is_some() || !self.data.video_queue.is_empty() {
+                if self.video_busy() {
                     rejected("a video is already playing, try again later")
                 } else {
                     Verdict::PlaysVideo
                 }
             }
         }
+    }
+
+    fn video_busy(&self) -> bool {
+        self.data.video_current.is_some() || !self.data.video_queue.is_empty()
+    }
+
+    /// Whether a GM scan of `token` starts its video: the box is set to (`gm_scans_play_videos`),
+    /// the token has one, and none plays. A scan while one plays still scores; its video is
+    /// not queued (a later scan of a scored token would only be a duplicate).
+    fn gm_scan_plays_video(&self, token: &Token) -> bool {
+        self.limits.gm_scans_play_videos && token.video.is_some() && !self.video_busy()
+    }
+
+    /// The group this GM scan completes for its team, if it does: every other token of the
+    /// group is already the team's, and the group is not yet counted.
+    fn group_completed_by(
+        &self,
+        current: &'_ SessionState,
+        scan: &ScanRequest,
+        token: &Token,
+    ) -> Option<&TokenGroup> {
+        let group = self.catalog.group(token.group.as_ref()?)?;
+        let team = scan.team_id.as_ref().and_then(|t| current.teams.get(t));
+        let holds =
+            |id: &String| id == &token.id || team.is_some_and(|t| t.held_tokens.contains(id));
+        let already = team.is_some_and(|t| t.completed_groups.contains(&group.name));
+        (!already && group.token_ids.iter().all(holds)).then_some(group)
     }
 
     pub(super) fn apply_scan(&mut self, transaction: &Transaction) {

@@ -26,6 +26,7 @@ pub(crate) fn limits() -> Limits {
         max_player_scanners: 1,
         reconnect_grace_ms: 30_000,
         player_idle_ms: 60_000,
+        gm_scans_play_videos: true,
     }
 }
 
@@ -109,6 +110,92 @@ fn completing_a_group_multiplies_its_points() {
     let team = &view.scores[0];
     assert_eq!(team.bonus_points, 1_600);
     assert_eq!(team.completed_groups, vec!["Pair".to_string()]);
+}
+
+#[test]
+fn the_scan_that_completes_a_group_records_it_once() {
+    let mut d = domain_with_session(None);
+    let (_, first) = d.execute(&gm_scan("grpA", "TEAM_A", T0), T0).unwrap();
+    assert!(!first
+        .iter()
+        .any(|e| matches!(e, GmEvent::GroupCompleted { .. })));
+    let (_, events) = d.execute(&gm_scan("grpB", "TEAM_A", T0), T0).unwrap();
+    let completed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            GmEvent::GroupCompleted {
+                team_id,
+                group,
+                multiplier,
+                bonus,
+                ..
+            } => Some((team_id.as_str(), group.as_str(), *multiplier, *bonus)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(completed, vec![("TEAM_A", "Pair", 2, 1_600)]);
+    // The event changes no score: the scan's own apply counted the bonus, as old logs do.
+    let mut replayed = GmState::new(catalog(), limits());
+    replayed
+        .execute(
+            &GmCommand::CreateSession {
+                session_id: "s1".into(),
+                name: "Friday".into(),
+                teams: None,
+            },
+            T0,
+        )
+        .unwrap();
+    replayed
+        .execute(&gm_scan("grpA", "TEAM_A", T0), T0)
+        .unwrap();
+    for event in events
+        .iter()
+        .filter(|e| !matches!(e, GmEvent::GroupCompleted { .. }))
+    {
+        replayed.apply(event);
+    }
+    assert_eq!(score_of(&replayed, "TEAM_A"), score_of(&d, "TEAM_A"));
+}
+
+#[test]
+fn a_gm_scan_of_a_video_token_scores_and_starts_it_when_none_plays() {
+    let mut d = domain_with_session(None);
+    let (outcome, events) = d.execute(&gm_scan("vid1", "TEAM_A", T0), T0).unwrap();
+    let tx = transaction(outcome);
+    assert_eq!(tx.status, TransactionStatus::Accepted);
+    assert!(tx.points > 0 && tx.video_queued);
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, GmEvent::VideoStarted { token_id, .. } if token_id == "vid1")));
+    // While it plays, another video token still scores; its video does not queue.
+    let busy = transaction(d.execute(&gm_scan("vid2", "TEAM_B", T0), T0).unwrap().0);
+    assert_eq!(busy.status, TransactionStatus::Accepted);
+    assert!(busy.points > 0 && !busy.video_queued);
+    assert_eq!(d.video_view().current.unwrap().token_id, "vid1");
+}
+
+#[test]
+fn gm_scans_stay_silent_when_the_box_is_set_so() {
+    let mut d = GmState::new(
+        catalog(),
+        Limits {
+            gm_scans_play_videos: false,
+            ..limits()
+        },
+    );
+    d.execute(
+        &GmCommand::CreateSession {
+            session_id: "s1".into(),
+            name: "Friday".into(),
+            teams: None,
+        },
+        T0,
+    )
+    .unwrap();
+    let tx = transaction(d.execute(&gm_scan("vid1", "TEAM_A", T0), T0).unwrap().0);
+    assert!(tx.points > 0 && !tx.video_queued);
+    assert!(d.video_view().current.is_none());
 }
 
 #[test]
