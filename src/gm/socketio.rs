@@ -113,6 +113,10 @@ struct Conn {
     /// The station named in the handshake (`stationId` or `deviceId`): it is identified as
     /// soon as it is connected.
     handshake_station: Option<String>,
+    /// Held while the handshake's station is being identified: the scanner submits as soon
+    /// as it is connected, and its events wait here rather than find it unidentified.
+    identify_gate: Arc<tokio::sync::Mutex<()>>,
+    identifying: Mutex<Option<tokio::sync::OwnedMutexGuard<()>>>,
     ip: Option<String>,
 }
 
@@ -386,6 +390,8 @@ impl GmAdapter {
             close_reason: Mutex::new(None),
             rejected: Mutex::new(None),
             handshake_station: handshake_station(&auth),
+            identify_gate: Arc::new(tokio::sync::Mutex::new(())),
+            identifying: Mutex::new(None),
             ip,
         });
         socket.extensions.insert(conn.clone());
@@ -397,6 +403,9 @@ impl GmAdapter {
                     return;
                 }
             }
+        }
+        if conn.handshake_station.is_some() {
+            *lock(&conn.identifying) = conn.identify_gate.clone().try_lock_owned().ok();
         }
         if conn.is_admin() {
             // Joined before the client is told it is connected, so nothing published after its
@@ -436,10 +445,12 @@ impl GmAdapter {
             // As the venue's scanner expects: connected with a station in the handshake is
             // identified, without a `gm:identify` (one may still come; it is harmless).
             tokio::spawn(async move {
+                let gate = lock(&conn.identifying).take();
                 let data = json!({ "stationId": station_id });
                 if let Err(error) = self.identify(socket.clone(), conn, data).await {
                     emit_error(&socket, &error);
                 }
+                drop(gate);
             });
         }
     }
@@ -553,6 +564,8 @@ impl GmAdapter {
     {
         let Some(conn) = conn_of(&socket) else { return };
         conn.touch();
+        // Free at once, unless the handshake's station is still being identified.
+        drop(conn.identify_gate.lock().await);
         if !conn.allow(bucket) {
             let limit = match bucket {
                 Bucket::Submit => "transaction:submit is limited to 10 per second",
