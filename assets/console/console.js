@@ -134,6 +134,18 @@ function renderVideo(state) {
   if (!state.systemStatus.videoDisplayReady) $('video-now').textContent += ' (video player down: restarting)';
 }
 
+/** How GM stations identify on this box (`[gm] station_auth`), in words staff can act on. */
+const STATION_AUTH = {
+  password: 'GM stations log in with the staff password or their own token (station_auth = password).',
+  token: 'GM stations need their own token: venuebox token --role gm --sub <station> (station_auth = token).',
+  open: 'GM stations connect without any token: anyone on the box\u2019s Wi-Fi can score (station_auth = open).',
+};
+function renderStationAuth(status) {
+  const el = $('station-auth');
+  el.dataset.mode = status.stationAuth;
+  el.textContent = STATION_AUTH[status.stationAuth] ?? `station_auth = ${status.stationAuth}`;
+}
+
 function renderDevices(state) {
   $('devices').replaceChildren(...state.devices.map((d) =>
     row([d.deviceId, d.type, d.name ?? '', d.connected ? 'yes' : `no (${d.disconnectReason ?? '—'})`, clock(d.lastSeen)])));
@@ -205,10 +217,11 @@ async function refresh() {
   try {
     const health = await api('GET', '/healthz').catch((e) => ({ status: 'fault', storage: e.message }));
     renderHealth(health);
-    const [state, hw, predictions, presence, sessions] = await Promise.all([
+    const [state, hw, predictions, presence, sessions, status] = await Promise.all([
       api('GET', '/api/state'), api('GET', '/api/hardware'), api('GET', '/api/predictions'), api('GET', '/api/presence'),
-      api('GET', '/api/sessions'),
+      api('GET', '/api/sessions'), api('GET', '/api/state/status'),
     ]);
+    renderStationAuth(status);
     renderSession(state);
     renderScores(state);
     renderScans(state);

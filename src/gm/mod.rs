@@ -12,7 +12,8 @@
 //! | `session_reset.rs` | the reset button, the console's Reset and `session:reset` |
 //! | `lights.rs` | what the game shows on the status LEDs |
 //!
-//! Tests: `domain/tests.rs`, `tests/node/gm_contract.test.mjs`, `tests/node/http_api.test.mjs`.
+//! Tests: `domain/tests.rs`, `tests/node/gm_contract.test.mjs`, `tests/node/aln_scanner.test.mjs`,
+//! `tests/node/http_api.test.mjs`.
 
 pub mod domain;
 pub mod json;

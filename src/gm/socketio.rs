@@ -610,8 +610,20 @@ impl GmAdapter {
         // name is listed under its id.
         str_field(&data, "version")?;
         let name = str_field(&data, "name")?.map(String::from);
-        if let Some(claims) = self.identify_claims(&conn, &data, &station_id)? {
-            *lock(&conn.claims) = Some(claims);
+        match self.identify_claims(&conn, &data, &station_id)? {
+            Some(claims) => *lock(&conn.claims) = Some(claims),
+            // Without a token nothing proves who this is: it may not push a live station off
+            // (a guest could otherwise cut any station by naming it).
+            None if self.held_elsewhere(&station_id, socket.id) => {
+                return Err(WireError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "station {station_id} is connected; without a token a station cannot \
+                         take its place until that connection is gone"
+                    ),
+                ));
+            }
+            None => {}
         }
         let _turn = self.station_turn(&station_id).await;
 
@@ -721,6 +733,14 @@ impl GmAdapter {
             ));
         }
         Ok(Some(claims))
+    }
+
+    /// Whether another live connection holds `station_id`'s slot.
+    fn held_elsewhere(&self, station_id: &str, socket: Sid) -> bool {
+        lock(&self.stations)
+            .get(station_id)
+            .and_then(|record| record.socket)
+            .is_some_and(|sid| sid != socket && self.io.get_socket(sid).is_some())
     }
 
     /// Gives the station's slot to `socket`, cutting the station's previous connection if it

@@ -157,6 +157,12 @@ describe('station auth modes', () => {
       assert.equal(reset.error.code, 'AUTH_REQUIRED');
       const status = await box.http('GET', '/api/state/status');
       assert.equal(status.json.stationAuth, 'open');
+      // Nothing proves who a token-free station is: it cannot push a live one off.
+      const impostor = connect(box);
+      const taken = await emitAck(impostor.socket, 'gm:identify', { stationId: 'GM_OPEN', version: '1.0.0' });
+      assert.equal(taken.error.code, 'CONFLICT');
+      assert.equal(s.socket.connected, true);
+      impostor.socket.disconnect();
       s.socket.disconnect();
     } finally {
       await box.stop();

@@ -3,11 +3,14 @@
 // socket.io-client, as in the room.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { connect, emitAck, startBox } from './harness.mjs';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../target/screenshots');
 if (!existsSync(CHROMIUM)) {
   throw new Error(`Chromium not found at ${CHROMIUM}: run tests/run.sh (it installs Debian's chromium) or set CHROMIUM`);
 }
@@ -61,6 +64,8 @@ describe('the staff console', () => {
     await page.click('#login-form button[type=submit]');
     await page.waitForSelector('#dashboard', { state: 'visible' });
     await textOf('#health', /^ok/);
+    // Staff see how GM stations get in on this box.
+    await textOf('#station-auth', /staff password .*station_auth = password/);
     await page.fill('#session-name', 'Console night');
     await page.fill('#session-teams', 'TEAM_A, TEAM_B');
     await page.click('#session-form button[type=submit]');
@@ -133,6 +138,18 @@ describe('the staff console', () => {
     await textOf('#predictions', /Team B: 30/);
     await page.click('#predictions li button');
     await textOf('#predictions', /closed.*result: Team B/);
+  });
+
+  it('fits a TV, a laptop and a phone without sideways scrolling (screenshots in target/screenshots/)', async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    for (const [name, width, height] of [['tv', 1920, 1080], ['laptop', 1366, 768], ['phone', 390, 844]]) {
+      await page.setViewportSize({ width, height });
+      await page.waitForSelector('#station-auth:not(:empty)');
+      await page.screenshot({ path: join(SHOTS, `console-${name}.png`), fullPage: true });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${name}: the page is ${overflow} px wider than the screen`);
+    }
+    await page.setViewportSize({ width: 1366, height: 768 });
   });
 
   it('goes back to the login form when its token no longer works', async () => {

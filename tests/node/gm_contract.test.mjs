@@ -281,7 +281,8 @@ describe('devices', () => {
 describe('the replay limit, exactly', () => {
   let box;
   // What a returning station is sent of what it missed: one transaction:new per transaction
-  // and the latest state:update (a snapshot: one however many were published). Its own
+  // and the latest state:update (a snapshot: one however many were published); the missed
+  // scans are duplicates, so no team's score:updated is among them. Its own
   // device:disconnected and device:connected are never sent to it and do not count. So n
   // transactions are n + 1 messages: with replay_limit = 6, five are exactly the limit and six
   // are one past it.
@@ -295,6 +296,12 @@ describe('the replay limit, exactly', () => {
     const other = await station(box, `${stationId}_OTHER`);
     // The other station's arrival reached this one before it leaves: it is not among the missed.
     await seen;
+    // mem010 scores now, so every missed scan is a duplicate: no score:updated among them.
+    const first = await emitAck(other.socket, 'transaction:submit', { tokenId: 'mem010', teamId: 'TEAM_X' });
+    assert.equal(first.success, true);
+    if (first.transaction.status === 'accepted') await away.rec.next('score:updated', (p) => p.data.teamId === 'TEAM_X');
+    await away.rec.next('transaction:new', (p) => p.data.id === first.transaction.id);
+    await sleep(105);
     away.close();
     await stationGone(box, stationId);
     const missed = [];
