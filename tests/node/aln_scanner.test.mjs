@@ -4,18 +4,13 @@
 // page served from another origin (a second local port), so the browser's CORS rules apply.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
-import { connect, emitAck, sleep, startBox, station, until } from './harness.mjs';
+import { connect, emitAck, launchChromium, sleep, startBox, station, until } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-if (!existsSync(CHROMIUM)) {
-  throw new Error(`Chromium not found at ${CHROMIUM}: run tests/run.sh (it installs Debian's chromium) or set CHROMIUM`);
-}
 // The browser build of the same socket.io-client package the other tests use.
 const SOCKET_IO_JS = readFileSync(join(dirname(fileURLToPath(import.meta.url)),
   'node_modules/socket.io-client/dist/socket.io.min.js'));
@@ -54,11 +49,7 @@ describe('the scanner in a browser on another origin', () => {
     box = await startBox();
     await box.createSession({ name: 'Scanner night' });
     site = await scannerSite();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage();
     await page.goto(site.url);
   });

@@ -3,17 +3,12 @@
 // socket.io-client, as in the room.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { connect, emitAck, startBox } from './harness.mjs';
+import { connect, emitAck, launchChromium, startBox } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../target/screenshots');
-if (!existsSync(CHROMIUM)) {
-  throw new Error(`Chromium not found at ${CHROMIUM}: run tests/run.sh (it installs Debian's chromium) or set CHROMIUM`);
-}
 
 describe('the staff console', () => {
   let box;
@@ -23,12 +18,7 @@ describe('the staff console', () => {
 
   before(async () => {
     box = await startBox();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // This machine has no network beyond loopback: keep Chromium from trying.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     page.on('dialog', (d) => d.accept());

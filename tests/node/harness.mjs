@@ -212,3 +212,18 @@ export function disconnected(socket, timeoutMs = 10000) {
     socket.once('disconnect', (reason) => { clearTimeout(t); resolveDisc(reason); });
   });
 }
+
+/** Headless Chromium (Debian's, installed by tests/run.sh; or $CHROMIUM), kept off the network. */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+  if (!existsSync(executablePath)) {
+    throw new Error(`Chromium not found at ${executablePath}: run tests/run.sh (it installs Debian's chromium) or set CHROMIUM`);
+  }
+  return chromium.launch({
+    executablePath,
+    // This machine has no network beyond loopback: keep Chromium from trying.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+}

@@ -31,7 +31,12 @@ pub(crate) fn limits() -> Limits {
 }
 
 fn domain_with_session(teams: Option<Vec<&str>>) -> GmState {
-    let mut d = GmState::new(catalog(), limits());
+    session_under(limits(), teams)
+}
+
+/// A domain with `limits` and a running session "s1".
+fn session_under(limits: Limits, teams: Option<Vec<&str>>) -> GmState {
+    let mut d = GmState::new(catalog(), limits);
     d.execute(
         &GmCommand::CreateSession {
             session_id: "s1".into(),
@@ -135,17 +140,7 @@ fn the_scan_that_completes_a_group_records_it_once() {
         .collect();
     assert_eq!(completed, vec![("TEAM_A", "Pair", 2, 1_600)]);
     // The event changes no score: the scan's own apply counted the bonus, as old logs do.
-    let mut replayed = GmState::new(catalog(), limits());
-    replayed
-        .execute(
-            &GmCommand::CreateSession {
-                session_id: "s1".into(),
-                name: "Friday".into(),
-                teams: None,
-            },
-            T0,
-        )
-        .unwrap();
+    let mut replayed = domain_with_session(None);
     replayed
         .execute(&gm_scan("grpA", "TEAM_A", T0), T0)
         .unwrap();
@@ -177,22 +172,11 @@ fn a_gm_scan_of_a_video_token_scores_and_starts_it_when_none_plays() {
 
 #[test]
 fn gm_scans_stay_silent_when_the_box_is_set_so() {
-    let mut d = GmState::new(
-        catalog(),
-        Limits {
-            gm_scans_play_videos: false,
-            ..limits()
-        },
-    );
-    d.execute(
-        &GmCommand::CreateSession {
-            session_id: "s1".into(),
-            name: "Friday".into(),
-            teams: None,
-        },
-        T0,
-    )
-    .unwrap();
+    let silent = Limits {
+        gm_scans_play_videos: false,
+        ..limits()
+    };
+    let mut d = session_under(silent, None);
     let tx = transaction(d.execute(&gm_scan("vid1", "TEAM_A", T0), T0).unwrap().0);
     assert!(tx.points > 0 && !tx.video_queued);
     assert!(d.video_view().current.is_none());
