@@ -20,4 +20,5 @@ pub mod server;
 pub mod store;
 pub mod systemd;
 pub mod tls;
+pub mod tournaments;
 pub mod wire;
