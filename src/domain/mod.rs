@@ -28,6 +28,10 @@ use crate::predictions::domain::{
     PredictionCommand, PredictionError, PredictionEvent, PredictionOutcome, PredictionsState,
     PredictionsView,
 };
+use crate::tournaments::domain::{
+    TournamentCommand, TournamentError, TournamentEvent, TournamentOutcome, TournamentsState,
+    TournamentsView,
+};
 
 /// The contracts whose state lives in the log. Their tags are stored in every record: never
 /// reuse or renumber one.
@@ -37,16 +41,19 @@ pub enum Contract {
     Gm,
     /// Live predictions (seed 002): predictions, votes, balances, viewer names.
     Predictions,
+    /// Debate tournaments (seed 000): teams, rounds, draws, timers, ballots.
+    Tournaments,
 }
 
 impl Contract {
-    pub const ALL: [Contract; 2] = [Contract::Gm, Contract::Predictions];
+    pub const ALL: [Contract; 3] = [Contract::Gm, Contract::Predictions, Contract::Tournaments];
 
     /// The contract's stable tag in log records (record version 2).
     pub fn tag(self) -> u8 {
         match self {
             Contract::Gm => 1,
             Contract::Predictions => 2,
+            Contract::Tournaments => 3,
         }
     }
 
@@ -60,6 +67,7 @@ impl Contract {
 pub enum Command {
     Gm(GmCommand),
     Predictions(PredictionCommand),
+    Tournaments(TournamentCommand),
     /// Sent once at boot after replay: each contract settles what a power cut left half done.
     Recover,
     /// Changes nothing: proves the engine answers (the systemd watchdog).
@@ -83,6 +91,12 @@ impl From<GmCommand> for Command {
     }
 }
 
+impl From<TournamentCommand> for Command {
+    fn from(command: TournamentCommand) -> Self {
+        Command::Tournaments(command)
+    }
+}
+
 impl From<PredictionCommand> for Command {
     fn from(command: PredictionCommand) -> Self {
         Command::Predictions(command)
@@ -94,6 +108,7 @@ impl From<PredictionCommand> for Command {
 pub enum Event {
     Gm(GmEvent),
     Predictions(PredictionEvent),
+    Tournaments(TournamentEvent),
 }
 
 impl Event {
@@ -101,6 +116,7 @@ impl Event {
         match self {
             Event::Gm(_) => Contract::Gm,
             Event::Predictions(_) => Contract::Predictions,
+            Event::Tournaments(_) => Contract::Tournaments,
         }
     }
 
@@ -109,6 +125,7 @@ impl Event {
         match self {
             Event::Gm(event) => event.kind(),
             Event::Predictions(event) => event.kind(),
+            Event::Tournaments(event) => event.kind(),
         }
     }
 
@@ -117,6 +134,7 @@ impl Event {
         match self {
             Event::Gm(event) => postcard::to_allocvec(event),
             Event::Predictions(event) => postcard::to_allocvec(event),
+            Event::Tournaments(event) => postcard::to_allocvec(event),
         }
     }
 
@@ -125,6 +143,7 @@ impl Event {
         Ok(match contract {
             Contract::Gm => Event::Gm(postcard::from_bytes(body)?),
             Contract::Predictions => Event::Predictions(postcard::from_bytes(body)?),
+            Contract::Tournaments => Event::Tournaments(postcard::from_bytes(body)?),
         })
     }
 }
@@ -138,6 +157,9 @@ impl Serialize for Event {
             Event::Predictions(event) => {
                 serializer.serialize_newtype_variant("Event", 1, "Prediction", event)
             }
+            Event::Tournaments(event) => {
+                serializer.serialize_newtype_variant("Event", 2, "Tournament", event)
+            }
         }
     }
 }
@@ -147,6 +169,7 @@ impl Serialize for Event {
 pub enum Outcome {
     Gm(GmOutcome),
     Predictions(PredictionOutcome),
+    Tournaments(TournamentOutcome),
     /// `Ping` and `Recover`.
     Done,
 }
@@ -171,6 +194,16 @@ impl TryFrom<Outcome> for PredictionOutcome {
     }
 }
 
+impl TryFrom<Outcome> for TournamentOutcome {
+    type Error = Outcome;
+    fn try_from(outcome: Outcome) -> Result<Self, Outcome> {
+        match outcome {
+            Outcome::Tournaments(outcome) => Ok(outcome),
+            other => Err(other),
+        }
+    }
+}
+
 /// Why a command was refused. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
@@ -178,6 +211,8 @@ pub enum DomainError {
     Gm(#[from] GmError),
     #[error(transparent)]
     Predictions(#[from] PredictionError),
+    #[error(transparent)]
+    Tournaments(#[from] TournamentError),
 }
 
 impl DomainError {
@@ -186,6 +221,7 @@ impl DomainError {
         match self {
             DomainError::Gm(e) => e.kind(),
             DomainError::Predictions(e) => e.kind(),
+            DomainError::Tournaments(e) => e.kind(),
         }
     }
 }
@@ -196,6 +232,7 @@ impl DomainError {
 pub struct Views {
     pub gm: Arc<GmView>,
     pub predictions: Arc<PredictionsView>,
+    pub tournaments: Arc<TournamentsView>,
 }
 
 /// Orders scans that reached the engine together so the earliest scan time wins a conflict.
@@ -225,6 +262,7 @@ pub fn order_for_first_write_wins<T>(batch: &mut [T], scan_time: impl Fn(&T) -> 
 pub struct DomainSnapshot {
     gm: GmSnapshot,
     predictions: PredictionsState,
+    tournaments: TournamentsState,
 }
 
 /// The box's whole state. Owned by the engine's single writer task.
@@ -232,6 +270,7 @@ pub struct DomainSnapshot {
 pub struct Domain {
     gm: GmState,
     predictions: PredictionsState,
+    tournaments: TournamentsState,
 }
 
 impl Domain {
@@ -239,6 +278,7 @@ impl Domain {
         Self {
             gm: GmState::new(catalog, limits),
             predictions: PredictionsState::default(),
+            tournaments: TournamentsState::default(),
         }
     }
 
@@ -247,6 +287,7 @@ impl Domain {
         DomainSnapshot {
             gm: self.gm.snapshot(),
             predictions: self.predictions.clone(),
+            tournaments: self.tournaments.clone(),
         }
     }
 
@@ -260,6 +301,7 @@ impl Domain {
         Some(Self {
             gm: GmState::restore(catalog, limits, snapshot.gm)?,
             predictions: snapshot.predictions,
+            tournaments: snapshot.tournaments,
         })
     }
 
@@ -269,6 +311,10 @@ impl Domain {
 
     pub fn predictions(&self) -> &PredictionsState {
         &self.predictions
+    }
+
+    pub fn tournaments(&self) -> &TournamentsState {
+        &self.tournaments
     }
 
     pub fn catalog(&self) -> &TokenCatalog {
@@ -300,8 +346,29 @@ impl Domain {
                     events.into_iter().map(Event::Predictions).collect(),
                 ))
             }
+            Command::Tournaments(command) => {
+                let (outcome, events) = self.tournaments.decide(command, now)?;
+                for event in &events {
+                    self.tournaments.apply(event);
+                }
+                Ok((
+                    Outcome::Tournaments(outcome),
+                    events.into_iter().map(Event::Tournaments).collect(),
+                ))
+            }
             Command::Recover => {
-                let events: Vec<Event> = self.gm.recover(now).into_iter().map(Event::Gm).collect();
+                let events: Vec<Event> = self
+                    .gm
+                    .recover(now)
+                    .into_iter()
+                    .map(Event::Gm)
+                    .chain(
+                        self.tournaments
+                            .recover()
+                            .into_iter()
+                            .map(Event::Tournaments),
+                    )
+                    .collect();
                 for event in &events {
                     self.apply(event);
                 }
@@ -316,6 +383,7 @@ impl Domain {
         Views {
             gm: Arc::new(self.gm.view()),
             predictions: Arc::new(self.predictions.view()),
+            tournaments: Arc::new(self.tournaments.clone()),
         }
     }
 
@@ -326,6 +394,7 @@ impl Domain {
             match contract {
                 Contract::Gm => views.gm = Arc::new(self.gm.view()),
                 Contract::Predictions => views.predictions = Arc::new(self.predictions.view()),
+                Contract::Tournaments => views.tournaments = Arc::new(self.tournaments.clone()),
             }
         }
         views
@@ -336,6 +405,7 @@ impl Domain {
         match event {
             Event::Gm(event) => self.gm.apply(event),
             Event::Predictions(event) => self.predictions.apply(event),
+            Event::Tournaments(event) => self.tournaments.apply(event),
         }
     }
 }

@@ -9,6 +9,9 @@ use crate::gm::domain::{
     VideoControl,
 };
 use crate::predictions::domain::{CloseReason, NewPrediction, PredictionOption};
+use crate::tournaments::domain::{
+    Adjudicator, Ballot, Draw, Room, Side, Speaker, TimerAction, TournamentCommand,
+};
 
 /// xorshift64: the same seed plays the same game on every machine.
 struct Dice(u64);
@@ -36,7 +39,7 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
     let scan_ids = ["c1", "c2", "c3", "c4"];
     let users = ["ada", "bob", "cy"];
     let predictions = ["p1", "p2", "p3"];
-    match dice.below(16) {
+    match dice.below(18) {
         0 => Command::Gm(GmCommand::CreateSession {
             session_id: format!("s{n}"),
             name: "night".into(),
@@ -146,6 +149,7 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
                 client_grant_id: (dice.below(2) == 0).then(|| format!("g{}", dice.below(5))),
             }
         }),
+        15 | 16 => Command::Tournaments(tournament_command(dice, n)),
         _ => Command::Predictions(PredictionCommand::Vote {
             prediction_id: dice.pick(&predictions).into(),
             user_id: dice.pick(&users).into(),
@@ -153,6 +157,78 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
             votes: dice.below(6) as u64,
             client_vote_id: format!("v{}", dice.below(8)),
         }),
+    }
+}
+
+/// Tournament commands over a small pool of ids, so that many of them meet (and many are
+/// refused).
+fn tournament_command(dice: &mut Dice, n: usize) -> TournamentCommand {
+    let person = |k: usize| format!("00000000-0000-4000-8000-{k:012}");
+    let round_id = 1 + dice.below(3) as u64;
+    match dice.below(11) {
+        0 => TournamentCommand::Create {
+            name: format!("Open {n}"),
+        },
+        1 | 2 => TournamentCommand::RegisterTeam {
+            tournament_id: 1,
+            name: format!("Team {n}"),
+            speakers: (0..2 + dice.below(2))
+                .map(|_| Speaker {
+                    id: person(dice.below(30)),
+                    name: "Speaker".into(),
+                })
+                .collect(),
+        },
+        3 => TournamentCommand::RegisterAdjudicator {
+            tournament_id: 1,
+            adjudicator: Adjudicator {
+                id: person(100 + dice.below(5)),
+                name: "Judge".into(),
+            },
+        },
+        4 => TournamentCommand::CreateRound {
+            tournament_id: 1,
+            motion: "This house would".into(),
+        },
+        5 => TournamentCommand::CheckIn {
+            round_id,
+            user_id: person(dice.below(30)),
+            present: dice.below(4) != 0,
+        },
+        6 => TournamentCommand::StartDraw { round_id },
+        7 => TournamentCommand::RecordDraw {
+            round_id,
+            seed: n as u64,
+            draw: Draw {
+                rooms: vec![Room {
+                    number: 1,
+                    proposition: 1 + dice.below(4) as u64,
+                    opposition: 1 + dice.below(4) as u64,
+                    adjudicator: None,
+                }],
+                bye: None,
+            },
+        },
+        8 => TournamentCommand::Publish { round_id },
+        9 => TournamentCommand::Timer {
+            round_id,
+            action: [
+                TimerAction::Start { seconds: 300 },
+                TimerAction::Pause {
+                    remaining_secs: dice.below(300) as u32,
+                },
+                TimerAction::Resume,
+                TimerAction::Reset { seconds: 60 },
+            ][dice.below(4)],
+        },
+        _ => TournamentCommand::EnterBallot {
+            round_id,
+            ballot: Ballot {
+                room: 1,
+                winner: Side::Proposition,
+                scores: [(person(dice.below(30)), 60 + dice.below(50) as u32)].into(),
+            },
+        },
     }
 }
 

@@ -495,11 +495,13 @@ impl TournamentsState {
                 seed,
                 draw,
             } => {
-                if self.round(*round_id)?.draw != DrawState::Running {
+                let round = self.round(*round_id)?;
+                if round.draw != DrawState::Running {
                     return Err(TournamentError::Conflict(
                         "no draw is running for this round".into(),
                     ));
                 }
+                check_draw(self.tournament(round.tournament_id)?, draw)?;
                 let event = TournamentEvent::DrawCompleted {
                     round_id: *round_id,
                     seed: *seed,
@@ -852,6 +854,33 @@ impl TournamentsState {
         }
         events
     }
+}
+
+/// A recorded draw names the tournament's teams and adjudicators, each at most once.
+fn check_draw(tournament: &Tournament, draw: &Draw) -> Result<(), TournamentError> {
+    let mut teams = BTreeSet::new();
+    let mut judges = BTreeSet::new();
+    let sitting = draw
+        .rooms
+        .iter()
+        .flat_map(|r| [r.proposition, r.opposition]);
+    for team in sitting.chain(draw.bye) {
+        if !tournament.teams.iter().any(|t| t.id == team) || !teams.insert(team) {
+            return Err(invalid(
+                "draw",
+                format!("team {team} is unknown or drawn twice"),
+            ));
+        }
+    }
+    for judge in draw.rooms.iter().filter_map(|r| r.adjudicator.as_ref()) {
+        if !tournament.adjudicators.iter().any(|a| &a.id == judge) || !judges.insert(judge) {
+            return Err(invalid(
+                "draw",
+                format!("adjudicator {judge} is unknown or drawn twice"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn apply_to_round(round: &mut Round, event: &TournamentEvent) {
