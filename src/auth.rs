@@ -64,6 +64,8 @@ pub enum Role {
     Admin,
     /// A spectator voting in live predictions (seed 002).
     Viewer,
+    /// A speaker or adjudicator of a debate tournament (seed 000); `sub` is their UUID.
+    Participant,
 }
 
 impl std::fmt::Display for Role {
@@ -73,6 +75,7 @@ impl std::fmt::Display for Role {
             Role::Player => "player",
             Role::Admin => "admin",
             Role::Viewer => "viewer",
+            Role::Participant => "participant",
         })
     }
 }

@@ -21,16 +21,21 @@ pub fn routes() -> Router<Arc<AppContext>> {
         .merge(predictions::routes::router())
 }
 
-/// Hands the box's outputs to the contracts that drive them (the HDMI player follows the GM
-/// contract's video queue). Called before the engine's boot recovery.
-pub fn drive_outputs(
+/// What each contract takes before the engine's boot recovery: the outputs it drives (the HDMI
+/// player follows the GM contract's video queue) and what the last run left behind.
+pub struct BeforeRecovery {
+    gm: gm::BeforeRecovery,
+}
+
+/// Called before the engine's boot recovery.
+pub fn before_recovery(
     engine: &EngineHandle,
     config: &Config,
     hardware: &mut Booting,
-) -> Vec<JoinHandle<()>> {
-    gm::drive_video(engine, config, hardware)
-        .into_iter()
-        .collect()
+) -> BeforeRecovery {
+    BeforeRecovery {
+        gm: gm::before_recovery(engine, config, hardware),
+    }
 }
 
 /// What the game shows on the status LEDs (the GM contract runs the room).
@@ -45,15 +50,16 @@ pub struct Contracts {
 }
 
 impl Contracts {
-    /// Starts every contract's fan-outs from the hub to the channel layer, and its timers;
-    /// `tasks` already holds what [`drive_outputs`] started, and the reset button's requests
-    /// go to the GM contract, which owns sessions.
+    /// Starts every contract's fan-outs from the hub to the channel layer, and its timers,
+    /// with what each took [`before_recovery`]; the reset button's requests go to the GM
+    /// contract, which owns sessions.
     pub fn start(
         ctx: &Arc<AppContext>,
+        before: BeforeRecovery,
         reset_requests: tokio::sync::mpsc::Receiver<()>,
-        mut tasks: Vec<JoinHandle<()>>,
     ) -> Self {
-        let gm = gm::start(ctx, reset_requests, &mut tasks);
+        let mut tasks = Vec::new();
+        let gm = gm::start(ctx, before.gm, reset_requests, &mut tasks);
         predictions::start(ctx, &mut tasks);
         Self { tasks, gm }
     }

@@ -212,7 +212,7 @@ impl Prepared {
         let (engine, engine_task) = engine::start(self.store, domain, hub, ENGINE_QUEUE)?;
 
         let previous_run_seq = engine.published().seq;
-        let output_tasks = crate::contracts::drive_outputs(&engine, &config, &mut hardware);
+        let before_recovery = crate::contracts::before_recovery(&engine, &config, &mut hardware);
         if let Err(e) = engine.execute(Command::Recover).await {
             tracing::error!(error = %e, "boot recovery could not be recorded");
         }
@@ -228,7 +228,11 @@ impl Prepared {
             hardware_control,
             previous_run_seq,
         )?);
-        let contracts = Arc::new(Contracts::start(&ctx, running.reset_requests, output_tasks));
+        let contracts = Arc::new(Contracts::start(
+            &ctx,
+            before_recovery,
+            running.reset_requests,
+        ));
         let app = contracts.wrap(wire::http::router(ctx.clone(), crate::contracts::routes()));
 
         let stop_rx = close_on(

@@ -51,30 +51,55 @@ pub fn catalog(engine: &EngineHandle) -> Arc<tokens::TokenCatalog> {
     engine.published().views.gm.catalog.clone()
 }
 
-/// Takes the video player and makes it follow the log; before the engine's boot recovery, so a
-/// video that was playing at power loss starts again.
-pub fn drive_video(
+/// What the contract takes from the state as the last run left it, before boot recovery.
+pub struct BeforeRecovery {
+    /// The video driver, following the log: a video that was playing at power loss starts
+    /// again.
+    pub video: Option<JoinHandle<()>>,
+    /// The GM stations that were connected when the box went down.
+    pub connected_at_cut: std::collections::HashSet<String>,
+}
+
+/// Takes the video player and makes it follow the log, and notes which stations were
+/// connected; call before the engine's boot recovery.
+pub fn before_recovery(
     engine: &EngineHandle,
     config: &Config,
     hardware: &mut Booting,
-) -> Option<JoinHandle<()>> {
-    let (player, status) = hardware.take_player()?;
-    Some(tokio::spawn(video_driver::run_video_driver(
-        engine.clone(),
-        catalog(engine),
-        player,
-        config.video.media_dir.clone(),
-        status,
-    )))
+) -> BeforeRecovery {
+    let connected_at_cut = engine
+        .published()
+        .views
+        .gm
+        .devices
+        .iter()
+        .filter(|d| d.connected && d.kind == domain::DeviceKind::Gm)
+        .map(|d| d.id.clone())
+        .collect();
+    let video = hardware.take_player().map(|(player, status)| {
+        tokio::spawn(video_driver::run_video_driver(
+            engine.clone(),
+            catalog(engine),
+            player,
+            config.video.media_dir.clone(),
+            status,
+        ))
+    });
+    BeforeRecovery {
+        video,
+        connected_at_cut,
+    }
 }
 
 /// Starts the contract's background tasks (fan-out, `state:update`, the idle-scanner sweep, the
 /// reset button's resets) and its Socket.IO server.
 pub fn start(
     ctx: &Arc<AppContext>,
+    before: BeforeRecovery,
     reset_requests: mpsc::Receiver<()>,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Running {
+    tasks.extend(before.video);
     tasks.push(tokio::spawn(session_reset::run_button_resets(
         ctx.engine.clone(),
         ctx.hardware_control.clone(),
@@ -83,7 +108,7 @@ pub fn start(
     tasks.push(tokio::spawn(socketio::run_fanout(ctx.clone())));
     tasks.push(tokio::spawn(socketio::publish_state_updates(ctx.clone())));
     tasks.push(tokio::spawn(sweep_idle_devices(ctx.engine.clone())));
-    let (layer, io) = socketio::layer(ctx.clone());
+    let (layer, io) = socketio::layer(ctx.clone(), before.connected_at_cut);
     Running { io, layer }
 }
 

@@ -217,10 +217,16 @@ pub struct GmAdapter {
     /// identify and disconnect, so a quick reconnect can never be overtaken by the old
     /// connection's disconnect (which would leave a live station marked disconnected).
     station_turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Stations that were connected when the box last went down and have not identified
+    /// since: the first identify of each within its grace resumes from the log.
+    connected_at_cut: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Builds the Socket.IO layer. The caller runs [`run_fanout`] and [`publish_state_updates`].
-pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, SocketIo) {
+pub fn layer(
+    ctx: Arc<AppContext>,
+    connected_at_cut: std::collections::HashSet<String>,
+) -> (socketioxide::layer::SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         // WebSocket only, as GM stations connect (`transports: ['websocket']`): a long-polling
         // session costs the box memory without holding a connection, so the connection caps
@@ -246,6 +252,7 @@ pub fn layer(ctx: Arc<AppContext>) -> (socketioxide::layer::SocketIoLayer, Socke
         io: io.clone(),
         stations: Mutex::new(HashMap::new()),
         station_turns: Mutex::new(HashMap::new()),
+        connected_at_cut: Mutex::new(connected_at_cut),
     });
     let on_connect = adapter.clone();
     let prepare = adapter.clone();
@@ -312,10 +319,40 @@ fn str_field<'a>(data: &'a Value, name: &str) -> Result<Option<&'a str>, WireErr
     match data.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
+        // The kind, not the value: a client's payload is never quoted back whole.
         Some(other) => Err(WireError::new(
             ErrorCode::InvalidData,
-            format!("`{name}` must be a string, got {other}"),
+            format!("`{name}` must be a string, got {}", json_kind(other)),
         )),
+    }
+}
+
+/// A state as stations are sent it: without the devices' network addresses. In the `open`
+/// station mode anyone on the Wi-Fi can be a station, and an address tells a guest where to
+/// aim; staff read them from `GET /api/state`.
+fn for_stations(mut state: Value) -> Value {
+    fn strip(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                map.remove("ipAddress");
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut state);
+    state
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -610,7 +647,11 @@ impl GmAdapter {
         // name is listed under its id.
         str_field(&data, "version")?;
         let name = str_field(&data, "name")?.map(String::from);
-        match self.identify_claims(&conn, &data, &station_id)? {
+        let claims = self.identify_claims(&conn, &data, &station_id)?;
+        // Every identify and disconnect of this station runs in turn, so what is checked here
+        // still holds when the slot is taken below.
+        let _turn = self.station_turn(&station_id).await;
+        match claims {
             Some(claims) => *lock(&conn.claims) = Some(claims),
             // Without a token nothing proves who this is: it may not push a live station off
             // (a guest could otherwise cut any station by naming it).
@@ -625,7 +666,6 @@ impl GmAdapter {
             }
             None => {}
         }
-        let _turn = self.station_turn(&station_id).await;
 
         let connect = GmCommand::ConnectDevice {
             device_id: station_id.clone(),
@@ -645,10 +685,11 @@ impl GmAdapter {
         *lock(&conn.station) = Some(station_id.clone());
         // Back within its grace, but unknown to this run: it was connected when the box went
         // down (a power cut, a restart).
-        let back_from_before = reconnected && slot == Slot::New;
+        let back_from_before =
+            reconnected && slot == Slot::New && lock(&self.connected_at_cut).remove(&station_id);
 
         let published = self.ctx.engine.published();
-        let state = json::game_state(&published, &self.ctx.hardware.borrow());
+        let state = for_stations(json::game_state(&published, &self.ctx.hardware.borrow()));
         let reply = json!({
             "success": true,
             "sessionId": published.views.gm.session.as_ref().map(|s| s.id.clone()),
@@ -813,7 +854,7 @@ impl GmAdapter {
             }
             None => {
                 let published = self.ctx.engine.published();
-                let sync = json::full_sync(&published, &self.ctx.hardware.borrow());
+                let sync = for_stations(json::full_sync(&published, &self.ctx.hardware.borrow()));
                 client.push_backlog(sync_full(published.seq, sync));
                 self.follow_from(client, CHANNEL_GM, published.seq);
             }
@@ -836,7 +877,7 @@ impl GmAdapter {
         match channels.subscribe(client, CHANNEL_GM, Some(after), limit, |_| None) {
             Subscribed::Behind => {
                 let published = self.ctx.engine.published();
-                let sync = json::full_sync(&published, &self.ctx.hardware.borrow());
+                let sync = for_stations(json::full_sync(&published, &self.ctx.hardware.borrow()));
                 client.push_backlog(sync_full(published.seq, sync));
                 self.follow_from(client, CHANNEL_GM, published.seq);
             }
@@ -929,11 +970,11 @@ impl GmAdapter {
         // `state:sync` is what the venue's scanner reads; `sync:full` what the seed sends.
         let _ = socket.emit(
             "state:sync",
-            &envelope("state:sync", json::game_state_now(&self.ctx)),
+            &envelope("state:sync", for_stations(json::game_state_now(&self.ctx))),
         );
         let _ = socket.emit(
             "sync:full",
-            &envelope("sync:full", json::full_sync_now(&self.ctx)),
+            &envelope("sync:full", for_stations(json::full_sync_now(&self.ctx))),
         );
         Ok(json!({ "success": true }))
     }
@@ -1052,7 +1093,7 @@ fn sync_full(seq: u64, payload: Value) -> Arc<ChannelMessage> {
 
 fn state_update(ctx: &AppContext) -> Arc<ChannelMessage> {
     let published = ctx.engine.published();
-    let state = json::game_state(&published, &ctx.hardware.borrow());
+    let state = for_stations(json::game_state(&published, &ctx.hardware.borrow()));
     ChannelMessage::new(
         CHANNEL_GM,
         published.seq,
@@ -1127,14 +1168,13 @@ fn station_message(message: &HubMessage, ctx: &AppContext) -> Option<ChannelMess
             device_id,
             kind,
             name,
-            ip,
             ..
         } => {
+            // No address: see `for_stations`.
             let payload = json!({
                 "deviceId": device_id,
                 "type": json::device_type(*kind),
                 "name": name,
-                "ipAddress": ip,
             });
             Some(on_gm("device:connected", payload).skipping(device_id.clone()))
         }
@@ -1180,7 +1220,7 @@ fn station_message(message: &HubMessage, ctx: &AppContext) -> Option<ChannelMess
         | GmEvent::SessionEnded { .. }
         | GmEvent::SessionReset { .. } => {
             // The published view already includes this event (it is published first).
-            let sync = json::full_sync_now(ctx);
+            let sync = for_stations(json::full_sync_now(ctx));
             Some(ChannelMessage::new(
                 CHANNEL_GM,
                 seq,
@@ -1207,7 +1247,7 @@ pub async fn run_fanout(ctx: Arc<AppContext>) {
                 tracing::warn!(missed, "GM fan-out fell behind the hub; sending sync:full");
                 let seq = ctx.engine.published().seq;
                 ctx.channels
-                    .publish(sync_full(seq, json::full_sync_now(&ctx)));
+                    .publish(sync_full(seq, for_stations(json::full_sync_now(&ctx))));
             }
             Err(broadcast::error::RecvError::Closed) => break,
         }

@@ -72,15 +72,20 @@ pub enum Framing {
     JsonFrame,
     /// `{event, data, timestamp}`: the Socket.IO contracts' event envelope.
     SocketIoEnvelope,
+    /// `{channel, payload, seq}` with the message's kind as the channel the client named (a
+    /// contract may keep one layer channel per tournament under a shared name); a message
+    /// without a channel (a reply, an error) is its payload alone. Seed 000's stream.
+    NamedChannel,
 }
 
 impl Framing {
-    const COUNT: usize = 2;
+    const COUNT: usize = 3;
 
     fn index(self) -> usize {
         match self {
             Framing::JsonFrame => 0,
             Framing::SocketIoEnvelope => 1,
+            Framing::NamedChannel => 2,
         }
     }
 }
@@ -167,6 +172,10 @@ impl ChannelMessage {
             let value = match framing {
                 Framing::JsonFrame => self.json_frame(),
                 Framing::SocketIoEnvelope => envelope(self.kind, self.payload.clone()),
+                Framing::NamedChannel if self.channel.is_empty() => self.payload.clone(),
+                Framing::NamedChannel => {
+                    json!({ "channel": self.kind, "payload": self.payload, "seq": self.seq })
+                }
             };
             serde_json::value::to_raw_value(&value).unwrap_or_else(|_| RawValue::NULL.to_owned())
         })
