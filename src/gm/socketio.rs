@@ -65,6 +65,9 @@ struct Buckets {
     submit: RateLimit,
     state_request: RateLimit,
     heartbeat: RateLimit,
+    /// An identify runs an engine command and answers the whole state: a station needs one per
+    /// connection, so a few are plenty.
+    identify: RateLimit,
 }
 
 impl Buckets {
@@ -74,6 +77,7 @@ impl Buckets {
             submit: RateLimit::new(10, Duration::from_secs(1)),
             state_request: RateLimit::new(1, Duration::from_secs(5)),
             heartbeat: RateLimit::new(1, Duration::from_secs(1)),
+            identify: RateLimit::new(3, Duration::from_secs(3)),
         }
     }
 }
@@ -83,6 +87,7 @@ enum Bucket {
     Submit,
     StateRequest,
     Heartbeat,
+    Identify,
     Other,
 }
 
@@ -170,6 +175,7 @@ impl Conn {
             Bucket::Submit => b.submit.try_take(),
             Bucket::StateRequest => b.state_request.try_take(),
             Bucket::Heartbeat => b.heartbeat.try_take(),
+            Bucket::Identify => b.identify.try_take(),
             Bucket::Other => true,
         }
     }
@@ -545,7 +551,7 @@ impl GmAdapter {
     }
 
     fn register_handlers(self: &Arc<Self>, socket: &SocketRef) {
-        self.on(socket, "gm:identify", Bucket::Other, Self::identify);
+        self.on(socket, "gm:identify", Bucket::Identify, Self::identify);
         self.on(socket, "transaction:submit", Bucket::Submit, Self::submit);
         self.on(
             socket,
@@ -600,7 +606,6 @@ impl GmAdapter {
         Fut: std::future::Future<Output = Result<Value, WireError>>,
     {
         let Some(conn) = conn_of(&socket) else { return };
-        conn.touch();
         // Free at once, unless the handshake's station is still being identified.
         drop(conn.identify_gate.lock().await);
         if !conn.allow(bucket) {
@@ -608,6 +613,7 @@ impl GmAdapter {
                 Bucket::Submit => "transaction:submit is limited to 10 per second",
                 Bucket::StateRequest => "state:request is limited to 1 per 5 seconds",
                 Bucket::Heartbeat => "heartbeat is limited to 1 per second",
+                Bucket::Identify => "gm:identify is limited to 3 in 3 seconds",
                 Bucket::Other => "more than 50 events per second",
             };
             let error = WireError::new(ErrorCode::RateLimited, limit);
@@ -624,8 +630,11 @@ impl GmAdapter {
                 return;
             }
         };
-        match handler(self, socket.clone(), conn, data).await {
+        match handler(self, socket.clone(), conn.clone(), data).await {
             Ok(reply) => {
+                // Only what was accepted keeps a socket that never identified: refused junk
+                // does not hold a connection open.
+                conn.touch();
                 let _ = ack.send(&reply);
             }
             Err(error) => {
