@@ -12,13 +12,14 @@ use crate::engine::{EngineHandle, Published};
 use crate::hardware::leds::GameLights;
 use crate::hardware::rig::Booting;
 use crate::wire::AppContext;
-use crate::{gm, predictions};
+use crate::{gm, predictions, tournaments};
 
 /// Every contract's HTTP and WebSocket routes.
 pub fn routes() -> Router<Arc<AppContext>> {
     Router::new()
         .merge(gm::routes::router())
         .merge(predictions::routes::router())
+        .merge(tournaments::routes::router())
 }
 
 /// What each contract takes before the engine's boot recovery: the outputs it drives (the HDMI

@@ -7,10 +7,13 @@
 //! | `domain/mod.rs` | the pure state machine: tournaments, teams, adjudicators, rounds, check-ins, timer, ballots |
 //! | `domain/draw.rs` | the draw: power pairing without repeats, sides, adjudicators; deterministic from a seed |
 //! | `domain/standings.rs` | records and standings from draws and ballots |
+//! | `routes.rs` | the HTTP API: tournaments, teams, adjudicators, rounds, check-ins, the draw job, publish, ballots, standings |
 //!
-//! Tests: `domain/tests.rs`, `domain/draw.rs` (generated tournaments).
+//! Tests: `domain/tests.rs`, `domain/draw.rs` (generated tournaments),
+//! `tests/node/tournaments.test.mjs`.
 //!
-//! Not plugged in yet: the core's variants, the routes, the `/ws/stream` channels and the page
-//! follow the recipe in ARCHITECTURE.md ("How a contract plugs in", steps 2-8).
+//! Not built yet (ARCHITECTURE.md, "How a contract plugs in", steps 4-8): the `/ws/stream`
+//! channels with their fan-out, the round timer's clock and `timers:sync`, the page.
 
 pub mod domain;
+pub mod routes;
