@@ -9,6 +9,10 @@
 //! `log-record-v2.redb` and `log-record-v2-predictions.redb` hold the same games as the v1
 //! fixtures, written by that build (`VENUEBOX_WRITE_FIXTURES=1 cargo test --test
 //! record_versions` writes them again), and must replay to the same state.
+//!
+//! `log-record-v2-tournaments.redb` came with the tournament contract (tag 3) and the GM
+//! contract's `GroupCompleted`: a tournament round from registration to ballots, and a team
+//! completing a group. Written by that build the same way.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,6 +24,9 @@ use venuebox::gm::domain::{
 use venuebox::gm::tokens::{ScoringRules, TokenCatalog};
 use venuebox::predictions::domain::{CloseReason, PredictionCommand, PredictionOutcome};
 use venuebox::store::{maintenance, Store};
+use venuebox::tournaments::domain::{
+    draw::make_draw, Adjudicator, Ballot, Side, Speaker, TimerAction, TournamentCommand,
+};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(format!(
@@ -231,4 +238,207 @@ fn events_of(name: &str) -> Vec<Event> {
         .replay(|_, event| events.push(event))
         .unwrap();
     events
+}
+
+const TOURNAMENT_FIXTURE: &str = "log-record-v2-tournaments.redb";
+
+/// The game of the tournaments fixture: a round of four teams drawn, published, timed and
+/// judged, and a GM team completing a group. Only run to write the fixture: the fixture, not
+/// this code, is what later builds must read.
+fn tournament_night() -> Vec<Event> {
+    let mut domain = Domain::new(
+        TokenCatalog::demo(&ScoringRules::default()),
+        Limits::default(),
+    );
+    let mut events = Vec::new();
+    let mut now = 1_767_000_000_000;
+    let mut run = |domain: &mut Domain, command: Command| {
+        now += 1_000;
+        let (_, mut logged) = domain.execute(&command, now).expect("accepted");
+        events.append(&mut logged);
+    };
+    let person = |n: u32| format!("00000000-0000-4000-8000-{n:012}");
+    run(
+        &mut domain,
+        TournamentCommand::Create {
+            name: "Fixture Open".into(),
+        }
+        .into(),
+    );
+    for t in 0..4 {
+        let speakers = (1..=2)
+            .map(|s| Speaker {
+                id: person(t * 2 + s),
+                name: format!("Speaker {}", t * 2 + s),
+            })
+            .collect();
+        run(
+            &mut domain,
+            TournamentCommand::RegisterTeam {
+                tournament_id: 1,
+                name: format!("Team {t}"),
+                speakers,
+            }
+            .into(),
+        );
+    }
+    run(
+        &mut domain,
+        TournamentCommand::RegisterAdjudicator {
+            tournament_id: 1,
+            adjudicator: Adjudicator {
+                id: person(101),
+                name: "Judge".into(),
+            },
+        }
+        .into(),
+    );
+    run(
+        &mut domain,
+        TournamentCommand::CreateRound {
+            tournament_id: 1,
+            motion: "This house would".into(),
+        }
+        .into(),
+    );
+    for n in [1, 3, 5, 7, 101] {
+        run(
+            &mut domain,
+            TournamentCommand::CheckIn {
+                round_id: 1,
+                user_id: person(n),
+                present: true,
+            }
+            .into(),
+        );
+    }
+    run(
+        &mut domain,
+        TournamentCommand::StartDraw { round_id: 1 }.into(),
+    );
+    let (number, teams, judges) = domain.tournaments().draw_inputs(1).unwrap();
+    let draw = make_draw(number, &teams, &judges, 7);
+    run(
+        &mut domain,
+        TournamentCommand::RecordDraw {
+            round_id: 1,
+            seed: 7,
+            draw: draw.clone(),
+        }
+        .into(),
+    );
+    run(
+        &mut domain,
+        TournamentCommand::Publish { round_id: 1 }.into(),
+    );
+    run(
+        &mut domain,
+        TournamentCommand::Timer {
+            round_id: 1,
+            action: TimerAction::Start { seconds: 420 },
+        }
+        .into(),
+    );
+    let tournament = domain.tournaments().tournament(1).unwrap().clone();
+    for room in &draw.rooms {
+        let scores = tournament
+            .teams
+            .iter()
+            .filter(|t| t.id == room.proposition || t.id == room.opposition)
+            .flat_map(|t| t.speakers.iter().map(|s| (s.id.clone(), 75)))
+            .collect();
+        run(
+            &mut domain,
+            TournamentCommand::EnterBallot {
+                round_id: 1,
+                ballot: Ballot {
+                    room: room.number,
+                    winner: Side::Proposition,
+                    scores,
+                },
+            }
+            .into(),
+        );
+    }
+    run(
+        &mut domain,
+        GmCommand::CreateSession {
+            session_id: "s1".into(),
+            name: "Night".into(),
+            teams: None,
+        }
+        .into(),
+    );
+    let group = domain
+        .catalog()
+        .groups()
+        .find(|g| g.multiplier > 1)
+        .unwrap()
+        .clone();
+    for token in &group.token_ids {
+        run(
+            &mut domain,
+            GmCommand::Scan(ScanRequest {
+                token_id: token.clone(),
+                team_id: Some("TEAM_G".into()),
+                device_id: "GM_1".into(),
+                device_kind: DeviceKind::Gm,
+                scanned_at: None,
+                client_scan_id: None,
+            })
+            .into(),
+        );
+    }
+    events
+}
+
+#[test]
+fn a_record_v2_log_with_a_tournament_round_and_a_group_completion_replays() {
+    if std::env::var_os("VENUEBOX_WRITE_FIXTURES").is_some() {
+        let _ = std::fs::remove_file(fixture(TOURNAMENT_FIXTURE));
+        Store::open(&fixture(TOURNAMENT_FIXTURE))
+            .unwrap()
+            .append(1, &tournament_night())
+            .unwrap();
+        let mut written = redb::Database::open(fixture(TOURNAMENT_FIXTURE)).unwrap();
+        while written.compact().unwrap() {}
+    }
+    let (domain, count) = replay_fixture(TOURNAMENT_FIXTURE);
+    let events = events_of(TOURNAMENT_FIXTURE);
+    assert_eq!(count as usize, events.len());
+    let views = domain.views();
+    let state = &views.tournaments;
+    let tournament = state.tournament(1).expect("the tournament is back");
+    assert_eq!(tournament.teams.len(), 4);
+    let round = state.round(1).unwrap();
+    assert!(round.published);
+    assert_eq!(round.checked_in.len(), 5);
+    assert_eq!(round.draw().expect("the draw is back").rooms.len(), 2);
+    assert!(
+        round.timer.running,
+        "replay alone keeps it running; recovery pauses it"
+    );
+    assert_eq!(round.timer.remaining_secs, 420);
+    let standings = state.standings(1).unwrap();
+    assert_eq!(standings.iter().map(|s| s.wins).sum::<u32>(), 2);
+    let team = views
+        .gm
+        .scores
+        .iter()
+        .find(|s| s.team_id == "TEAM_G")
+        .unwrap();
+    assert_eq!(team.completed_groups.len(), 1);
+    assert!(team.bonus_points > 0);
+    let kinds = maintenance::check(&fixture(TOURNAMENT_FIXTURE))
+        .unwrap()
+        .kinds;
+    for kind in [
+        "TournamentCreated",
+        "DrawCompleted",
+        "BallotEntered",
+        "TimerChanged",
+        "GroupCompleted",
+    ] {
+        assert!(kinds.contains_key(kind), "check counts {kind}: {kinds:?}");
+    }
 }
