@@ -488,7 +488,11 @@ fn cors_origins(list: Vec<String>) -> Result<CorsOrigins, ConfigError> {
             ));
         }
     }
-    Ok(CorsOrigins::Only(list))
+    // Browsers send the scheme and host in lower case: an origin typed with capitals would
+    // otherwise never match.
+    Ok(CorsOrigins::Only(
+        list.into_iter().map(|o| o.to_ascii_lowercase()).collect(),
+    ))
 }
 
 /// `value` when it is within `min..=max`; otherwise an error that names the key and the range.
@@ -960,6 +964,21 @@ mod tests {
             Some(PathBuf::from(INSTALLED_CONFIG))
         );
         assert_eq!(resolve_config_path(None, None, false), None);
+    }
+
+    #[test]
+    fn cors_origins_are_origins_and_match_as_browsers_send_them() {
+        let config =
+            Config::from_toml("[network]\ncors_origins = [\"http://Scanner.Local:8000\"]\n")
+                .unwrap();
+        assert!(config.cors_origins.allows("http://scanner.local:8000"));
+        assert!(!config.cors_origins.allows("http://elsewhere:8000"));
+        for bad in ["scanner.local", "http://scanner.local/path", "ftp://x"] {
+            let toml = format!("[network]\ncors_origins = [{bad:?}]\n");
+            assert!(Config::from_toml(&toml).is_err(), "{bad} is refused");
+        }
+        let any = Config::from_toml("[network]\ncors_origins = [\"*\"]\n").unwrap();
+        assert!(any.cors_origins.allows("http://anything"));
     }
 
     #[test]
