@@ -1324,18 +1324,18 @@ async fn idle_watchdog(socket: SocketRef, conn: Arc<Conn>, timeout: Duration) {
 pub async fn publish_state_updates(ctx: Arc<AppContext>) {
     let interval = ctx.config.gm.state_update_interval;
     let mut watch = ctx.engine.watch();
-    let mut last_sent = state_update(&ctx).payload.clone();
-    watch.borrow_and_update();
+    let mut last_sent = watch.borrow_and_update().clone();
     while watch.changed().await.is_ok() {
-        watch.borrow_and_update();
-        // Commits that changed nothing the stations see (the idle-scanner sweep, a vote)
-        // send nothing.
-        let update = state_update(&ctx);
-        if update.payload == last_sent {
+        let published = watch.borrow_and_update().clone();
+        // The GM view is republished only when a commit changed it: commits that changed
+        // nothing the stations see (the idle-scanner sweep, a vote) send nothing.
+        let same_game = Arc::ptr_eq(&published.views.gm, &last_sent.views.gm)
+            && published.storage_fault == last_sent.storage_fault;
+        if same_game {
             continue;
         }
-        last_sent = update.payload.clone();
-        ctx.channels.publish(update);
+        last_sent = published;
+        ctx.channels.publish(state_update(&ctx));
         tokio::time::sleep(interval).await;
     }
 }

@@ -670,19 +670,18 @@ impl TournamentsState {
         if tournament.rounds.len() >= MAX_ROUNDS {
             return Err(TournamentError::Limit(MAX_ROUNDS));
         }
-        let round_id = self.rounds.keys().next_back().map_or(1, |id| id + 1);
-        let event = TournamentEvent::RoundCreated {
-            round_id,
+        let round = new_round(
+            self.rounds.keys().next_back().map_or(1, |id| id + 1),
             tournament_id,
-            number: tournament.rounds.len() as u32 + 1,
-            motion: motion.trim().to_string(),
+            tournament.rounds.len() as u32 + 1,
+            motion.trim(),
+        );
+        let event = TournamentEvent::RoundCreated {
+            round_id: round.id,
+            tournament_id,
+            number: round.number,
+            motion: round.motion.clone(),
         };
-        let mut state = self.clone();
-        state.apply(&event);
-        let round = state
-            .rounds
-            .remove(&round_id)
-            .ok_or_else(|| not_found("round", round_id))?;
         Ok((TournamentOutcome::Round(round), vec![event]))
     }
 
@@ -806,17 +805,7 @@ impl TournamentsState {
                 }
                 self.rounds.insert(
                     *round_id,
-                    Round {
-                        id: *round_id,
-                        tournament_id: *tournament_id,
-                        number: *number,
-                        motion: motion.clone(),
-                        published: false,
-                        checked_in: BTreeSet::new(),
-                        draw: DrawState::NotStarted,
-                        timer: Timer::default(),
-                        ballots: BTreeMap::new(),
-                    },
+                    new_round(*round_id, *tournament_id, *number, motion),
                 );
             }
             TournamentEvent::CheckedIn { round_id, .. }
@@ -881,6 +870,21 @@ fn check_draw(tournament: &Tournament, draw: &Draw) -> Result<(), TournamentErro
         }
     }
     Ok(())
+}
+
+/// A round as it is created: secret, undrawn, nobody checked in.
+fn new_round(id: u64, tournament_id: u64, number: u32, motion: &str) -> Round {
+    Round {
+        id,
+        tournament_id,
+        number,
+        motion: motion.to_string(),
+        published: false,
+        checked_in: BTreeSet::new(),
+        draw: DrawState::NotStarted,
+        timer: Timer::default(),
+        ballots: BTreeMap::new(),
+    }
 }
 
 fn apply_to_round(round: &mut Round, event: &TournamentEvent) {
