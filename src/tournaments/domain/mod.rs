@@ -49,8 +49,8 @@ pub enum TournamentError {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
-    #[error("a tournament holds at most {0} of these")]
-    Limit(usize),
+    #[error("at most {0} {1} (a bound that keeps the box small)")]
+    Limit(usize, &'static str),
 }
 
 impl TournamentError {
@@ -59,8 +59,8 @@ impl TournamentError {
         match self {
             Self::Invalid { .. } => ErrorKind::Invalid,
             Self::NotFound { .. } => ErrorKind::NotFound,
-            Self::Conflict(_) => ErrorKind::Conflict,
-            Self::Limit(_) => ErrorKind::Limit,
+            // Not a device limit and nothing to retry: the request cannot be done.
+            Self::Conflict(_) | Self::Limit(..) => ErrorKind::Conflict,
         }
     }
 }
@@ -476,6 +476,13 @@ impl TournamentsState {
                         "the round is published; its draw stands".into(),
                     ));
                 }
+                if !round.ballots.is_empty() {
+                    // Ballots name rooms of the draw they were judged in: a new draw would
+                    // credit them to other teams.
+                    return Err(TournamentError::Conflict(
+                        "ballots are entered for this draw; it stands".into(),
+                    ));
+                }
                 let (_, teams, _) = self.draw_inputs(*round_id)?;
                 if teams.len() < 2 {
                     return Err(TournamentError::Conflict(format!(
@@ -567,7 +574,10 @@ impl TournamentsState {
     ) -> Result<(TournamentOutcome, Vec<TournamentEvent>), TournamentError> {
         check_name("name", name, MAX_NAME_LEN)?;
         if self.tournaments.len() >= MAX_TOURNAMENTS {
-            return Err(TournamentError::Limit(MAX_TOURNAMENTS));
+            return Err(TournamentError::Limit(
+                MAX_TOURNAMENTS,
+                "tournaments on the box",
+            ));
         }
         let tournament = Tournament {
             id: self.tournaments.keys().next_back().map_or(1, |id| id + 1),
@@ -595,7 +605,7 @@ impl TournamentsState {
             return Err(invalid("speakers", "a team has 2 or 3 speakers"));
         }
         if tournament.teams.len() >= MAX_TEAMS {
-            return Err(TournamentError::Limit(MAX_TEAMS));
+            return Err(TournamentError::Limit(MAX_TEAMS, "teams in a tournament"));
         }
         // Ids as tokens name them: lower case.
         let speakers: Vec<Speaker> = speakers
@@ -639,7 +649,10 @@ impl TournamentsState {
         check_uuid("id", &adjudicator.id)?;
         check_name("name", &adjudicator.name, MAX_NAME_LEN)?;
         if tournament.adjudicators.len() >= MAX_ADJUDICATORS {
-            return Err(TournamentError::Limit(MAX_ADJUDICATORS));
+            return Err(TournamentError::Limit(
+                MAX_ADJUDICATORS,
+                "adjudicators in a tournament",
+            ));
         }
         let id = adjudicator.id.to_ascii_lowercase();
         if tournament.adjudicators.iter().any(|a| a.id == id) {
@@ -668,7 +681,7 @@ impl TournamentsState {
         let tournament = self.tournament(tournament_id)?;
         check_name("motion", motion, MAX_MOTION_LEN)?;
         if tournament.rounds.len() >= MAX_ROUNDS {
-            return Err(TournamentError::Limit(MAX_ROUNDS));
+            return Err(TournamentError::Limit(MAX_ROUNDS, "rounds in a tournament"));
         }
         let round = new_round(
             self.rounds.keys().next_back().map_or(1, |id| id + 1),

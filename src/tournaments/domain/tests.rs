@@ -340,6 +340,19 @@ fn refusals_change_nothing() {
     let (mut state, mut log, round_id) = night();
     check_in_everyone(&mut state, &mut log, round_id);
     let made = draw(&mut state, &mut log, round_id, 1);
+    let judged = uuid_of_room(&state, &made.rooms[0]);
+    run(
+        &mut state,
+        &mut log,
+        TournamentCommand::EnterBallot {
+            round_id,
+            ballot: Ballot {
+                room: made.rooms[0].number,
+                winner: Side::Opposition,
+                scores: [(judged, 75)].into(),
+            },
+        },
+    );
     let before = state.clone();
     let bad = [
         TournamentCommand::Create { name: "  ".into() },
@@ -397,5 +410,21 @@ fn refusals_change_nothing() {
     for command in bad {
         refused(&state, command);
     }
+    // A draw with ballots stands: a new one would credit them to other teams.
+    assert!(matches!(
+        refused(&state, TournamentCommand::StartDraw { round_id }),
+        TournamentError::Conflict(_)
+    ));
     assert_eq!(state, before);
+}
+
+/// A speaker of the room's proposition.
+fn uuid_of_room(state: &TournamentsState, room: &Room) -> String {
+    let tournament = state.tournament(1).unwrap();
+    let team = tournament
+        .teams
+        .iter()
+        .find(|t| t.id == room.proposition)
+        .unwrap();
+    team.speakers[0].id.clone()
 }
