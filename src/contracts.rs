@@ -20,6 +20,7 @@ pub fn routes() -> Router<Arc<AppContext>> {
         .merge(gm::routes::router())
         .merge(predictions::routes::router())
         .merge(tournaments::routes::router())
+        .merge(tournaments::page::router())
 }
 
 /// What each contract takes before the engine's boot recovery: the outputs it drives (the HDMI
@@ -62,6 +63,7 @@ impl Contracts {
         let mut tasks = Vec::new();
         let gm = gm::start(ctx, before.gm, reset_requests, &mut tasks);
         predictions::start(ctx, &mut tasks);
+        tournaments::start(ctx, &mut tasks);
         Self { tasks, gm }
     }
 
@@ -73,6 +75,7 @@ impl Contracts {
     /// Tells every client of every contract that the box is restarting, and closes them.
     pub async fn close_for_restart(&self, ctx: &AppContext) {
         predictions::close_for_restart(ctx);
+        tournaments::close_for_restart(ctx);
         self.gm.close_for_restart().await;
     }
 

@@ -219,7 +219,10 @@ fn tournament_command(dice: &mut Dice, n: usize) -> TournamentCommand {
                 },
                 TimerAction::Resume,
                 TimerAction::Reset { seconds: 60 },
-            ][dice.below(4)],
+                TimerAction::Checkpoint {
+                    remaining_secs: dice.below(300) as u32,
+                },
+            ][dice.below(5)],
         },
         _ => TournamentCommand::EnterBallot {
             round_id,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -17,6 +17,7 @@ use super::domain::{
     draw, Adjudicator, Ballot, DrawState, Round, Side, Speaker, Tournament, TournamentCommand,
     TournamentOutcome, TournamentsState,
 };
+use super::timer::{RoundClocks, TimerRequest};
 use crate::auth::{Claims, Role};
 use crate::engine::EngineHandle;
 use crate::wire::errors::{unexpected, ErrorCode, WireError};
@@ -31,7 +32,7 @@ const PARTICIPANT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_sec
 
 pub fn router() -> Router<Arc<AppContext>> {
     Router::new()
-        .route("/api/tournaments", post(create))
+        .route("/api/tournaments", post(create).get(list))
         .route("/api/tournaments/{id}", get(tournament))
         .route("/api/tournaments/{id}/teams", post(register_team))
         .route(
@@ -44,7 +45,10 @@ pub fn router() -> Router<Arc<AppContext>> {
         .route("/api/rounds/{id}/checkins", post(check_in))
         .route("/api/rounds/{id}/draw", post(start_draw).get(round_draw))
         .route("/api/rounds/{id}/publish", post(publish))
+        .route("/api/rounds/{id}/timer", post(timer))
         .route("/api/rounds/{id}/ballots", post(ballot))
+        .route("/ws/stream", get(super::stream::upgrade))
+        .layer(Extension(Arc::new(RoundClocks::default())))
 }
 
 /// Who may read: staff, a participant, or a display (viewer); the motion is staff's until
@@ -122,6 +126,18 @@ async fn create(
         )),
         other => Err(unexpected(other)),
     }
+}
+
+/// `GET /api/tournaments`: every tournament on the box, newest last (a page picks one).
+async fn list(State(ctx): Ctx, Caller(caller): Caller) -> Result<Json<Value>, WireError> {
+    may_read(&caller)?;
+    let state = view(&ctx);
+    let tournaments: Vec<Value> = state
+        .tournaments
+        .values()
+        .map(|t| json!({ "id": t.id, "name": t.name, "rounds": t.rounds.len(), "teams": t.teams.len() }))
+        .collect();
+    Ok(Json(json!({ "tournaments": tournaments })))
 }
 
 async fn tournament(
@@ -248,15 +264,18 @@ fn round_outcome(outcome: TournamentOutcome) -> Result<Round, WireError> {
 
 async fn round(
     State(ctx): Ctx,
+    Extension(clocks): Extension<Arc<RoundClocks>>,
     Caller(caller): Caller,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, WireError> {
     let staff = may_read(&caller)?;
     let state = view(&ctx);
-    Ok(Json(round_json(
-        state.round(id).map_err(domain_error)?,
-        staff,
-    )))
+    let mut answer = round_json(state.round(id).map_err(domain_error)?, staff);
+    // A running timer as the clock shows it now, not as last persisted.
+    if let Some(remaining) = clocks.remaining(id) {
+        answer["timer"]["seconds_remaining"] = remaining.into();
+    }
+    Ok(Json(answer))
 }
 
 #[derive(Deserialize)]
@@ -385,6 +404,60 @@ async fn publish(
 ) -> Result<Json<Value>, WireError> {
     let round =
         round_outcome(run(&ctx.engine, TournamentCommand::Publish { round_id: id }).await?)?;
+    Ok(Json(round_json(&round, true)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimerBody {
+    action: String,
+    seconds: Option<u32>,
+}
+
+impl TimerBody {
+    fn request(&self) -> Result<TimerRequest, WireError> {
+        let seconds = || {
+            self.seconds.ok_or_else(|| {
+                WireError::new(
+                    ErrorCode::InvalidData,
+                    format!("{} needs seconds (the time the round gets)", self.action),
+                )
+            })
+        };
+        let no_seconds = |request| match self.seconds {
+            None => Ok(request),
+            Some(_) => Err(WireError::new(
+                ErrorCode::InvalidData,
+                "seconds goes with start or reset only",
+            )),
+        };
+        match self.action.as_str() {
+            "start" => Ok(TimerRequest::Start {
+                seconds: seconds()?,
+            }),
+            "reset" => Ok(TimerRequest::Reset {
+                seconds: seconds()?,
+            }),
+            "pause" => no_seconds(TimerRequest::Pause),
+            "resume" => no_seconds(TimerRequest::Resume),
+            _ => Err(WireError::new(
+                ErrorCode::InvalidData,
+                "action is start, pause, resume or reset",
+            )),
+        }
+    }
+}
+
+/// `POST /api/rounds/{id}/timer`: start, pause, resume or reset the round's timer; the change
+/// is durable before the answer, and every screen gets `timers:sync`.
+async fn timer(
+    State(ctx): Ctx,
+    Extension(clocks): Extension<Arc<RoundClocks>>,
+    _admin: Admin,
+    Path(id): Path<u64>,
+    Body(body): Body<TimerBody>,
+) -> Result<Json<Value>, WireError> {
+    let round = super::timer::change(&ctx.engine, &clocks, id, body.request()?).await?;
     Ok(Json(round_json(&round, true)))
 }
 

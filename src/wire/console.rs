@@ -41,7 +41,9 @@ pub fn router() -> Router<Arc<AppContext>> {
         )
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+/// A page or file built into the binary, served under the strict policy above (every page of
+/// the box uses it).
+pub fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
         [
             (CONTENT_TYPE, content_type),

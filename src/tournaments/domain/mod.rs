@@ -262,10 +262,21 @@ pub enum TournamentCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TimerAction {
-    Start { seconds: u32 },
-    Pause { remaining_secs: u32 },
+    Start {
+        seconds: u32,
+    },
+    Pause {
+        remaining_secs: u32,
+    },
     Resume,
-    Reset { seconds: u32 },
+    Reset {
+        seconds: u32,
+    },
+    /// What the running clock shows now: persisted every few seconds, so a power cut costs
+    /// the room at most that much of the round's time.
+    Checkpoint {
+        remaining_secs: u32,
+    },
 }
 
 /// The durable record. New variants go at the end: the log stores their position.
@@ -721,6 +732,9 @@ impl TournamentsState {
                 (timer.remaining_secs, true)
             }
             TimerAction::Reset { seconds } => (check(seconds)?, false),
+            TimerAction::Checkpoint { remaining_secs } if timer.running && remaining_secs > 0 => {
+                (remaining_secs.min(timer.remaining_secs), true)
+            }
             _ => {
                 return Err(TournamentError::Conflict(format!(
                     "the timer is {}",

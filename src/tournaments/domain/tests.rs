@@ -266,10 +266,21 @@ fn a_running_timer_comes_back_paused_at_its_last_persisted_value() {
             action: TimerAction::Resume,
         },
     );
+    // The running clock is persisted every few seconds: the cut costs at most that much.
+    run(
+        &mut state,
+        &mut log,
+        TournamentCommand::Timer {
+            round_id,
+            action: TimerAction::Checkpoint {
+                remaining_secs: 295,
+            },
+        },
+    );
     assert_eq!(
         state.round(round_id).unwrap().timer,
         Timer {
-            remaining_secs: 300,
+            remaining_secs: 295,
             running: true
         }
     );
@@ -284,17 +295,27 @@ fn a_running_timer_comes_back_paused_at_its_last_persisted_value() {
     assert_eq!(
         after_cut.round(round_id).unwrap().timer,
         Timer {
-            remaining_secs: 300,
+            remaining_secs: 295,
             running: false
         }
     );
-    // A pause can only shorten what is left; a resume needs a stopped timer.
+    // A checkpoint is only for a running clock; a pause can only shorten what is left; a resume needs a stopped timer.
     assert!(matches!(
         refused(
             &after_cut,
             TournamentCommand::Timer {
                 round_id,
                 action: TimerAction::Pause { remaining_secs: 10 }
+            }
+        ),
+        TournamentError::Conflict(_)
+    ));
+    assert!(matches!(
+        refused(
+            &after_cut,
+            TournamentCommand::Timer {
+                round_id,
+                action: TimerAction::Checkpoint { remaining_secs: 10 }
             }
         ),
         TournamentError::Conflict(_)

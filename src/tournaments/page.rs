@@ -1,0 +1,34 @@
+//! `/tournament`: the tournament's page, built into the binary (plain HTML, CSS and JavaScript,
+//! nothing fetched from outside the box). One page for everyone in the room: staff run the
+//! night from it (after the staff password), a participant opens the link they were given
+//! (`/tournament?t=<id>#token=<token>`) to check in and follow the draw, the motion, the timer
+//! and the standings, and a screen adds `&screen` for the big view. It holds no powers of its
+//! own: it calls the HTTP API and `/ws/stream` with the token it was given.
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+
+use crate::wire::console::asset;
+use crate::wire::AppContext;
+
+const PAGE: &str = include_str!("../../assets/tournament/index.html");
+const SCRIPT: &str = include_str!("../../assets/tournament/tournament.js");
+const STYLE: &str = include_str!("../../assets/tournament/tournament.css");
+
+pub fn router() -> Router<Arc<AppContext>> {
+    Router::new()
+        .route(
+            "/tournament",
+            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
+        )
+        .route(
+            "/tournament/tournament.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/tournament/tournament.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
+}
