@@ -1,6 +1,7 @@
 // The tournament contract's HTTP API (seed 000) against the real binary: registration with
 // participant tokens, check-ins, the draw job, the motion kept secret until publish, ballots and
-// standings, and all of it back after a power cut. (The /ws/stream channels are not built yet.)
+// standings, and all of it back after a power cut. The stream: tournament_stream.test.mjs; the
+// page: tournament_page.test.mjs.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBox, until } from './harness.mjs';
