@@ -6,17 +6,8 @@
 const TOKEN_KEY = 'venuebox.adminToken';
 const REFRESH_MS = 1000;
 
-const $ = (id) => document.getElementById(id);
 let refreshTimer = null;
 let lastHardware = null;
-
-/** An element with text content and optional attributes. */
-function el(tag, text, attrs = {}) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  return node;
-}
 
 function row(cells) {
   const tr = document.createElement('tr');
@@ -30,31 +21,8 @@ function clock(iso) {
   return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 }
 
-function say(text, kind = 'info') {
-  const box = $('message');
-  box.textContent = text;
-  box.dataset.kind = kind;
-  box.hidden = !text;
-}
-
-/** Calls the box; resolves to the JSON body, or throws an Error carrying the box's code. */
-async function api(method, path, body) {
-  const headers = {};
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch { json = null; }
-  if (!res.ok) {
-    const error = new Error(json?.message ?? `${res.status} ${res.statusText}`);
-    error.code = json?.code ?? String(res.status);
-    error.status = res.status;
-    throw error;
-  }
-  return json;
-}
+/** Calls the box with this tab's staff token (`callBox` in /shared/page.js). */
+const api = (method, path, body) => callBox(sessionStorage.getItem(TOKEN_KEY), method, path, body);
 
 /** Runs a staff action and reports its outcome; a lapsed login goes back to the login form. */
 async function act(label, call) {

@@ -11,7 +11,6 @@ const PARTICIPANT_KEY = 'venuebox.tournamentToken';
 const CHANNELS = ['draws:new', 'rounds:live', 'checkins:status', 'timers:sync', 'standings:update'];
 const MAX_RECONNECT_MS = 10_000;
 
-const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const screenMode = params.has('screen');
 
@@ -29,20 +28,6 @@ let socket = null;
 let reconnectMs = 1000;
 let nextRequestId = 1;
 const pending = new Map();
-
-function el(tag, text, attrs = {}) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  return node;
-}
-
-function say(text, kind = 'info') {
-  const box = $('message');
-  box.textContent = text;
-  box.dataset.kind = kind;
-  box.hidden = !text;
-}
 
 const isStaff = () => state.claims?.role === 'admin';
 
@@ -75,21 +60,8 @@ function uuid() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-async function api(method, path, body) {
-  const headers = { authorization: `Bearer ${state.token}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch { json = null; }
-  if (!res.ok) {
-    const error = new Error(json?.message ?? `${res.status} ${res.statusText}`);
-    error.code = json?.code ?? String(res.status);
-    error.status = res.status;
-    throw error;
-  }
-  return json;
-}
+/** Calls the box with this page's token (`callBox` in /shared/page.js). */
+const api = (method, path, body) => callBox(state.token, method, path, body);
 
 /** Runs a staff action and says how it went. */
 async function act(label, call) {

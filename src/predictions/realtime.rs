@@ -208,24 +208,15 @@ async fn resume_from_log(
     after: u64,
     from_log: bool,
 ) {
-    let window = ctx.config.realtime.resume_window;
-    // More logged since than the window: the answer is a snapshot, read nothing.
-    let within_window = ctx.engine.published().seq.saturating_sub(after) <= window as u64;
-    let logged = if from_log && within_window {
-        // A client that went away while waiting for its turn needs no read.
-        let still_wanted = || !client.is_cut();
-        ctx.engine
-            .read_log_if(after, window + 1, still_wanted)
-            .await
-            .ok()
-            .flatten()
+    let logged = if from_log {
+        ctx.logged_since(after, client).await
     } else {
         None
     };
     let published = ctx.engine.published();
     for channel in channels {
         match &logged {
-            Some(events) if events.len() <= window => {
+            Some(events) => {
                 let missed = replay_for_channel(channel, events, &published);
                 let last = events.last().map_or(after, |(seq, _)| *seq);
                 client.push(notice(

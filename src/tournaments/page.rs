@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 
-use crate::wire::console::asset;
+use crate::wire::pages::asset;
 use crate::wire::AppContext;
 
 const PAGE: &str = include_str!("../../assets/tournament/index.html");

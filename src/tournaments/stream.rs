@@ -606,19 +606,7 @@ async fn catch_up(
     behind: &[(&'static str, String)],
     after: u64,
 ) {
-    let window = ctx.config.realtime.resume_window;
-    let within_window = ctx.engine.published().seq.saturating_sub(after) <= window as u64;
-    let logged = if within_window {
-        let still_wanted = || !client.is_cut();
-        ctx.engine
-            .read_log_if(after, window + 1, still_wanted)
-            .await
-            .ok()
-            .flatten()
-            .filter(|events| events.len() <= window)
-    } else {
-        None
-    };
+    let logged = ctx.logged_since(after, client).await;
     let published = ctx.engine.published();
     let state = &published.views.tournaments;
     match logged {

@@ -7,22 +7,16 @@
 
 use std::sync::Arc;
 
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
-use axum::http::HeaderName;
-use axum::response::{IntoResponse, Redirect};
+use axum::response::Redirect;
 use axum::routing::get;
 use axum::Router;
 
+use super::pages::asset;
 use super::AppContext;
 
 const PAGE: &str = include_str!("../../assets/console/index.html");
 const SCRIPT: &str = include_str!("../../assets/console/console.js");
 const STYLE: &str = include_str!("../../assets/console/console.css");
-
-/// Only the box's own files may load or be called: a name or id a device sent can never bring
-/// in a script, and the page cannot be framed by another site.
-const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn router() -> Router<Arc<AppContext>> {
     Router::new()
@@ -39,22 +33,4 @@ pub fn router() -> Router<Arc<AppContext>> {
             "/console/console.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
         )
-}
-
-/// A page or file built into the binary, served under the strict policy above (every page of
-/// the box uses it).
-pub fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
-    (
-        [
-            (CONTENT_TYPE, content_type),
-            // A box that was upgraded serves the new console at once.
-            (CACHE_CONTROL, "no-cache"),
-            (X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (
-                HeaderName::from_static("content-security-policy"),
-                CONTENT_SECURITY_POLICY,
-            ),
-        ],
-        body,
-    )
 }

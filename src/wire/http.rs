@@ -29,6 +29,7 @@ pub fn router(ctx: Arc<AppContext>, contract_routes: Router<Arc<AppContext>>) ->
         .merge(contract_routes)
         .merge(super::hardware::router())
         .merge(super::console::router())
+        .merge(super::pages::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

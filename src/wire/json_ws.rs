@@ -1,8 +1,8 @@
-//! The JSON-over-WebSocket connection every plain WebSocket contract shares (`/realtime` today):
-//! a writer that drains the client's queue in the channel layer, and a reader that enforces
-//! what every such socket needs whatever it speaks — the frame limit (1009), a command budget,
-//! pings answered within an interval (4000), and the token's expiry (4001). The contract only
-//! says what a text frame means.
+//! The JSON-over-WebSocket connection every plain WebSocket contract shares (`/realtime`,
+//! `/ws/stream`): a writer that drains the client's queue in the channel layer, and a reader
+//! that enforces what every such socket needs whatever it speaks — the frame limit (1009), a
+//! command budget, pings answered within an interval (4000), and the token's expiry (4001).
+//! The contract only says what a text frame means.
 
 use std::future::Future;
 use std::sync::Arc;

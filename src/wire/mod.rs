@@ -10,6 +10,7 @@
 //! - [`ratelimit`] and [`logins`]: rate limits, and the staff and viewer login budgets.
 //! - [`hardware`]: the admin API of the LEDs, the reset button and session resets.
 //! - [`console`]: the staff web console, a page that drives the admin API.
+//! - [`pages`]: what every page shares (the content security policy, the shared script and style).
 //!
 //! [`AppContext`] is what every adapter is handed: the engine, secrets, settings, channels.
 
@@ -22,6 +23,7 @@ pub mod hardware;
 pub mod http;
 pub mod json_ws;
 pub mod logins;
+pub mod pages;
 pub mod ratelimit;
 pub mod sse;
 pub mod time;
@@ -100,6 +102,28 @@ impl AppContext {
             channels: Arc::new(channels::Channels::starting_after(started_after)),
             previous_run_seq,
         })
+    }
+
+    /// What was logged after `after`, for a client resuming past its channels' history: at
+    /// most the resume window (`[realtime] resume_window_events`), read off the async threads
+    /// in turn with other reads; `None` when more than that was logged since (the client gets
+    /// current state instead), when the client left while waiting, or when the read failed.
+    pub async fn logged_since(
+        &self,
+        after: u64,
+        client: &channels::Client,
+    ) -> Option<Vec<(u64, crate::domain::Event)>> {
+        let window = self.config.realtime.resume_window;
+        // More logged since than the window: the answer is current state, read nothing.
+        if self.engine.published().seq.saturating_sub(after) > window as u64 {
+            return None;
+        }
+        self.engine
+            .read_log_if(after, window + 1, || !client.is_cut())
+            .await
+            .ok()
+            .flatten()
+            .filter(|events| events.len() <= window)
     }
 
     /// Checks the staff password from `client` and mints an admin token.

@@ -1,0 +1,52 @@
+//! What every page the box serves shares: the strict content security policy each page and
+//! file is served under, and the script and style sheet every page loads first
+//! (`assets/shared/`: elements built as text, the status line, API calls with JSON errors; the
+//! dark look). Pages are plain HTML, CSS and JavaScript built into the binary, with nothing
+//! fetched from outside the box (the venue has no internet).
+
+use std::sync::Arc;
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use axum::http::HeaderName;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+use super::AppContext;
+
+const SHARED_SCRIPT: &str = include_str!("../../assets/shared/page.js");
+const SHARED_STYLE: &str = include_str!("../../assets/shared/page.css");
+
+/// Only the box's own files may load or be called: a name or id a device sent can never bring
+/// in a script, and no page can be framed by another site.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn router() -> Router<Arc<AppContext>> {
+    Router::new()
+        .route(
+            "/shared/page.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SHARED_SCRIPT) }),
+        )
+        .route(
+            "/shared/page.css",
+            get(|| async { asset("text/css; charset=utf-8", SHARED_STYLE) }),
+        )
+}
+
+/// A page or file built into the binary, served under the policy above.
+pub fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, content_type),
+            // A box that was upgraded serves the new page at once.
+            (CACHE_CONTROL, "no-cache"),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                HeaderName::from_static("content-security-policy"),
+                CONTENT_SECURITY_POLICY,
+            ),
+        ],
+        body,
+    )
+}
