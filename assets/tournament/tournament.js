@@ -298,11 +298,12 @@ function connect() {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   socket = new WebSocket(`${scheme}://${location.host}/ws/stream`, ['jwt', state.token]);
   socket.addEventListener('open', async () => {
-    setLink('ok', 'live');
     reconnectMs = 1000;
     try {
       const after = state.lastSeq > 0 ? { after: state.lastSeq } : {};
       await send({ action: 'subscribe', tournament_id: state.tournamentId, channels: CHANNELS, ...after });
+      // Live only once subscribed: what was missed while away has arrived by now.
+      setLink('ok', 'live');
     } catch (e) {
       say(`Could not follow the tournament: ${e.message}`, 'error');
     }

@@ -597,6 +597,13 @@ fn handle_command(
         "subscribe" | "unsubscribe" if command.channels.is_empty() => {
             client.push(notice("BAD_COMMAND", "channels is empty"));
         }
+        "subscribe" if !command.last_seq.is_empty() && client.is_backed_up() => {
+            // Each resume queues its backlog again: a client that is not reading gets none.
+            client.push(notice(
+                "RATE_LIMITED",
+                "read what you were sent before resuming again",
+            ));
+        }
         "subscribe" => {
             for channel in &command.channels {
                 if let Err(reason) = may_read(claims, channel) {

@@ -49,6 +49,7 @@ pub fn router() -> Router<Arc<AppContext>> {
         .route("/api/rounds/{id}/ballots", post(ballot))
         .route("/ws/stream", get(super::stream::upgrade))
         .layer(Extension(Arc::new(RoundClocks::default())))
+        .layer(Extension(Arc::new(super::stream::StreamLimits::default())))
 }
 
 /// Who may read: staff, a participant, or a display (viewer); the motion is staff's until

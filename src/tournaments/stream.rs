@@ -20,6 +20,7 @@ use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header::SEC_WEBSOCKET_PROTOCOL, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
@@ -30,6 +31,7 @@ use crate::domain::Event;
 use crate::hub::HubBody;
 use crate::wire::channels::{ChannelMessage, Class, Client, Framing, Membership, Subscribed};
 use crate::wire::errors::{ErrorCode, WireError};
+use crate::wire::ratelimit::PerClient;
 use crate::wire::{json_ws, run, AppContext};
 
 /// The seed's server-to-client channels, as clients name them.
@@ -56,6 +58,28 @@ const COMMANDS_PER_SECOND: u32 = 5;
 const COMMAND_BURST: u32 = 10;
 /// A client's `id`, echoed in its reply: a number, or a string up to this long.
 const MAX_ID_CHARS: usize = 64;
+/// Resumes past the history that read the log, per token holder a minute; past that a resume
+/// gets current state, which costs no read of the card.
+const LOG_RESUMES_PER_MINUTE: u32 = 6;
+/// Check-ins (and undos) a participant may send a minute, whatever the connection.
+const CHECK_INS_PER_MINUTE: u32 = 10;
+
+/// What one token holder may cost the box, counted per token `sub`, not per connection:
+/// reconnecting does not renew it. An `Extension` of the contract's router.
+#[derive(Debug)]
+pub struct StreamLimits {
+    log_resumes: PerClient,
+    check_ins: PerClient,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            check_ins: PerClient::new(CHECK_INS_PER_MINUTE, std::time::Duration::from_secs(60)),
+            log_resumes: PerClient::new(LOG_RESUMES_PER_MINUTE, std::time::Duration::from_secs(60)),
+        }
+    }
+}
 
 fn layer_channel(tournament_id: u64, name: &str) -> String {
     format!("{PREFIX}{tournament_id}:{name}")
@@ -339,6 +363,12 @@ fn stream_claims(ctx: &AppContext, headers: &HeaderMap) -> Result<Claims, WireEr
         // Expired, forged or revoked: all "not a token this stream takes", 401 (never 403).
         WireError::new(ErrorCode::InvalidToken, e.to_string())
     })?;
+    if claims.time_left().is_zero() {
+        return Err(WireError::new(
+            ErrorCode::InvalidToken,
+            crate::auth::AuthError::Expired.to_string(),
+        ));
+    }
     match claims.role {
         Role::Admin | Role::Participant | Role::Viewer => Ok(claims),
         other => Err(WireError::new(
@@ -351,6 +381,7 @@ fn stream_claims(ctx: &AppContext, headers: &HeaderMap) -> Result<Claims, WireEr
 /// `GET /ws/stream`: checks the token, then upgrades selecting `jwt` (never the token).
 pub async fn upgrade(
     State(ctx): State<Arc<AppContext>>,
+    Extension(limits): Extension<Arc<StreamLimits>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -363,11 +394,12 @@ pub async fn upgrade(
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(crate::wire::WS_READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| serve_client(ctx, claims, membership, socket))
+        .on_upgrade(move |socket| serve_client(ctx, limits, claims, membership, socket))
 }
 
 async fn serve_client(
     ctx: Arc<AppContext>,
+    stream_limits: Arc<StreamLimits>,
     claims: Claims,
     membership: Membership,
     socket: WebSocket,
@@ -380,7 +412,7 @@ async fn serve_client(
         command_burst: COMMAND_BURST,
     };
     let token_left = claims.time_left();
-    let (ctx, claims, client) = (&ctx, &claims, &client);
+    let (ctx, claims, client, stream_limits) = (&ctx, &claims, &client, &stream_limits);
     json_ws::serve(
         socket,
         membership,
@@ -388,7 +420,7 @@ async fn serve_client(
         token_left,
         &StreamNotices,
         |text| async move {
-            let waited = handle_frame(ctx, claims, client, &text).await;
+            let waited = handle_frame(ctx, stream_limits, claims, client, &text).await;
             json_ws::Handled {
                 pong: false,
                 waited,
@@ -422,7 +454,9 @@ impl json_ws::Notices for StreamNotices {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClientFrame {
-    id: Option<Value>,
+    /// Read before the rest (`handle_frame`), so a refusal of the frame still carries it.
+    #[serde(rename = "id")]
+    _id: Option<serde::de::IgnoredAny>,
     action: Option<String>,
     tournament_id: Option<u64>,
     channels: Option<Vec<String>>,
@@ -441,19 +475,29 @@ struct CheckInPayload {
 }
 
 /// Handles one text frame; true when it awaited a read of the log.
-async fn handle_frame(ctx: &AppContext, claims: &Claims, client: &Arc<Client>, text: &str) -> bool {
-    let frame: ClientFrame = match serde_json::from_str(text) {
-        Ok(frame) => frame,
+async fn handle_frame(
+    ctx: &AppContext,
+    limits: &StreamLimits,
+    claims: &Claims,
+    client: &Arc<Client>,
+    text: &str,
+) -> bool {
+    // JSON first, then the frame's shape: a frame whose fields are wrong still gets its
+    // refusal with its id.
+    let value: Value = match serde_json::from_str(text) {
+        Ok(value) => value,
         Err(e) => {
-            let error = WireError::new(
-                ErrorCode::InvalidData,
-                clip(&format!("not a frame of this stream: {e}")),
-            );
+            let error = WireError::new(ErrorCode::InvalidData, clip(&format!("not JSON: {e}")));
             client.push(refusal(None, &error));
             return false;
         }
     };
-    let id = match frame.id.as_ref().map(checked_id).transpose() {
+    let id = match value
+        .get("id")
+        .filter(|id| !id.is_null())
+        .map(checked_id)
+        .transpose()
+    {
         Ok(id) => id,
         Err(error) => {
             client.push(refusal(None, &error));
@@ -461,13 +505,44 @@ async fn handle_frame(ctx: &AppContext, claims: &Claims, client: &Arc<Client>, t
         }
     };
     let mut waited = false;
-    let answer = match (frame.action.as_deref(), frame.channel.as_deref()) {
-        (Some("subscribe"), None) => {
-            waited = true;
-            subscribe(ctx, claims, client, &frame).await
+    let answer = match serde_json::from_value::<ClientFrame>(value) {
+        Ok(frame) => answer_frame(ctx, limits, claims, client, &frame, &mut waited).await,
+        Err(e) => Err(WireError::new(
+            ErrorCode::InvalidData,
+            clip(&format!("not a frame of this stream: {e}")),
+        )),
+    };
+    match answer {
+        Ok(()) => {
+            if let Some(id) = id {
+                client.push(direct(json!({ "reply_to": id, "ok": true })));
+            }
         }
-        (Some("unsubscribe"), None) => unsubscribe(ctx, client, &frame),
-        (None, Some("checkins:update")) => check_in(ctx, claims, frame.payload).await,
+        Err(error) => {
+            client.push(refusal(id.as_ref(), &error));
+        }
+    }
+    waited
+}
+
+/// Carries out one well-formed frame; `waited` is set when it awaited a read of the log.
+async fn answer_frame(
+    ctx: &AppContext,
+    limits: &StreamLimits,
+    claims: &Claims,
+    client: &Arc<Client>,
+    frame: &ClientFrame,
+    waited: &mut bool,
+) -> Result<(), WireError> {
+    match (frame.action.as_deref(), frame.channel.as_deref()) {
+        (Some("subscribe"), None) => {
+            *waited = subscribe(ctx, limits, claims, client, frame).await?;
+            Ok(())
+        }
+        (Some("unsubscribe"), None) => unsubscribe(ctx, client, frame),
+        (None, Some("checkins:update")) => {
+            check_in(ctx, limits, claims, frame.payload.clone()).await
+        }
         (Some(_), Some(_)) => Err(WireError::new(
             ErrorCode::InvalidData,
             "a frame has an action or a channel, not both",
@@ -488,18 +563,7 @@ async fn handle_frame(ctx: &AppContext, claims: &Claims, client: &Arc<Client>, t
             ErrorCode::InvalidData,
             "a frame needs an action or a channel",
         )),
-    };
-    match answer {
-        Ok(()) => {
-            if let Some(id) = id {
-                client.push(direct(json!({ "reply_to": id, "ok": true })));
-            }
-        }
-        Err(error) => {
-            client.push(refusal(id.as_ref(), &error));
-        }
     }
-    waited
 }
 
 /// An `id` is echoed back, so it is kept small: a number or a short string.
@@ -550,24 +614,20 @@ fn named_channels(frame: &ClientFrame) -> Result<(u64, Vec<&'static str>), WireE
     Ok((tournament_id, names))
 }
 
+/// Subscribes; true when it read the log to catch up.
 async fn subscribe(
     ctx: &AppContext,
+    limits: &StreamLimits,
     claims: &Claims,
     client: &Arc<Client>,
     frame: &ClientFrame,
-) -> Result<(), WireError> {
+) -> Result<bool, WireError> {
     let (tournament_id, mut names) = named_channels(frame)?;
-    if ctx
-        .engine
-        .published()
-        .views
-        .tournaments
-        .tournament(tournament_id)
-        .is_err()
-    {
+    known_tournament(ctx, tournament_id)?;
+    if frame.after.is_some() && client.is_backed_up() {
         return Err(WireError::new(
-            ErrorCode::NotFound,
-            format!("no tournament {tournament_id}"),
+            ErrorCode::RateLimited,
+            "read what you were sent before resuming again",
         ));
     }
     if claims.role == Role::Admin && names.contains(&"draws:new") {
@@ -589,24 +649,44 @@ async fn subscribe(
             behind.push((name, channel));
         }
     }
-    if let (Some(after), false) = (frame.after, behind.is_empty()) {
-        catch_up(ctx, client, tournament_id, &behind, after).await;
+    match (frame.after, behind.is_empty()) {
+        (Some(after), false) => {
+            let from_log = limits.log_resumes.take(&claims.sub, 1);
+            Ok(catch_up(ctx, client, tournament_id, &behind, after, from_log).await)
+        }
+        _ => Ok(false),
     }
-    Ok(())
+}
+
+fn known_tournament(ctx: &AppContext, tournament_id: u64) -> Result<(), WireError> {
+    let published = ctx.engine.published();
+    match published.views.tournaments.tournament(tournament_id) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(WireError::new(
+            ErrorCode::NotFound,
+            format!("no tournament {tournament_id}"),
+        )),
+    }
 }
 
 /// Catches up channels whose history no longer reaches back to `after`: what they would have
 /// published since, from one read of the durable log when at most the resume window was logged
-/// since; otherwise their current state, after a `SNAPSHOT` notice. Each channel is joined once
-/// its catch-up is queued, so live messages never overtake it.
+/// since (and `from_log`: the caller's budget allows a read); otherwise their current state,
+/// after a `SNAPSHOT` notice. Each channel is joined once its catch-up is queued, so live
+/// messages never overtake it. True when it read the log.
 async fn catch_up(
     ctx: &AppContext,
     client: &Arc<Client>,
     tournament_id: u64,
     behind: &[(&'static str, String)],
     after: u64,
-) {
-    let logged = ctx.logged_since(after, client).await;
+    from_log: bool,
+) -> bool {
+    let logged = if from_log {
+        ctx.logged_since(after, client).await
+    } else {
+        None
+    };
     let published = ctx.engine.published();
     let state = &published.views.tournaments;
     match logged {
@@ -639,6 +719,7 @@ async fn catch_up(
             }
         }
     }
+    from_log
 }
 
 fn unsubscribe(
@@ -647,6 +728,7 @@ fn unsubscribe(
     frame: &ClientFrame,
 ) -> Result<(), WireError> {
     let (tournament_id, names) = named_channels(frame)?;
+    known_tournament(ctx, tournament_id)?;
     for name in names.iter().copied().chain([DRAWS_FAILED]) {
         if name != DRAWS_FAILED || names.contains(&"draws:new") {
             ctx.channels
@@ -656,10 +738,28 @@ fn unsubscribe(
     Ok(())
 }
 
+/// Staff check anyone in; a participant only themselves (`user_id`, lower case, is their
+/// token's `sub`); a screen nobody.
+fn may_check_in(claims: &Claims, user_id: &str) -> Result<(), WireError> {
+    match claims.role {
+        Role::Admin => Ok(()),
+        Role::Participant if user_id == claims.sub.to_ascii_lowercase() => Ok(()),
+        Role::Participant => Err(WireError::new(
+            ErrorCode::Forbidden,
+            "a participant checks in only themselves",
+        )),
+        other => Err(WireError::new(
+            ErrorCode::Forbidden,
+            format!("a {other} token does not check in"),
+        )),
+    }
+}
+
 /// `checkins:update`: a participant checks in (or out) themselves, staff anyone; durable before
 /// the reply, and every subscriber then gets `checkins:status`.
 async fn check_in(
     ctx: &AppContext,
+    limits: &StreamLimits,
     claims: &Claims,
     payload: Option<Value>,
 ) -> Result<(), WireError> {
@@ -676,21 +776,13 @@ async fn check_in(
         )
     })?;
     let user_id = asked.user_id.to_ascii_lowercase();
-    match claims.role {
-        Role::Admin => {}
-        Role::Participant if user_id == claims.sub.to_ascii_lowercase() => {}
-        Role::Participant => {
-            return Err(WireError::new(
-                ErrorCode::Forbidden,
-                "a participant checks in only themselves",
-            ))
-        }
-        _ => {
-            return Err(WireError::new(
-                ErrorCode::Forbidden,
-                format!("a {} token does not check in", claims.role),
-            ))
-        }
+    may_check_in(claims, &user_id)?;
+    // Staff check a room in; a participant checks in a few times a night.
+    if claims.role != Role::Admin && !limits.check_ins.take(&claims.sub, 1) {
+        return Err(WireError::new(
+            ErrorCode::RateLimited,
+            format!("at most {CHECK_INS_PER_MINUTE} check-ins a minute; try again shortly"),
+        ));
     }
     let command = TournamentCommand::CheckIn {
         round_id: asked.round_id,
@@ -728,10 +820,156 @@ mod tests {
         assert_eq!(offered_token(&HeaderMap::new()), None);
     }
 
+    fn claims(role: Role, sub: &str) -> Claims {
+        Claims {
+            sub: sub.into(),
+            role,
+            iat: 0,
+            exp: u64::MAX,
+            gen: 0,
+        }
+    }
+
+    #[test]
+    fn a_participant_checks_in_only_themselves_and_a_screen_nobody() {
+        let me = "00000000-0000-4000-8000-00000000000a";
+        let participant = claims(Role::Participant, &me.to_ascii_uppercase());
+        assert!(
+            may_check_in(&participant, me).is_ok(),
+            "the sub in any case"
+        );
+        let other = may_check_in(&participant, "00000000-0000-4000-8000-00000000000b");
+        assert_eq!(other.unwrap_err().code, ErrorCode::Forbidden);
+        assert!(may_check_in(&claims(Role::Admin, "admin"), me).is_ok());
+        let screen = may_check_in(&claims(Role::Viewer, me), me);
+        assert_eq!(screen.unwrap_err().code, ErrorCode::Forbidden);
+    }
+
+    /// A whole night replayed through the fan-out: each event publishes what the seed says on
+    /// the channel it names, and the motion appears in no message before `rounds:live`.
+    #[test]
+    fn the_fan_out_names_the_seed_channels_and_keeps_the_motion_until_publish() {
+        use crate::tournaments::domain::tests::{check_in_everyone, draw, night, run};
+        use crate::tournaments::domain::{Ballot, Side, TimerAction};
+
+        let (mut state, mut log, round_id) = night();
+        let motion = state.round(round_id).unwrap().motion.clone();
+        check_in_everyone(&mut state, &mut log, round_id);
+        let made = draw(&mut state, &mut log, round_id, 7);
+        for action in [
+            TimerAction::Start { seconds: 420 },
+            TimerAction::Checkpoint {
+                remaining_secs: 415,
+            },
+            TimerAction::Pause { remaining_secs: 0 },
+        ] {
+            run(
+                &mut state,
+                &mut log,
+                TournamentCommand::Timer { round_id, action },
+            );
+        }
+        run(
+            &mut state,
+            &mut log,
+            TournamentCommand::Publish { round_id },
+        );
+        let room = &made.rooms[0];
+        let scores = state
+            .tournament(1)
+            .unwrap()
+            .teams
+            .iter()
+            .filter(|t| t.id == room.proposition || t.id == room.opposition)
+            .flat_map(|t| t.speakers.iter().map(|s| (s.id.clone(), 75)))
+            .collect();
+        let ballot = Ballot {
+            room: room.number,
+            winner: Side::Opposition,
+            scores,
+        };
+        run(
+            &mut state,
+            &mut log,
+            TournamentCommand::EnterBallot { round_id, ballot },
+        );
+
+        let mut replayed = TournamentsState::default();
+        let mut seen: Vec<(&str, Value)> = Vec::new();
+        for (seq, event) in (1u64..).zip(&log) {
+            replayed.apply(event);
+            for msg in messages_for(seq, event, &replayed) {
+                assert_eq!(msg.seq, seq);
+                assert_eq!(msg.channel, layer_channel(1, msg.kind));
+                let has_motion = msg.payload.to_string().contains(&motion);
+                assert_eq!(
+                    has_motion,
+                    msg.kind == "rounds:live",
+                    "{}: {}",
+                    msg.kind,
+                    msg.payload
+                );
+                seen.push((msg.kind, msg.payload.clone()));
+            }
+        }
+        let kinds: Vec<&str> = seen.iter().map(|(k, _)| *k).collect();
+        let checkins = kinds.iter().filter(|k| **k == "checkins:status").count();
+        assert_eq!(checkins, 10, "one per check-in");
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| !matches!(**k, "checkins:status"))
+                .copied()
+                .collect::<Vec<_>>(),
+            [
+                "draws:new",
+                "timers:sync",
+                "timers:sync",
+                "timers:sync",
+                "rounds:live",
+                "standings:update"
+            ]
+        );
+        let find = |kind: &str| {
+            seen.iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, p)| p.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            find("draws:new"),
+            [json!({ "round_id": round_id, "tournament_id": 1 })]
+        );
+        assert_eq!(
+            find("rounds:live"),
+            [json!({ "round_id": round_id, "motion": motion })]
+        );
+        assert_eq!(
+            find("timers:sync"),
+            [420, 415, 0].map(|s| json!({ "round_id": round_id, "seconds_remaining": s }))
+        );
+        assert_eq!(
+            find("standings:update"),
+            [json!({ "tournament_id": 1, "url": "/api/tournaments/1/standings" })]
+        );
+        // A snapshot of an unpublished round shows no motion either.
+        let (early, _, early_round) = night();
+        for name in CHANNELS {
+            for msg in snapshot_of(1, name, &early, 9) {
+                assert!(!msg.payload.to_string().contains(&motion), "{name}");
+            }
+        }
+        assert!(snapshot_of(1, "rounds:live", &early, 9).is_empty());
+        assert!(
+            snapshot_of(1, "timers:sync", &early, 9).is_empty(),
+            "round {early_round} has no timer yet"
+        );
+    }
+
     #[test]
     fn channel_names_are_the_seeds_and_default_to_all() {
         let frame = |channels: Option<Vec<&str>>| ClientFrame {
-            id: None,
+            _id: None,
             action: Some("subscribe".into()),
             tournament_id: Some(1),
             channels: channels.map(|c| c.into_iter().map(String::from).collect()),

@@ -32,33 +32,52 @@ pub enum TimerRequest {
     Reset { seconds: u32 },
 }
 
-/// A running timer: it had `from_secs` left at `since`.
+/// A running timer: it had `from` left at `since`.
 #[derive(Debug, Clone, Copy)]
 struct Running {
     since: Instant,
-    from_secs: u32,
+    from: Duration,
     /// Which start or resume this is: a ticker of an earlier one stops on seeing another.
     generation: u64,
 }
 
 impl Running {
+    fn left_at(&self, now: Instant) -> Duration {
+        self.from
+            .saturating_sub(now.saturating_duration_since(self.since))
+    }
+
     /// Whole seconds left at `now`, rounded up: a timer shows 1 until its last second is over.
     fn remaining_at(&self, now: Instant) -> u32 {
-        let total = Duration::from_secs(u64::from(self.from_secs));
-        let left = total.saturating_sub(now.saturating_duration_since(self.since));
-        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-        u32::try_from(secs).unwrap_or(self.from_secs)
+        whole_seconds(self.left_at(now))
     }
 
     fn ends_at(&self) -> Instant {
-        self.since + Duration::from_secs(u64::from(self.from_secs))
+        self.since + self.from
     }
 }
 
-/// The running timers of every round on the box.
+fn whole_seconds(left: Duration) -> u32 {
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+/// A round's timer as the clock knows it.
+#[derive(Debug, Clone, Copy)]
+enum Clock {
+    Running(Running),
+    /// Paused with `exact` left, persisted (rounded up) as `shown` seconds: a resume goes on
+    /// from `exact`, so pausing never gives back the part of a second already used.
+    Paused {
+        shown: u32,
+        exact: Duration,
+    },
+}
+
+/// The timers of every round on the box that ran since it started.
 #[derive(Debug, Default)]
 pub struct RoundClocks {
-    running: Mutex<HashMap<u64, Running>>,
+    clocks: Mutex<HashMap<u64, Clock>>,
     /// One timer change at a time: a pause reads the clock and commits what it read before a
     /// checkpoint or another request can move it.
     changes: tokio::sync::Mutex<()>,
@@ -66,22 +85,35 @@ pub struct RoundClocks {
 }
 
 impl RoundClocks {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Running>> {
-        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Clock>> {
+        self.clocks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn running(&self, round_id: u64) -> Option<Running> {
+        match self.lock().get(&round_id) {
+            Some(Clock::Running(running)) => Some(*running),
+            _ => None,
+        }
     }
 
     /// Seconds left on the round's running timer, by the clock; `None` when it is not running.
     pub fn remaining(&self, round_id: u64) -> Option<u32> {
-        self.lock()
-            .get(&round_id)
+        self.running(round_id)
             .map(|r| r.remaining_at(Instant::now()))
     }
 
     fn current(&self, round_id: u64, generation: u64) -> Option<Running> {
-        self.lock()
-            .get(&round_id)
-            .copied()
+        self.running(round_id)
             .filter(|r| r.generation == generation)
+    }
+
+    /// Where a resume of `shown` persisted seconds goes on from: the exact time left at the
+    /// pause when that is what was persisted.
+    fn resume_from(&self, round_id: u64, shown_now: u32) -> Duration {
+        match self.lock().get(&round_id) {
+            Some(Clock::Paused { shown, exact }) if *shown == shown_now => *exact,
+            _ => Duration::from_secs(u64::from(shown_now)),
+        }
     }
 }
 
@@ -94,11 +126,12 @@ pub async fn change(
     request: TimerRequest,
 ) -> Result<Round, WireError> {
     let _turn = clocks.changes.lock().await;
+    let left_at_pause = clocks.running(round_id).map(|r| r.left_at(Instant::now()));
     let action = match request {
         TimerRequest::Start { seconds } => TimerAction::Start { seconds },
         // Without a clock (none runs) the domain keeps what it persisted: it takes the least.
         TimerRequest::Pause => TimerAction::Pause {
-            remaining_secs: clocks.remaining(round_id).unwrap_or(u32::MAX),
+            remaining_secs: left_at_pause.map_or(u32::MAX, whole_seconds),
         },
         TimerRequest::Resume => TimerAction::Resume,
         TimerRequest::Reset { seconds } => TimerAction::Reset { seconds },
@@ -107,17 +140,34 @@ pub async fn change(
         TournamentOutcome::Round(round) => round,
         other => return Err(unexpected(other)),
     };
-    if round.timer.running {
-        let generation = clocks.generations.fetch_add(1, Ordering::Relaxed);
-        let running = Running {
-            since: Instant::now(),
-            from_secs: round.timer.remaining_secs,
-            generation,
+    let shown = round.timer.remaining_secs;
+    let clock = if round.timer.running {
+        let from = match request {
+            TimerRequest::Resume => clocks.resume_from(round_id, shown),
+            _ => Duration::from_secs(u64::from(shown)),
         };
-        clocks.lock().insert(round_id, running);
-        tokio::spawn(tick(engine.clone(), clocks.clone(), round_id, generation));
+        let generation = clocks.generations.fetch_add(1, Ordering::Relaxed);
+        Clock::Running(Running {
+            since: Instant::now(),
+            from,
+            generation,
+        })
     } else {
-        clocks.lock().remove(&round_id);
+        let exact = match (request, left_at_pause) {
+            (TimerRequest::Pause, Some(left)) if whole_seconds(left) == shown => left,
+            _ => Duration::from_secs(u64::from(shown)),
+        };
+        Clock::Paused { shown, exact }
+    };
+    clocks.lock().insert(round_id, clock);
+    // Started once its clock is in place: the ticker stops when it finds no clock of its own.
+    if let Clock::Running(running) = clock {
+        tokio::spawn(tick(
+            engine.clone(),
+            clocks.clone(),
+            round_id,
+            running.generation,
+        ));
     }
     Ok(round)
 }
@@ -155,7 +205,13 @@ async fn tick(engine: EngineHandle, clocks: Arc<RoundClocks>, round_id: u64, gen
             continue;
         }
         if remaining_secs == 0 {
-            clocks.lock().remove(&round_id);
+            clocks.lock().insert(
+                round_id,
+                Clock::Paused {
+                    shown: 0,
+                    exact: Duration::ZERO,
+                },
+            );
             return;
         }
     }
@@ -170,7 +226,7 @@ mod tests {
         let since = Instant::now();
         let running = Running {
             since,
-            from_secs: 420,
+            from: Duration::from_secs(420),
             generation: 0,
         };
         assert_eq!(running.remaining_at(since), 420);
@@ -182,5 +238,27 @@ mod tests {
         );
         assert_eq!(running.remaining_at(since + Duration::from_secs(420)), 0);
         assert_eq!(running.remaining_at(since + Duration::from_secs(999)), 0);
+    }
+
+    #[test]
+    fn a_resume_goes_on_from_the_exact_time_left_at_the_pause() {
+        let clocks = RoundClocks::default();
+        let exact = Duration::from_millis(9_400);
+        clocks.lock().insert(
+            7,
+            Clock::Paused {
+                shown: whole_seconds(exact),
+                exact,
+            },
+        );
+        assert_eq!(whole_seconds(exact), 10, "persisted rounded up");
+        assert_eq!(
+            clocks.resume_from(7, 10),
+            exact,
+            "the used 0.6 s stays used"
+        );
+        // Staff reset it meanwhile (another value persisted): the persisted value counts.
+        assert_eq!(clocks.resume_from(7, 60), Duration::from_secs(60));
+        assert_eq!(clocks.resume_from(8, 30), Duration::from_secs(30));
     }
 }

@@ -219,6 +219,11 @@ impl Default for QueueLimits {
 struct Outbox {
     queue: VecDeque<Arc<ChannelMessage>>,
     bytes: usize,
+    /// Of what is queued, how much came as a catch-up backlog: it does not count against the
+    /// bounds for live messages while it drains (counted off as messages go out), so a client
+    /// catching up is not cut by the next live message.
+    backlog_messages: usize,
+    backlog_bytes: usize,
     /// Set when the client was cut: the writer sends this close and stops.
     close: Option<(u16, String)>,
     /// The reader wants a ping sent; the writer sends it before the next message.
@@ -267,6 +272,8 @@ impl Client {
             outbox: Mutex::new(Outbox {
                 queue: VecDeque::new(),
                 bytes: 0,
+                backlog_messages: 0,
+                backlog_bytes: 0,
                 close: None,
                 ping: false,
             }),
@@ -334,7 +341,9 @@ impl Client {
         let after = outbox.bytes + size;
         let box_full = self.box_queued.load(Ordering::Relaxed) + size > BOX_QUEUE_BYTES
             && after > FAIR_SHARE_BYTES;
-        let full = outbox.queue.len() >= limit || after > self.limits.bytes || box_full;
+        let live_messages = outbox.queue.len().saturating_sub(outbox.backlog_messages);
+        let live_bytes = after.saturating_sub(outbox.backlog_bytes);
+        let full = live_messages >= limit || live_bytes > self.limits.bytes || box_full;
         if full && !backlog {
             let resume = serde_json::to_string(&*lock(&self.delivered)).unwrap_or_default();
             // A close reason is at most 123 bytes; the client also knows its own last seqs.
@@ -344,11 +353,17 @@ impl Client {
             outbox.queue = VecDeque::new();
             self.box_queued.fetch_sub(outbox.bytes, Ordering::Relaxed);
             outbox.bytes = 0;
+            outbox.backlog_messages = 0;
+            outbox.backlog_bytes = 0;
             drop(outbox);
             self.ready.notify_one();
             return false;
         }
         outbox.bytes += size;
+        if backlog {
+            outbox.backlog_messages += 1;
+            outbox.backlog_bytes += size;
+        }
         self.box_queued.fetch_add(size, Ordering::Relaxed);
         outbox.queue.push_back(msg);
         drop(outbox);
@@ -378,6 +393,14 @@ impl Client {
         lock(&self.outbox).close.is_some()
     }
 
+    /// Whether the client holds more than its bounds, backlogs included: it is not reading
+    /// what it has, so a contract refuses it another catch-up (each would queue its backlog
+    /// again, and a client that subscribes over and over must not grow the box's memory).
+    pub fn is_backed_up(&self) -> bool {
+        let outbox = lock(&self.outbox);
+        outbox.queue.len() >= self.limits.messages || outbox.bytes > self.limits.bytes
+    }
+
     /// The next message to send, or the close, or nothing yet.
     pub fn next(&self) -> Next {
         let mut outbox = lock(&self.outbox);
@@ -385,6 +408,8 @@ impl Client {
             Some(msg) => {
                 let size = self.size_of(&msg);
                 outbox.bytes -= size;
+                outbox.backlog_messages = outbox.backlog_messages.saturating_sub(1);
+                outbox.backlog_bytes = outbox.backlog_bytes.saturating_sub(size);
                 self.box_queued.fetch_sub(size, Ordering::Relaxed);
                 Next::Send(msg)
             }
@@ -780,6 +805,29 @@ mod tests {
         drop(lively);
         drop(slow);
         assert_eq!(channels.box_queued.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_catch_up_backlog_does_not_get_the_client_cut_but_a_second_one_is_refused() {
+        let (_, c) = client();
+        for seq in 1..=(QUEUE_MESSAGES as u64 * 2) {
+            c.push_backlog(event(seq));
+        }
+        assert!(c.is_backed_up(), "twice its bound queued");
+        // Live messages still fit beside the backlog while it drains...
+        let first_live = QUEUE_MESSAGES as u64 * 2 + 1;
+        for seq in first_live..first_live + 10 {
+            assert!(c.push(event(seq)), "live message {seq} beside the backlog");
+        }
+        assert!(!c.is_cut());
+        // ...and once it drained, the usual bound holds again.
+        let delivered = drain(&c);
+        assert_eq!(delivered.len(), QUEUE_MESSAGES * 2 + 10);
+        assert!(!c.is_backed_up());
+        for seq in 1..=QUEUE_MESSAGES as u64 {
+            assert!(c.push(event(seq)));
+        }
+        assert!(!c.push(event(0)), "a live overflow still cuts");
     }
 
     #[test]

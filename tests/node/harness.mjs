@@ -108,12 +108,12 @@ export async function startBox({ config = '', dataDir } = {}) {
   box.token = (role, sub, ttl = '1h') =>
     execFileSync(...command(['token', '--role', role, '--sub', sub, '--ttl', ttl, '--data', dir])).toString().trim();
 
-  /** A token signed with the box secret but already expired (exp in the past). */
-  box.expiredToken = (role, sub) => {
+  /** A token signed with the box secret but already expired, `agoSecs` ago. */
+  box.expiredToken = (role, sub, agoSecs = 3600) => {
     const secret = readFileSync(join(dir, 'box-secret'), 'utf8').trim();
     const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const now = Math.floor(Date.now() / 1000);
-    const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, role, iat: now - 7200, exp: now - 3600 })}`;
+    const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, role, iat: now - 7200, exp: now - agoSecs })}`;
     return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
   };
 

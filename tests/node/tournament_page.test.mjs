@@ -22,6 +22,9 @@ describe('the tournament page', () => {
   let tournamentId;
   let roundId;
   const tokens = {};
+  // Every stream frame and HTTP answer the phone and the screen received, to look for the motion.
+  const received = { phone: [], screen: [] };
+  const timerSyncs = [];
 
   before(async () => {
     box = await startBox();
@@ -40,14 +43,23 @@ describe('the tournament page', () => {
     roundId = (await api('POST', `/api/tournaments/${tournamentId}/rounds`, { motion: MOTION })).json.id;
 
     browser = await launchChromium();
-    const open = async (viewport, path) => {
+    const open = async (viewport, path, name) => {
       const page = await (await browser.newContext({ viewport })).newPage();
       page.on('dialog', (dialog) => dialog.accept());
+      if (name) {
+        page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
+          received[name].push(String(payload));
+          if (name === 'screen' && String(payload).includes('"timers:sync"')) timerSyncs.push(JSON.parse(payload));
+        }));
+        page.on('response', async (res) => {
+          try { received[name].push(await res.text()); } catch { /* a redirect or an aborted load has no body */ }
+        });
+      }
       await page.goto(`${box.url}${path}`);
       return page;
     };
-    phone = await open({ width: 390, height: 844 }, `/tournament?t=${tournamentId}#token=${tokens[uuid(1)]}`);
-    screen = await open({ width: 1920, height: 1080 }, `/tournament?t=${tournamentId}&screen#token=${box.token('viewer', 'hall-screen')}`);
+    phone = await open({ width: 390, height: 844 }, `/tournament?t=${tournamentId}#token=${tokens[uuid(1)]}`, 'phone');
+    screen = await open({ width: 1920, height: 1080 }, `/tournament?t=${tournamentId}&screen#token=${box.token('viewer', 'hall-screen')}`, 'screen');
     staff = await open({ width: 1366, height: 768 }, '/tournament');
     await staff.fill('#password', box.password);
     await staff.click('#login-form button[type=submit]');
@@ -63,19 +75,25 @@ describe('the tournament page', () => {
   it('takes the token out of the address bar and keeps the motion hidden before publish', async () => {
     assert.ok(!phone.url().includes('token'), phone.url());
     assert.equal(await phone.textContent('#title'), 'City Schools Open');
-    for (const page of [phone, screen]) {
-      assert.ok(!(await page.content()).includes(MOTION), 'the motion is not on the page before publish');
+    for (const [name, page] of [['phone', phone], ['screen', screen]]) {
+      assert.ok(!(await page.content()).includes(MOTION), `${name}: the motion is not on the page before publish`);
     }
     assert.match(await staff.textContent('#motion'), /Not revealed yet/);
   });
 
-  it('carries a phone check-in to the staff list, and staff check-ins to the phone', async () => {
+  it('carries a phone check-in to the staff list, and staff check-ins back to the phone', async () => {
     await phone.click('#checkin-btn');
     await staff.waitForSelector(`#checkins input[data-user="${uuid(1)}"]:checked`);
+    await phone.waitForSelector('#checkin-btn[data-checked="true"]');
     assert.match(await phone.textContent('#checkin-btn'), /Checked in/);
     for (const n of [3, 5, 7, 100]) await staff.check(`#checkins input[data-user="${uuid(n)}"]`);
     await until(async () => (await box.http('GET', `/api/rounds/${roundId}`, { token: tokens[uuid(1)] })).json.checked_in.length === 5, 'five check-ins stored');
-    assert.equal(await staff.textContent('#checkin-count'), '5 of 9');
+    await staff.waitForFunction(() => document.querySelector('#checkin-count').textContent === '5 of 9');
+    // Staff undo the phone's own check-in: the phone sees it at once; it checks in again.
+    await staff.uncheck(`#checkins input[data-user="${uuid(1)}"]`);
+    await phone.waitForSelector('#checkin-btn[data-checked="false"]');
+    await phone.click('#checkin-btn');
+    await staff.waitForSelector(`#checkins input[data-user="${uuid(1)}"]:checked`);
   });
 
   it('shows the draw everywhere once the job is done, the phone’s own room marked', async () => {
@@ -86,7 +104,11 @@ describe('the tournament page', () => {
     assert.match(await phone.textContent('#draw tbody tr[data-mine="true"]'), /Northside Owls/);
   });
 
-  it('reveals the motion on every screen at publish', async () => {
+  it('reveals the motion on every screen at publish, and not a byte of it before', async () => {
+    for (const name of ['phone', 'screen']) {
+      assert.ok(received[name].length > 0, `${name}: frames and answers were recorded`);
+      assert.ok(!received[name].some((text) => text.includes(MOTION)), `${name}: the motion arrived before publish`);
+    }
     await staff.click('#publish-btn');
     for (const page of [phone, screen]) {
       await page.waitForFunction((motion) => document.querySelector('#motion').textContent === motion, MOTION);
@@ -95,11 +117,18 @@ describe('the tournament page', () => {
 
   it('runs the big timer live, and stops it on pause', async () => {
     await staff.fill('#timer-minutes', '7');
+    timerSyncs.length = 0;
     await staff.click('#timer-form button[data-action="start"]');
     await screen.waitForSelector('#timer[data-running="true"]');
-    await phone.waitForFunction(() => /^0[67]:\d\d$/.test(document.querySelector('#timer').textContent));
-    // The phone counts down between syncs and is corrected by each.
-    await phone.waitForFunction(() => document.querySelector('#timer').textContent <= '06:54', null, { timeout: 10_000 });
+    // The screen's own socket gets the start and the box's 5 s sync; the page counts between.
+    await until(async () => timerSyncs.length >= 2, 'two timers:sync on the screen\'s socket', 15_000);
+    assert.deepEqual(timerSyncs.map((f) => f.payload.seconds_remaining).slice(0, 2), [420, 415]);
+    const shown = (page) => page.evaluate(() => {
+      const [m, s] = document.querySelector('#timer').textContent.split(':').map(Number);
+      return m * 60 + s;
+    });
+    await phone.waitForFunction(() => /^06:[0-5]\d$/.test(document.querySelector('#timer').textContent));
+    assert.ok((await shown(phone)) <= 415, 'the phone counts down');
     await staff.click('#timer-form button[data-action="pause"]');
     await screen.waitForSelector('#timer[data-running="false"]');
     const held = await screen.textContent('#timer');
@@ -115,8 +144,15 @@ describe('the tournament page', () => {
     const room = await staff.inputValue('#ballot-room');
     await staff.click('#ballot-form button[type=submit]');
     await until(async () => (await box.http('GET', `/api/rounds/${roundId}`, { token: tokens[uuid(1)] })).json.ballots === 1, 'the ballot stored');
-    await phone.waitForFunction(() => document.querySelector('#standings tbody td:nth-child(3)')?.textContent === '1');
     assert.equal(room, '1');
+    const { json: made } = await box.http('GET', `/api/rounds/${roundId}/draw`, { token: tokens[uuid(1)] });
+    const winner = made.rooms.find((r) => r.room === 1).opposition.name;
+    for (const page of [phone, screen]) {
+      await page.waitForFunction((team) => {
+        const first = document.querySelector('#standings tbody tr');
+        return first?.children[1].textContent === team && first.children[2].textContent === '1';
+      }, winner);
+    }
   });
 
   it('fits a TV, a laptop and a phone without sideways scrolling (screenshots in target/screenshots/)', async () => {

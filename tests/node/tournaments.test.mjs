@@ -36,7 +36,10 @@ describe('a tournament night over HTTP', () => {
       });
       assert.equal(team.status, 201, team.text);
       for (const s of team.json.speakers) {
-        assert.ok(s.token.split('.').length === 3, 'a JWT');
+        const claims = JSON.parse(Buffer.from(s.token.split('.')[1], 'base64url').toString());
+        assert.equal(claims.role, 'participant');
+        assert.equal(claims.sub, s.id);
+        assert.equal(claims.exp - claims.iat, 48 * 3600, 'good for a tournament day and its night');
         speakers[s.id] = s.token;
       }
     }
@@ -83,6 +86,30 @@ describe('a tournament night over HTTP', () => {
     const teams = made.json.rooms.flatMap((r) => [r.proposition.id, r.opposition.id]);
     assert.equal(new Set(teams).size, 4, 'each team once');
     assert.equal(made.json.rooms.filter((r) => r.adjudicator).length, 1, 'one judge for two rooms');
+    // Before publish the motion is in no answer a participant or a screen can get, and they
+    // can change nothing.
+    const screen = box.token('viewer', 'hall-screen');
+    for (const token of [speakers[uuid(1)], screen]) {
+      for (const path of ['/api/tournaments', `/api/tournaments/${tournamentId}`, `/api/tournaments/${tournamentId}/standings`,
+        `/api/rounds/${roundId}`, `/api/rounds/${roundId}/draw`]) {
+        const res = await api('GET', path, undefined, token);
+        assert.equal(res.status, 200, `${path}: ${res.text}`);
+        assert.ok(!res.text.includes(MOTION), path);
+      }
+      for (const [path, body] of [[`/api/rounds/${roundId}/publish`], [`/api/rounds/${roundId}/draw`],
+        [`/api/rounds/${roundId}/timer`, { action: 'start', seconds: 60 }],
+        [`/api/rounds/${roundId}/checkins`, { user_id: uuid(2), status: true }],
+        [`/api/rounds/${roundId}/ballots`, { room: 1, winner: 'proposition', speakers: [] }]]) {
+        const res = await api('POST', path, body, token);
+        assert.equal(res.status, 403, `${path}: ${res.text}`);
+        assert.ok(!res.text.includes(MOTION), path);
+      }
+    }
+    const untouched = (await api('GET', `/api/rounds/${roundId}`)).json;
+    assert.equal(untouched.published, false);
+    assert.equal(untouched.timer.running, false);
+    assert.ok(!untouched.checked_in.includes(uuid(2)));
+
     const published = await api('POST', `/api/rounds/${roundId}/publish`);
     assert.equal(published.status, 200, published.text);
     const seen = await api('GET', `/api/rounds/${roundId}`, undefined, speakers[uuid(1)]);
@@ -117,7 +144,7 @@ describe('a tournament night over HTTP', () => {
     assert.deepEqual(back, after);
     const round = (await api('GET', `/api/rounds/${roundId}`)).json;
     assert.equal(round.published, true);
-    assert.equal(round.checked_in.length, 5);
+    assert.deepEqual([...round.checked_in].sort(), [1, 3, 5, 7, 101].map(uuid).sort());
     const judgeStill = await api('GET', `/api/rounds/${roundId}`, undefined, adjudicatorToken);
     assert.equal(judgeStill.json.motion, MOTION);
   });

@@ -468,6 +468,11 @@ impl TournamentsState {
                 {
                     return Err(not_found("participant", user_id));
                 }
+                if round.checked_in.contains(user_id) == *present {
+                    // Already so: nothing to log (a phone tapping twice, or a flood, costs
+                    // the card nothing).
+                    return self.answer_round(*round_id, Vec::new());
+                }
                 let event = TournamentEvent::CheckedIn {
                     round_id: *round_id,
                     user_id: user_id.clone(),
@@ -952,4 +957,4 @@ fn apply_to_round(round: &mut Round, event: &TournamentEvent) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,15 +1,16 @@
 //! A tournament night through the state machine: registration, check-ins, the draw, the reveal,
-//! the timer, ballots and standings; replay and recovery; refusals that change nothing.
+//! the timer, ballots and standings; replay and recovery; refusals that change nothing. The
+//! night's helpers serve the stream's tests too.
 
 use super::*;
 
 const T0: Millis = 1_700_000_000_000;
 
-fn uuid(n: u32) -> String {
+pub(crate) fn uuid(n: u32) -> String {
     format!("00000000-0000-4000-8000-{n:012}")
 }
 
-fn run(
+pub(crate) fn run(
     state: &mut TournamentsState,
     log: &mut Vec<TournamentEvent>,
     command: TournamentCommand,
@@ -32,7 +33,7 @@ fn refused(state: &TournamentsState, command: TournamentCommand) -> TournamentEr
 }
 
 /// A tournament with four teams of two (speakers 1-8), two adjudicators (101, 102) and round 1.
-fn night() -> (TournamentsState, Vec<TournamentEvent>, u64) {
+pub(crate) fn night() -> (TournamentsState, Vec<TournamentEvent>, u64) {
     let mut state = TournamentsState::default();
     let mut log = Vec::new();
     run(
@@ -84,7 +85,11 @@ fn night() -> (TournamentsState, Vec<TournamentEvent>, u64) {
     (state, log, round.id)
 }
 
-fn check_in_everyone(state: &mut TournamentsState, log: &mut Vec<TournamentEvent>, round_id: u64) {
+pub(crate) fn check_in_everyone(
+    state: &mut TournamentsState,
+    log: &mut Vec<TournamentEvent>,
+    round_id: u64,
+) {
     for n in (1..=8).chain([101, 102]) {
         run(
             state,
@@ -99,7 +104,7 @@ fn check_in_everyone(state: &mut TournamentsState, log: &mut Vec<TournamentEvent
 }
 
 /// Runs the draw job's steps: start, make the draw from the state, record it.
-fn draw(
+pub(crate) fn draw(
     state: &mut TournamentsState,
     log: &mut Vec<TournamentEvent>,
     round_id: u64,
@@ -299,7 +304,7 @@ fn a_running_timer_comes_back_paused_at_its_last_persisted_value() {
             running: false
         }
     );
-    // A checkpoint is only for a running clock; a pause can only shorten what is left; a resume needs a stopped timer.
+    // After the cut the timer is stopped: neither a checkpoint nor a pause applies to it.
     assert!(matches!(
         refused(
             &after_cut,
@@ -356,8 +361,10 @@ fn a_draw_cut_by_a_power_failure_is_reported_failed_and_can_run_again() {
     assert!(state.round(round_id).unwrap().draw().is_some());
 }
 
+/// Each refusal says what kind it is (the wire's error code follows from it). Nothing more to
+/// check here: `decide` cannot change the state, and the engine logs nothing for a refusal.
 #[test]
-fn refusals_change_nothing() {
+fn each_refusal_names_its_kind() {
     let (mut state, mut log, round_id) = night();
     check_in_everyone(&mut state, &mut log, round_id);
     let made = draw(&mut state, &mut log, round_id, 1);
@@ -374,69 +381,72 @@ fn refusals_change_nothing() {
             },
         },
     );
-    let before = state.clone();
+    let from_other_room = uuid_of_room(&state, &made.rooms[1]);
+    let speaker = |n: u32, name: &str| Speaker {
+        id: uuid(n),
+        name: name.into(),
+    };
+    let ballot = |room: u32, scores: BTreeMap<String, u32>| TournamentCommand::EnterBallot {
+        round_id,
+        ballot: Ballot {
+            room,
+            winner: Side::Proposition,
+            scores,
+        },
+    };
     let bad = [
-        TournamentCommand::Create { name: "  ".into() },
-        TournamentCommand::RegisterTeam {
-            tournament_id: 1,
-            name: "Solo".into(),
-            speakers: vec![Speaker {
-                id: uuid(50),
-                name: "One".into(),
-            }],
-        },
-        TournamentCommand::RegisterTeam {
-            tournament_id: 1,
-            name: "Twice".into(),
-            speakers: vec![
-                Speaker {
-                    id: uuid(1),
-                    name: "Again".into(),
+        (
+            TournamentCommand::Create { name: "  ".into() },
+            ErrorKind::Invalid,
+        ),
+        (
+            TournamentCommand::RegisterTeam {
+                tournament_id: 1,
+                name: "Solo".into(),
+                speakers: vec![speaker(50, "One")],
+            },
+            ErrorKind::Invalid,
+        ),
+        (
+            TournamentCommand::RegisterTeam {
+                tournament_id: 1,
+                name: "Twice".into(),
+                speakers: vec![speaker(1, "Again"), speaker(51, "New")],
+            },
+            ErrorKind::Conflict,
+        ),
+        (
+            TournamentCommand::RegisterAdjudicator {
+                tournament_id: 1,
+                adjudicator: Adjudicator {
+                    id: "not-a-uuid".into(),
+                    name: "X".into(),
                 },
-                Speaker {
-                    id: uuid(51),
-                    name: "New".into(),
-                },
-            ],
-        },
-        TournamentCommand::RegisterAdjudicator {
-            tournament_id: 1,
-            adjudicator: Adjudicator {
-                id: "not-a-uuid".into(),
-                name: "X".into(),
             },
-        },
-        TournamentCommand::CreateRound {
-            tournament_id: 9,
-            motion: "THW".into(),
-        },
-        TournamentCommand::EnterBallot {
-            round_id,
-            ballot: Ballot {
-                room: made.rooms[0].number,
-                winner: Side::Proposition,
-                // A speaker from another room.
-                scores: [(uuid(101), 75)].into(),
+            ErrorKind::Invalid,
+        ),
+        (
+            TournamentCommand::CreateRound {
+                tournament_id: 9,
+                motion: "THW".into(),
             },
-        },
-        TournamentCommand::EnterBallot {
-            round_id,
-            ballot: Ballot {
-                room: 99,
-                winner: Side::Opposition,
-                scores: BTreeMap::new(),
-            },
-        },
+            ErrorKind::NotFound,
+        ),
+        (
+            ballot(made.rooms[0].number, [(from_other_room, 75)].into()),
+            ErrorKind::Invalid,
+        ),
+        (ballot(99, BTreeMap::new()), ErrorKind::NotFound),
+        // A draw with ballots stands: a new one would credit them to other teams.
+        (
+            TournamentCommand::StartDraw { round_id },
+            ErrorKind::Conflict,
+        ),
     ];
-    for command in bad {
-        refused(&state, command);
+    for (command, kind) in bad {
+        let error = refused(&state, command.clone());
+        assert_eq!(error.kind(), kind, "{command:?}: {error}");
     }
-    // A draw with ballots stands: a new one would credit them to other teams.
-    assert!(matches!(
-        refused(&state, TournamentCommand::StartDraw { round_id }),
-        TournamentError::Conflict(_)
-    ));
-    assert_eq!(state, before);
 }
 
 /// A speaker of the room's proposition.
@@ -448,4 +458,86 @@ fn uuid_of_room(state: &TournamentsState, room: &Room) -> String {
         .find(|t| t.id == room.proposition)
         .unwrap();
     team.speakers[0].id.clone()
+}
+
+#[test]
+fn a_running_timer_only_counts_down() {
+    let (mut state, mut log, round_id) = night();
+    let timer = |action| TournamentCommand::Timer { round_id, action };
+    run(
+        &mut state,
+        &mut log,
+        timer(TimerAction::Start { seconds: 300 }),
+    );
+    let kind_of = |state: &TournamentsState, action| refused(state, timer(action)).kind();
+    assert_eq!(
+        kind_of(&state, TimerAction::Checkpoint { remaining_secs: 0 }),
+        ErrorKind::Conflict,
+        "zero is a pause, not a checkpoint"
+    );
+    assert_eq!(kind_of(&state, TimerAction::Resume), ErrorKind::Conflict);
+    assert_eq!(
+        kind_of(&state, TimerAction::Start { seconds: 60 }),
+        ErrorKind::Conflict
+    );
+    // A checkpoint or a pause later than the persisted value cannot add time.
+    run(
+        &mut state,
+        &mut log,
+        timer(TimerAction::Checkpoint {
+            remaining_secs: 400,
+        }),
+    );
+    assert_eq!(state.round(round_id).unwrap().timer.remaining_secs, 300);
+    run(
+        &mut state,
+        &mut log,
+        timer(TimerAction::Pause {
+            remaining_secs: 999,
+        }),
+    );
+    assert_eq!(
+        state.round(round_id).unwrap().timer,
+        Timer {
+            remaining_secs: 300,
+            running: false
+        }
+    );
+    assert_eq!(
+        kind_of(
+            &state,
+            TimerAction::Reset {
+                seconds: MAX_TIMER_SECS + 1
+            }
+        ),
+        ErrorKind::Invalid
+    );
+    // Run out: a pause at 0, and nothing to resume.
+    run(&mut state, &mut log, timer(TimerAction::Resume));
+    run(
+        &mut state,
+        &mut log,
+        timer(TimerAction::Pause { remaining_secs: 0 }),
+    );
+    assert_eq!(kind_of(&state, TimerAction::Resume), ErrorKind::Conflict);
+}
+
+#[test]
+fn a_check_in_that_changes_nothing_logs_nothing() {
+    let (mut state, mut log, round_id) = night();
+    let check_in = |present| TournamentCommand::CheckIn {
+        round_id,
+        user_id: uuid(1),
+        present,
+    };
+    run(&mut state, &mut log, check_in(true));
+    let logged = log.len();
+    let (_, events) = state.decide(&check_in(true), T0).unwrap();
+    assert!(events.is_empty(), "checked in twice");
+    let (_, events) = state.decide(&check_in(false), T0).unwrap();
+    assert_eq!(events.len(), 1, "checking out changes something");
+    run(&mut state, &mut log, check_in(false));
+    let (_, events) = state.decide(&check_in(false), T0).unwrap();
+    assert!(events.is_empty(), "checked out twice");
+    assert_eq!(log.len(), logged + 1);
 }
