@@ -330,41 +330,98 @@ mod tests {
                 }
             }
         }
-        // As many rooms judged as a matching allows: every free adjudicator conflicts with
-        // every unjudged room.
-        for room in draw.rooms.iter().filter(|r| r.adjudicator.is_none()) {
-            for judge in adjudicators.iter().filter(|j| !judges.contains(*j)) {
-                assert!(
-                    by_id[&room.proposition].members.contains(judge)
-                        || by_id[&room.opposition].members.contains(judge),
-                    "room {} has no adjudicator while {judge} is free and may judge it",
-                    room.number
-                );
-            }
+        // As many rooms judged as any assignment could judge (found here by brute force).
+        let may_judge = |judge: &String, room: &Room| {
+            !by_id[&room.proposition].members.contains(judge)
+                && !by_id[&room.opposition].members.contains(judge)
+        };
+        assert_eq!(
+            judges.len(),
+            most_rooms_judged(&draw.rooms, adjudicators, &may_judge),
+            "fewer rooms judged than the adjudicators could cover"
+        );
+        // Sides: the team that has proposed more often opposes.
+        for room in &draw.rooms {
+            let (prop, opp) = (by_id[&room.proposition], by_id[&room.opposition]);
+            assert!(
+                prop.times_proposition <= opp.times_proposition,
+                "room {}: {} proposes again over {}",
+                room.number,
+                prop.id,
+                opp.id
+            );
         }
-        // No repeat when a repeat-free pairing existed.
-        let pairs: Vec<(u64, u64)> = draw
+        // The bye: never twice for a team while another has had none.
+        if let Some(bye) = draw.bye {
+            assert!(
+                !by_id[&bye].had_bye || teams.iter().all(|t| t.had_bye),
+                "team {bye} sits out twice"
+            );
+        }
+        // No repeat when a repeat-free pairing existed (found here by an exhaustive search of
+        // its own, not the draw's).
+        let repeats = draw
             .rooms
             .iter()
-            .map(|r| (r.proposition, r.opposition))
-            .collect();
-        let repeats = pairs
-            .iter()
-            .filter(|(a, b)| by_id[a].met.contains(b))
+            .filter(|r| by_id[&r.proposition].met.contains(&r.opposition))
             .count();
         if repeats > 0 {
-            let mut order: Vec<u64> = seen
-                .iter()
-                .copied()
-                .filter(|id| Some(*id) != draw.bye)
-                .collect();
-            order.sort_unstable();
-            let met = |a: u64, b: u64| by_id[&a].met.contains(&b);
+            let sitting: Vec<&DrawTeam> = teams.iter().filter(|t| Some(t.id) != draw.bye).collect();
             assert!(
-                pair_without_repeats(&order, &met).is_none(),
+                !repeat_free_pairing_exists(&sitting),
                 "{repeats} repeat pairings although a pairing without one exists"
             );
         }
+    }
+
+    /// Whether the teams can all be paired with teams they have not met: every way, over
+    /// bitmasks of who is still unpaired (at most 16 teams in these tests).
+    fn repeat_free_pairing_exists(teams: &[&DrawTeam]) -> bool {
+        fn search(left: u32, teams: &[&DrawTeam], failed: &mut BTreeSet<u32>) -> bool {
+            if left == 0 {
+                return true;
+            }
+            if failed.contains(&left) {
+                return false;
+            }
+            let first = left.trailing_zeros() as usize;
+            let rest = left & !(1 << first);
+            let found = (0..teams.len()).filter(|i| rest & (1 << i) != 0).any(|i| {
+                !teams[first].met.contains(&teams[i].id) && search(rest & !(1 << i), teams, failed)
+            });
+            if !found {
+                failed.insert(left);
+            }
+            found
+        }
+        assert!(teams.len() <= 16);
+        search((1u32 << teams.len()) - 1, teams, &mut BTreeSet::new())
+    }
+
+    /// The most rooms an assignment of at most one adjudicator each could judge, by trying
+    /// every adjudicator in every room they may judge, or none.
+    fn most_rooms_judged(
+        rooms: &[Room],
+        adjudicators: &[String],
+        may_judge: &dyn Fn(&String, &Room) -> bool,
+    ) -> usize {
+        fn best(
+            judge: usize,
+            taken: u64,
+            rooms: &[Room],
+            adjudicators: &[String],
+            may_judge: &dyn Fn(&String, &Room) -> bool,
+        ) -> usize {
+            let Some(name) = adjudicators.get(judge) else {
+                return 0;
+            };
+            let skip = best(judge + 1, taken, rooms, adjudicators, may_judge);
+            (0..rooms.len())
+                .filter(|r| taken & (1 << r) == 0 && may_judge(name, &rooms[*r]))
+                .map(|r| 1 + best(judge + 1, taken | (1 << r), rooms, adjudicators, may_judge))
+                .fold(skip, usize::max)
+        }
+        best(0, 0, rooms, adjudicators, may_judge)
     }
 
     #[test]
