@@ -11,6 +11,7 @@ pub mod config;
 pub mod connections;
 pub mod contracts;
 pub mod domain;
+pub mod drafts;
 pub mod engine;
 pub mod gm;
 pub mod hardware;

@@ -48,4 +48,6 @@ pub enum ErrorKind {
     InsufficientBalance,
     /// Another phone holds the viewer name.
     NameTaken,
+    /// The caller may not do this (a captain picking out of turn).
+    Forbidden,
 }

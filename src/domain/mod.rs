@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 
 pub use basics::{ErrorKind, Millis};
 
+use crate::drafts::domain::{
+    DraftCommand, DraftError, DraftEvent, DraftOutcome, DraftsState, DraftsView,
+};
 use crate::gm::domain::{
     GmCommand, GmError, GmEvent, GmOutcome, GmSnapshot, GmState, GmView, Limits,
 };
@@ -43,10 +46,17 @@ pub enum Contract {
     Predictions,
     /// Debate tournaments (seed 000): teams, rounds, draws, timers, ballots.
     Tournaments,
+    /// Shuffle drafts (seed 001) in a tournament: captains, pools, picks and their history.
+    Drafts,
 }
 
 impl Contract {
-    pub const ALL: [Contract; 3] = [Contract::Gm, Contract::Predictions, Contract::Tournaments];
+    pub const ALL: [Contract; 4] = [
+        Contract::Gm,
+        Contract::Predictions,
+        Contract::Tournaments,
+        Contract::Drafts,
+    ];
 
     /// The contract's stable tag in log records (record version 2).
     pub fn tag(self) -> u8 {
@@ -54,6 +64,7 @@ impl Contract {
             Contract::Gm => 1,
             Contract::Predictions => 2,
             Contract::Tournaments => 3,
+            Contract::Drafts => 4,
         }
     }
 
@@ -68,6 +79,7 @@ pub enum Command {
     Gm(GmCommand),
     Predictions(PredictionCommand),
     Tournaments(TournamentCommand),
+    Drafts(DraftCommand),
     /// Sent once at boot after replay: each contract settles what a power cut left half done.
     Recover,
     /// Changes nothing: proves the engine answers (the systemd watchdog).
@@ -97,6 +109,12 @@ impl From<TournamentCommand> for Command {
     }
 }
 
+impl From<DraftCommand> for Command {
+    fn from(command: DraftCommand) -> Self {
+        Command::Drafts(command)
+    }
+}
+
 impl From<PredictionCommand> for Command {
     fn from(command: PredictionCommand) -> Self {
         Command::Predictions(command)
@@ -109,6 +127,7 @@ pub enum Event {
     Gm(GmEvent),
     Predictions(PredictionEvent),
     Tournaments(TournamentEvent),
+    Drafts(DraftEvent),
 }
 
 impl Event {
@@ -117,6 +136,7 @@ impl Event {
             Event::Gm(_) => Contract::Gm,
             Event::Predictions(_) => Contract::Predictions,
             Event::Tournaments(_) => Contract::Tournaments,
+            Event::Drafts(_) => Contract::Drafts,
         }
     }
 
@@ -126,6 +146,7 @@ impl Event {
             Event::Gm(event) => event.kind(),
             Event::Predictions(event) => event.kind(),
             Event::Tournaments(event) => event.kind(),
+            Event::Drafts(event) => event.kind(),
         }
     }
 
@@ -135,6 +156,7 @@ impl Event {
             Event::Gm(event) => postcard::to_allocvec(event),
             Event::Predictions(event) => postcard::to_allocvec(event),
             Event::Tournaments(event) => postcard::to_allocvec(event),
+            Event::Drafts(event) => postcard::to_allocvec(event),
         }
     }
 
@@ -144,6 +166,7 @@ impl Event {
             Contract::Gm => Event::Gm(postcard::from_bytes(body)?),
             Contract::Predictions => Event::Predictions(postcard::from_bytes(body)?),
             Contract::Tournaments => Event::Tournaments(postcard::from_bytes(body)?),
+            Contract::Drafts => Event::Drafts(postcard::from_bytes(body)?),
         })
     }
 }
@@ -160,6 +183,9 @@ impl Serialize for Event {
             Event::Tournaments(event) => {
                 serializer.serialize_newtype_variant("Event", 2, "Tournament", event)
             }
+            Event::Drafts(event) => {
+                serializer.serialize_newtype_variant("Event", 3, "Draft", event)
+            }
         }
     }
 }
@@ -170,6 +196,7 @@ pub enum Outcome {
     Gm(GmOutcome),
     Predictions(PredictionOutcome),
     Tournaments(TournamentOutcome),
+    Drafts(DraftOutcome),
     /// `Ping` and `Recover`.
     Done,
 }
@@ -204,6 +231,16 @@ impl TryFrom<Outcome> for TournamentOutcome {
     }
 }
 
+impl TryFrom<Outcome> for DraftOutcome {
+    type Error = Outcome;
+    fn try_from(outcome: Outcome) -> Result<Self, Outcome> {
+        match outcome {
+            Outcome::Drafts(outcome) => Ok(outcome),
+            other => Err(other),
+        }
+    }
+}
+
 /// Why a command was refused. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
@@ -213,6 +250,8 @@ pub enum DomainError {
     Predictions(#[from] PredictionError),
     #[error(transparent)]
     Tournaments(#[from] TournamentError),
+    #[error(transparent)]
+    Drafts(#[from] DraftError),
 }
 
 impl DomainError {
@@ -222,6 +261,7 @@ impl DomainError {
             DomainError::Gm(e) => e.kind(),
             DomainError::Predictions(e) => e.kind(),
             DomainError::Tournaments(e) => e.kind(),
+            DomainError::Drafts(e) => e.kind(),
         }
     }
 }
@@ -233,6 +273,7 @@ pub struct Views {
     pub gm: Arc<GmView>,
     pub predictions: Arc<PredictionsView>,
     pub tournaments: Arc<TournamentsView>,
+    pub drafts: Arc<DraftsView>,
 }
 
 /// Orders scans that reached the engine together so the earliest scan time wins a conflict.
@@ -263,6 +304,7 @@ pub struct DomainSnapshot {
     gm: GmSnapshot,
     predictions: PredictionsState,
     tournaments: TournamentsState,
+    drafts: DraftsState,
 }
 
 /// The box's whole state. Owned by the engine's single writer task.
@@ -271,6 +313,7 @@ pub struct Domain {
     gm: GmState,
     predictions: PredictionsState,
     tournaments: TournamentsState,
+    drafts: DraftsState,
 }
 
 impl Domain {
@@ -279,6 +322,7 @@ impl Domain {
             gm: GmState::new(catalog, limits),
             predictions: PredictionsState::default(),
             tournaments: TournamentsState::default(),
+            drafts: DraftsState::default(),
         }
     }
 
@@ -288,6 +332,7 @@ impl Domain {
             gm: self.gm.snapshot(),
             predictions: self.predictions.clone(),
             tournaments: self.tournaments.clone(),
+            drafts: self.drafts.clone(),
         }
     }
 
@@ -302,6 +347,7 @@ impl Domain {
             gm: GmState::restore(catalog, limits, snapshot.gm)?,
             predictions: snapshot.predictions,
             tournaments: snapshot.tournaments,
+            drafts: snapshot.drafts,
         })
     }
 
@@ -315,6 +361,10 @@ impl Domain {
 
     pub fn tournaments(&self) -> &TournamentsState {
         &self.tournaments
+    }
+
+    pub fn drafts(&self) -> &DraftsState {
+        &self.drafts
     }
 
     pub fn catalog(&self) -> &TokenCatalog {
@@ -356,6 +406,20 @@ impl Domain {
                     events.into_iter().map(Event::Tournaments).collect(),
                 ))
             }
+            Command::Drafts(command) => {
+                // A draft belongs to a tournament: asked of the tournaments, which the drafts
+                // contract does not see.
+                let tournaments = &self.tournaments;
+                let exists = |id: u64| tournaments.tournament(id).is_ok();
+                let (outcome, events) = self.drafts.decide(command, now, &exists)?;
+                for event in &events {
+                    self.drafts.apply(event);
+                }
+                Ok((
+                    Outcome::Drafts(outcome),
+                    events.into_iter().map(Event::Drafts).collect(),
+                ))
+            }
             Command::Recover => {
                 let events: Vec<Event> = self
                     .gm
@@ -384,6 +448,7 @@ impl Domain {
             gm: Arc::new(self.gm.view()),
             predictions: Arc::new(self.predictions.view()),
             tournaments: Arc::new(self.tournaments.clone()),
+            drafts: Arc::new(self.drafts.clone()),
         }
     }
 
@@ -395,6 +460,7 @@ impl Domain {
                 Contract::Gm => views.gm = Arc::new(self.gm.view()),
                 Contract::Predictions => views.predictions = Arc::new(self.predictions.view()),
                 Contract::Tournaments => views.tournaments = Arc::new(self.tournaments.clone()),
+                Contract::Drafts => views.drafts = Arc::new(self.drafts.clone()),
             }
         }
         views
@@ -406,6 +472,7 @@ impl Domain {
             Event::Gm(event) => self.gm.apply(event),
             Event::Predictions(event) => self.predictions.apply(event),
             Event::Tournaments(event) => self.tournaments.apply(event),
+            Event::Drafts(event) => self.drafts.apply(event),
         }
     }
 }

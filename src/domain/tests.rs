@@ -3,6 +3,7 @@
 //! tail) rebuilds exactly the live state.
 
 use super::*;
+use crate::drafts::domain::{Actor as DraftActor, DraftCommand, Member as DraftMember};
 use crate::gm::domain::tests::{catalog, limits, T0};
 use crate::gm::domain::{
     DeviceKind, DisconnectReason, PlaybackOutcome, ResetSource, ScanRequest, SessionControl,
@@ -39,7 +40,7 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
     let scan_ids = ["c1", "c2", "c3", "c4"];
     let users = ["ada", "bob", "cy"];
     let predictions = ["p1", "p2", "p3"];
-    match dice.below(18) {
+    match dice.below(20) {
         0 => Command::Gm(GmCommand::CreateSession {
             session_id: format!("s{n}"),
             name: "night".into(),
@@ -150,6 +151,7 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
             }
         }),
         15 | 16 => Command::Tournaments(tournament_command(dice, n)),
+        17 | 18 => Command::Drafts(draft_command(dice)),
         _ => Command::Predictions(PredictionCommand::Vote {
             prediction_id: dice.pick(&predictions).into(),
             user_id: dice.pick(&users).into(),
@@ -157,6 +159,59 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
             votes: dice.below(6) as u64,
             client_vote_id: format!("v{}", dice.below(8)),
         }),
+    }
+}
+
+/// Draft commands over a small pool of ids: drafts in the generated tournaments, picks by
+/// captains in and out of turn, undos, starts with ties.
+fn draft_command(dice: &mut Dice) -> DraftCommand {
+    let draft_id = 1 + dice.below(2) as u64;
+    let actor = if dice.below(3) == 0 {
+        DraftActor {
+            user_id: "admin".into(),
+            staff: true,
+        }
+    } else {
+        DraftActor {
+            user_id: format!("cap{}", dice.below(3)),
+            staff: false,
+        }
+    };
+    let rolls = |dice: &mut Dice| {
+        (0..dice.below(40))
+            .map(|_| 1 + dice.below(6) as u8)
+            .collect()
+    };
+    match dice.below(6) {
+        0 => DraftCommand::Create {
+            tournament_id: 1 + dice.below(2) as u64,
+            captains: (0..3)
+                .map(|i| DraftMember {
+                    id: format!("cap{i}"),
+                    name: format!("Captain {i}"),
+                    mmr: 5000 - 100 * dice.below(2) as u32,
+                })
+                .collect(),
+            players: (0..6)
+                .map(|i| DraftMember {
+                    id: format!("pl{i}"),
+                    name: format!("Player {i}"),
+                    mmr: 100 * dice.below(4) as u32,
+                })
+                .collect(),
+        },
+        1 => DraftCommand::Start {
+            draft_id,
+            actor,
+            dice: rolls(dice),
+        },
+        2 => DraftCommand::Undo { draft_id, actor },
+        _ => DraftCommand::Pick {
+            draft_id,
+            player_id: format!("pl{}", dice.below(7)),
+            actor,
+            dice: rolls(dice),
+        },
     }
 }
 

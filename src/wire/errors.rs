@@ -123,6 +123,7 @@ impl From<DomainError> for WireError {
             ErrorKind::Invalid => ErrorCode::InvalidData,
             ErrorKind::InsufficientBalance => ErrorCode::InsufficientBalance,
             ErrorKind::NameTaken => ErrorCode::NameTaken,
+            ErrorKind::Forbidden => ErrorCode::Forbidden,
         };
         WireError::new(code, e.to_string())
     }
