@@ -12,7 +12,7 @@ use crate::engine::{EngineHandle, Published};
 use crate::hardware::leds::GameLights;
 use crate::hardware::rig::Booting;
 use crate::wire::AppContext;
-use crate::{gm, predictions, tournaments};
+use crate::{drafts, gm, predictions, tournaments};
 
 /// Every contract's HTTP and WebSocket routes.
 pub fn routes() -> Router<Arc<AppContext>> {
@@ -21,6 +21,8 @@ pub fn routes() -> Router<Arc<AppContext>> {
         .merge(predictions::routes::router())
         .merge(tournaments::routes::router())
         .merge(tournaments::page::router())
+        .merge(drafts::routes::router())
+        .merge(drafts::page::router())
 }
 
 /// What each contract takes before the engine's boot recovery: the outputs it drives (the HDMI
@@ -64,6 +66,7 @@ impl Contracts {
         let gm = gm::start(ctx, before.gm, reset_requests, &mut tasks);
         predictions::start(ctx, &mut tasks);
         tournaments::start(ctx, &mut tasks);
+        drafts::start(ctx, &mut tasks);
         Self { tasks, gm }
     }
 
@@ -76,6 +79,7 @@ impl Contracts {
     pub async fn close_for_restart(&self, ctx: &AppContext) {
         predictions::close_for_restart(ctx);
         tournaments::close_for_restart(ctx);
+        drafts::close_for_restart(ctx);
         self.gm.close_for_restart().await;
     }
 

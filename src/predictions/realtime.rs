@@ -556,15 +556,15 @@ async fn serve_client(
 struct ViewerNotices;
 
 impl json_ws::Notices for ViewerNotices {
-    fn rate_limited(&self, per_second: u32) -> Arc<ChannelMessage> {
-        notice(
+    fn rate_limited(&self, per_second: u32) -> Option<Arc<ChannelMessage>> {
+        Some(notice(
             "RATE_LIMITED",
             format!("at most {per_second} commands a second; this one was ignored"),
-        )
+        ))
     }
 
-    fn binary_refused(&self) -> Arc<ChannelMessage> {
-        notice("BAD_COMMAND", "send JSON text frames")
+    fn binary_refused(&self) -> Option<Arc<ChannelMessage>> {
+        Some(notice("BAD_COMMAND", "send JSON text frames"))
     }
 }
 

@@ -434,19 +434,19 @@ async fn serve_client(
 struct StreamNotices;
 
 impl json_ws::Notices for StreamNotices {
-    fn rate_limited(&self, per_second: u32) -> Arc<ChannelMessage> {
+    fn rate_limited(&self, per_second: u32) -> Option<Arc<ChannelMessage>> {
         let error = WireError::new(
             ErrorCode::RateLimited,
             format!("at most {per_second} frames a second; this one was ignored"),
         );
-        refusal(None, &error)
+        Some(refusal(None, &error))
     }
 
-    fn binary_refused(&self) -> Arc<ChannelMessage> {
-        refusal(
+    fn binary_refused(&self) -> Option<Arc<ChannelMessage>> {
+        Some(refusal(
             None,
             &WireError::new(ErrorCode::InvalidData, "send JSON text frames"),
-        )
+        ))
     }
 }
 

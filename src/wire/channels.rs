@@ -76,16 +76,20 @@ pub enum Framing {
     /// contract may keep one layer channel per tournament under a shared name); a message
     /// without a channel (a reply, an error) is its payload alone. Seed 000's stream.
     NamedChannel,
+    /// `{type, payload}`, with `"replay": true` for a message sent as history: seed 001's
+    /// draft sockets.
+    TypePayload,
 }
 
 impl Framing {
-    const COUNT: usize = 3;
+    const COUNT: usize = 4;
 
     fn index(self) -> usize {
         match self {
             Framing::JsonFrame => 0,
             Framing::SocketIoEnvelope => 1,
             Framing::NamedChannel => 2,
+            Framing::TypePayload => 3,
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct ChannelMessage {
     /// A client acting as this device is not sent the message (a station is not told that it
     /// itself connected).
     pub skip_for: Option<String>,
+    /// Sent as history on connect, not as it happened (the framings that say so mark it).
+    pub replay: bool,
     /// The encodings made so far, by [`Framing`]. Encoding per socket was the main cost of a
     /// large fan-out; encoding per framing is the floor.
     encoded: [std::sync::OnceLock<Box<RawValue>>; Framing::COUNT],
@@ -124,6 +130,7 @@ impl ChannelMessage {
             payload,
             batched: false,
             skip_for: None,
+            replay: false,
             encoded: Default::default(),
         }
     }
@@ -157,6 +164,12 @@ impl ChannelMessage {
         self
     }
 
+    /// The message as history a client is sent on connect.
+    pub fn as_replay(mut self) -> Self {
+        self.replay = true;
+        self
+    }
+
     pub fn skipping(mut self, device_id: impl Into<String>) -> Self {
         self.skip_for = Some(device_id.into());
         self
@@ -176,6 +189,10 @@ impl ChannelMessage {
                 Framing::NamedChannel => {
                     json!({ "channel": self.kind, "payload": self.payload, "seq": self.seq })
                 }
+                Framing::TypePayload if self.replay => {
+                    json!({ "type": self.kind, "payload": self.payload, "replay": true })
+                }
+                Framing::TypePayload => json!({ "type": self.kind, "payload": self.payload }),
             };
             serde_json::value::to_raw_value(&value).unwrap_or_else(|_| RawValue::NULL.to_owned())
         })

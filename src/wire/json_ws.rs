@@ -45,12 +45,13 @@ pub struct Handled {
     pub waited: bool,
 }
 
-/// What the reader tells the client in the contract's own shape.
+/// What the reader tells the client in the contract's own shape; `None` where the contract
+/// says nothing (a read-only socket ignores what it is sent).
 pub trait Notices {
     /// A command dropped over the budget.
-    fn rate_limited(&self, per_second: u32) -> Arc<ChannelMessage>;
+    fn rate_limited(&self, per_second: u32) -> Option<Arc<ChannelMessage>>;
     /// A binary frame, where the contract speaks JSON text.
-    fn binary_refused(&self) -> Arc<ChannelMessage>;
+    fn binary_refused(&self) -> Option<Arc<ChannelMessage>>;
 }
 
 /// Serves one upgraded socket until either side closes: `on_text` handles each text frame.
@@ -169,7 +170,9 @@ async fn read_loop<F, Fut>(
                     let now = tokio::time::Instant::now();
                     if warned_at.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1)) {
                         warned_at = Some(now);
-                        client.push(notices.rate_limited(limits.commands_per_second));
+                        if let Some(notice) = notices.rate_limited(limits.commands_per_second) {
+                            client.push(notice);
+                        }
                     }
                     continue;
                 }
@@ -186,7 +189,9 @@ async fn read_loop<F, Fut>(
                     Message::Pong(_) => answered = true,
                     Message::Close(_) => break,
                     Message::Binary(_) => {
-                        client.push(notices.binary_refused());
+                        if let Some(notice) = notices.binary_refused() {
+                            client.push(notice);
+                        }
                     }
                     Message::Ping(_) => {}
                 }
