@@ -154,7 +154,8 @@ fn a_tie_is_rolled_and_rerolled_among_the_highest_until_one_wins() {
     let captains = [("a", 5000), ("b", 5000), ("c", 5000), ("d", 5000)];
     let players = [("p1", 1), ("p2", 1), ("p3", 1), ("p4", 1)];
     // (dice, the roll rounds recorded, the winner)
-    let table: [(&[u8], Vec<Vec<(usize, u8)>>, &str); 3] = [
+    type Rolls = Vec<Vec<(usize, u8)>>;
+    let table: [(&[u8], Rolls, &str); 3] = [
         (
             &[1, 6, 2, 3],
             vec![vec![(0, 1), (1, 6), (2, 2), (3, 3)]],
