@@ -13,11 +13,16 @@
 //! `log-record-v2-tournaments.redb` came with the tournament contract (tag 3) and the GM
 //! contract's `GroupCompleted`: a tournament round from registration to ballots, and a team
 //! completing a group. Written by that build the same way.
+//!
+//! `log-record-v2-drafts.redb` came with the draft contract (tag 4): a tournament with a
+//! shuffle draft of four equal captains (so a tie is rolled), picks, an undo and the draft to
+//! its end.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use venuebox::domain::{Command, Domain, Event, Outcome};
+use venuebox::drafts::domain::{Actor, DraftCommand, DraftStatus, Entry, Member};
 use venuebox::gm::domain::{
     DeviceKind, GmCommand, GmOutcome, Limits, ScanRequest, SessionStatus, TransactionStatus,
 };
@@ -440,5 +445,126 @@ fn a_record_v2_log_with_a_tournament_round_and_a_group_completion_replays() {
         "GroupCompleted",
     ] {
         assert!(kinds.contains_key(kind), "check counts {kind}: {kinds:?}");
+    }
+}
+
+const DRAFT_FIXTURE: &str = "log-record-v2-drafts.redb";
+
+/// The game of the drafts fixture: four captains at 5000 MMR drafting eight players, a tie
+/// on the first assignment, an undo, and the draft completed. Only run to write the fixture.
+fn draft_night() -> Vec<Event> {
+    let mut domain = Domain::new(
+        TokenCatalog::demo(&ScoringRules::default()),
+        Limits::default(),
+    );
+    let mut events = Vec::new();
+    let mut now = 1_768_000_000_000;
+    let mut run = |domain: &mut Domain, command: Command| {
+        now += 1_000;
+        let (_, mut logged) = domain.execute(&command, now).expect("accepted");
+        events.append(&mut logged);
+    };
+    let staff = Actor {
+        user_id: "admin".into(),
+        staff: true,
+    };
+    // Fixed rolls: a fixture is written once, and its ties are whatever these settle.
+    let dice: Vec<u8> = (0..256).map(|i| (i * 7 % 6 + 1) as u8).collect();
+    run(
+        &mut domain,
+        TournamentCommand::Create {
+            name: "Draft Night".into(),
+        }
+        .into(),
+    );
+    let member = |id: String, mmr: u32| Member {
+        name: format!("Name {id}"),
+        id,
+        mmr,
+    };
+    run(
+        &mut domain,
+        DraftCommand::Create {
+            tournament_id: 1,
+            captains: (1..=4).map(|i| member(format!("c{i}"), 5000)).collect(),
+            players: (1..=8).map(|i| member(format!("p{i}"), 1000 * i)).collect(),
+        }
+        .into(),
+    );
+    run(
+        &mut domain,
+        DraftCommand::Start {
+            draft_id: 1,
+            actor: staff.clone(),
+            dice: dice.clone(),
+        }
+        .into(),
+    );
+    let pick = |domain: &mut Domain, player: &str| DraftCommand::Pick {
+        draft_id: 1,
+        player_id: player.into(),
+        actor: staff.clone(),
+        dice: dice.clone(),
+    };
+    let first = pick(&mut domain, "p8");
+    run(&mut domain, first.into());
+    run(
+        &mut domain,
+        DraftCommand::Undo {
+            draft_id: 1,
+            actor: staff.clone(),
+        }
+        .into(),
+    );
+    for player in ["p8", "p7", "p6", "p5", "p4", "p3", "p2", "p1"] {
+        let next = pick(&mut domain, player);
+        run(&mut domain, next.into());
+    }
+    events
+}
+
+#[test]
+fn a_record_v2_log_with_a_shuffle_draft_replays() {
+    if std::env::var_os("VENUEBOX_WRITE_FIXTURES").is_some() {
+        let _ = std::fs::remove_file(fixture(DRAFT_FIXTURE));
+        Store::open(&fixture(DRAFT_FIXTURE))
+            .unwrap()
+            .append(1, &draft_night())
+            .unwrap();
+        let mut written = redb::Database::open(fixture(DRAFT_FIXTURE)).unwrap();
+        while written.compact().unwrap() {}
+    }
+    let (domain, count) = replay_fixture(DRAFT_FIXTURE);
+    assert_eq!(count as usize, events_of(DRAFT_FIXTURE).len());
+    let draft = domain.drafts().draft(1).expect("the draft is back");
+    assert_eq!(draft.status, DraftStatus::Completed);
+    assert_eq!(draft.picks.len(), 8);
+    assert!((0..4).all(|c| draft.team_picks(c).count() == 2));
+    assert!(draft.rounds[0].was_tie, "four captains at 5000 rolled");
+    assert!(draft.rounds[0].tie_roll.is_some());
+    let kinds: Vec<&str> = draft
+        .history
+        .iter()
+        .map(|e| match e.entry {
+            Entry::DraftStarted => "started",
+            Entry::TieRoll(_) => "tie",
+            Entry::CaptainAssigned { .. } => "assigned",
+            Entry::PlayerPicked { .. } => "picked",
+            Entry::PickUndone { .. } => "undone",
+            Entry::DraftCompleted => "completed",
+        })
+        .collect();
+    assert_eq!(kinds[..3], ["started", "tie", "assigned"]);
+    assert!(kinds.contains(&"undone"));
+    assert_eq!(kinds.last(), Some(&"completed"));
+    let checked = maintenance::check(&fixture(DRAFT_FIXTURE)).unwrap().kinds;
+    for kind in [
+        "DraftCreated",
+        "DraftStarted",
+        "TieRoll",
+        "PickUndone",
+        "DraftCompleted",
+    ] {
+        assert!(checked.contains_key(kind), "{kind} in {checked:?}");
     }
 }
