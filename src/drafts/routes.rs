@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,7 +18,7 @@ use crate::auth::{Claims, Role};
 use crate::domain::DomainError;
 use crate::engine::EngineError;
 use crate::wire::errors::{unexpected, ErrorCode, WireError};
-use crate::wire::extract::{Admin, Body, Caller};
+use crate::wire::extract::{Admin, Body, Caller, Id, Params};
 use crate::wire::{run, AppContext};
 
 type Ctx = State<Arc<AppContext>>;
@@ -128,7 +128,7 @@ struct CreateBody {
 async fn create(
     State(ctx): Ctx,
     _admin: Admin,
-    Path(tournament_id): Path<u64>,
+    Id(tournament_id): Id,
     Body(body): Body<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), WireError> {
     let command = DraftCommand::Create {
@@ -152,7 +152,7 @@ async fn create(
 /// `GET /api/tournaments/{id}/drafts`: the tournament's drafts, for a page to pick one.
 async fn tournament_drafts(
     State(ctx): Ctx,
-    Path(tournament_id): Path<u64>,
+    Id(tournament_id): Id,
 ) -> Result<Json<Value>, WireError> {
     let published = ctx.engine.published();
     if published
@@ -180,7 +180,7 @@ async fn tournament_drafts(
 }
 
 /// `GET /api/drafts/{id}`: the board, to anyone.
-async fn draft(State(ctx): Ctx, Path(id): Path<u64>) -> Result<Json<Value>, WireError> {
+async fn draft(State(ctx): Ctx, Id(id): Id) -> Result<Json<Value>, WireError> {
     let published = ctx.engine.published();
     let draft = published.views.drafts.draft(id).map_err(domain_error)?;
     Ok(Json(draft_json(draft)))
@@ -189,7 +189,7 @@ async fn draft(State(ctx): Ctx, Path(id): Path<u64>) -> Result<Json<Value>, Wire
 async fn start(
     State(ctx): Ctx,
     Admin(claims): Admin,
-    Path(draft_id): Path<u64>,
+    Id(draft_id): Id,
 ) -> Result<Json<Value>, WireError> {
     let by = actor(&claims);
     let draft = run_rolling(&ctx, |dice| DraftCommand::Start {
@@ -211,7 +211,7 @@ struct PickBody {
 async fn pick(
     State(ctx): Ctx,
     Caller(claims): Caller,
-    Path(draft_id): Path<u64>,
+    Id(draft_id): Id,
     Body(body): Body<PickBody>,
 ) -> Result<Json<Value>, WireError> {
     if !matches!(claims.role, Role::Admin | Role::Participant) {
@@ -234,7 +234,7 @@ async fn pick(
 async fn undo(
     State(ctx): Ctx,
     Admin(claims): Admin,
-    Path(draft_id): Path<u64>,
+    Id(draft_id): Id,
 ) -> Result<Json<Value>, WireError> {
     let command = DraftCommand::Undo {
         draft_id,
@@ -255,8 +255,8 @@ struct PageQuery {
 /// (`?before=<id>&limit=<n>`; `next_before` asks for the next page).
 async fn events(
     State(ctx): Ctx,
-    Path(id): Path<u64>,
-    Query(page): Query<PageQuery>,
+    Id(id): Id,
+    Params(page): Params<PageQuery>,
 ) -> Result<Json<Value>, WireError> {
     let published = ctx.engine.published();
     let draft = published.views.drafts.draft(id).map_err(domain_error)?;

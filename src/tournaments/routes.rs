@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -21,7 +21,7 @@ use super::timer::{RoundClocks, TimerRequest};
 use crate::auth::{Claims, Role};
 use crate::engine::EngineHandle;
 use crate::wire::errors::{unexpected, ErrorCode, WireError};
-use crate::wire::extract::{Admin, Body, Caller};
+use crate::wire::extract::{Admin, Body, Caller, Id};
 use crate::wire::time::iso;
 use crate::wire::{run, AppContext};
 
@@ -144,7 +144,7 @@ async fn list(State(ctx): Ctx, Caller(caller): Caller) -> Result<Json<Value>, Wi
 async fn tournament(
     State(ctx): Ctx,
     Caller(caller): Caller,
-    Path(id): Path<u64>,
+    Id(id): Id,
 ) -> Result<Json<Value>, WireError> {
     let staff = may_read(&caller)?;
     let state = view(&ctx);
@@ -176,7 +176,7 @@ fn participant_token(ctx: &AppContext, id: &str) -> Result<String, WireError> {
 async fn register_team(
     State(ctx): Ctx,
     _admin: Admin,
-    Path(id): Path<u64>,
+    Id(id): Id,
     Body(body): Body<TeamBody>,
 ) -> Result<(StatusCode, Json<Value>), WireError> {
     if body.speakers.len() > 3 {
@@ -217,7 +217,7 @@ async fn register_team(
 async fn register_adjudicator(
     State(ctx): Ctx,
     _admin: Admin,
-    Path(id): Path<u64>,
+    Id(id): Id,
     Body(body): Body<SpeakerBody>,
 ) -> Result<(StatusCode, Json<Value>), WireError> {
     let command = TournamentCommand::RegisterAdjudicator {
@@ -245,7 +245,7 @@ struct RoundBody {
 async fn create_round(
     State(ctx): Ctx,
     _admin: Admin,
-    Path(id): Path<u64>,
+    Id(id): Id,
     Body(body): Body<RoundBody>,
 ) -> Result<(StatusCode, Json<Value>), WireError> {
     let command = TournamentCommand::CreateRound {
@@ -267,7 +267,7 @@ async fn round(
     State(ctx): Ctx,
     Extension(clocks): Extension<Arc<RoundClocks>>,
     Caller(caller): Caller,
-    Path(id): Path<u64>,
+    Id(id): Id,
 ) -> Result<Json<Value>, WireError> {
     let staff = may_read(&caller)?;
     let state = view(&ctx);
@@ -289,7 +289,7 @@ struct CheckInBody {
 async fn check_in(
     State(ctx): Ctx,
     _admin: Admin,
-    Path(id): Path<u64>,
+    Id(id): Id,
     Body(body): Body<CheckInBody>,
 ) -> Result<Json<Value>, WireError> {
     let command = TournamentCommand::CheckIn {
@@ -307,7 +307,7 @@ async fn check_in(
 async fn start_draw(
     State(ctx): Ctx,
     _admin: Admin,
-    Path(id): Path<u64>,
+    Id(id): Id,
 ) -> Result<(StatusCode, Json<Value>), WireError> {
     let round =
         round_outcome(run(&ctx.engine, TournamentCommand::StartDraw { round_id: id }).await?)?;
@@ -355,7 +355,7 @@ async fn run_draw_job(engine: EngineHandle, round_id: u64) {
 async fn round_draw(
     State(ctx): Ctx,
     Caller(caller): Caller,
-    Path(id): Path<u64>,
+    Id(id): Id,
 ) -> Result<Json<Value>, WireError> {
     may_read(&caller)?;
     let state = view(&ctx);
@@ -398,11 +398,7 @@ async fn round_draw(
     })))
 }
 
-async fn publish(
-    State(ctx): Ctx,
-    _admin: Admin,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, WireError> {
+async fn publish(State(ctx): Ctx, _admin: Admin, Id(id): Id) -> Result<Json<Value>, WireError> {
     let round =
         round_outcome(run(&ctx.engine, TournamentCommand::Publish { round_id: id }).await?)?;
     Ok(Json(round_json(&round, true)))
@@ -455,7 +451,7 @@ async fn timer(
     State(ctx): Ctx,
     Extension(clocks): Extension<Arc<RoundClocks>>,
     _admin: Admin,
-    Path(id): Path<u64>,
+    Id(id): Id,
     Body(body): Body<TimerBody>,
 ) -> Result<Json<Value>, WireError> {
     let round = super::timer::change(&ctx.engine, &clocks, id, body.request()?).await?;
@@ -480,7 +476,7 @@ struct BallotBody {
 async fn ballot(
     State(ctx): Ctx,
     _admin: Admin,
-    Path(id): Path<u64>,
+    Id(id): Id,
     Body(body): Body<BallotBody>,
 ) -> Result<Json<Value>, WireError> {
     let winner = match body.winner.as_str() {
@@ -512,7 +508,7 @@ async fn ballot(
 async fn standings(
     State(ctx): Ctx,
     Caller(caller): Caller,
-    Path(id): Path<u64>,
+    Id(id): Id,
 ) -> Result<Json<Value>, WireError> {
     may_read(&caller)?;
     let lines = view(&ctx).standings(id).map_err(domain_error)?;

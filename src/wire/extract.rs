@@ -1,12 +1,13 @@
-//! What an HTTP handler takes from a request, shared by every contract's routes: a JSON body
-//! whose rejections are contract errors ([`Body`]), the client's address ([`ClientAddr`]), and
-//! the caller's verified token by what it may do ([`Caller`], [`Scanner`], [`IsStaff`],
-//! [`Admin`]).
+//! What an HTTP handler takes from a request, shared by every contract's routes: a JSON body,
+//! a whole-number id from the path and query parameters, each refused with a contract error
+//! rather than axum's plain text ([`Body`], [`Id`], [`Params`]), the client's address
+//! ([`ClientAddr`]), and the caller's verified token by what it may do ([`Caller`],
+//! [`Scanner`], [`IsStaff`], [`Admin`]).
 
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
@@ -60,6 +61,38 @@ fn body_error(rejection: JsonRejection) -> WireError {
             .with_http_status(StatusCode::PAYLOAD_TOO_LARGE);
     }
     error
+}
+
+/// The route's `{id}` as a whole number; anything else is a JSON 404 (no such thing), never
+/// axum's plain-text 400.
+pub struct Id(pub u64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = WireError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<u64>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(Id(id)),
+            Err(_) => Err(WireError::new(
+                ErrorCode::NotFound,
+                "ids here are whole numbers",
+            )),
+        }
+    }
+}
+
+/// Query parameters, refused with a JSON 400 that says which.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = WireError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(params)) => Ok(Params(params)),
+            Err(e) => Err(WireError::new(ErrorCode::InvalidData, e.body_text())),
+        }
+    }
 }
 
 /// The address the request came from (both ports record it for every connection).

@@ -189,7 +189,8 @@ describe('generated bad input', () => {
       ['POST', '/api/tournaments', admin], ['POST', '/api/tournaments/1/teams', admin],
       ['POST', '/api/tournaments/1/adjudicators', admin], ['POST', '/api/tournaments/1/rounds', admin],
       ['POST', '/api/rounds/1/checkins', admin], ['POST', '/api/rounds/1/timer', admin],
-      ['POST', '/api/rounds/1/ballots', admin],
+      ['POST', '/api/rounds/1/ballots', admin], ['POST', '/api/tournaments/1/drafts', admin],
+      ['POST', '/api/drafts/1/picks', admin],
     ];
     for (let round = 0; round < ROUNDS; round++) {
       const [method, path, token] = gen.pick(targets);
@@ -205,6 +206,15 @@ describe('generated bad input', () => {
       }
       // Keep the login limiter (10 a minute) from deciding every later answer.
       if (path.endsWith('/auth')) await sleep(50);
+    }
+  });
+
+  it('paths and query strings that do not parse get JSON errors too', async () => {
+    for (const [path, status] of [['/api/drafts/abc', 404], ['/api/rounds/-1', 404], ['/api/tournaments/1.5/standings', 404],
+      ['/api/drafts/1/events?before=x', 400], ['/api/drafts/1/events?limit=-1', 400]]) {
+      const res = await box.http('GET', path, { token: admin });
+      assert.equal(res.status, status, `${path}: ${res.text}`);
+      assert.ok(res.json && CODES.has(res.json.code), `${path}: ${res.text}`);
     }
   });
 
