@@ -500,13 +500,13 @@ fn draft_night() -> Vec<Event> {
         }
         .into(),
     );
-    let pick = |domain: &mut Domain, player: &str| DraftCommand::Pick {
+    let pick = |player: &str| DraftCommand::Pick {
         draft_id: 1,
         player_id: player.into(),
         actor: staff.clone(),
         dice: dice.clone(),
     };
-    let first = pick(&mut domain, "p8");
+    let first = pick("p8");
     run(&mut domain, first.into());
     run(
         &mut domain,
@@ -517,7 +517,7 @@ fn draft_night() -> Vec<Event> {
         .into(),
     );
     for player in ["p8", "p7", "p6", "p5", "p4", "p3", "p2", "p1"] {
-        let next = pick(&mut domain, player);
+        let next = pick(player);
         run(&mut domain, next.into());
     }
     events
