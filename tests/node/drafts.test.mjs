@@ -219,3 +219,23 @@ describe('the draft sockets', () => {
     assert.equal(last.event_type, 'draft_completed');
   });
 });
+
+describe('an idle spectator', () => {
+  let box;
+  before(async () => { box = await startBox({ config: '[realtime]\nping_interval_secs = 1\n' }); });
+  after(() => box.stop());
+
+  it('is pinged and stays connected while it answers, however quiet the draft', async () => {
+    const admin = await box.adminToken();
+    const tournament = (await box.http('POST', '/api/tournaments', { token: admin, body: { name: 'Quiet' } })).json;
+    const socket = spectate(box, `/ws/tournament/${tournament.id}/`);
+    await socket.open;
+    let pings = 0;
+    socket.ws.on('ping', () => { pings += 1; });
+    await sleep(4500);
+    assert.ok(pings >= 3, `${pings} pings in 4.5 s at one a second`);
+    assert.equal(socket.ws.readyState, WebSocket.OPEN, 'the heartbeat keeps it; nothing closes an answering spectator');
+    assert.equal(socket.frames.length, 0, 'no history yet, and nothing else');
+    socket.ws.close();
+  });
+});
