@@ -35,6 +35,10 @@ const DRAFT_EVENT: &str = "draft.event";
 const PREFIX: &str = "drafts:";
 /// A spectator sends nothing that matters: small frames, read and dropped.
 const MAX_FRAME_BYTES: usize = 4 * 1024;
+/// Frames a spectator's socket reads (and drops) a second, and at once: past it they are not
+/// even read.
+const DROPPED_PER_SECOND: u32 = 10;
+const DROPPED_BURST: u32 = 20;
 /// A token's expiry does not end a spectator's socket: it was never needed.
 const SPECTATORS_STAY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -213,12 +217,7 @@ impl json_ws::Notices for Silent {
 }
 
 async fn serve(ctx: Arc<AppContext>, membership: Membership, socket: WebSocket) {
-    let limits = json_ws::Limits {
-        max_frame_bytes: MAX_FRAME_BYTES,
-        ping_every: ctx.config.realtime.ping_interval,
-        commands_per_second: 10,
-        command_burst: 20,
-    };
+    let limits = ctx.socket_limits(MAX_FRAME_BYTES, DROPPED_PER_SECOND, DROPPED_BURST);
     json_ws::serve(
         socket,
         membership,

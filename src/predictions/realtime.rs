@@ -519,12 +519,7 @@ async fn serve_client(
     socket: WebSocket,
 ) {
     let client = registration.client().clone();
-    let limits = json_ws::Limits {
-        max_frame_bytes: MAX_FRAME_BYTES,
-        ping_every: ctx.config.realtime.ping_interval,
-        commands_per_second: COMMANDS_PER_SECOND,
-        command_burst: COMMAND_BURST,
-    };
+    let limits = ctx.socket_limits(MAX_FRAME_BYTES, COMMANDS_PER_SECOND, COMMAND_BURST);
     let token_left = claims.time_left();
     let (ctx, claims, client, viewer_limits) = (&ctx, &claims, &client, &viewer_limits);
     json_ws::serve(

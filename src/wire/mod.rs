@@ -104,6 +104,22 @@ impl AppContext {
         })
     }
 
+    /// What one JSON-WebSocket connection may do: the contract's frame limit and command
+    /// budget, pinged at the box's interval (`[realtime] ping_interval_secs`).
+    pub fn socket_limits(
+        &self,
+        max_frame_bytes: usize,
+        commands_per_second: u32,
+        command_burst: u32,
+    ) -> json_ws::Limits {
+        json_ws::Limits {
+            max_frame_bytes,
+            ping_every: self.config.realtime.ping_interval,
+            commands_per_second,
+            command_burst,
+        }
+    }
+
     /// What was logged after `after`, for a client resuming past its channels' history: at
     /// most the resume window (`[realtime] resume_window_events`), read off the async threads
     /// in turn with other reads; `None` when more than that was logged since (the client gets
