@@ -66,6 +66,9 @@ pub enum Role {
     Viewer,
     /// A speaker or adjudicator of a debate tournament (seed 000); `sub` is their UUID.
     Participant,
+    /// A draft's captain (seed 001): picks in that draft only; `sub` is
+    /// `<draft id>:<captain id>` (see `drafts::routes`).
+    Captain,
 }
 
 impl std::fmt::Display for Role {
@@ -76,6 +79,7 @@ impl std::fmt::Display for Role {
             Role::Admin => "admin",
             Role::Viewer => "viewer",
             Role::Participant => "participant",
+            Role::Captain => "captain",
         })
     }
 }

@@ -15,6 +15,7 @@ const draftId = Number(location.pathname.split('/').filter(Boolean)[1]);
 const state = { token: null, claims: null, board: null, events: new Map() };
 let reconnectMs = 1000;
 let refreshing = null;
+let refreshAgain = false;
 
 function claimsOf(token) {
   try {
@@ -110,12 +111,19 @@ function closeModal() {
 // --- the board --------------------------------------------------------------------------------
 
 function refreshBoard() {
-  // One refresh at a time; a burst of entries (a pick, a tie, an assignment) needs one.
-  if (refreshing) return refreshing;
+  // One refresh at a time: entries that arrive meanwhile (a pick, a tie, an assignment) ask
+  // for one more after it, so the board always ends on the latest state.
+  if (refreshing) {
+    refreshAgain = true;
+    return refreshing;
+  }
   refreshing = (async () => {
     try {
-      state.board = await api('GET', `/api/drafts/${draftId}`);
-      renderBoard();
+      do {
+        refreshAgain = false;
+        state.board = await api('GET', `/api/drafts/${draftId}`);
+        renderBoard();
+      } while (refreshAgain);
     } catch (e) {
       say(e.status === 404 ? 'There is no such draft.' : `The board could not be read: ${e.message}`, 'error');
     } finally {
@@ -150,7 +158,9 @@ function renderBoard() {
   }));
   const pool = b.players.filter((p) => p.team_id === null).sort((x, y) => y.mmr - x.mmr);
   $('pool-count').textContent = `${pool.length} left`;
-  const canPick = Boolean(b.on_the_clock) && (isStaff() || state.claims?.sub === b.on_the_clock.captain_id);
+  // A captain's token names its draft and captain: `<draft id>:<captain id>`.
+  const mine = state.claims?.role === 'captain' && state.claims.sub === `${b.id}:${b.on_the_clock?.captain_id}`;
+  const canPick = Boolean(b.on_the_clock) && (isStaff() || mine);
   $('pick-hint').hidden = !canPick;
   $('pool').replaceChildren(...pool.map((p) => {
     const li = el('li', null, { 'data-player': p.id });

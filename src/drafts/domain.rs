@@ -354,13 +354,11 @@ impl DraftsState {
         Ok((DraftOutcome::Draft(Box::new(draft)), events))
     }
 
-    /// A draft that may record more history.
-    fn open_draft(&self, draft_id: u64) -> Result<&Draft, DraftError> {
-        let draft = self.draft(draft_id)?;
-        if draft.history.len() + 8 > MAX_HISTORY {
-            return Err(DraftError::Limit(MAX_HISTORY, "history entries in a draft"));
-        }
-        Ok(draft)
+    /// Entries the rest of the draft may still need: a pick, a tie and an assignment per
+    /// player left, and the completion. Undos may not eat into it, so a draft can always be
+    /// finished however often it was undone.
+    fn room_to_finish(draft: &Draft) -> usize {
+        (draft.players.len() - draft.picks.len()) * 3 + 1
     }
 
     fn new_draft(
@@ -392,6 +390,14 @@ impl DraftsState {
                 ),
             ));
         }
+        let tidy = |m: &Member| Member {
+            id: m.id.trim().to_string(),
+            name: m.name.trim().to_string(),
+            mmr: m.mmr,
+        };
+        let captains: Vec<Member> = captains.iter().map(tidy).collect();
+        let players: Vec<Member> = players.iter().map(tidy).collect();
+        // Checked as stored: " x" and "x" are the same id.
         let mut ids = BTreeSet::new();
         for (field, member) in captains
             .iter()
@@ -403,16 +409,11 @@ impl DraftsState {
                 return Err(invalid(field, format!("{:?} is listed twice", member.id)));
             }
         }
-        let tidy = |m: &Member| Member {
-            id: m.id.trim().to_string(),
-            name: m.name.trim().to_string(),
-            mmr: m.mmr,
-        };
         Ok(Draft {
             id: self.drafts.keys().next_back().map_or(1, |id| id + 1),
             tournament_id,
-            captains: captains.iter().map(tidy).collect(),
-            players: players.iter().map(tidy).collect(),
+            captains,
+            players,
             status: DraftStatus::Created,
             picks: Vec::new(),
             rounds: Vec::new(),
@@ -428,7 +429,7 @@ impl DraftsState {
         dice: &[u8],
         now: Millis,
     ) -> Result<Vec<DraftEvent>, DraftError> {
-        let draft = self.open_draft(draft_id)?;
+        let draft = self.draft(draft_id)?;
         require_staff(actor, "start a draft")?;
         if draft.status != DraftStatus::Created {
             return Err(DraftError::Conflict("the draft has started".into()));
@@ -449,7 +450,7 @@ impl DraftsState {
         dice: &[u8],
         now: Millis,
     ) -> Result<Vec<DraftEvent>, DraftError> {
-        let draft = self.open_draft(draft_id)?;
+        let draft = self.draft(draft_id)?;
         let Some(captain) = draft.on_the_clock() else {
             return Err(DraftError::Conflict(match draft.status {
                 DraftStatus::Created => "the draft has not started".into(),
@@ -503,11 +504,18 @@ impl DraftsState {
         actor: &Actor,
         now: Millis,
     ) -> Result<Vec<DraftEvent>, DraftError> {
-        let draft = self.open_draft(draft_id)?;
+        let draft = self.draft(draft_id)?;
         require_staff(actor, "undo a pick")?;
         let Some(last) = draft.picks.last() else {
             return Err(DraftError::Conflict("no pick to undo".into()));
         };
+        // The undo's two entries, and room to pick the player again and finish.
+        if draft.history.len() + 2 + Self::room_to_finish(draft) + 3 > MAX_HISTORY {
+            return Err(DraftError::Limit(
+                MAX_HISTORY,
+                "history entries in a draft; finish it without more undos",
+            ));
+        }
         let had_round = draft
             .rounds
             .get(last.round as usize - 1)
@@ -596,20 +604,35 @@ fn require_staff(actor: &Actor, what: &str) -> Result<(), DraftError> {
     }
 }
 
+/// Characters that change how text around them shows without showing themselves (zero
+/// widths, direction overrides): refused in names and ids, so no name can pass for another.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
+        )
+}
+
+/// The actor staff act as: no captain may share it, or their picks would read as staff's.
+const STAFF_ID: &str = "admin";
+
 fn check_member(field: &'static str, member: &Member) -> Result<(), DraftError> {
-    let id = member.id.trim();
-    if id.is_empty() || id.chars().count() > MAX_ID_LEN || id.chars().any(char::is_control) {
+    let id = member.id.as_str();
+    if id.is_empty() || id.chars().count() > MAX_ID_LEN || id.chars().any(is_invisible) {
         return Err(invalid(
             field,
-            format!("an id is 1-{MAX_ID_LEN} characters"),
+            format!("an id is 1-{MAX_ID_LEN} visible characters"),
         ));
     }
-    let name = member.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control)
-    {
+    if id == STAFF_ID {
+        return Err(invalid(field, format!("{STAFF_ID:?} is staff's id")));
+    }
+    let name = member.name.as_str();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(is_invisible) {
         return Err(invalid(
             field,
-            format!("a name is 1-{MAX_NAME_LEN} characters"),
+            format!("a name is 1-{MAX_NAME_LEN} visible characters"),
         ));
     }
     if member.mmr > MAX_MMR {

@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header::CONTENT_TYPE, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -43,16 +45,75 @@ pub fn router() -> Router<Arc<AppContext>> {
         .route("/ws/draft/{id}", get(stream::draft_socket))
         .route("/ws/tournament/{id}/", get(stream::tournament_socket))
         .route("/ws/tournament/{id}", get(stream::tournament_socket))
+        .layer(Extension(Arc::new(BoardCache::default())))
+}
+
+/// Boards kept ready to send.
+const CACHED_BOARDS: usize = 8;
+
+/// The last board answered for each of a few drafts, by how many history entries it had (a
+/// draft changes only by entries): a room of phones refreshing on every entry costs one board
+/// per entry, not one per phone.
+#[derive(Debug, Default)]
+pub struct BoardCache(std::sync::Mutex<std::collections::HashMap<u64, (usize, Bytes)>>);
+
+impl BoardCache {
+    fn board(&self, draft: &Draft) -> Bytes {
+        let mut boards = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((entries, body)) = boards.get(&draft.id) {
+            if *entries == draft.history.len() {
+                return body.clone();
+            }
+        }
+        let body = Bytes::from(draft_json(draft).to_string());
+        if boards.len() >= CACHED_BOARDS && !boards.contains_key(&draft.id) {
+            boards.clear();
+        }
+        boards.insert(draft.id, (draft.history.len(), body.clone()));
+        body
+    }
 }
 
 fn domain_error(e: DraftError) -> WireError {
     DomainError::from(e).into()
 }
 
+/// A captain's token names the draft and the captain: it picks in that draft alone.
+fn captain_sub(draft_id: u64, captain_id: &str) -> String {
+    format!("{draft_id}:{captain_id}")
+}
+
 fn actor(claims: &Claims) -> Actor {
     Actor {
         user_id: claims.sub.clone(),
         staff: claims.role == Role::Admin,
+    }
+}
+
+/// Who picks in `draft_id`: staff, or a captain of that draft (as the captain's id).
+fn picker(claims: &Claims, draft_id: u64) -> Result<Actor, WireError> {
+    match claims.role {
+        Role::Admin => Ok(actor(claims)),
+        Role::Captain => {
+            let prefix = format!("{draft_id}:");
+            let captain = claims.sub.strip_prefix(&prefix).ok_or_else(|| {
+                WireError::new(
+                    ErrorCode::Forbidden,
+                    "this captain's token is for another draft",
+                )
+            })?;
+            Ok(Actor {
+                user_id: captain.to_string(),
+                staff: false,
+            })
+        }
+        other => Err(WireError::new(
+            ErrorCode::Forbidden,
+            format!("a {other} token does not pick"),
+        )),
     }
 }
 
@@ -124,7 +185,7 @@ struct CreateBody {
 }
 
 /// `POST /api/tournaments/{id}/drafts`: 201 with the board, each captain with the token they
-/// pick with (role `participant`, `sub` their id).
+/// pick with (role `captain`, for this draft only).
 async fn create(
     State(ctx): Ctx,
     _admin: Admin,
@@ -140,9 +201,11 @@ async fn create(
     let mut board = draft_json(&draft);
     let mut tokens = serde_json::Map::new();
     for captain in &draft.captains {
-        let token = ctx
-            .secrets
-            .mint(Role::Participant, &captain.id, CAPTAIN_TOKEN_TTL)?;
+        let token = ctx.secrets.mint(
+            Role::Captain,
+            &captain_sub(draft.id, &captain.id),
+            CAPTAIN_TOKEN_TTL,
+        )?;
         tokens.insert(captain.id.clone(), token.into());
     }
     board["captain_tokens"] = Value::Object(tokens);
@@ -180,10 +243,14 @@ async fn tournament_drafts(
 }
 
 /// `GET /api/drafts/{id}`: the board, to anyone.
-async fn draft(State(ctx): Ctx, Id(id): Id) -> Result<Json<Value>, WireError> {
+async fn draft(
+    State(ctx): Ctx,
+    Extension(boards): Extension<Arc<BoardCache>>,
+    Id(id): Id,
+) -> Result<impl IntoResponse, WireError> {
     let published = ctx.engine.published();
     let draft = published.views.drafts.draft(id).map_err(domain_error)?;
-    Ok(Json(draft_json(draft)))
+    Ok(([(CONTENT_TYPE, "application/json")], boards.board(draft)))
 }
 
 async fn start(
@@ -214,13 +281,7 @@ async fn pick(
     Id(draft_id): Id,
     Body(body): Body<PickBody>,
 ) -> Result<Json<Value>, WireError> {
-    if !matches!(claims.role, Role::Admin | Role::Participant) {
-        return Err(WireError::new(
-            ErrorCode::Forbidden,
-            format!("a {} token does not pick", claims.role),
-        ));
-    }
-    let by = actor(&claims);
+    let by = picker(&claims, draft_id)?;
     let draft = run_rolling(&ctx, |dice| DraftCommand::Pick {
         draft_id,
         player_id: body.player_id.clone(),

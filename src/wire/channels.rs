@@ -267,6 +267,10 @@ pub struct Client {
     /// Last seq handed to the connection, per channel: the resume point if the client is cut.
     delivered: Mutex<BTreeMap<String, u64>>,
     channels: Mutex<HashSet<String>>,
+    /// Per channel, the seq the client was caught up to by a backlog of its own
+    /// ([`Channels::join_after`]): a live message at or below it is one it has, and is not
+    /// sent again (the fan-out may publish it after the state it was read from).
+    floors: Mutex<HashMap<String, u64>>,
     /// Bytes queued by every client of the layer, this one's included.
     box_queued: Arc<AtomicUsize>,
 }
@@ -297,6 +301,7 @@ impl Client {
             ready: Notify::new(),
             delivered: Mutex::new(BTreeMap::new()),
             channels: Mutex::new(HashSet::new()),
+            floors: Mutex::new(HashMap::new()),
         }
     }
 
@@ -310,6 +315,11 @@ impl Client {
     /// only make it come back for the same backlog.
     pub fn push_backlog(&self, msg: Arc<ChannelMessage>) {
         self.enqueue(msg, true);
+    }
+
+    fn has_through(&self, channel: &str, seq: u64) -> bool {
+        let floors = lock(&self.floors);
+        !floors.is_empty() && floors.get(channel).is_some_and(|floor| seq <= *floor)
     }
 
     /// Says which device this client acts as (a GM station, once identified).
@@ -333,6 +343,9 @@ impl Client {
     }
 
     fn enqueue(&self, msg: Arc<ChannelMessage>, backlog: bool) -> bool {
+        if !backlog && msg.seq > 0 && self.has_through(&msg.channel, msg.seq) {
+            return true;
+        }
         // Encoded before the lock: the first client of a framing pays for everyone's.
         let size = self.size_of(&msg);
         let mut outbox = lock(&self.outbox);
@@ -714,10 +727,13 @@ impl Channels {
     }
 
     /// Finishes a [`Subscribed::Behind`] subscription once the client was sent the state as of
-    /// `seq`: queues the history after it and registers the client.
+    /// `seq`: queues the history after it and registers the client. Live messages at or below
+    /// `seq` published later (the fan-out runs behind the published state) are not sent: the
+    /// client has them.
     pub fn join_after(&self, client: &Arc<Client>, channel: &str, seq: u64) {
         let history = lock(&self.history);
         lock(&client.channels).insert(channel.to_string());
+        lock(&client.floors).insert(channel.to_string(), seq);
         if let Some(h) = history.get(channel) {
             for msg in h.after(seq) {
                 client.push_backlog(msg);
@@ -735,6 +751,7 @@ impl Channels {
 
     pub fn unsubscribe(&self, client: &Client, channel: &str) {
         lock(&client.channels).remove(channel);
+        lock(&client.floors).remove(channel);
         let mut subscribers = lock(&self.subscribers);
         if let Some(ids) = subscribers.get_mut(channel) {
             ids.remove(&client.id);
@@ -845,6 +862,21 @@ mod tests {
             assert!(c.push(event(seq)));
         }
         assert!(!c.push(event(0)), "a live overflow still cuts");
+    }
+
+    #[test]
+    fn a_client_caught_up_to_a_seq_is_not_sent_what_it_has_again() {
+        let channels = Channels::default();
+        let client = channels.connect(QueueLimits::default(), Framing::JsonFrame);
+        // Caught up from the state as of 10, while the fan-out had published only up to 8.
+        channels.join_after(&client, "streamer:s", 10);
+        for seq in [9, 10, 11] {
+            channels.publish(event(seq));
+        }
+        assert_eq!(drain(&client), vec![11], "9 and 10 were in its catch-up");
+        // Live-only messages (seq 0) always go.
+        channels.publish(event(0));
+        assert_eq!(drain(&client), vec![0]);
     }
 
     #[test]

@@ -325,6 +325,24 @@ fn a_draft_is_made_of_equal_teams_of_valid_members_in_a_known_tournament() {
             vec![member("x", 1), member("y\u{0}", 1)],
             ErrorKind::Invalid,
         ),
+        (
+            1,
+            c(2),
+            vec![member("x", 1), member(" x", 1)],
+            ErrorKind::Invalid,
+        ),
+        (
+            1,
+            c(2),
+            vec![member("x", 1), member("y\u{202E}", 1)],
+            ErrorKind::Invalid,
+        ),
+        (
+            1,
+            vec![member("admin", 1), member("c1", 1)],
+            p(2),
+            ErrorKind::Invalid,
+        ),
     ];
     let state = DraftsState::default();
     for (tournament_id, captains, players, kind) in table {
@@ -368,4 +386,27 @@ fn the_tournament_socket_gets_the_last_entries_of_all_its_drafts_oldest_first() 
     assert_eq!(all.len(), 6);
     assert_eq!(last3, all[3..]);
     assert!(night.state.tournament_history(2, 20).is_empty());
+}
+
+#[test]
+fn undos_cannot_use_up_the_history_a_draft_needs_to_finish() {
+    let mut night = Night::new(&[("a", 1), ("b", 2)], &[("p1", 10), ("p2", 20)]);
+    night.start(&[]);
+    let undo = || DraftCommand::Undo {
+        draft_id: 1,
+        actor: staff(),
+    };
+    let mut refused = None;
+    for _ in 0..MAX_HISTORY {
+        night.pick(staff(), "p1", &[]).unwrap();
+        if let Err(e) = night.try_run(undo()) {
+            refused = Some(e);
+            break;
+        }
+    }
+    assert_eq!(refused.map(|e| e.kind()), Some(ErrorKind::Conflict));
+    // Still finishable: the picks go through.
+    night.pick(staff(), "p2", &[]).unwrap();
+    assert_eq!(night.draft().status, DraftStatus::Completed);
+    assert!(night.draft().history.len() <= MAX_HISTORY);
 }
