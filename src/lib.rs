@@ -18,6 +18,7 @@ pub mod hardware;
 pub mod hub;
 pub mod predictions;
 pub mod server;
+pub mod sports;
 pub mod store;
 pub mod systemd;
 pub mod tls;
