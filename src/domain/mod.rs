@@ -31,6 +31,9 @@ use crate::predictions::domain::{
     PredictionCommand, PredictionError, PredictionEvent, PredictionOutcome, PredictionsState,
     PredictionsView,
 };
+use crate::sports::domain::{
+    SportsCommand, SportsError, SportsEvent, SportsOutcome, SportsState, SportsView,
+};
 use crate::tournaments::domain::{
     TournamentCommand, TournamentError, TournamentEvent, TournamentOutcome, TournamentsState,
     TournamentsView,
@@ -48,14 +51,17 @@ pub enum Contract {
     Tournaments,
     /// Shuffle drafts (seed 001) in a tournament: captains, pools, picks and their history.
     Drafts,
+    /// A sports day (seed 003): events, teams, fixtures, results, announcements, tickets.
+    Sports,
 }
 
 impl Contract {
-    pub const ALL: [Contract; 4] = [
+    pub const ALL: [Contract; 5] = [
         Contract::Gm,
         Contract::Predictions,
         Contract::Tournaments,
         Contract::Drafts,
+        Contract::Sports,
     ];
 
     /// The contract's stable tag in log records (record version 2).
@@ -65,6 +71,7 @@ impl Contract {
             Contract::Predictions => 2,
             Contract::Tournaments => 3,
             Contract::Drafts => 4,
+            Contract::Sports => 5,
         }
     }
 
@@ -80,6 +87,7 @@ pub enum Command {
     Predictions(PredictionCommand),
     Tournaments(TournamentCommand),
     Drafts(DraftCommand),
+    Sports(SportsCommand),
     /// Sent once at boot after replay: each contract settles what a power cut left half done.
     Recover,
     /// Changes nothing: proves the engine answers (the systemd watchdog).
@@ -115,6 +123,12 @@ impl From<DraftCommand> for Command {
     }
 }
 
+impl From<SportsCommand> for Command {
+    fn from(command: SportsCommand) -> Self {
+        Command::Sports(command)
+    }
+}
+
 impl From<PredictionCommand> for Command {
     fn from(command: PredictionCommand) -> Self {
         Command::Predictions(command)
@@ -128,6 +142,7 @@ pub enum Event {
     Predictions(PredictionEvent),
     Tournaments(TournamentEvent),
     Drafts(DraftEvent),
+    Sports(SportsEvent),
 }
 
 impl Event {
@@ -137,6 +152,7 @@ impl Event {
             Event::Predictions(_) => Contract::Predictions,
             Event::Tournaments(_) => Contract::Tournaments,
             Event::Drafts(_) => Contract::Drafts,
+            Event::Sports(_) => Contract::Sports,
         }
     }
 
@@ -147,6 +163,7 @@ impl Event {
             Event::Predictions(event) => event.kind(),
             Event::Tournaments(event) => event.kind(),
             Event::Drafts(event) => event.kind(),
+            Event::Sports(event) => event.kind(),
         }
     }
 
@@ -157,6 +174,7 @@ impl Event {
             Event::Predictions(event) => postcard::to_allocvec(event),
             Event::Tournaments(event) => postcard::to_allocvec(event),
             Event::Drafts(event) => postcard::to_allocvec(event),
+            Event::Sports(event) => postcard::to_allocvec(event),
         }
     }
 
@@ -167,6 +185,7 @@ impl Event {
             Contract::Predictions => Event::Predictions(postcard::from_bytes(body)?),
             Contract::Tournaments => Event::Tournaments(postcard::from_bytes(body)?),
             Contract::Drafts => Event::Drafts(postcard::from_bytes(body)?),
+            Contract::Sports => Event::Sports(postcard::from_bytes(body)?),
         })
     }
 }
@@ -186,6 +205,9 @@ impl Serialize for Event {
             Event::Drafts(event) => {
                 serializer.serialize_newtype_variant("Event", 3, "Draft", event)
             }
+            Event::Sports(event) => {
+                serializer.serialize_newtype_variant("Event", 4, "Sports", event)
+            }
         }
     }
 }
@@ -197,6 +219,7 @@ pub enum Outcome {
     Predictions(PredictionOutcome),
     Tournaments(TournamentOutcome),
     Drafts(DraftOutcome),
+    Sports(SportsOutcome),
     /// `Ping` and `Recover`.
     Done,
 }
@@ -241,6 +264,16 @@ impl TryFrom<Outcome> for DraftOutcome {
     }
 }
 
+impl TryFrom<Outcome> for SportsOutcome {
+    type Error = Outcome;
+    fn try_from(outcome: Outcome) -> Result<Self, Outcome> {
+        match outcome {
+            Outcome::Sports(outcome) => Ok(outcome),
+            other => Err(other),
+        }
+    }
+}
+
 /// Why a command was refused. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
@@ -252,6 +285,8 @@ pub enum DomainError {
     Tournaments(#[from] TournamentError),
     #[error(transparent)]
     Drafts(#[from] DraftError),
+    #[error(transparent)]
+    Sports(#[from] SportsError),
 }
 
 impl DomainError {
@@ -262,6 +297,7 @@ impl DomainError {
             DomainError::Predictions(e) => e.kind(),
             DomainError::Tournaments(e) => e.kind(),
             DomainError::Drafts(e) => e.kind(),
+            DomainError::Sports(e) => e.kind(),
         }
     }
 }
@@ -274,6 +310,7 @@ pub struct Views {
     pub predictions: Arc<PredictionsView>,
     pub tournaments: Arc<TournamentsView>,
     pub drafts: Arc<DraftsView>,
+    pub sports: Arc<SportsView>,
 }
 
 /// Orders scans that reached the engine together so the earliest scan time wins a conflict.
@@ -305,6 +342,7 @@ pub struct DomainSnapshot {
     predictions: PredictionsState,
     tournaments: TournamentsState,
     drafts: DraftsState,
+    sports: SportsState,
 }
 
 /// The box's whole state. Owned by the engine's single writer task.
@@ -314,6 +352,7 @@ pub struct Domain {
     predictions: PredictionsState,
     tournaments: TournamentsState,
     drafts: DraftsState,
+    sports: SportsState,
 }
 
 impl Domain {
@@ -323,6 +362,7 @@ impl Domain {
             predictions: PredictionsState::default(),
             tournaments: TournamentsState::default(),
             drafts: DraftsState::default(),
+            sports: SportsState::default(),
         }
     }
 
@@ -333,6 +373,7 @@ impl Domain {
             predictions: self.predictions.clone(),
             tournaments: self.tournaments.clone(),
             drafts: self.drafts.clone(),
+            sports: self.sports.clone(),
         }
     }
 
@@ -348,6 +389,7 @@ impl Domain {
             predictions: snapshot.predictions,
             tournaments: snapshot.tournaments,
             drafts: snapshot.drafts,
+            sports: snapshot.sports,
         })
     }
 
@@ -365,6 +407,10 @@ impl Domain {
 
     pub fn drafts(&self) -> &DraftsState {
         &self.drafts
+    }
+
+    pub fn sports(&self) -> &SportsState {
+        &self.sports
     }
 
     pub fn catalog(&self) -> &TokenCatalog {
@@ -420,6 +466,16 @@ impl Domain {
                     events.into_iter().map(Event::Drafts).collect(),
                 ))
             }
+            Command::Sports(command) => {
+                let (outcome, events) = self.sports.decide(command, now)?;
+                for event in &events {
+                    self.sports.apply(event);
+                }
+                Ok((
+                    Outcome::Sports(outcome),
+                    events.into_iter().map(Event::Sports).collect(),
+                ))
+            }
             Command::Recover => {
                 let events: Vec<Event> = self
                     .gm
@@ -449,6 +505,7 @@ impl Domain {
             predictions: Arc::new(self.predictions.view()),
             tournaments: Arc::new(self.tournaments.clone()),
             drafts: Arc::new(self.drafts.clone()),
+            sports: Arc::new(self.sports.clone()),
         }
     }
 
@@ -461,6 +518,7 @@ impl Domain {
                 Contract::Predictions => views.predictions = Arc::new(self.predictions.view()),
                 Contract::Tournaments => views.tournaments = Arc::new(self.tournaments.clone()),
                 Contract::Drafts => views.drafts = Arc::new(self.drafts.clone()),
+                Contract::Sports => views.sports = Arc::new(self.sports.clone()),
             }
         }
         views
@@ -473,6 +531,7 @@ impl Domain {
             Event::Predictions(event) => self.predictions.apply(event),
             Event::Tournaments(event) => self.tournaments.apply(event),
             Event::Drafts(event) => self.drafts.apply(event),
+            Event::Sports(event) => self.sports.apply(event),
         }
     }
 }

@@ -10,6 +10,10 @@ use crate::gm::domain::{
     VideoControl,
 };
 use crate::predictions::domain::{CloseReason, NewPrediction, PredictionOption};
+use crate::sports::domain::leaderboard::Points as SportsPoints;
+use crate::sports::domain::{
+    AnnouncementType, Member as SportsMember, MemberRole, Priority, Score, SportsCommand,
+};
 use crate::tournaments::domain::{
     Adjudicator, Ballot, Draw, Room, Side, Speaker, TimerAction, TournamentCommand,
 };
@@ -40,7 +44,7 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
     let scan_ids = ["c1", "c2", "c3", "c4"];
     let users = ["ada", "bob", "cy"];
     let predictions = ["p1", "p2", "p3"];
-    match dice.below(20) {
+    match dice.below(22) {
         0 => Command::Gm(GmCommand::CreateSession {
             session_id: format!("s{n}"),
             name: "night".into(),
@@ -152,6 +156,7 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
         }),
         15 | 16 => Command::Tournaments(tournament_command(dice, n)),
         17 | 18 => Command::Drafts(draft_command(dice)),
+        19 | 20 => Command::Sports(sports_command(dice, now)),
         _ => Command::Predictions(PredictionCommand::Vote {
             prediction_id: dice.pick(&predictions).into(),
             user_id: dice.pick(&users).into(),
@@ -159,6 +164,62 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
             votes: dice.below(6) as u64,
             client_vote_id: format!("v{}", dice.below(8)),
         }),
+    }
+}
+
+/// Sports-day commands over a small pool of ids: events, teams, fixtures with results that
+/// move the stored leaderboard, announcements, tickets.
+fn sports_command(dice: &mut Dice, now: Millis) -> SportsCommand {
+    let id = |dice: &mut Dice| 1 + dice.below(4) as u64;
+    match dice.below(9) {
+        0 => SportsCommand::CreateEvent {
+            name: format!("Day {}", dice.below(3)),
+            public: dice.below(2) == 0,
+            points: SportsPoints::default(),
+            created_by: "admin".into(),
+        },
+        1 => SportsCommand::CreateTeam {
+            name: format!("Team {}", dice.below(9)),
+            members: vec![SportsMember {
+                user_id: format!("u{}", dice.below(5)),
+                role: MemberRole::Manager,
+            }],
+        },
+        2 => SportsCommand::Register {
+            event_id: id(dice),
+            team_id: id(dice),
+        },
+        3 => SportsCommand::AddFixture {
+            event_id: id(dice),
+            home: id(dice),
+            away: id(dice),
+            starts_at: now + 3_600_000,
+        },
+        4 | 5 => SportsCommand::RecordResult {
+            fixture_id: id(dice),
+            score: Score {
+                home: dice.below(4) as u32,
+                away: dice.below(4) as u32,
+            },
+        },
+        6 => SportsCommand::DeleteFixture {
+            fixture_id: id(dice),
+        },
+        7 => SportsCommand::Announce {
+            event_id: id(dice),
+            title: "Notice".into(),
+            message: "Read this".into(),
+            kind: AnnouncementType::General,
+            priority: Priority::Normal,
+            target_teams: [id(dice)].into(),
+            expires_at: None,
+            created_by: "admin".into(),
+        },
+        _ => SportsCommand::Purchase {
+            event_id: id(dice),
+            user_id: "buyer".into(),
+            quantity: dice.below(4) as u32,
+        },
     }
 }
 

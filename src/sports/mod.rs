@@ -9,7 +9,7 @@
 //!
 //! Tests: `domain/tests.rs`, `domain/leaderboard.rs`.
 //!
-//! Built so far: recipe step 1 (the state machine). Not yet: the core's variants, the HTTP
+//! Built so far: recipe steps 1-2 (the state machine, the core's variants: log tag 5). Not yet: the HTTP
 //! API, the WebSocket topics, the SSE streams, the scoreboard page (ARCHITECTURE.md, "Left to
 //! do").
 

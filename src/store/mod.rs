@@ -41,7 +41,7 @@ const PROBE: TableDefinition<u64, &[u8]> = TableDefinition::new("probe");
 pub const PROBE_BYTES: usize = 1024 * 1024;
 
 /// The snapshot format this build writes; any other is ignored (boot replays the whole log).
-pub const SNAPSHOT_VERSION: u8 = 6;
+pub const SNAPSHOT_VERSION: u8 = 7;
 
 /// The record version this build writes.
 pub const RECORD_VERSION: u8 = 2;
