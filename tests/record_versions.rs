@@ -16,7 +16,8 @@
 //!
 //! `log-record-v2-drafts.redb` came with the draft contract (tag 4): a tournament with a
 //! shuffle draft of four equal captains (so a tie is rolled), picks, an undo and the draft to
-//! its end.
+//! its end. `log-record-v2-sports.redb` came with the sports-day contract (tag 5): an event,
+//! teams, fixtures and results with their stored leaderboard, an announcement, a ticket.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,6 +29,10 @@ use venuebox::gm::domain::{
 };
 use venuebox::gm::tokens::{ScoringRules, TokenCatalog};
 use venuebox::predictions::domain::{CloseReason, PredictionCommand, PredictionOutcome};
+use venuebox::sports::domain::{
+    leaderboard::Points, AnnouncementType, Member as SportsMember, MemberRole, Priority,
+    PurchaseStatus, Score, SportsCommand,
+};
 use venuebox::store::{maintenance, Store};
 use venuebox::tournaments::domain::{
     draw::make_draw, Adjudicator, Ballot, Side, Speaker, TimerAction, TournamentCommand,
@@ -564,6 +569,139 @@ fn a_record_v2_log_with_a_shuffle_draft_replays() {
         "TieRoll",
         "PickUndone",
         "DraftCompleted",
+    ] {
+        assert!(checked.contains_key(kind), "{kind} in {checked:?}");
+    }
+}
+
+const SPORTS_FIXTURE: &str = "log-record-v2-sports.redb";
+
+/// The game of the sports fixture: an event of three teams, three results (one corrected),
+/// a rescheduled and a deleted fixture, an announcement to one team, a ticket confirmed.
+fn sports_day() -> Vec<Event> {
+    let mut domain = Domain::new(
+        TokenCatalog::demo(&ScoringRules::default()),
+        Limits::default(),
+    );
+    let mut events = Vec::new();
+    let mut now = 1_769_000_000_000;
+    let mut run = |domain: &mut Domain, command: SportsCommand| {
+        now += 1_000;
+        let (_, mut logged) = domain.execute(&command.into(), now).expect("accepted");
+        events.append(&mut logged);
+    };
+    run(
+        &mut domain,
+        SportsCommand::CreateEvent {
+            name: "Fixture Games".into(),
+            public: true,
+            points: Points::default(),
+            created_by: "admin".into(),
+        },
+    );
+    for t in 1..=3u64 {
+        run(
+            &mut domain,
+            SportsCommand::CreateTeam {
+                name: format!("Team {t}"),
+                members: vec![SportsMember {
+                    user_id: format!("m{t}"),
+                    role: MemberRole::Manager,
+                }],
+            },
+        );
+        run(
+            &mut domain,
+            SportsCommand::Register {
+                event_id: 1,
+                team_id: t,
+            },
+        );
+    }
+    for (home, away) in [(1, 2), (2, 3), (3, 1), (1, 3)] {
+        run(
+            &mut domain,
+            SportsCommand::AddFixture {
+                event_id: 1,
+                home,
+                away,
+                starts_at: 1_769_100_000_000,
+            },
+        );
+    }
+    for (fixture_id, home, away) in [(1, 2, 0), (2, 1, 1), (3, 0, 3), (1, 2, 1)] {
+        run(
+            &mut domain,
+            SportsCommand::RecordResult {
+                fixture_id,
+                score: Score { home, away },
+            },
+        );
+    }
+    run(&mut domain, SportsCommand::DeleteFixture { fixture_id: 4 });
+    run(
+        &mut domain,
+        SportsCommand::Announce {
+            event_id: 1,
+            title: "Rain".into(),
+            message: "Team 2 to the hall".into(),
+            kind: AnnouncementType::WeatherAlert,
+            priority: Priority::Urgent,
+            target_teams: [2].into(),
+            expires_at: None,
+            created_by: "admin".into(),
+        },
+    );
+    run(
+        &mut domain,
+        SportsCommand::Purchase {
+            event_id: 1,
+            user_id: "guest".into(),
+            quantity: 2,
+        },
+    );
+    run(
+        &mut domain,
+        SportsCommand::SetPurchaseStatus {
+            purchase_id: 1,
+            status: PurchaseStatus::Confirmed,
+        },
+    );
+    events
+}
+
+#[test]
+fn a_record_v2_log_with_a_sports_day_replays() {
+    if std::env::var_os("VENUEBOX_WRITE_FIXTURES").is_some() {
+        let _ = std::fs::remove_file(fixture(SPORTS_FIXTURE));
+        Store::open(&fixture(SPORTS_FIXTURE))
+            .unwrap()
+            .append(1, &sports_day())
+            .unwrap();
+        let mut written = redb::Database::open(fixture(SPORTS_FIXTURE)).unwrap();
+        while written.compact().unwrap() {}
+    }
+    let (domain, count) = replay_fixture(SPORTS_FIXTURE);
+    assert_eq!(count as usize, events_of(SPORTS_FIXTURE).len());
+    let sports = domain.sports();
+    let event = sports.meet(1).expect("the event is back");
+    assert_eq!(event.teams.len(), 3);
+    // The stored leaderboard is what the results make.
+    assert_eq!(event.leaderboard, sports.recompute(1));
+    let order: Vec<u64> = event.leaderboard.iter().map(|r| r.team_id).collect();
+    assert_eq!(order, [1, 2, 3]);
+    assert_eq!(sports.schedule(1).len(), 3, "one fixture deleted");
+    assert_eq!(
+        sports.purchase(1).unwrap().status,
+        PurchaseStatus::Confirmed
+    );
+    assert_eq!(sports.announcement(1).unwrap().target_teams.len(), 1);
+    let checked = maintenance::check(&fixture(SPORTS_FIXTURE)).unwrap().kinds;
+    for kind in [
+        "SportsEventCreated",
+        "FixtureSaved",
+        "LeaderboardStored",
+        "PurchaseSaved",
     ] {
         assert!(checked.contains_key(kind), "{kind} in {checked:?}");
     }

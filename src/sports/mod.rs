@@ -9,8 +9,8 @@
 //!
 //! Tests: `domain/tests.rs`, `domain/leaderboard.rs`.
 //!
-//! Built so far: recipe steps 1-2 (the state machine, the core's variants: log tag 5). Not yet: the HTTP
-//! API, the WebSocket topics, the SSE streams, the scoreboard page (ARCHITECTURE.md, "Left to
-//! do").
+//! Built so far: recipe steps 1-2 (the state machine; the core's variants, log tag 5). Not
+//! yet: the HTTP API, the WebSocket topics, the SSE streams, the scoreboard page
+//! (ARCHITECTURE.md, "Left to do").
 
 pub mod domain;
