@@ -698,7 +698,7 @@ fn a_record_v2_log_with_a_sports_day_replays() {
     assert_eq!(sports.announcement(1).unwrap().target_teams.len(), 1);
     let checked = maintenance::check(&fixture(SPORTS_FIXTURE)).unwrap().kinds;
     for kind in [
-        "SportsEventCreated",
+        "MeetCreated",
         "FixtureSaved",
         "LeaderboardStored",
         "PurchaseSaved",
