@@ -12,7 +12,7 @@ use crate::engine::{EngineHandle, Published};
 use crate::hardware::leds::GameLights;
 use crate::hardware::rig::Booting;
 use crate::wire::AppContext;
-use crate::{drafts, gm, predictions, tournaments};
+use crate::{drafts, gm, predictions, sports, tournaments};
 
 /// Every contract's HTTP and WebSocket routes.
 pub fn routes() -> Router<Arc<AppContext>> {
@@ -23,6 +23,7 @@ pub fn routes() -> Router<Arc<AppContext>> {
         .merge(tournaments::page::router())
         .merge(drafts::routes::router())
         .merge(drafts::page::router())
+        .merge(sports::routes::router())
 }
 
 /// What each contract takes before the engine's boot recovery: the outputs it drives (the HDMI

@@ -6,11 +6,13 @@
 //! |---|---|
 //! | `domain/mod.rs` | the pure state machine: events (meets), teams, registrations, fixtures, results, announcements, purchases |
 //! | `domain/leaderboard.rs` | the leaderboard and its tie-breaks |
+//! | `routes.rs` | the HTTP API: events, teams, registrations, fixtures, results, leaderboards, announcements, purchases |
 //!
 //! Tests: `domain/tests.rs`, `domain/leaderboard.rs`.
 //!
-//! Built so far: recipe steps 1-2 (the state machine; the core's variants, log tag 5). Not
-//! yet: the HTTP API, the WebSocket topics, the SSE streams, the scoreboard page
+//! Built so far: recipe steps 1-3 (the state machine; the core's variants, log tag 5; the
+//! HTTP API). Not yet: the WebSocket topics, the SSE streams, the scoreboard page
 //! (ARCHITECTURE.md, "Left to do").
 
 pub mod domain;
+pub mod routes;

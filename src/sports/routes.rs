@@ -1,0 +1,809 @@
+//! The sports day's HTTP API (seed 003): staff (or an event's managers, for their event)
+//! create events, teams, registrations, fixtures, results and announcements; staff at the gate
+//! sell tickets; anyone reads a public event, its schedule and leaderboard; a private event
+//! only its teams' members, its managers and staff; a purchase only its buyer and staff.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::domain::leaderboard::Points;
+use super::domain::{
+    Announcement, AnnouncementChange, AnnouncementType, Fixture, FixtureChange, FixtureStatus,
+    Meet, Member, MemberRole, Priority, Purchase, PurchaseStatus, Score, SportsCommand,
+    SportsError, SportsOutcome, SportsState, Team,
+};
+use crate::auth::{Claims, Role};
+use crate::domain::{DomainError, Millis};
+use crate::engine::wall_clock_ms;
+use crate::wire::errors::{ErrorCode, WireError};
+use crate::wire::extract::{Admin, Body, Caller, Id, Params};
+use crate::wire::time::iso;
+use crate::wire::{run, AppContext};
+
+type Ctx = State<Arc<AppContext>>;
+
+pub fn router() -> Router<Arc<AppContext>> {
+    Router::new()
+        .route("/api/events", post(create_event))
+        .route("/api/events/{id}", get(event))
+        .route("/api/events/{id}/registrations", post(register))
+        .route("/api/events/{id}/fixtures", post(add_fixture))
+        .route("/api/events/{id}/leaderboard", get(leaderboard))
+        .route("/api/teams", post(create_team))
+        .route(
+            "/api/fixtures/{id}",
+            patch(change_fixture).delete(delete_fixture),
+        )
+        .route("/api/fixtures/{id}/result", post(record_result))
+        .route("/api/announcements", post(announce).get(announcements))
+        .route(
+            "/api/announcements/{id}",
+            patch(change_announcement).delete(delete_announcement),
+        )
+        .route("/api/announcements/{id}/broadcast", post(rebroadcast))
+        .route("/api/purchases", post(purchase))
+        .route("/api/purchases/{id}", get(purchase_of).patch(set_purchase))
+}
+
+fn domain_error(e: SportsError) -> WireError {
+    DomainError::from(e).into()
+}
+
+fn view(ctx: &AppContext) -> Arc<SportsState> {
+    ctx.engine.published().views.sports.clone()
+}
+
+async fn answer(ctx: &AppContext, command: SportsCommand) -> Result<SportsOutcome, WireError> {
+    run::<SportsOutcome>(&ctx.engine, command).await
+}
+
+fn forbidden(what: &str) -> WireError {
+    WireError::new(
+        ErrorCode::Forbidden,
+        format!("only staff or the event's managers {what}"),
+    )
+}
+
+/// Staff, or a manager (or the creator) of `event_id`.
+fn may_run(
+    state: &SportsState,
+    claims: &Claims,
+    event_id: u64,
+    what: &str,
+) -> Result<(), WireError> {
+    if claims.role == Role::Admin || state.manages(event_id, &claims.sub) {
+        Ok(())
+    } else {
+        Err(forbidden(what))
+    }
+}
+
+/// Who may read an event: anyone for a public one; for a private one its teams' members, its
+/// managers and staff.
+pub fn may_watch(state: &SportsState, event: &Meet, claims: Option<&Claims>) -> bool {
+    event.public
+        || claims.is_some_and(|c| {
+            c.role == Role::Admin
+                || state.takes_part(event.id, &c.sub)
+                || state.manages(event.id, &c.sub)
+        })
+}
+
+/// The caller's claims when the request carries a valid token (reads are open to anonymous
+/// callers where the event is public).
+async fn optional_caller(ctx: &AppContext, headers: &axum::http::HeaderMap) -> Option<Claims> {
+    let token = crate::wire::extract::bearer_token(headers)?;
+    ctx.secrets.verify(token).ok()
+}
+
+fn time_of(field: &'static str, text: &str) -> Result<Millis, WireError> {
+    crate::wire::time::parse_time(&Value::String(text.to_string())).ok_or_else(|| {
+        WireError::new(
+            ErrorCode::InvalidData,
+            format!("{field} is an ISO 8601 time (2026-06-01T10:00:00Z)"),
+        )
+    })
+}
+
+// --- JSON shapes ---------------------------------------------------------------------------
+
+pub fn fixture_json(state: &SportsState, f: &Fixture) -> Value {
+    let team = |id: u64| json!({ "id": id, "name": state.teams.get(&id).map(|t| t.name.clone()) });
+    let status = match f.status {
+        FixtureStatus::Scheduled => "scheduled",
+        FixtureStatus::Rescheduled => "rescheduled",
+        FixtureStatus::Cancelled => "cancelled",
+        FixtureStatus::Final => "final",
+        FixtureStatus::Deleted => "deleted",
+    };
+    json!({
+        "id": f.id,
+        "event_id": f.event_id,
+        "home_team": team(f.home),
+        "away_team": team(f.away),
+        "starts_at": iso(f.starts_at),
+        "status": status,
+        "result": f.result.map(|s| json!({ "home_score": s.home, "away_score": s.away })),
+    })
+}
+
+pub fn leaderboard_json(state: &SportsState, event: &Meet) -> Value {
+    Value::Array(
+        event
+            .leaderboard
+            .iter()
+            .map(|r| {
+                json!({
+                    "rank": r.rank,
+                    "team_id": r.team_id,
+                    "team": state.teams.get(&r.team_id).map(|t| t.name.clone()),
+                    "played": r.played,
+                    "won": r.won,
+                    "drawn": r.drawn,
+                    "lost": r.lost,
+                    "goals_for": r.goals_for,
+                    "goals_against": r.goals_against,
+                    "goal_difference": r.goal_difference(),
+                    "points": r.points,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn kind_name(kind: AnnouncementType) -> &'static str {
+    match kind {
+        AnnouncementType::General => "general",
+        AnnouncementType::ScheduleChange => "schedule_change",
+        AnnouncementType::ResultUpdate => "result_update",
+        AnnouncementType::WeatherAlert => "weather_alert",
+        AnnouncementType::Emergency => "emergency",
+    }
+}
+
+fn priority_name(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Low => "low",
+        Priority::Normal => "normal",
+        Priority::High => "high",
+        Priority::Urgent => "urgent",
+    }
+}
+
+pub fn announcement_json(a: &Announcement, now: Millis) -> Value {
+    json!({
+        "id": a.id,
+        "event_id": a.event_id,
+        "title": a.title,
+        "message": a.message,
+        "type": kind_name(a.kind),
+        "priority": priority_name(a.priority),
+        "target_teams": a.target_teams,
+        "expires_at": a.expires_at.map(iso),
+        "status": if a.is_live(now) { "active" } else { "expired" },
+        "created_by": a.created_by,
+        "created_at": iso(a.created_at),
+    })
+}
+
+fn status_name(status: PurchaseStatus) -> &'static str {
+    match status {
+        PurchaseStatus::Pending => "pending",
+        PurchaseStatus::Confirmed => "confirmed",
+        PurchaseStatus::Cancelled => "cancelled",
+        PurchaseStatus::Refunded => "refunded",
+    }
+}
+
+pub fn purchase_json(p: &Purchase) -> Value {
+    json!({
+        "id": p.id,
+        "event_id": p.event_id,
+        "user_id": p.user_id,
+        "quantity": p.quantity,
+        "status": status_name(p.status),
+        "created_at": iso(p.created_at),
+    })
+}
+
+fn team_json(team: &Team) -> Value {
+    json!({
+        "id": team.id,
+        "name": team.name,
+        "members": team.members.iter().map(|m| json!({
+            "user_id": m.user_id,
+            "role": match m.role { MemberRole::Manager => "manager", MemberRole::Coach => "coach", MemberRole::Player => "player" },
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn event_json(state: &SportsState, event: &Meet) -> Value {
+    json!({
+        "id": event.id,
+        "name": event.name,
+        "public": event.public,
+        "points": { "win": event.points.win, "draw": event.points.draw, "loss": event.points.loss },
+        "teams": event.teams.iter().filter_map(|t| state.teams.get(t)).map(|t| json!({ "id": t.id, "name": t.name })).collect::<Vec<_>>(),
+        "schedule": state.schedule(event.id).into_iter().map(|f| fixture_json(state, f)).collect::<Vec<_>>(),
+        "leaderboard": leaderboard_json(state, event),
+        "created_at": iso(event.created_at),
+    })
+}
+
+// --- handlers ------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PointsBody {
+    win: u32,
+    draw: u32,
+    loss: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    name: String,
+    public: bool,
+    points: Option<PointsBody>,
+}
+
+async fn create_event(
+    State(ctx): Ctx,
+    Admin(claims): Admin,
+    Body(body): Body<EventBody>,
+) -> Result<(StatusCode, Json<Value>), WireError> {
+    let points = body.points.map_or_else(Points::default, |p| Points {
+        win: p.win,
+        draw: p.draw,
+        loss: p.loss,
+    });
+    let command = SportsCommand::CreateEvent {
+        name: body.name,
+        public: body.public,
+        points,
+        created_by: claims.sub,
+    };
+    match answer(&ctx, command).await? {
+        SportsOutcome::Meet(event) => {
+            Ok((StatusCode::CREATED, Json(event_json(&view(&ctx), &event))))
+        }
+        other => Err(crate::wire::errors::unexpected(other)),
+    }
+}
+
+async fn event(
+    State(ctx): Ctx,
+    headers: axum::http::HeaderMap,
+    Id(id): Id,
+) -> Result<Json<Value>, WireError> {
+    let claims = optional_caller(&ctx, &headers).await;
+    let state = view(&ctx);
+    let event = state.meet(id).map_err(domain_error)?;
+    if !may_watch(&state, event, claims.as_ref()) {
+        return Err(WireError::new(
+            ErrorCode::Forbidden,
+            "a private event: for its teams, its managers and staff",
+        ));
+    }
+    Ok(Json(event_json(&state, event)))
+}
+
+async fn leaderboard(
+    State(ctx): Ctx,
+    headers: axum::http::HeaderMap,
+    Id(id): Id,
+) -> Result<Json<Value>, WireError> {
+    let claims = optional_caller(&ctx, &headers).await;
+    let state = view(&ctx);
+    let event = state.meet(id).map_err(domain_error)?;
+    if !may_watch(&state, event, claims.as_ref()) {
+        return Err(WireError::new(ErrorCode::Forbidden, "a private event"));
+    }
+    Ok(Json(
+        json!({ "event_id": id, "leaderboard": leaderboard_json(&state, event) }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberBody {
+    user_id: String,
+    role: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TeamBody {
+    name: String,
+    members: Vec<MemberBody>,
+}
+
+async fn create_team(
+    State(ctx): Ctx,
+    _admin: Admin,
+    Body(body): Body<TeamBody>,
+) -> Result<(StatusCode, Json<Value>), WireError> {
+    let mut members = Vec::new();
+    for m in body.members {
+        let role = match m.role.as_str() {
+            "manager" => MemberRole::Manager,
+            "coach" => MemberRole::Coach,
+            "player" => MemberRole::Player,
+            _ => {
+                return Err(WireError::new(
+                    ErrorCode::InvalidData,
+                    "role is manager, coach or player",
+                ))
+            }
+        };
+        members.push(Member {
+            user_id: m.user_id,
+            role,
+        });
+    }
+    let command = SportsCommand::CreateTeam {
+        name: body.name,
+        members,
+    };
+    match answer(&ctx, command).await? {
+        SportsOutcome::Team(team) => Ok((StatusCode::CREATED, Json(team_json(&team)))),
+        other => Err(crate::wire::errors::unexpected(other)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistrationBody {
+    team_id: u64,
+}
+
+async fn register(
+    State(ctx): Ctx,
+    Caller(claims): Caller,
+    Id(event_id): Id,
+    Body(body): Body<RegistrationBody>,
+) -> Result<(StatusCode, Json<Value>), WireError> {
+    let state = view(&ctx);
+    let team_manager = state
+        .teams
+        .get(&body.team_id)
+        .is_some_and(|t| t.is_manager(&claims.sub));
+    if claims.role != Role::Admin && !team_manager {
+        return Err(WireError::new(
+            ErrorCode::Forbidden,
+            "staff or the team's manager register a team",
+        ));
+    }
+    let command = SportsCommand::Register {
+        event_id,
+        team_id: body.team_id,
+    };
+    match answer(&ctx, command).await? {
+        SportsOutcome::Meet(event) => {
+            Ok((StatusCode::CREATED, Json(event_json(&view(&ctx), &event))))
+        }
+        other => Err(crate::wire::errors::unexpected(other)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureBody {
+    home_team_id: u64,
+    away_team_id: u64,
+    starts_at: String,
+}
+
+fn fixture_answer(ctx: &AppContext, outcome: SportsOutcome) -> Result<Json<Value>, WireError> {
+    match outcome {
+        SportsOutcome::Fixture(f) => Ok(Json(fixture_json(&view(ctx), &f))),
+        other => Err(crate::wire::errors::unexpected(other)),
+    }
+}
+
+async fn add_fixture(
+    State(ctx): Ctx,
+    Caller(claims): Caller,
+    Id(event_id): Id,
+    Body(body): Body<FixtureBody>,
+) -> Result<(StatusCode, Json<Value>), WireError> {
+    may_run(&view(&ctx), &claims, event_id, "add fixtures")?;
+    let command = SportsCommand::AddFixture {
+        event_id,
+        home: body.home_team_id,
+        away: body.away_team_id,
+        starts_at: time_of("starts_at", &body.starts_at)?,
+    };
+    let outcome = answer(&ctx, command).await?;
+    Ok((StatusCode::CREATED, fixture_answer(&ctx, outcome)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureChangeBody {
+    starts_at: Option<String>,
+    status: Option<String>,
+}
+
+/// The event a fixture belongs to, for the permission check.
+fn fixture_event(ctx: &AppContext, fixture_id: u64) -> Result<u64, WireError> {
+    Ok(view(ctx)
+        .fixture(fixture_id)
+        .map_err(domain_error)?
+        .event_id)
+}
+
+async fn change_fixture(
+    State(ctx): Ctx,
+    Caller(claims): Caller,
+    Id(fixture_id): Id,
+    Body(body): Body<FixtureChangeBody>,
+) -> Result<Json<Value>, WireError> {
+    let event_id = fixture_event(&ctx, fixture_id)?;
+    may_run(&view(&ctx), &claims, event_id, "change fixtures")?;
+    let cancelled = match body.status.as_deref() {
+        None => false,
+        Some("cancelled") => true,
+        Some(_) => {
+            return Err(WireError::new(
+                ErrorCode::InvalidData,
+                "status may only become \"cancelled\" (a result makes a fixture final)",
+            ))
+        }
+    };
+    let starts_at = body
+        .starts_at
+        .as_deref()
+        .map(|t| time_of("starts_at", t))
+        .transpose()?;
+    let command = SportsCommand::ChangeFixture {
+        fixture_id,
+        change: FixtureChange {
+            starts_at,
+            cancelled,
+        },
+    };
+    fixture_answer(&ctx, answer(&ctx, command).await?)
+}
+
+async fn delete_fixture(
+    State(ctx): Ctx,
+    Caller(claims): Caller,
+    Id(fixture_id): Id,
+) -> Result<Json<Value>, WireError> {
+    let event_id = fixture_event(&ctx, fixture_id)?;
+    may_run(&view(&ctx), &claims, event_id, "delete fixtures")?;
+    fixture_answer(
+        &ctx,
+        answer(&ctx, SportsCommand::DeleteFixture { fixture_id }).await?,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResultBody {
+    home_score: u32,
+    away_score: u32,
+}
+
+async fn record_result(
+    State(ctx): Ctx,
+    Caller(claims): Caller,
+    Id(fixture_id): Id,
+    Body(body): Body<ResultBody>,
+) -> Result<Json<Value>, WireError> {
+    let event_id = fixture_event(&ctx, fixture_id)?;
+    may_run(&view(&ctx), &claims, event_id, "enter results")?;
+    let command = SportsCommand::RecordResult {
+        fixture_id,
+        score: Score {
+            home: body.home_score,
+            away: body.away_score,
+        },
+    };
+    fixture_answer(&ctx, answer(&ctx, command).await?)
+}
+
+fn parse_kind(text: &str) -> Result<AnnouncementType, WireError> {
+    Ok(match text {
+        "general" => AnnouncementType::General,
+        "schedule_change" => AnnouncementType::ScheduleChange,
+        "result_update" => AnnouncementType::ResultUpdate,
+        "weather_alert" => AnnouncementType::WeatherAlert,
+        "emergency" => AnnouncementType::Emergency,
+        _ => {
+            return Err(WireError::new(
+                ErrorCode::InvalidData,
+                "type is general, schedule_change, result_update, weather_alert or emergency",
+            ))
+        }
+    })
+}
+
+fn parse_priority(text: &str) -> Result<Priority, WireError> {
+    Ok(match text {
+        "low" => Priority::Low,
+        "normal" => Priority::Normal,
+        "high" => Priority::High,
+        "urgent" => Priority::Urgent,
+        _ => {
+            return Err(WireError::new(
+                ErrorCode::InvalidData,
+                "priority is low, normal, high or urgent",
+            ))
+        }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnnouncementBody {
+    event_id: u64,
+    title: String,
+    message: String,
+    #[serde(rename = "type")]
+    kind: String,
+    priority: String,
+    #[serde(default)]
+    target_teams: BTreeSet<u64>,
+    expires_at: Option<String>,
+}
+
+fn announcement_answer(outcome: SportsOutcome) -> Result<Json<Value>, WireError> {
+    match outcome {
+        SportsOutcome::Announcement(a) => Ok(Json(announcement_json(&a, wall_clock_ms()))),
+        other => Err(crate::wire::errors::unexpected(other)),
+    }
+}
+
+async fn announce(
+    State(ctx): Ctx,
+    Caller(claims): Caller,
+    Body(body): Body<AnnouncementBody>,
+) -> Result<(StatusCode, Json<Value>), WireError> {
+    may_run(&view(&ctx), &claims, body.event_id, "announce")?;
+    let command = SportsCommand::Announce {
+        event_id: body.event_id,
+        title: body.title,
+        message: body.message,
+        kind: parse_kind(&body.kind)?,
+        priority: parse_priority(&body.priority)?,
+        target_teams: body.target_teams,
+        expires_at: body
+            .expires_at
+            .as_deref()
+            .map(|t| time_of("expires_at", t))
+            .transpose()?,
+        created_by: claims.sub,
+    };
+    Ok((
+        StatusCode::CREATED,
+        announcement_answer(answer(&ctx, command).await?)?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnnouncementFilter {
+    event_id: u64,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    priority: Option<String>,
+    /// `active` (the default) or `expired`.
+    status: Option<String>,
+}
+
+/// `GET /api/announcements?event_id=…[&type=…][&priority=…][&status=active|expired]`: an
+/// event's announcements a caller may see (a team's own targeted ones included), newest first.
+async fn announcements(
+    State(ctx): Ctx,
+    headers: axum::http::HeaderMap,
+    Params(filter): Params<AnnouncementFilter>,
+) -> Result<Json<Value>, WireError> {
+    let claims = optional_caller(&ctx, &headers).await;
+    let state = view(&ctx);
+    let event = state.meet(filter.event_id).map_err(domain_error)?;
+    if !may_watch(&state, event, claims.as_ref()) {
+        return Err(WireError::new(ErrorCode::Forbidden, "a private event"));
+    }
+    let kind = filter.kind.as_deref().map(parse_kind).transpose()?;
+    let priority = filter.priority.as_deref().map(parse_priority).transpose()?;
+    let want_live = match filter.status.as_deref() {
+        None | Some("active") => true,
+        Some("expired") => false,
+        Some(_) => {
+            return Err(WireError::new(
+                ErrorCode::InvalidData,
+                "status is active or expired",
+            ))
+        }
+    };
+    let now = wall_clock_ms();
+    let staff = claims
+        .as_ref()
+        .is_some_and(|c| c.role == Role::Admin || state.manages(event.id, &c.sub));
+    let sees = |a: &Announcement| {
+        a.target_teams.is_empty()
+            || staff
+            || claims.as_ref().is_some_and(|c| {
+                a.target_teams
+                    .iter()
+                    .filter_map(|t| state.teams.get(t))
+                    .any(|t| t.has_member(&c.sub))
+            })
+    };
+    let list: Vec<Value> = state
+        .announcements
+        .values()
+        .rev()
+        .filter(|a| a.event_id == event.id && !a.deleted)
+        .filter(|a| a.is_live(now) == want_live)
+        .filter(|a| kind.is_none_or(|k| a.kind == k))
+        .filter(|a| priority.is_none_or(|p| a.priority == p))
+        .filter(|a| sees(a))
+        .map(|a| announcement_json(a, now))
+        .collect();
+    Ok(Json(json!({ "announcements": list })))
+}
+
+/// The event an announcement belongs to, for the permission check.
+fn announcement_event(ctx: &AppContext, id: u64) -> Result<u64, WireError> {
+    Ok(view(ctx).announcement(id).map_err(domain_error)?.event_id)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnnouncementChangeBody {
+    title: Option<String>,
+    message: Option<String>,
+    priority: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    expires_at: Option<Option<String>>,
+}
+
+/// A field given as `null` (clear it) apart from one left out (keep it).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+async fn change_announcement(
+    State(ctx): Ctx,
+    Caller(claims): Caller,
+    Id(id): Id,
+    Body(body): Body<AnnouncementChangeBody>,
+) -> Result<Json<Value>, WireError> {
+    let event_id = announcement_event(&ctx, id)?;
+    may_run(&view(&ctx), &claims, event_id, "change announcements")?;
+    let expires_at = match body.expires_at {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(t)) => Some(Some(time_of("expires_at", &t)?)),
+    };
+    let command = SportsCommand::ChangeAnnouncement {
+        announcement_id: id,
+        change: AnnouncementChange {
+            title: body.title,
+            message: body.message,
+            priority: body.priority.as_deref().map(parse_priority).transpose()?,
+            expires_at,
+        },
+    };
+    announcement_answer(answer(&ctx, command).await?)
+}
+
+async fn delete_announcement(
+    State(ctx): Ctx,
+    Caller(claims): Caller,
+    Id(id): Id,
+) -> Result<Json<Value>, WireError> {
+    let event_id = announcement_event(&ctx, id)?;
+    may_run(&view(&ctx), &claims, event_id, "delete announcements")?;
+    let command = SportsCommand::DeleteAnnouncement {
+        announcement_id: id,
+    };
+    announcement_answer(answer(&ctx, command).await?)
+}
+
+async fn rebroadcast(
+    State(ctx): Ctx,
+    Caller(claims): Caller,
+    Id(id): Id,
+) -> Result<Json<Value>, WireError> {
+    let event_id = announcement_event(&ctx, id)?;
+    may_run(&view(&ctx), &claims, event_id, "broadcast announcements")?;
+    let command = SportsCommand::Rebroadcast {
+        announcement_id: id,
+    };
+    announcement_answer(answer(&ctx, command).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurchaseBody {
+    event_id: u64,
+    user_id: String,
+    quantity: u32,
+}
+
+fn purchase_answer(outcome: SportsOutcome) -> Result<Json<Value>, WireError> {
+    match outcome {
+        SportsOutcome::Purchase(p) => Ok(Json(purchase_json(&p))),
+        other => Err(crate::wire::errors::unexpected(other)),
+    }
+}
+
+/// `POST /api/purchases`: staff at the gate sell tickets to a buyer (their token's `sub`).
+async fn purchase(
+    State(ctx): Ctx,
+    _admin: Admin,
+    Body(body): Body<PurchaseBody>,
+) -> Result<(StatusCode, Json<Value>), WireError> {
+    let command = SportsCommand::Purchase {
+        event_id: body.event_id,
+        user_id: body.user_id,
+        quantity: body.quantity,
+    };
+    Ok((
+        StatusCode::CREATED,
+        purchase_answer(answer(&ctx, command).await?)?,
+    ))
+}
+
+/// Whether `claims` may see purchase `p`: its buyer or staff.
+pub fn may_see_purchase(p: &Purchase, claims: &Claims) -> bool {
+    claims.role == Role::Admin || claims.sub == p.user_id
+}
+
+async fn purchase_of(
+    State(ctx): Ctx,
+    Caller(claims): Caller,
+    Id(id): Id,
+) -> Result<Json<Value>, WireError> {
+    let state = view(&ctx);
+    let p = state.purchase(id).map_err(domain_error)?;
+    if !may_see_purchase(p, &claims) {
+        return Err(WireError::new(
+            ErrorCode::Forbidden,
+            "only its buyer sees a purchase",
+        ));
+    }
+    Ok(Json(purchase_json(p)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurchaseStatusBody {
+    status: String,
+}
+
+async fn set_purchase(
+    State(ctx): Ctx,
+    _admin: Admin,
+    Id(id): Id,
+    Body(body): Body<PurchaseStatusBody>,
+) -> Result<Json<Value>, WireError> {
+    let status = match body.status.as_str() {
+        "confirmed" => PurchaseStatus::Confirmed,
+        "cancelled" => PurchaseStatus::Cancelled,
+        "refunded" => PurchaseStatus::Refunded,
+        _ => {
+            return Err(WireError::new(
+                ErrorCode::InvalidData,
+                "status becomes confirmed, cancelled or refunded",
+            ))
+        }
+    };
+    let command = SportsCommand::SetPurchaseStatus {
+        purchase_id: id,
+        status,
+    };
+    purchase_answer(answer(&ctx, command).await?)
+}
