@@ -190,7 +190,8 @@ describe('generated bad input', () => {
       ['POST', '/api/tournaments/1/adjudicators', admin], ['POST', '/api/tournaments/1/rounds', admin],
       ['POST', '/api/rounds/1/checkins', admin], ['POST', '/api/rounds/1/timer', admin],
       ['POST', '/api/rounds/1/ballots', admin], ['POST', '/api/tournaments/1/drafts', admin],
-      ['POST', '/api/drafts/1/picks', admin],
+      ['POST', '/api/drafts/1/picks', admin], ['POST', '/api/events', admin], ['POST', '/api/teams', admin],
+      ['POST', '/api/announcements', admin], ['POST', '/api/purchases', admin],
     ];
     for (let round = 0; round < ROUNDS; round++) {
       const [method, path, token] = gen.pick(targets);
