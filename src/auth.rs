@@ -59,15 +59,17 @@ pub enum AuthError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// A GM station; --sub is its station id.
     Gm,
+    /// A player scanner; --sub is its device id.
     Player,
+    /// Staff: runs everything.
     Admin,
-    /// A spectator voting in live predictions (seed 002).
+    /// A guest's phone or a screen: votes in predictions, follows tournaments and sports days.
     Viewer,
-    /// A speaker or adjudicator of a debate tournament (seed 000); `sub` is their UUID.
+    /// A tournament's speaker or adjudicator; --sub is their UUID.
     Participant,
-    /// A draft's captain (seed 001): picks in that draft only; `sub` is
-    /// `<draft id>:<captain id>` (see `drafts::routes`).
+    /// A draft's captain: picks in that draft only; --sub is <draft id>:<captain id>.
     Captain,
 }
 
