@@ -85,6 +85,18 @@ fn may_run(
     }
 }
 
+/// Runs `command` for `event_id` when the caller may run that event (staff or its managers).
+async fn run_for_event(
+    ctx: &AppContext,
+    claims: &Claims,
+    event_id: u64,
+    what: &str,
+    command: SportsCommand,
+) -> Result<SportsOutcome, WireError> {
+    may_run(&view(ctx), claims, event_id, what)?;
+    answer(ctx, command).await
+}
+
 /// Who may read an event: anyone for a public one; for a private one its teams' members, its
 /// managers and staff.
 pub fn may_watch(state: &SportsState, event: &Meet, claims: Option<&Claims>) -> bool {
@@ -415,14 +427,13 @@ async fn add_fixture(
     Id(event_id): Id,
     Body(body): Body<FixtureBody>,
 ) -> Result<(StatusCode, Json<Value>), WireError> {
-    may_run(&view(&ctx), &claims, event_id, "add fixtures")?;
     let command = SportsCommand::AddFixture {
         event_id,
         home: body.home_team_id,
         away: body.away_team_id,
         starts_at: time_of("starts_at", &body.starts_at)?,
     };
-    let outcome = answer(&ctx, command).await?;
+    let outcome = run_for_event(&ctx, &claims, event_id, "add fixtures", command).await?;
     Ok((StatusCode::CREATED, fixture_answer(&ctx, outcome)?))
 }
 
@@ -448,7 +459,6 @@ async fn change_fixture(
     Body(body): Body<FixtureChangeBody>,
 ) -> Result<Json<Value>, WireError> {
     let event_id = fixture_event(&ctx, fixture_id)?;
-    may_run(&view(&ctx), &claims, event_id, "change fixtures")?;
     let cancelled = match body.status.as_deref() {
         None => false,
         Some("cancelled") => true,
@@ -471,7 +481,10 @@ async fn change_fixture(
             cancelled,
         },
     };
-    fixture_answer(&ctx, answer(&ctx, command).await?)
+    fixture_answer(
+        &ctx,
+        run_for_event(&ctx, &claims, event_id, "change fixtures", command).await?,
+    )
 }
 
 async fn delete_fixture(
@@ -480,10 +493,10 @@ async fn delete_fixture(
     Id(fixture_id): Id,
 ) -> Result<Json<Value>, WireError> {
     let event_id = fixture_event(&ctx, fixture_id)?;
-    may_run(&view(&ctx), &claims, event_id, "delete fixtures")?;
+    let command = SportsCommand::DeleteFixture { fixture_id };
     fixture_answer(
         &ctx,
-        answer(&ctx, SportsCommand::DeleteFixture { fixture_id }).await?,
+        run_for_event(&ctx, &claims, event_id, "delete fixtures", command).await?,
     )
 }
 
@@ -501,7 +514,6 @@ async fn record_result(
     Body(body): Body<ResultBody>,
 ) -> Result<Json<Value>, WireError> {
     let event_id = fixture_event(&ctx, fixture_id)?;
-    may_run(&view(&ctx), &claims, event_id, "enter results")?;
     let command = SportsCommand::RecordResult {
         fixture_id,
         score: Score {
@@ -509,7 +521,10 @@ async fn record_result(
             away: body.away_score,
         },
     };
-    fixture_answer(&ctx, answer(&ctx, command).await?)
+    fixture_answer(
+        &ctx,
+        run_for_event(&ctx, &claims, event_id, "enter results", command).await?,
+    )
 }
 
 fn parse_kind(text: &str) -> Result<AnnouncementType, WireError> {
@@ -569,7 +584,6 @@ async fn announce(
     Caller(claims): Caller,
     Body(body): Body<AnnouncementBody>,
 ) -> Result<(StatusCode, Json<Value>), WireError> {
-    may_run(&view(&ctx), &claims, body.event_id, "announce")?;
     let command = SportsCommand::Announce {
         event_id: body.event_id,
         title: body.title,
@@ -582,11 +596,13 @@ async fn announce(
             .as_deref()
             .map(|t| time_of("expires_at", t))
             .transpose()?,
-        created_by: claims.sub,
+        created_by: claims.sub.clone(),
     };
     Ok((
         StatusCode::CREATED,
-        announcement_answer(answer(&ctx, command).await?)?,
+        announcement_answer(
+            run_for_event(&ctx, &claims, body.event_id, "announce", command).await?,
+        )?,
     ))
 }
 
@@ -681,7 +697,6 @@ async fn change_announcement(
     Body(body): Body<AnnouncementChangeBody>,
 ) -> Result<Json<Value>, WireError> {
     let event_id = announcement_event(&ctx, id)?;
-    may_run(&view(&ctx), &claims, event_id, "change announcements")?;
     let expires_at = match body.expires_at {
         None => None,
         Some(None) => Some(None),
@@ -696,7 +711,9 @@ async fn change_announcement(
             expires_at,
         },
     };
-    announcement_answer(answer(&ctx, command).await?)
+    announcement_answer(
+        run_for_event(&ctx, &claims, event_id, "change announcements", command).await?,
+    )
 }
 
 async fn delete_announcement(
@@ -705,11 +722,12 @@ async fn delete_announcement(
     Id(id): Id,
 ) -> Result<Json<Value>, WireError> {
     let event_id = announcement_event(&ctx, id)?;
-    may_run(&view(&ctx), &claims, event_id, "delete announcements")?;
     let command = SportsCommand::DeleteAnnouncement {
         announcement_id: id,
     };
-    announcement_answer(answer(&ctx, command).await?)
+    announcement_answer(
+        run_for_event(&ctx, &claims, event_id, "delete announcements", command).await?,
+    )
 }
 
 async fn rebroadcast(
@@ -718,11 +736,12 @@ async fn rebroadcast(
     Id(id): Id,
 ) -> Result<Json<Value>, WireError> {
     let event_id = announcement_event(&ctx, id)?;
-    may_run(&view(&ctx), &claims, event_id, "broadcast announcements")?;
     let command = SportsCommand::Rebroadcast {
         announcement_id: id,
     };
-    announcement_answer(answer(&ctx, command).await?)
+    announcement_answer(
+        run_for_event(&ctx, &claims, event_id, "broadcast announcements", command).await?,
+    )
 }
 
 #[derive(Deserialize)]

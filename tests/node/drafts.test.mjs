@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { sleep, startBox, until } from './harness.mjs';
+import { jsonFrames, sleep, startBox, until } from './harness.mjs';
 
 const CAPTAINS = ['Ana', 'Ben', 'Cy', 'Dee'].map((name, i) => ({ id: `cap-${i + 1}`, name, mmr: 5000 }));
 const PLAYERS = Array.from({ length: 8 }, (_, i) => ({ id: `pl-${i + 1}`, name: `Player ${i + 1}`, mmr: 1000 + 100 * i }));
@@ -12,23 +12,7 @@ const PLAYERS = Array.from({ length: 8 }, (_, i) => ({ id: `pl-${i + 1}`, name: 
 /** A spectator socket: every frame, a wait for one, the close. */
 function spectate(box, path) {
   const ws = new WebSocket(`${box.url.replace('http', 'ws')}${path}`);
-  const frames = [];
-  const waiters = [];
-  ws.on('message', (data) => {
-    const frame = JSON.parse(data.toString());
-    frames.push(frame);
-    for (const w of [...waiters]) if (w.match(frame)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(frame); }
-  });
-  const next = (match, what = 'a frame', timeoutMs = 8000) => {
-    const seen = frames.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      waiters.push({ match, resolve });
-      setTimeout(() => reject(new Error(`timed out waiting for ${what}; got ${JSON.stringify(frames.map((f) => f.payload?.event_type))}`)), timeoutMs);
-    });
-  };
-  const open = new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  const closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const { frames, next, open, closed } = jsonFrames(ws, (seen) => JSON.stringify(seen.map((f) => f.payload?.event_type)));
   const events = () => frames.filter((f) => f.type === 'draft.event').map((f) => f.payload);
   const live = () => frames.filter((f) => f.type === 'draft.event' && !f.replay).map((f) => f.payload);
   return { ws, frames, next, open, closed, events, live };

@@ -213,6 +213,31 @@ export function disconnected(socket, timeoutMs = 10000) {
   });
 }
 
+/**
+ * A `ws` WebSocket's JSON frames as they arrive: every frame, a wait for one matching,
+ * whether it is open, how it closed. `describe` says what was received when a wait times out.
+ */
+export function jsonFrames(ws, describe = (frames) => JSON.stringify(frames)) {
+  const frames = [];
+  const waiters = [];
+  ws.on('message', (data) => {
+    const frame = JSON.parse(data.toString());
+    frames.push(frame);
+    for (const w of [...waiters]) if (w.match(frame)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(frame); }
+  });
+  const next = (match, what = 'a frame', timeoutMs = 8000) => {
+    const seen = frames.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      waiters.push({ match, resolve });
+      setTimeout(() => reject(new Error(`timed out waiting for ${what}; got ${describe(frames)}`)), timeoutMs);
+    });
+  };
+  const open = new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  const closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  return { frames, next, open, closed };
+}
+
 /** Headless Chromium (Debian's, installed by tests/run.sh; or $CHROMIUM), kept off the network. */
 export async function launchChromium() {
   const { chromium } = await import('playwright-core');

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { sleep, startBox, until } from './harness.mjs';
+import { jsonFrames, sleep, startBox, until } from './harness.mjs';
 
 const uuid = (n) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const MOTION = 'This house would let the robots vote';
@@ -14,31 +14,14 @@ const ALL = ['draws:new', 'rounds:live', 'checkins:status', 'timers:sync', 'stan
 /** A stream client: every frame it got, a wait for one, and requests answered by reply_to. */
 function openStream(box, token, protocols = ['jwt', token]) {
   const ws = new WebSocket(`${box.url.replace('http', 'ws')}/ws/stream`, protocols);
-  const frames = [];
-  const waiters = [];
+  const { frames, next, open, closed } = jsonFrames(ws);
   let nextId = 1;
-  ws.on('message', (data) => {
-    const frame = JSON.parse(data.toString());
-    frames.push(frame);
-    for (const w of [...waiters]) if (w.match(frame)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(frame); }
-  });
-  const next = (match, what = 'a frame', timeoutMs = 8000) => {
-    const seen = frames.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const w = { match, resolve };
-      waiters.push(w);
-      setTimeout(() => reject(new Error(`timed out waiting for ${what}; got ${JSON.stringify(frames)}`)), timeoutMs);
-    });
-  };
   const request = (frame) => {
     const id = nextId;
     nextId += 1;
     ws.send(JSON.stringify({ id, ...frame }));
     return next((f) => f.reply_to === id, `the reply to ${JSON.stringify(frame)}`);
   };
-  const closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  const open = new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   const on = (channel) => frames.filter((f) => f.channel === channel);
   return { ws, frames, next, request, open, closed, on };
 }

@@ -84,20 +84,23 @@ fn tally(rows: &mut BTreeMap<u64, Row>, games: &[Game], points: Points) {
     }
 }
 
-/// The leaderboard of `teams` (every registered team, played or not) over `games`.
-pub fn leaderboard(teams: &BTreeSet<u64>, games: &[Game], points: Points) -> Vec<Row> {
-    let mut rows: BTreeMap<u64, Row> = teams
+/// A row on no games for each team.
+fn empty_rows(teams: &BTreeSet<u64>) -> BTreeMap<u64, Row> {
+    teams
         .iter()
         .map(|t| {
-            (
-                *t,
-                Row {
-                    team_id: *t,
-                    ..Row::default()
-                },
-            )
+            let row = Row {
+                team_id: *t,
+                ..Row::default()
+            };
+            (*t, row)
         })
-        .collect();
+        .collect()
+}
+
+/// The leaderboard of `teams` (every registered team, played or not) over `games`.
+pub fn leaderboard(teams: &BTreeSet<u64>, games: &[Game], points: Points) -> Vec<Row> {
+    let mut rows = empty_rows(teams);
     tally(&mut rows, games, points);
     let mut ordered: Vec<Row> = rows.into_values().collect();
     let key = |r: &Row| (r.points, r.goal_difference(), r.goals_for);
@@ -116,18 +119,7 @@ pub fn leaderboard(teams: &BTreeSet<u64>, games: &[Game], points: Points) -> Vec
                 .filter(|g| level.contains(&g.home) && level.contains(&g.away))
                 .copied()
                 .collect();
-            let mut mini: BTreeMap<u64, Row> = level
-                .iter()
-                .map(|t| {
-                    (
-                        *t,
-                        Row {
-                            team_id: *t,
-                            ..Row::default()
-                        },
-                    )
-                })
-                .collect();
+            let mut mini = empty_rows(&level);
             tally(&mut mini, &among, points);
             ordered[start..end].sort_by(|a, b| {
                 let (ma, mb) = (&mini[&a.team_id], &mini[&b.team_id]);
