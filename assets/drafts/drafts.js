@@ -76,10 +76,15 @@ function renderHistory() {
   $('fab-count').textContent = String(state.events.size);
 }
 
+/** Toasts on screen at once: a burst (a pick, a tie) must not bury the board. */
+const MAX_TOASTS = 3;
+
 function toast(event) {
+  const box = $('toasts');
+  while (box.children.length >= MAX_TOASTS) box.firstElementChild.remove();
   const button = el('button', describe(event), { type: 'button', class: 'toast' });
   button.addEventListener('click', () => { button.remove(); openModal(); });
-  $('toasts').append(button);
+  box.append(button);
   setTimeout(() => button.remove(), TOAST_MS);
 }
 
