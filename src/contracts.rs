@@ -68,6 +68,7 @@ impl Contracts {
         predictions::start(ctx, &mut tasks);
         tournaments::start(ctx, &mut tasks);
         drafts::start(ctx, &mut tasks);
+        sports::start(ctx, &mut tasks);
         Self { tasks, gm }
     }
 
@@ -81,6 +82,7 @@ impl Contracts {
         predictions::close_for_restart(ctx);
         tournaments::close_for_restart(ctx);
         drafts::close_for_restart(ctx);
+        sports::close_for_restart(ctx);
         self.gm.close_for_restart().await;
     }
 

@@ -15,4 +15,22 @@
 //! (ARCHITECTURE.md, "Left to do").
 
 pub mod domain;
+pub mod json;
 pub mod routes;
+pub mod stream;
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use crate::wire::AppContext;
+
+/// Starts the fan-out from committed changes to the topics' sockets and streams.
+pub fn start(ctx: &Arc<AppContext>, tasks: &mut Vec<JoinHandle<()>>) {
+    tasks.push(tokio::spawn(stream::run_fanout(ctx.clone())));
+}
+
+/// Closes every socket and stream for a restart (clients reconnect by themselves).
+pub fn close_for_restart(ctx: &AppContext) {
+    stream::close_for_restart(ctx);
+}

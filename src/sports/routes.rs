@@ -9,22 +9,26 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::domain::leaderboard::Points;
 use super::domain::{
-    Announcement, AnnouncementChange, AnnouncementType, Fixture, FixtureChange, FixtureStatus,
-    Meet, Member, MemberRole, Priority, Purchase, PurchaseStatus, Score, SportsCommand,
-    SportsError, SportsOutcome, SportsState, Team,
+    Announcement, AnnouncementChange, AnnouncementType, FixtureChange, Meet, Member, MemberRole,
+    Priority, Purchase, PurchaseStatus, Score, SportsCommand, SportsError, SportsOutcome,
+    SportsState,
 };
+use super::json::{
+    announcement_json, event_json, fixture_json, leaderboard_json, purchase_json, team_json,
+};
+use super::stream;
 use crate::auth::{Claims, Role};
 use crate::domain::{DomainError, Millis};
 use crate::engine::wall_clock_ms;
 use crate::wire::errors::{ErrorCode, WireError};
 use crate::wire::extract::{Admin, Body, Caller, Id, Params};
-use crate::wire::time::iso;
+use crate::wire::sse::StreamSlots;
 use crate::wire::{run, AppContext};
 
 type Ctx = State<Arc<AppContext>>;
@@ -50,6 +54,33 @@ pub fn router() -> Router<Arc<AppContext>> {
         .route("/api/announcements/{id}/broadcast", post(rebroadcast))
         .route("/api/purchases", post(purchase))
         .route("/api/purchases/{id}", get(purchase_of).patch(set_purchase))
+        .route("/ws/events/{id}/stream/", get(stream::event_socket))
+        .route("/ws/events/{id}/stream", get(stream::event_socket))
+        .route("/ws/teams/{id}/", get(stream::team_socket))
+        .route("/ws/teams/{id}", get(stream::team_socket))
+        .route("/ws/purchases/{id}/", get(stream::purchase_socket))
+        .route("/ws/purchases/{id}", get(stream::purchase_socket))
+        .route("/api/events/{id}/stream/", get(stream::event_stream))
+        .route("/api/events/{id}/stream", get(stream::event_stream))
+        .route(
+            "/api/events/{id}/stream/results/",
+            get(stream::results_stream),
+        )
+        .route(
+            "/api/events/{id}/stream/results",
+            get(stream::results_stream),
+        )
+        .route(
+            "/api/events/{id}/stream/schedule/",
+            get(stream::schedule_stream),
+        )
+        .route(
+            "/api/events/{id}/stream/schedule",
+            get(stream::schedule_stream),
+        )
+        .route("/api/teams/{id}/stream/", get(stream::team_stream))
+        .route("/api/teams/{id}/stream", get(stream::team_stream))
+        .layer(Extension(StreamSlots::new(stream::STREAMS_PER_ADDRESS)))
 }
 
 fn domain_error(e: SportsError) -> WireError {
@@ -121,131 +152,6 @@ fn time_of(field: &'static str, text: &str) -> Result<Millis, WireError> {
             ErrorCode::InvalidData,
             format!("{field} is an ISO 8601 time (2026-06-01T10:00:00Z)"),
         )
-    })
-}
-
-// --- JSON shapes ---------------------------------------------------------------------------
-
-pub fn fixture_json(state: &SportsState, f: &Fixture) -> Value {
-    let team = |id: u64| json!({ "id": id, "name": state.teams.get(&id).map(|t| t.name.clone()) });
-    let status = match f.status {
-        FixtureStatus::Scheduled => "scheduled",
-        FixtureStatus::Rescheduled => "rescheduled",
-        FixtureStatus::Cancelled => "cancelled",
-        FixtureStatus::Final => "final",
-        FixtureStatus::Deleted => "deleted",
-    };
-    json!({
-        "id": f.id,
-        "event_id": f.event_id,
-        "home_team": team(f.home),
-        "away_team": team(f.away),
-        "starts_at": iso(f.starts_at),
-        "status": status,
-        "result": f.result.map(|s| json!({ "home_score": s.home, "away_score": s.away })),
-    })
-}
-
-pub fn leaderboard_json(state: &SportsState, event: &Meet) -> Value {
-    Value::Array(
-        event
-            .leaderboard
-            .iter()
-            .map(|r| {
-                json!({
-                    "rank": r.rank,
-                    "team_id": r.team_id,
-                    "team": state.teams.get(&r.team_id).map(|t| t.name.clone()),
-                    "played": r.played,
-                    "won": r.won,
-                    "drawn": r.drawn,
-                    "lost": r.lost,
-                    "goals_for": r.goals_for,
-                    "goals_against": r.goals_against,
-                    "goal_difference": r.goal_difference(),
-                    "points": r.points,
-                })
-            })
-            .collect(),
-    )
-}
-
-fn kind_name(kind: AnnouncementType) -> &'static str {
-    match kind {
-        AnnouncementType::General => "general",
-        AnnouncementType::ScheduleChange => "schedule_change",
-        AnnouncementType::ResultUpdate => "result_update",
-        AnnouncementType::WeatherAlert => "weather_alert",
-        AnnouncementType::Emergency => "emergency",
-    }
-}
-
-fn priority_name(priority: Priority) -> &'static str {
-    match priority {
-        Priority::Low => "low",
-        Priority::Normal => "normal",
-        Priority::High => "high",
-        Priority::Urgent => "urgent",
-    }
-}
-
-pub fn announcement_json(a: &Announcement, now: Millis) -> Value {
-    json!({
-        "id": a.id,
-        "event_id": a.event_id,
-        "title": a.title,
-        "message": a.message,
-        "type": kind_name(a.kind),
-        "priority": priority_name(a.priority),
-        "target_teams": a.target_teams,
-        "expires_at": a.expires_at.map(iso),
-        "status": if a.is_live(now) { "active" } else { "expired" },
-        "created_by": a.created_by,
-        "created_at": iso(a.created_at),
-    })
-}
-
-fn status_name(status: PurchaseStatus) -> &'static str {
-    match status {
-        PurchaseStatus::Pending => "pending",
-        PurchaseStatus::Confirmed => "confirmed",
-        PurchaseStatus::Cancelled => "cancelled",
-        PurchaseStatus::Refunded => "refunded",
-    }
-}
-
-pub fn purchase_json(p: &Purchase) -> Value {
-    json!({
-        "id": p.id,
-        "event_id": p.event_id,
-        "user_id": p.user_id,
-        "quantity": p.quantity,
-        "status": status_name(p.status),
-        "created_at": iso(p.created_at),
-    })
-}
-
-fn team_json(team: &Team) -> Value {
-    json!({
-        "id": team.id,
-        "name": team.name,
-        "members": team.members.iter().map(|m| json!({
-            "user_id": m.user_id,
-            "role": match m.role { MemberRole::Manager => "manager", MemberRole::Coach => "coach", MemberRole::Player => "player" },
-        })).collect::<Vec<_>>(),
-    })
-}
-
-fn event_json(state: &SportsState, event: &Meet) -> Value {
-    json!({
-        "id": event.id,
-        "name": event.name,
-        "public": event.public,
-        "points": { "win": event.points.win, "draw": event.points.draw, "loss": event.points.loss },
-        "teams": event.teams.iter().filter_map(|t| state.teams.get(t)).map(|t| json!({ "id": t.id, "name": t.name })).collect::<Vec<_>>(),
-        "schedule": state.schedule(event.id).into_iter().map(|f| fixture_json(state, f)).collect::<Vec<_>>(),
-        "leaderboard": leaderboard_json(state, event),
-        "created_at": iso(event.created_at),
     })
 }
 

@@ -79,10 +79,16 @@ pub enum Framing {
     /// `{type, payload}`, with `"replay": true` for a message sent as history: seed 001's
     /// draft sockets.
     TypePayload,
+    /// `{type, data}`: seed 003's sports sockets.
+    TypeData,
+    /// The payload object with its `type` added (`{"type": "leaderboard_update",
+    /// "leaderboard": [...]}`): seed 003's SSE streams, whose snippet reads the fields at the
+    /// top. A payload that is not an object travels as `{type, data}`.
+    DataWithType,
 }
 
 impl Framing {
-    const COUNT: usize = 4;
+    const COUNT: usize = 6;
 
     fn index(self) -> usize {
         match self {
@@ -90,6 +96,8 @@ impl Framing {
             Framing::SocketIoEnvelope => 1,
             Framing::NamedChannel => 2,
             Framing::TypePayload => 3,
+            Framing::TypeData => 4,
+            Framing::DataWithType => 5,
         }
     }
 }
@@ -114,6 +122,9 @@ pub struct ChannelMessage {
     pub skip_for: Option<String>,
     /// Sent as history on connect, not as it happened (the framings that say so mark it).
     pub replay: bool,
+    /// Its place among everything the layer published since the box started, set when it is
+    /// published: several channels read as one stream (SSE) resume by it.
+    ordinal: std::sync::OnceLock<u64>,
     /// The encodings made so far, by [`Framing`]. Encoding per socket was the main cost of a
     /// large fan-out; encoding per framing is the floor.
     encoded: [std::sync::OnceLock<Box<RawValue>>; Framing::COUNT],
@@ -131,6 +142,7 @@ impl ChannelMessage {
             batched: false,
             skip_for: None,
             replay: false,
+            ordinal: std::sync::OnceLock::new(),
             encoded: Default::default(),
         }
     }
@@ -193,6 +205,15 @@ impl ChannelMessage {
                     json!({ "type": self.kind, "payload": self.payload, "replay": true })
                 }
                 Framing::TypePayload => json!({ "type": self.kind, "payload": self.payload }),
+                Framing::TypeData => json!({ "type": self.kind, "data": self.payload }),
+                Framing::DataWithType => match &self.payload {
+                    Value::Object(fields) => {
+                        let mut fields = fields.clone();
+                        fields.insert("type".to_string(), Value::from(self.kind));
+                        Value::Object(fields)
+                    }
+                    other => json!({ "type": self.kind, "data": other }),
+                },
             };
             serde_json::value::to_raw_value(&value).unwrap_or_else(|_| RawValue::NULL.to_owned())
         })
@@ -257,6 +278,8 @@ pub enum Next {
 /// One connected client's queue and resume points; see the module docs for the policy.
 pub struct Client {
     id: u64,
+    /// The layer's [`Channels::epoch`], for the cursors this client is given.
+    epoch: u32,
     limits: QueueLimits,
     framing: Framing,
     /// The device this client acts as, once known: messages about it (`skip_for`) are not
@@ -283,9 +306,16 @@ impl Drop for Client {
 }
 
 impl Client {
-    fn new(id: u64, limits: QueueLimits, framing: Framing, box_queued: Arc<AtomicUsize>) -> Self {
+    fn new(
+        id: u64,
+        epoch: u32,
+        limits: QueueLimits,
+        framing: Framing,
+        box_queued: Arc<AtomicUsize>,
+    ) -> Self {
         Self {
             id,
+            epoch,
             limits,
             framing,
             acting_as: Mutex::new(None),
@@ -474,8 +504,45 @@ impl Client {
         lock(&self.delivered).insert(channel.to_string(), seq);
     }
 
+    /// Whether the client is subscribed to `channel`.
+    pub fn is_on(&self, channel: &str) -> bool {
+        lock(&self.channels).contains(channel)
+    }
+
     pub fn channel_count(&self) -> usize {
         lock(&self.channels).len()
+    }
+
+    /// Where a client reading several channels as one stream has got to once `msg` reached it
+    /// (`<epoch>-<ordinal>`, given back to [`Channels::resume_stream`]); `None` for a message
+    /// that was not published (a reply, a state sent on connect).
+    pub fn cursor_after(&self, msg: &ChannelMessage) -> Option<String> {
+        let ordinal = msg.ordinal.get()?;
+        Some(format!("{:x}-{ordinal}", self.epoch))
+    }
+}
+
+/// Where a client reading several channels as one stream stopped, as it says so when it comes
+/// back: a cursor this box gave it, or a plain log sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamCursor {
+    /// Every message published up to this ordinal, in the layer's epoch.
+    Published { epoch: u32, ordinal: u64 },
+    /// Every message reflecting the log up to this sequence.
+    Seq(u64),
+}
+
+impl std::str::FromStr for StreamCursor {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text.split_once('-') {
+            Some((epoch, ordinal)) => Ok(Self::Published {
+                epoch: u32::from_str_radix(epoch, 16).map_err(|_| ())?,
+                ordinal: ordinal.parse().map_err(|_| ())?,
+            }),
+            None => text.parse().map(Self::Seq).map_err(|_| ()),
+        }
     }
 }
 
@@ -485,6 +552,8 @@ struct History {
     recent: VecDeque<Arc<ChannelMessage>>,
     /// Seq of the newest message that fell out; a resume from before it cannot be exact.
     evicted_upto: u64,
+    /// The same, as a publish ordinal.
+    evicted_ordinal: u64,
 }
 
 impl History {
@@ -499,6 +568,9 @@ impl History {
         if self.recent.len() == CHANNEL_HISTORY {
             if let Some(old) = self.recent.pop_front() {
                 self.evicted_upto = self.evicted_upto.max(old.seq);
+                self.evicted_ordinal = self
+                    .evicted_ordinal
+                    .max(old.ordinal.get().copied().unwrap_or(0));
             }
         }
         self.recent.push_back(msg.clone());
@@ -549,6 +621,11 @@ pub struct Channels {
     box_queued: Arc<AtomicUsize>,
     /// Histories hold only messages after this seq (the log's end when the box started).
     covers_after: u64,
+    /// Messages published so far: the next one's ordinal.
+    published: AtomicU64,
+    /// Drawn when the layer starts, so a stream cursor from before a restart (whose ordinals
+    /// started over) is never taken for one of this run.
+    epoch: u32,
 }
 
 /// A client's place in the channel layer; dropping it disconnects the client.
@@ -573,8 +650,17 @@ impl Channels {
     /// A layer whose histories start after log sequence `seq`: a resume from before it is
     /// [`Subscribed::Behind`] even on a channel that has published nothing since.
     pub fn starting_after(seq: u64) -> Self {
+        let mut bytes = [0u8; 4];
+        // Without the random source, the clock still tells two runs apart.
+        let epoch = match getrandom::fill(&mut bytes) {
+            Ok(()) => u32::from_le_bytes(bytes),
+            Err(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos()),
+        };
         Self {
             covers_after: seq,
+            epoch,
             ..Self::default()
         }
     }
@@ -582,7 +668,13 @@ impl Channels {
     /// A new client with its own queue; see [`Channels::join`] for one that leaves by itself.
     pub fn connect(&self, limits: QueueLimits, framing: Framing) -> Arc<Client> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let client = Arc::new(Client::new(id, limits, framing, self.box_queued.clone()));
+        let client = Arc::new(Client::new(
+            id,
+            self.epoch,
+            limits,
+            framing,
+            self.box_queued.clone(),
+        ));
         lock(&self.clients).insert(id, client.clone());
         client
     }
@@ -669,6 +761,11 @@ impl Channels {
         // The history lock is held while queueing, so a subscriber that joins with a backlog
         // sees each message exactly once: in the backlog or live.
         let mut history = lock(&self.history);
+        if msg.seq > 0 {
+            let _ = msg
+                .ordinal
+                .set(self.published.fetch_add(1, Ordering::Relaxed) + 1);
+        }
         history.entry(msg.channel.clone()).or_default().record(&msg);
         for client in self.subscriber_clients(&msg.channel) {
             client.push(msg.clone());
@@ -740,6 +837,81 @@ impl Channels {
             }
         }
         self.register(client, channel);
+    }
+
+    /// Subscribes `client` to several `channels` read as one stream (an SSE response): with a
+    /// cursor, first queues what it missed on any of them, in the order it was published;
+    /// [`Subscribed::Behind`] (nothing registered) when a history no longer reaches back, the
+    /// cursor is from before a restart, or more than `max_backlog` were missed. A missed
+    /// message `keep` refuses (one that no longer holds: an announcement since expired) is not
+    /// sent.
+    pub fn resume_stream(
+        &self,
+        client: &Arc<Client>,
+        channels: &[String],
+        cursor: StreamCursor,
+        max_backlog: usize,
+        keep: impl Fn(&ChannelMessage) -> bool,
+    ) -> Subscribed {
+        let history = lock(&self.history);
+        let after = |m: &ChannelMessage| match cursor {
+            StreamCursor::Published { ordinal, .. } => {
+                m.ordinal.get().is_some_and(|o| *o > ordinal)
+            }
+            StreamCursor::Seq(seq) => m.seq > seq,
+        };
+        let mut missed = Vec::new();
+        for channel in channels {
+            let h = history.get(channel);
+            let reaches_back = match cursor {
+                StreamCursor::Published { epoch, ordinal } => {
+                    epoch == self.epoch && h.is_none_or(|h| h.evicted_ordinal <= ordinal)
+                }
+                StreamCursor::Seq(seq) => {
+                    seq >= self.covers_after.max(h.map_or(0, |h| h.evicted_upto))
+                }
+            };
+            if !reaches_back {
+                return Subscribed::Behind;
+            }
+            if let Some(h) = h {
+                missed.extend(h.recent.iter().filter(|m| after(m) && keep(m)).cloned());
+            }
+        }
+        if missed.len() > max_backlog {
+            return Subscribed::Behind;
+        }
+        missed.sort_by_key(|m| m.ordinal.get().copied());
+        let count = missed.len();
+        for msg in missed {
+            client.push_backlog(msg);
+        }
+        for channel in channels {
+            lock(&client.channels).insert(channel.clone());
+            self.register(client, channel);
+        }
+        Subscribed::Resumed(count)
+    }
+
+    /// [`Channels::join_after`] for several channels read as one stream: what was published
+    /// after `seq` on any of them is queued in the order it was published.
+    pub fn join_stream_after(&self, client: &Arc<Client>, channels: &[String], seq: u64) {
+        let history = lock(&self.history);
+        let mut missed = Vec::new();
+        for channel in channels {
+            lock(&client.channels).insert(channel.clone());
+            lock(&client.floors).insert(channel.clone(), seq);
+            if let Some(h) = history.get(channel) {
+                missed.extend(h.after(seq));
+            }
+        }
+        missed.sort_by_key(|m| m.ordinal.get().copied());
+        for msg in missed {
+            client.push_backlog(msg);
+        }
+        for channel in channels {
+            self.register(client, channel);
+        }
     }
 
     fn register(&self, client: &Client, channel: &str) {

@@ -4,16 +4,25 @@
 //! and subscribes it (resuming after [`last_event_id`] when the browser sends one), then hands
 //! the registration here.
 //!
-//! Each message is one event: `id:` is its channel sequence (what the browser sends back as
-//! `Last-Event-ID` when it reconnects), `event:` its kind, `data:` the client's framing of it,
-//! encoded once per framing and shared like every other delivery. A comment goes out every
-//! `keepalive` so idle proxies keep the stream open and a dead peer is noticed. A client the
-//! channel layer cuts (queue overflow, restart) gets a last `close` event with the code and
+//! Each message is one event: `id:` is a cursor (the layer's publish order, so one cursor
+//! resumes a stream of several channels; what the browser sends back as `Last-Event-ID` when
+//! it reconnects), `event:` its kind where the contract names events (without it a browser's
+//! `onmessage` receives everything), `data:` the client's framing of it, encoded once per
+//! framing and shared like every other delivery. A state sent on connect has no `id:`, so a
+//! browser that reconnects before anything new happened is sent the state again. The stream
+//! opens with `retry:` (how long a browser waits before reconnecting); a comment goes out
+//! every `keepalive` so idle proxies keep the stream open and a dead peer is noticed. A client
+//! the channel layer cuts (queue overflow, restart) gets a last `close` event with the code and
 //! reason, as a WebSocket client would get a close frame; the stream also ends when the
 //! client's token runs out.
+//!
+//! Each stream holds a [`StreamSlot`]: an address may hold only so many at once, since every
+//! guest's phone reaches the box and an open stream costs a connection and a queue.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
@@ -22,15 +31,16 @@ use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde_json::json;
 
-use super::channels::{Client, Membership, Next};
+use super::channels::{Client, Membership, Next, StreamCursor};
 use super::errors::{ErrorCode, WireError};
 
 /// The event a cut client gets last: `{"code": …, "reason": …}`.
 pub const CLOSE_EVENT: &str = "close";
 
-/// The `Last-Event-ID` a reconnecting browser sends: the sequence it saw last. Absent is
-/// `None`; anything but a number is refused, so a client never silently starts over.
-pub fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, WireError> {
+/// The `Last-Event-ID` a reconnecting browser sends: the cursor of the event it saw last (or a
+/// log sequence). Absent is `None`; anything else is refused, so a client never silently
+/// starts over.
+pub fn last_event_id(headers: &HeaderMap) -> Result<Option<StreamCursor>, WireError> {
     let Some(raw) = headers.get("last-event-id") else {
         return Ok(None);
     };
@@ -38,47 +48,72 @@ pub fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, WireError> {
     if text.is_empty() {
         return Ok(None);
     }
-    text.parse().map(Some).map_err(|_| {
+    text.parse().map(Some).map_err(|()| {
         WireError::new(
             ErrorCode::InvalidData,
-            "Last-Event-ID must be the sequence number of an event this box sent",
+            "Last-Event-ID must be the id of an event this box sent",
         )
     })
 }
 
-/// Streams `registration`'s queue until the client is cut, the token runs out (`token_left`)
-/// or the browser goes away; the client leaves the channel layer when the stream ends.
-pub fn stream(registration: Membership, keepalive: Duration, token_left: Duration) -> Response {
-    let events = events(registration, tokio::time::Instant::now() + token_left);
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(keepalive).text("keepalive"))
+/// How a contract's streams look and last.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// A comment goes out this often.
+    pub keepalive: Duration,
+    /// Sent as `retry:` first: how long the browser waits before it reconnects.
+    pub retry: Duration,
+    /// Each event carries `event:` with the message's kind; without it `onmessage` gets all.
+    pub named_events: bool,
+    /// The stream ends when the caller's token does.
+    pub token_left: Duration,
+}
+
+/// Streams `registration`'s queue until the client is cut, the token runs out or the browser
+/// goes away; the client leaves the channel layer, and `slot` is given back, when it ends.
+pub fn stream(registration: Membership, options: Options, slot: StreamSlot) -> Response {
+    let first = futures_util::stream::once(async move {
+        Ok::<_, Infallible>(Event::default().retry(options.retry).comment("hello"))
+    });
+    let events = events(
+        (registration, slot),
+        options.named_events,
+        tokio::time::Instant::now() + options.token_left,
+    );
+    Sse::new(futures_util::StreamExt::chain(first, events))
+        .keep_alive(
+            KeepAlive::new()
+                .interval(options.keepalive)
+                .text("keepalive"),
+        )
         .into_response()
 }
 
 /// The client's queue as SSE events, in order.
 fn events(
-    registration: Membership,
+    held: (Membership, StreamSlot),
+    named: bool,
     expires_at: tokio::time::Instant,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold(Some(registration), move |state| async move {
+    futures_util::stream::unfold(Some(held), move |state| async move {
         // `None`: the close event went out, the stream is over.
-        let registration = state?;
-        let client = registration.client().clone();
+        let held = state?;
+        let client = held.0.client().clone();
         loop {
             match client.next() {
                 Next::Send(msg) => {
-                    let event = Event::default()
-                        .event(msg.kind)
-                        .data(client.frame_of(&msg).get());
-                    let event = if msg.channel.is_empty() {
-                        event
-                    } else {
-                        event.id(msg.seq.to_string())
-                    };
+                    let mut event = Event::default();
+                    if named {
+                        event = event.event(msg.kind);
+                    }
+                    event = event.data(client.frame_of(&msg).get());
+                    if let Some(cursor) = client.cursor_after(&msg) {
+                        event = event.id(cursor);
+                    }
                     // Handed to the response body; the kernel's send buffer is bounded per
                     // connection, so a stalled browser fills its queue and is cut.
                     client.delivered(&msg);
-                    return Some((Ok(event), Some(registration)));
+                    return Some((Ok(event), Some(held)));
                 }
                 Next::Close(code, reason) => {
                     return Some((Ok(close_event(code, &reason)), None));
@@ -109,6 +144,71 @@ fn close_event(code: u16, reason: &str) -> Event {
         .data(json!({ "code": code, "reason": reason }).to_string())
 }
 
+/// Open streams per client address, shared by a contract's SSE endpoints.
+#[derive(Debug)]
+pub struct StreamSlots {
+    per_address: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One open stream of one address; given back when dropped.
+#[derive(Debug)]
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    address: IpAddr,
+}
+
+impl StreamSlots {
+    pub fn new(per_address: usize) -> Arc<Self> {
+        Arc::new(Self {
+            per_address,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A slot for `address`, or a 429 when it already holds its share.
+    pub fn take(self: &Arc<Self>, address: IpAddr) -> Result<StreamSlot, WireError> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = open.entry(address).or_insert(0);
+        if *held >= self.per_address {
+            return Err(WireError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "this address already holds {} event streams; close one first",
+                    self.per_address
+                ),
+            ));
+        }
+        *held += 1;
+        Ok(StreamSlot {
+            slots: self.clone(),
+            address,
+        })
+    }
+
+    /// Streams open from `address` now.
+    pub fn held_by(&self, address: IpAddr) -> usize {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.get(&address).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .slots
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = open.get_mut(&self.address) {
+            *held -= 1;
+            if *held == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +220,21 @@ mod tests {
             messages: 16,
             bytes: 64 * 1024,
         }
+    }
+
+    fn options(named_events: bool, token_left: Duration) -> Options {
+        Options {
+            keepalive: Duration::from_secs(600),
+            retry: Duration::from_secs(3),
+            named_events,
+            token_left,
+        }
+    }
+
+    fn slot() -> StreamSlot {
+        StreamSlots::new(1)
+            .take(IpAddr::from([192, 168, 4, 20]))
+            .expect("a free slot")
     }
 
     /// Reads the body until `want` events (blank-line separated, comments skipped) arrived.
@@ -138,7 +253,7 @@ mod tests {
             while let Some(end) = text.find("\n\n") {
                 let event: String = text[..end].to_string();
                 text.drain(..end + 2);
-                if !event.starts_with(':') {
+                if !event.starts_with(':') && !event.starts_with("retry:") {
                     events.push(event);
                 }
             }
@@ -146,30 +261,74 @@ mod tests {
         events
     }
 
+    fn msg(channel: &str, seq: u64) -> Arc<ChannelMessage> {
+        ChannelMessage::new(channel, seq, "SCORE", json!({ "n": seq }), Class::Event).shared()
+    }
+
     #[tokio::test]
-    async fn messages_carry_their_sequence_kind_and_the_clients_framing() {
+    async fn messages_carry_a_cursor_their_kind_and_the_clients_framing() {
         let channels = Arc::new(Channels::starting_after(0));
         let membership = channels.join(limits(), Framing::JsonFrame);
         let client = membership.client().clone();
         channels.subscribe(&client, "game:1", None, 10, |_| None);
-        let response = stream(membership, Duration::from_secs(15), Duration::from_secs(60));
+        let response = stream(membership, options(true, Duration::from_secs(60)), slot());
         assert_eq!(
             response.headers()["content-type"],
             "text/event-stream",
             "what EventSource accepts"
         );
-        let msg = |seq| {
-            ChannelMessage::new("game:1", seq, "SCORE", json!({ "n": seq }), Class::Event).shared()
-        };
-        channels.publish(msg(7));
-        channels.publish(msg(8));
+        channels.publish(msg("game:1", 7));
+        channels.publish(msg("game:1", 8));
         let events = read_events(response.into_body(), 2).await;
+        let (head, id) = events[0].rsplit_once("\nid: ").expect("an id");
         assert_eq!(
-            events[0],
-            "event: SCORE\ndata: {\"channel\":\"game:1\",\"payload\":{\"n\":7},\"seq\":7,\"type\":\"SCORE\"}\nid: 7"
+            head,
+            "event: SCORE\ndata: {\"channel\":\"game:1\",\"payload\":{\"n\":7},\"seq\":7,\"type\":\"SCORE\"}"
         );
-        assert!(events[1].ends_with("id: 8"), "{}", events[1]);
+        assert!(id.ends_with("-1"), "the first message published: {id}");
+        assert!(events[1].ends_with("-2"), "{}", events[1]);
         assert_eq!(client.delivered_on("game:1"), 8);
+    }
+
+    #[tokio::test]
+    async fn unnamed_events_resume_across_channels_in_publish_order() {
+        let channels = Arc::new(Channels::starting_after(0));
+        let topics = ["a".to_string(), "b".to_string()];
+        let first = channels.join(limits(), Framing::DataWithType);
+        channels.join_stream_after(first.client(), &topics, 0);
+        let response = stream(first, options(false, Duration::from_secs(60)), slot());
+        channels.publish(msg("a", 1));
+        let seen = read_events(response.into_body(), 1).await;
+        assert_eq!(
+            seen[0].lines().next(),
+            Some("data: {\"n\":1,\"type\":\"SCORE\"}")
+        );
+        let cursor: StreamCursor = seen[0].rsplit_once("id: ").unwrap().1.parse().unwrap();
+        // Gone; the same commit lands on both channels, then another on the first.
+        channels.publish(msg("b", 2));
+        channels.publish(msg("a", 2));
+        channels.publish(msg("a", 3));
+        let back = channels.join(limits(), Framing::DataWithType);
+        let resumed = channels.resume_stream(back.client(), &topics, cursor, 10, |_| true);
+        assert_eq!(resumed, crate::wire::channels::Subscribed::Resumed(3));
+        let response = stream(back, options(false, Duration::from_secs(60)), slot());
+        let events = read_events(response.into_body(), 3).await;
+        let order: Vec<&str> = events.iter().map(|e| e.lines().next().unwrap()).collect();
+        assert_eq!(
+            order,
+            [
+                "data: {\"n\":2,\"type\":\"SCORE\"}",
+                "data: {\"n\":2,\"type\":\"SCORE\"}",
+                "data: {\"n\":3,\"type\":\"SCORE\"}"
+            ]
+        );
+        let restarted = Channels::starting_after(3);
+        let late = restarted.connect(limits(), Framing::DataWithType);
+        assert_eq!(
+            restarted.resume_stream(&late, &topics, cursor, 10, |_| true),
+            crate::wire::channels::Subscribed::Behind,
+            "a cursor from before a restart is never taken for one of this run"
+        );
     }
 
     #[tokio::test]
@@ -177,15 +336,13 @@ mod tests {
         let channels = Arc::new(Channels::starting_after(0));
         let membership = channels.join(limits(), Framing::JsonFrame);
         let client = membership.client().clone();
-        let response = stream(membership, Duration::from_secs(15), Duration::from_secs(60));
+        let response = stream(membership, options(true, Duration::from_secs(60)), slot());
         client.cut(1012, "restarting");
-        let mut body = response.into_body().into_data_stream();
-        let first = body.next().await.expect("a close event").expect("a chunk");
+        let events = read_events(response.into_body(), 1).await;
         assert_eq!(
-            std::str::from_utf8(&first).unwrap(),
-            "event: close\ndata: {\"code\":1012,\"reason\":\"restarting\"}\n\n"
+            events[0],
+            "event: close\ndata: {\"code\":1012,\"reason\":\"restarting\"}"
         );
-        assert!(body.next().await.is_none(), "the stream ended");
         assert_eq!(
             channels.presence().values().sum::<usize>(),
             0,
@@ -197,11 +354,7 @@ mod tests {
     async fn the_stream_closes_when_the_token_runs_out() {
         let channels = Arc::new(Channels::starting_after(0));
         let membership = channels.join(limits(), Framing::JsonFrame);
-        let response = stream(
-            membership,
-            Duration::from_secs(600),
-            Duration::from_secs(30),
-        );
+        let response = stream(membership, options(true, Duration::from_secs(30)), slot());
         let events = read_events(response.into_body(), 1).await;
         assert_eq!(
             events[0],
@@ -213,16 +366,42 @@ mod tests {
     }
 
     #[test]
-    fn last_event_id_is_a_sequence_or_refused() {
+    fn an_address_holds_so_many_streams_and_gets_them_back() {
+        let slots = StreamSlots::new(2);
+        let phone = IpAddr::from([192, 168, 4, 21]);
+        let a = slots.take(phone).unwrap();
+        let _b = slots.take(phone).unwrap();
+        assert_eq!(slots.take(phone).unwrap_err().code, ErrorCode::RateLimited);
+        assert!(
+            slots.take(IpAddr::from([192, 168, 4, 22])).is_ok(),
+            "others unaffected"
+        );
+        drop(a);
+        assert!(
+            slots.take(phone).is_ok(),
+            "a closed stream gives its slot back"
+        );
+    }
+
+    #[test]
+    fn last_event_id_is_a_cursor_or_refused() {
         let with = |value: &str| {
             let mut headers = HeaderMap::new();
             headers.insert("last-event-id", value.parse().unwrap());
             last_event_id(&headers)
         };
         assert_eq!(last_event_id(&HeaderMap::new()).unwrap(), None);
-        assert_eq!(with("42").unwrap(), Some(42));
+        assert_eq!(with("42").unwrap(), Some(StreamCursor::Seq(42)));
+        assert_eq!(
+            with("ff-7").unwrap(),
+            Some(StreamCursor::Published {
+                epoch: 255,
+                ordinal: 7
+            })
+        );
         assert_eq!(with(" ").unwrap(), None);
-        let refused = with("abc").unwrap_err();
-        assert_eq!(refused.code, ErrorCode::InvalidData);
+        for bad in ["abc", "zz-1", "1-x", "-", "1-2-3"] {
+            assert_eq!(with(bad).unwrap_err().code, ErrorCode::InvalidData, "{bad}");
+        }
     }
 }

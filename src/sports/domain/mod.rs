@@ -427,6 +427,38 @@ impl SportsState {
         fixtures
     }
 
+    /// A team's fixtures in every event it plays in, not deleted, by start.
+    pub fn team_schedule(&self, team_id: u64) -> Vec<&Fixture> {
+        let mut fixtures: Vec<&Fixture> = self
+            .fixtures
+            .values()
+            .filter(|f| {
+                (f.home == team_id || f.away == team_id) && f.status != FixtureStatus::Deleted
+            })
+            .collect();
+        fixtures.sort_by_key(|f| (f.starts_at, f.id));
+        fixtures
+    }
+
+    /// The live announcements for the whole event, or (with `team`) those targeted at it, in
+    /// the order they were made.
+    pub fn live_announcements(
+        &self,
+        event_id: Option<u64>,
+        team: Option<u64>,
+        now: Millis,
+    ) -> Vec<&Announcement> {
+        self.announcements
+            .values()
+            .filter(|a| a.is_live(now))
+            .filter(|a| event_id.is_none_or(|id| a.event_id == id))
+            .filter(|a| match team {
+                Some(team) => a.target_teams.contains(&team),
+                None => a.target_teams.is_empty(),
+            })
+            .collect()
+    }
+
     fn recomputed(&self, event_id: u64, fixtures: &BTreeMap<u64, Fixture>) -> Vec<Row> {
         let Some(event) = self.events.get(&event_id) else {
             return Vec::new();
