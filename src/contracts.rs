@@ -24,6 +24,7 @@ pub fn routes() -> Router<Arc<AppContext>> {
         .merge(drafts::routes::router())
         .merge(drafts::page::router())
         .merge(sports::routes::router())
+        .merge(sports::page::router())
 }
 
 /// What each contract takes before the engine's boot recovery: the outputs it drives (the HDMI

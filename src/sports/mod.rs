@@ -16,6 +16,7 @@
 
 pub mod domain;
 pub mod json;
+pub mod page;
 pub mod routes;
 pub mod stream;
 

@@ -70,8 +70,10 @@ export async function startBox({ config = '', dataDir } = {}) {
     },
   });
 
-  box.launch = async () => {
-    const proc = spawn(...command(['serve', '--listen', '127.0.0.1:0', '--data', dir, '--config', configPath]), {
+  /** Starts the box; `samePort` keeps the address it had, as a restarted box in a venue does. */
+  box.launch = async ({ samePort = false } = {}) => {
+    const listen = samePort && box.url ? new URL(box.url).host : '127.0.0.1:0';
+    const proc = spawn(...command(['serve', '--listen', listen, '--data', dir, '--config', configPath]), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'venuebox=warn' },
     });
