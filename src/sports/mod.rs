@@ -6,13 +6,14 @@
 //! |---|---|
 //! | `domain/mod.rs` | the pure state machine: events (meets), teams, registrations, fixtures, results, announcements, purchases |
 //! | `domain/leaderboard.rs` | the leaderboard and its tie-breaks |
+//! | `json.rs` | the JSON every client sees, over HTTP and live |
 //! | `routes.rs` | the HTTP API: events, teams, registrations, fixtures, results, leaderboards, announcements, purchases |
+//! | `stream.rs` | the seed's topics: the fan-out, the event, team and purchase sockets, the SSE streams |
+//! | `page.rs` | `/sports/{id}`: the venue TV's scoreboard |
 //!
-//! Tests: `domain/tests.rs`, `domain/leaderboard.rs`.
-//!
-//! Built so far: recipe steps 1-3 (the state machine; the core's variants, log tag 5; the
-//! HTTP API). Not yet: the WebSocket topics, the SSE streams, the scoreboard page
-//! (ARCHITECTURE.md, "Left to do").
+//! Tests: `domain/tests.rs`, `domain/leaderboard.rs`, `stream.rs`, `tests/node/sports.test.mjs`
+//! (HTTP, a power cut), `tests/node/sports_live.test.mjs` (sockets and streams),
+//! `tests/node/sports_page.test.mjs` (the seed's snippets and the scoreboard in Chromium).
 
 pub mod domain;
 pub mod json;

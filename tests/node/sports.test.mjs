@@ -1,7 +1,7 @@
 // The sports-day contract's HTTP API (seed 003) against the real binary: events, teams,
 // registrations, fixtures and results with the stored leaderboard, announcements with targets,
 // filters and expiry, tickets at the gate, who may do and read what, and a power cut.
-// (The WebSocket topics and SSE streams are not built yet.)
+// (The live topics: sports_live.test.mjs; in a browser: sports_page.test.mjs.)
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sleep, startBox } from './harness.mjs';
