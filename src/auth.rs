@@ -71,6 +71,10 @@ pub enum Role {
     Participant,
     /// A draft's captain: picks in that draft only; --sub is <draft id>:<captain id>.
     Captain,
+    /// A sports day's person named by staff: a team member or a ticket buyer; --sub is their
+    /// user id on the teams and purchases. (A guest's PIN login is a viewer and chooses its own
+    /// name, so it is never taken for a member.)
+    Member,
 }
 
 impl std::fmt::Display for Role {
@@ -82,6 +86,7 @@ impl std::fmt::Display for Role {
             Role::Viewer => "viewer",
             Role::Participant => "participant",
             Role::Captain => "captain",
+            Role::Member => "member",
         })
     }
 }

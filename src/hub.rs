@@ -52,6 +52,26 @@ impl Hub {
         self.sender.subscribe()
     }
 
+    /// Calls `on_commit(seq, event)` for each committed event, in order, until the hub closes.
+    /// A listener this far behind has lost events for good: it logs how many (`what` names it)
+    /// and goes on, for fan-outs whose next message carries the whole state it concerns.
+    pub async fn follow_commits(&self, what: &'static str, mut on_commit: impl FnMut(u64, &Event)) {
+        let mut listener = self.subscribe();
+        loop {
+            match listener.recv().await {
+                Ok(msg) => {
+                    if let HubBody::Committed(event) = &msg.body {
+                        on_commit(msg.seq, event);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, listener = what, "a fan-out fell behind");
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+
     pub fn publish_committed(&self, first_seq: u64, events: Vec<Event>) {
         for (seq, event) in (first_seq..).zip(events) {
             let message = Arc::new(HubMessage {

@@ -100,7 +100,12 @@ function onMessage(frame) {
   switch (frame.type) {
     case 'leaderboard_update': state.leaderboard = data.leaderboard ?? []; renderLeaderboard(); break;
     case 'schedule_update': state.schedule = data.schedule ?? []; renderSchedule(); break;
-    case 'announcement_update': state.announcements.set(data.announcement.id, data.announcement); renderNews(); break;
+    case 'announcement_update': {
+      const a = data.announcement;
+      if (a.status === 'active') state.announcements.set(a.id, a); else state.announcements.delete(a.id);
+      renderNews();
+      break;
+    }
     default: break; // result_update: the schedule that follows carries it; pong, subscribed.
   }
 }

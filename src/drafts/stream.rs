@@ -15,13 +15,12 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
-use tokio::sync::broadcast;
 
 use super::domain::{DraftEvent, DraftsState, HistoryEntry};
 use super::json::event_json;
 use crate::domain::Event;
-use crate::hub::HubBody;
 use crate::wire::channels::{ChannelMessage, Class, Framing, Membership};
+use crate::wire::extract::query_token;
 use crate::wire::{json_ws, AppContext};
 
 /// History entries a socket is sent when it connects.
@@ -58,36 +57,27 @@ fn message(channel: String, seq: u64, state: &DraftsState, entry: &HistoryEntry)
 }
 
 /// Follows the engine's committed events and sends each history entry to its draft's and its
-/// tournament's sockets.
+/// tournament's sockets. Entries lost to a lag stay lost to spectators already connected; a
+/// reconnect replays the latest, and the page refreshes the board from the API on the next.
 pub async fn run_fanout(ctx: Arc<AppContext>) {
-    let mut events = ctx.engine.hub().subscribe();
-    loop {
-        match events.recv().await {
-            Ok(msg) => {
-                let HubBody::Committed(Event::Drafts(DraftEvent::Recorded(entry))) = &msg.body
-                else {
-                    continue;
-                };
-                let state = ctx.engine.published().views.drafts.clone();
-                let Some(draft) = state.drafts.get(&entry.draft_id) else {
-                    continue;
-                };
-                for channel in [
-                    draft_channel(draft.id),
-                    tournament_channel(draft.tournament_id),
-                ] {
-                    ctx.channels
-                        .publish(message(channel, msg.seq, &state, entry).shared());
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                // Spectators keep what they have; a reconnect replays the latest entries, and
-                // the page refreshes the board from the API on the next entry.
-                tracing::warn!(missed, "draft fan-out fell behind");
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
+    let hub = ctx.engine.hub().clone();
+    hub.follow_commits("drafts", |seq, event| {
+        let Event::Drafts(DraftEvent::Recorded(entry)) = event else {
+            return;
+        };
+        let state = ctx.engine.published().views.drafts.clone();
+        let Some(draft) = state.drafts.get(&entry.draft_id) else {
+            return;
+        };
+        for channel in [
+            draft_channel(draft.id),
+            tournament_channel(draft.tournament_id),
+        ] {
+            ctx.channels
+                .publish(message(channel, seq, &state, entry).shared());
         }
-    }
+    })
+    .await;
 }
 
 /// Tells every spectator the box is restarting and closes its socket.
@@ -95,15 +85,6 @@ pub fn close_for_restart(ctx: &AppContext) {
     for client in ctx.channels.clients_on(&[PREFIX]) {
         client.cut(json_ws::CLOSE_RESTARTING, "restarting");
     }
-}
-
-/// The `token` a spectator's link may carry, read by hand: a query the box does not expect
-/// (a second token, other keys) must never refuse a spectator.
-fn token_of(query: Option<&str>) -> Option<&str> {
-    query?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("token="))
-        .filter(|t| !t.is_empty())
 }
 
 /// Which socket: one draft, or a tournament's drafts.
@@ -140,7 +121,7 @@ fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     // Anonymous is fine; a token only names who watches (in the log of the box).
-    let spectator = token_of(query.as_deref())
+    let spectator = query_token(query.as_deref())
         .and_then(|t| ctx.secrets.verify(t).ok())
         .map(|claims| claims.sub);
     let joined = follow.and_then(|follow| join(&ctx, follow));
@@ -229,18 +210,4 @@ async fn serve(ctx: Arc<AppContext>, membership: Membership, socket: WebSocket) 
         |_| async { json_ws::Handled::default() },
     )
     .await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_link_token_is_read_whatever_else_the_query_holds() {
-        assert_eq!(token_of(Some("token=abc")), Some("abc"));
-        assert_eq!(token_of(Some("x=1&token=abc&token=def")), Some("abc"));
-        assert_eq!(token_of(Some("token=")), None);
-        assert_eq!(token_of(Some("tokens=abc")), None);
-        assert_eq!(token_of(None), None);
-    }
 }

@@ -88,7 +88,7 @@ pub fn announcement_json(a: &Announcement, now: Millis) -> Value {
         "priority": priority_name(a.priority),
         "target_teams": a.target_teams,
         "expires_at": a.expires_at.map(iso),
-        "status": if a.is_live(now) { "active" } else { "expired" },
+        "status": if a.deleted { "deleted" } else if a.is_live(now) { "active" } else { "expired" },
         "created_by": a.created_by,
         "created_at": iso(a.created_at),
     })

@@ -1,7 +1,8 @@
-//! The sports day's HTTP API (seed 003): staff (or an event's managers, for their event)
-//! create events, teams, registrations, fixtures, results and announcements; staff at the gate
-//! sell tickets; anyone reads a public event, its schedule and leaderboard; a private event
-//! only its teams' members, its managers and staff; a purchase only its buyer and staff.
+//! The sports day's HTTP API (seed 003): staff create events, teams, registrations, fixtures,
+//! results and announcements, and sell tickets at the gate; a team's manager (a `member`
+//! token) registers the team and runs its own fixtures and announcements; anyone reads a
+//! public event, its schedule and leaderboard; a private event only its teams' members and
+//! staff; a purchase only its buyer and staff.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -33,6 +34,9 @@ use crate::wire::{run, AppContext};
 
 type Ctx = State<Arc<AppContext>>;
 
+/// How long the member tokens a new team's answer carries hold: the day of the event.
+const MEMBER_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 pub fn router() -> Router<Arc<AppContext>> {
     Router::new()
         .route("/api/events", post(create_event))
@@ -54,32 +58,29 @@ pub fn router() -> Router<Arc<AppContext>> {
         .route("/api/announcements/{id}/broadcast", post(rebroadcast))
         .route("/api/purchases", post(purchase))
         .route("/api/purchases/{id}", get(purchase_of).patch(set_purchase))
-        .route("/ws/events/{id}/stream/", get(stream::event_socket))
-        .route("/ws/events/{id}/stream", get(stream::event_socket))
-        .route("/ws/teams/{id}/", get(stream::team_socket))
-        .route("/ws/teams/{id}", get(stream::team_socket))
-        .route("/ws/purchases/{id}/", get(stream::purchase_socket))
-        .route("/ws/purchases/{id}", get(stream::purchase_socket))
-        .route("/api/events/{id}/stream/", get(stream::event_stream))
-        .route("/api/events/{id}/stream", get(stream::event_stream))
+        .route("/ws/events/{id}/stream/", get(stream::socket_route))
+        .route("/ws/events/{id}/stream", get(stream::socket_route))
+        .route("/ws/teams/{id}/", get(stream::socket_route))
+        .route("/ws/teams/{id}", get(stream::socket_route))
+        .route("/ws/purchases/{id}/", get(stream::socket_route))
+        .route("/ws/purchases/{id}", get(stream::socket_route))
+        .route("/api/events/{id}/stream/", get(stream::stream_route))
+        .route("/api/events/{id}/stream", get(stream::stream_route))
         .route(
             "/api/events/{id}/stream/results/",
-            get(stream::results_stream),
+            get(stream::stream_route),
         )
-        .route(
-            "/api/events/{id}/stream/results",
-            get(stream::results_stream),
-        )
+        .route("/api/events/{id}/stream/results", get(stream::stream_route))
         .route(
             "/api/events/{id}/stream/schedule/",
-            get(stream::schedule_stream),
+            get(stream::stream_route),
         )
         .route(
             "/api/events/{id}/stream/schedule",
-            get(stream::schedule_stream),
+            get(stream::stream_route),
         )
-        .route("/api/teams/{id}/stream/", get(stream::team_stream))
-        .route("/api/teams/{id}/stream", get(stream::team_stream))
+        .route("/api/teams/{id}/stream/", get(stream::stream_route))
+        .route("/api/teams/{id}/stream", get(stream::stream_route))
         .layer(Extension(StreamSlots::new(stream::STREAMS_PER_ADDRESS)))
 }
 
@@ -102,21 +103,94 @@ fn forbidden(what: &str) -> WireError {
     )
 }
 
-/// Staff, or a manager (or the creator) of `event_id`.
+/// The user id a token speaks for on teams and purchases: only a `member` token's, which staff
+/// mint for a named person. A guest's PIN login chooses its own name (a viewer), and a GM
+/// station's id is a station's: neither is ever taken for a team member or a buyer.
+pub fn member_id(claims: &Claims) -> Option<&str> {
+    (claims.role == Role::Member).then_some(claims.sub.as_str())
+}
+
+/// The teams an action on an event touches, for a team manager's reach.
+enum Reach {
+    /// A fixture: the manager of either side may run it.
+    EitherOf([u64; 2]),
+    /// An announcement for listed teams: the manager of every one of them.
+    AllOf(Vec<u64>),
+    /// The whole event: staff only.
+    WholeEvent,
+}
+
+fn reach_of(state: &SportsState, command: &SportsCommand) -> Reach {
+    let fixture = |id: &u64| {
+        state
+            .fixtures
+            .get(id)
+            .map_or(Reach::WholeEvent, |f| Reach::EitherOf([f.home, f.away]))
+    };
+    let targets = |teams: Vec<u64>| {
+        if teams.is_empty() {
+            Reach::WholeEvent
+        } else {
+            Reach::AllOf(teams)
+        }
+    };
+    let announcement = |id: &u64| {
+        state.announcements.get(id).map_or(Reach::WholeEvent, |a| {
+            targets(a.target_teams.iter().copied().collect())
+        })
+    };
+    match command {
+        SportsCommand::AddFixture { home, away, .. } => Reach::EitherOf([*home, *away]),
+        SportsCommand::ChangeFixture { fixture_id, .. }
+        | SportsCommand::DeleteFixture { fixture_id }
+        | SportsCommand::RecordResult { fixture_id, .. } => fixture(fixture_id),
+        SportsCommand::Announce { target_teams, .. } => {
+            targets(target_teams.iter().copied().collect())
+        }
+        SportsCommand::ChangeAnnouncement {
+            announcement_id, ..
+        }
+        | SportsCommand::DeleteAnnouncement { announcement_id }
+        | SportsCommand::Rebroadcast { announcement_id } => announcement(announcement_id),
+        _ => Reach::WholeEvent,
+    }
+}
+
+/// Staff run all of an event; a manager of a team registered to it (a `member` token) runs the
+/// fixtures their team plays and the announcements for their team alone.
 fn may_run(
     state: &SportsState,
     claims: &Claims,
     event_id: u64,
+    command: &SportsCommand,
     what: &str,
 ) -> Result<(), WireError> {
-    if claims.role == Role::Admin || state.manages(event_id, &claims.sub) {
+    if claims.role == Role::Admin {
+        return Ok(());
+    }
+    let manages = |team: &u64| {
+        member_id(claims).is_some_and(|m| {
+            state
+                .events
+                .get(&event_id)
+                .is_some_and(|e| e.teams.contains(team))
+                && state.teams.get(team).is_some_and(|t| t.is_manager(m))
+        })
+    };
+    let allowed = match reach_of(state, command) {
+        Reach::EitherOf(teams) => teams.iter().any(manages),
+        Reach::AllOf(teams) => teams.iter().all(manages),
+        Reach::WholeEvent => false,
+    };
+    if allowed {
         Ok(())
     } else {
         Err(forbidden(what))
     }
 }
 
-/// Runs `command` for `event_id` when the caller may run that event (staff or its managers).
+/// Runs `command` for `event_id` when the caller may (staff, or a team's manager within their
+/// team's reach).
 async fn run_for_event(
     ctx: &AppContext,
     claims: &Claims,
@@ -124,18 +198,16 @@ async fn run_for_event(
     what: &str,
     command: SportsCommand,
 ) -> Result<SportsOutcome, WireError> {
-    may_run(&view(ctx), claims, event_id, what)?;
+    may_run(&view(ctx), claims, event_id, &command, what)?;
     answer(ctx, command).await
 }
 
-/// Who may read an event: anyone for a public one; for a private one its teams' members, its
-/// managers and staff.
+/// Who may read an event: anyone for a public one; for a private one the members of its teams
+/// (`member` tokens) and staff.
 pub fn may_watch(state: &SportsState, event: &Meet, claims: Option<&Claims>) -> bool {
     event.public
         || claims.is_some_and(|c| {
-            c.role == Role::Admin
-                || state.takes_part(event.id, &c.sub)
-                || state.manages(event.id, &c.sub)
+            c.role == Role::Admin || member_id(c).is_some_and(|m| state.takes_part(event.id, m))
         })
 }
 
@@ -272,7 +344,20 @@ async fn create_team(
         members,
     };
     match answer(&ctx, command).await? {
-        SportsOutcome::Team(team) => Ok((StatusCode::CREATED, Json(team_json(&team)))),
+        SportsOutcome::Team(team) => {
+            // Each member's link to the team's live updates (and a private event it plays in):
+            // staff hand them out, as the CLI's `token --role member` would.
+            let mut answer = team_json(&team);
+            let mut tokens = serde_json::Map::new();
+            for member in &team.members {
+                let token = ctx
+                    .secrets
+                    .mint(Role::Member, &member.user_id, MEMBER_TOKEN_TTL)?;
+                tokens.insert(member.user_id.clone(), token.into());
+            }
+            answer["member_tokens"] = Value::Object(tokens);
+            Ok((StatusCode::CREATED, Json(answer)))
+        }
         other => Err(crate::wire::errors::unexpected(other)),
     }
 }
@@ -293,7 +378,7 @@ async fn register(
     let team_manager = state
         .teams
         .get(&body.team_id)
-        .is_some_and(|t| t.is_manager(&claims.sub));
+        .is_some_and(|t| member_id(&claims).is_some_and(|m| t.is_manager(m)));
     if claims.role != Role::Admin && !team_manager {
         return Err(WireError::new(
             ErrorCode::Forbidden,
@@ -549,17 +634,16 @@ async fn announcements(
         }
     };
     let now = wall_clock_ms();
-    let staff = claims
-        .as_ref()
-        .is_some_and(|c| c.role == Role::Admin || state.manages(event.id, &c.sub));
+    let staff = claims.as_ref().is_some_and(|c| c.role == Role::Admin);
+    let member = claims.as_ref().and_then(member_id);
     let sees = |a: &Announcement| {
         a.target_teams.is_empty()
             || staff
-            || claims.as_ref().is_some_and(|c| {
+            || member.is_some_and(|m| {
                 a.target_teams
                     .iter()
                     .filter_map(|t| state.teams.get(t))
-                    .any(|t| t.has_member(&c.sub))
+                    .any(|t| t.has_member(m))
             })
     };
     let list: Vec<Value> = state
@@ -684,7 +768,7 @@ async fn purchase(
 
 /// Whether `claims` may see purchase `p`: its buyer or staff.
 pub fn may_see_purchase(p: &Purchase, claims: &Claims) -> bool {
-    claims.role == Role::Admin || claims.sub == p.user_id
+    claims.role == Role::Admin || member_id(claims) == Some(p.user_id.as_str())
 }
 
 async fn purchase_of(

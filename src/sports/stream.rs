@@ -30,22 +30,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{MatchedPath, Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
-use tokio::sync::broadcast;
 
 use super::domain::{Fixture, FixtureStatus, SportsEvent, SportsState, Team};
 use super::json::{announcement_json, fixture_json, purchase_json, rows_json};
-use super::routes::{may_see_purchase, may_watch};
+use super::routes::{may_see_purchase, may_watch, member_id};
 use crate::auth::{Claims, Role};
 use crate::domain::{Event, Millis};
 use crate::engine::wall_clock_ms;
-use crate::hub::HubBody;
 use crate::wire::channels::{ChannelMessage, Class, Client, Framing, Membership, Subscribed};
 use crate::wire::errors::{ErrorCode, WireError};
-use crate::wire::extract::ClientAddr;
+use crate::wire::extract::{query_token, ClientAddr};
 use crate::wire::sse::{self, StreamSlots};
 use crate::wire::time::iso_now;
 use crate::wire::{json_ws, AppContext};
@@ -55,8 +53,9 @@ const PREFIX: &str = "sports:";
 /// Event streams one client address may hold at once (a phone, a TV and a laptop behind the
 /// same address still fit).
 pub const STREAMS_PER_ADDRESS: usize = 8;
-/// Missed messages a `Last-Event-ID` resume is sent; past it, the topics' state instead.
-const RESUME_LIMIT: usize = 512;
+/// Missed messages a `Last-Event-ID` resume is sent (and at most the client's queue bound in
+/// bytes); past it, the topics' state instead, which is smaller.
+const RESUME_LIMIT: usize = 64;
 /// A client sends pings and three subscriptions: small frames, a few a second.
 const MAX_FRAME_BYTES: usize = 4 * 1024;
 const FRAMES_PER_SECOND: u32 = 5;
@@ -150,7 +149,16 @@ fn schedule_update(
 ) -> ChannelMessage {
     let schedule: Vec<Value> = fixtures.iter().map(|f| fixture_json(state, f)).collect();
     let data = json!({ "schedule": schedule, "fixture": changed });
-    message(topic, seq, "schedule_update", data)
+    // The whole schedule each time: a topic's history and a slow client's queue keep only the
+    // latest, so a long day's schedule is held once per topic, not once per change.
+    ChannelMessage::new(
+        &topic.channel(),
+        seq,
+        "schedule_update",
+        data,
+        Class::Snapshot,
+    )
+    .keyed("schedule_update")
 }
 
 fn announcement_update(topic: Topic, seq: u64, announcement: Value) -> ChannelMessage {
@@ -254,10 +262,11 @@ fn messages_for(
                 .into_iter()
                 .collect()
         }
-        SportsEvent::AnnouncementSaved {
-            announcement,
-            broadcast: true,
-        } if announcement.is_live(now) => {
+        // Created or sent again (broadcast), edited or deleted: clients see each, so a screen
+        // corrects or drops it. One already expired is never sent again.
+        SportsEvent::AnnouncementSaved { announcement, .. }
+            if announcement.deleted || announcement.is_live(now) =>
+        {
             let payload = announcement_json(announcement, now);
             if announcement.target_teams.is_empty() {
                 vec![announcement_update(
@@ -295,30 +304,23 @@ fn still_holds(state: &SportsState, msg: &ChannelMessage, now: Millis) -> bool {
         .is_some_and(|a| a.is_live(now))
 }
 
-/// Follows the engine's committed events and publishes each change on its topics.
+/// Follows the engine's committed events and publishes each change on its topics. One that
+/// lagged is lost to clients already connected; the next change of a topic carries its whole
+/// schedule or leaderboard again, and a client that joins gets the state.
 pub async fn run_fanout(ctx: Arc<AppContext>) {
-    let mut events = ctx.engine.hub().subscribe();
-    loop {
-        match events.recv().await {
-            Ok(msg) => {
-                let HubBody::Committed(Event::Sports(change)) = &msg.body else {
-                    continue;
-                };
-                // The published state is at least as new as this event: schedules and
-                // leaderboards are read from it.
-                let state = ctx.engine.published().views.sports.clone();
-                for out in messages_for(&state, change, msg.seq, wall_clock_ms()) {
-                    ctx.channels.publish(out.shared());
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                // Clients keep what they have; the next change of a topic carries its whole
-                // schedule or leaderboard again.
-                tracing::warn!(missed, "sports fan-out fell behind");
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
+    let hub = ctx.engine.hub().clone();
+    hub.follow_commits("sports", |seq, event| {
+        let Event::Sports(change) = event else {
+            return;
+        };
+        // The published state is at least as new as this event: schedules and leaderboards
+        // are read from it.
+        let state = ctx.engine.published().views.sports.clone();
+        for out in messages_for(&state, change, seq, wall_clock_ms()) {
+            ctx.channels.publish(out.shared());
         }
-    }
+    })
+    .await;
 }
 
 /// Tells every socket and stream the box is restarting and closes it.
@@ -330,14 +332,6 @@ pub fn close_for_restart(ctx: &AppContext) {
 
 // --- who may follow what -------------------------------------------------------------------
 
-/// The `token` of a query, read by hand: other keys never refuse a client.
-fn token_of(query: Option<&str>) -> Option<&str> {
-    query?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("token="))
-        .filter(|t| !t.is_empty())
-}
-
 fn id_of(text: &str) -> Result<u64, WireError> {
     text.parse().map_err(|_| {
         WireError::new(
@@ -347,71 +341,75 @@ fn id_of(text: &str) -> Result<u64, WireError> {
     })
 }
 
-/// Members of the team, and the members and managers of the events it plays in.
-fn may_follow_team(state: &SportsState, team: &Team, claims: &Claims) -> bool {
-    claims.role == Role::Admin
-        || team.has_member(&claims.sub)
-        || state
-            .events_of(team.id)
-            .any(|e| state.takes_part(e.id, &claims.sub) || state.manages(e.id, &claims.sub))
+/// A team's topics carry its own announcements and its fixtures in every event it plays in,
+/// private ones included: only its members (`member` tokens) and staff follow them. (Seed 003
+/// also lets the people of the team's events in; here they follow those events' topics.)
+fn may_follow_team(team: &Team, claims: &Claims) -> bool {
+    claims.role == Role::Admin || member_id(claims).is_some_and(|m| team.has_member(m))
 }
 
-/// Checks the caller may follow `follow`: how long its token still holds the connection.
+/// Checks the caller may follow `follow`: how long its token still holds the connection. A
+/// public event needs no token, so a bad or expired one is ignored there (as the HTTP API
+/// does); everywhere else it is a 401. A purchase is refused the same way whether it exists
+/// or not, so ids cannot be probed.
 fn admit(
     ctx: &AppContext,
     follow: Follow,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Duration, WireError> {
-    let token = token_of(query).or_else(|| crate::wire::extract::bearer_token(headers));
-    let claims = match token {
-        Some(token) => Some(ctx.secrets.verify(token).map_err(|_| {
+    let token = query_token(query).or_else(|| crate::wire::extract::bearer_token(headers));
+    let verified = token.map(|token| {
+        ctx.secrets.verify(token).map_err(|_| {
             WireError::new(
                 ErrorCode::InvalidToken,
                 "the token is invalid or has expired",
             )
-        })?),
-        None => None,
-    };
+        })
+    });
+    let claims = verified.clone().and_then(Result::ok);
     let state = ctx.engine.published().views.sports.clone();
     let not_found = |what: &str| WireError::new(ErrorCode::NotFound, format!("no {what}"));
     let refused = |why: &str| WireError::new(ErrorCode::Forbidden, why.to_string());
+    let token_or_refused = |why: &str| match &verified {
+        Some(Err(bad)) => bad.clone(),
+        _ => refused(why),
+    };
     let needs_token = match follow {
         Follow::Event(id) => {
             let event = state
                 .events
                 .get(&id)
                 .ok_or_else(|| not_found("such event"))?;
-            if !may_watch(&state, event, claims.as_ref()) {
-                return Err(refused(
-                    "a private event: for its teams, its managers and staff",
+            if event.public {
+                false
+            } else if may_watch(&state, event, claims.as_ref()) {
+                true
+            } else {
+                return Err(token_or_refused(
+                    "a private event: for its teams' members and staff",
                 ));
             }
-            !event.public
         }
         Follow::Team(id) => {
             let team = state.teams.get(&id).ok_or_else(|| not_found("such team"))?;
-            if !claims
-                .as_ref()
-                .is_some_and(|c| may_follow_team(&state, team, c))
-            {
-                return Err(refused(
-                    "a team's updates are for its members and the people of its events",
+            if !claims.as_ref().is_some_and(|c| may_follow_team(team, c)) {
+                return Err(token_or_refused(
+                    "a team's updates are for its members and staff",
                 ));
             }
             true
         }
         Follow::Purchase(id) => {
-            let purchase = state
-                .purchases
-                .get(&id)
-                .ok_or_else(|| not_found("such purchase"))?;
-            if !claims
-                .as_ref()
-                .is_some_and(|c| may_see_purchase(purchase, c))
-            {
+            let Some(claims) = &claims else {
+                return Err(token_or_refused("only its buyer follows a purchase"));
+            };
+            let purchase = state.purchases.get(&id);
+            let mine = purchase.is_some_and(|p| may_see_purchase(p, claims));
+            if !mine && claims.role != Role::Admin {
                 return Err(refused("only its buyer follows a purchase"));
             }
+            purchase.ok_or_else(|| not_found("such purchase"))?;
             true
         }
     };
@@ -440,37 +438,27 @@ fn join_with_state(ctx: &AppContext, membership: &Membership, topics: &[Topic]) 
 
 // --- WebSocket -----------------------------------------------------------------------------
 
-/// `GET /ws/events/{event_id}/stream/`.
-pub async fn event_socket(
+/// `GET /ws/events/{event_id}/stream/`, `/ws/teams/{team_id}/` and
+/// `/ws/purchases/{purchase_id}/`: which one, by the route that matched.
+pub async fn socket_route(
     State(ctx): State<Arc<AppContext>>,
+    route: MatchedPath,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    socket(ctx, id_of(&id).map(Follow::Event), query, headers, ws)
-}
-
-/// `GET /ws/teams/{team_id}/`.
-pub async fn team_socket(
-    State(ctx): State<Arc<AppContext>>,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    socket(ctx, id_of(&id).map(Follow::Team), query, headers, ws)
-}
-
-/// `GET /ws/purchases/{purchase_id}/`.
-pub async fn purchase_socket(
-    State(ctx): State<Arc<AppContext>>,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    socket(ctx, id_of(&id).map(Follow::Purchase), query, headers, ws)
+    let path = route.as_str();
+    let follow = id_of(&id).map(|id| {
+        if path.starts_with("/ws/teams/") {
+            Follow::Team(id)
+        } else if path.starts_with("/ws/purchases/") {
+            Follow::Purchase(id)
+        } else {
+            Follow::Event(id)
+        }
+    });
+    socket(ctx, follow, query, headers, ws)
 }
 
 fn socket(
@@ -679,24 +667,26 @@ where
     }
 }
 
-/// `GET /api/events/{event_id}/stream/`.
-pub async fn event_stream(Path(id): Path<String>, request: StreamRequest) -> Response {
-    stream(request, id_of(&id).map(Feed::Event))
-}
-
-/// `GET /api/events/{event_id}/stream/results/`.
-pub async fn results_stream(Path(id): Path<String>, request: StreamRequest) -> Response {
-    stream(request, id_of(&id).map(Feed::EventResults))
-}
-
-/// `GET /api/events/{event_id}/stream/schedule/`.
-pub async fn schedule_stream(Path(id): Path<String>, request: StreamRequest) -> Response {
-    stream(request, id_of(&id).map(Feed::EventSchedule))
-}
-
-/// `GET /api/teams/{team_id}/stream/`.
-pub async fn team_stream(Path(id): Path<String>, request: StreamRequest) -> Response {
-    stream(request, id_of(&id).map(Feed::Team))
+/// `GET /api/events/{event_id}/stream/` (and its `results/` and `schedule/`),
+/// `/api/teams/{team_id}/stream/`: which one, by the route that matched.
+pub async fn stream_route(
+    route: MatchedPath,
+    Path(id): Path<String>,
+    request: StreamRequest,
+) -> Response {
+    let path = route.as_str().trim_end_matches('/');
+    let feed = id_of(&id).map(|id| {
+        if path.starts_with("/api/teams/") {
+            Feed::Team(id)
+        } else if path.ends_with("/results") {
+            Feed::EventResults(id)
+        } else if path.ends_with("/schedule") {
+            Feed::EventSchedule(id)
+        } else {
+            Feed::Event(id)
+        }
+    });
+    stream(request, feed)
 }
 
 fn stream(request: StreamRequest, feed: Result<Feed, WireError>) -> Response {
@@ -720,8 +710,8 @@ fn open_stream(
     let feed = feed?;
     let token_left = admit(&ctx, feed.follow(), query.as_deref(), &headers)?;
     let cursor = sse::last_event_id(&headers)?;
-    let slot = slots.take(address)?;
     let membership = ctx.channels.join(ctx.queue_limits(), Framing::DataWithType);
+    let slot = slots.take(address, membership.client())?;
     let topics = feed.topics();
     let channels: Vec<String> = topics.iter().map(|t| t.channel()).collect();
     let resumed = cursor.map(|cursor| {
@@ -768,12 +758,5 @@ mod tests {
                 "event_1_announcements"
             ]
         );
-    }
-
-    #[test]
-    fn a_query_token_is_read_whatever_else_the_query_holds() {
-        assert_eq!(token_of(Some("a=1&token=abc")), Some("abc"));
-        assert_eq!(token_of(Some("token=")), None);
-        assert_eq!(token_of(None), None);
     }
 }

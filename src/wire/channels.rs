@@ -623,6 +623,8 @@ pub struct Channels {
     covers_after: u64,
     /// Messages published so far: the next one's ordinal.
     published: AtomicU64,
+    /// The newest log sequence published: a cursor beyond it is not one this box gave.
+    newest_seq: AtomicU64,
     /// Drawn when the layer starts, so a stream cursor from before a restart (whose ordinals
     /// started over) is never taken for one of this run.
     epoch: u32,
@@ -765,6 +767,7 @@ impl Channels {
             let _ = msg
                 .ordinal
                 .set(self.published.fetch_add(1, Ordering::Relaxed) + 1);
+            self.newest_seq.fetch_max(msg.seq, Ordering::Relaxed);
         }
         history.entry(msg.channel.clone()).or_default().record(&msg);
         for client in self.subscriber_clients(&msg.channel) {
@@ -842,7 +845,8 @@ impl Channels {
     /// Subscribes `client` to several `channels` read as one stream (an SSE response): with a
     /// cursor, first queues what it missed on any of them, in the order it was published;
     /// [`Subscribed::Behind`] (nothing registered) when a history no longer reaches back, the
-    /// cursor is from before a restart, or more than `max_backlog` were missed. A missed
+    /// cursor is from before a restart or ahead of anything published, or more than
+    /// `max_backlog` messages (or the client's byte bound) were missed. A missed
     /// message `keep` refuses (one that no longer holds: an announcement since expired) is not
     /// sent.
     pub fn resume_stream(
@@ -854,6 +858,19 @@ impl Channels {
         keep: impl Fn(&ChannelMessage) -> bool,
     ) -> Subscribed {
         let history = lock(&self.history);
+        let from_the_future = match cursor {
+            StreamCursor::Published { ordinal, .. } => {
+                ordinal > self.published.load(Ordering::Relaxed)
+            }
+            StreamCursor::Seq(seq) => {
+                seq > self
+                    .covers_after
+                    .max(self.newest_seq.load(Ordering::Relaxed))
+            }
+        };
+        if from_the_future {
+            return Subscribed::Behind;
+        }
         let after = |m: &ChannelMessage| match cursor {
             StreamCursor::Published { ordinal, .. } => {
                 m.ordinal.get().is_some_and(|o| *o > ordinal)
@@ -878,7 +895,8 @@ impl Channels {
                 missed.extend(h.recent.iter().filter(|m| after(m) && keep(m)).cloned());
             }
         }
-        if missed.len() > max_backlog {
+        let bytes: usize = missed.iter().map(|m| client.size_of(m)).sum();
+        if missed.len() > max_backlog || bytes > client.limits.bytes {
             return Subscribed::Behind;
         }
         missed.sort_by_key(|m| m.ordinal.get().copied());

@@ -127,6 +127,16 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The `token` of a link's query (`?token=…`, where a browser cannot set a header on a
+/// WebSocket or an `EventSource`), read by hand: other keys, or a second token, never refuse
+/// the request.
+pub fn query_token(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .filter(|t| !t.is_empty())
+}
+
 /// The caller's verified token, from `Authorization: Bearer …`.
 pub struct Caller(pub Claims);
 
@@ -211,6 +221,15 @@ impl FromRequestParts<Arc<AppContext>> for Admin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_token_is_read_whatever_else_the_query_holds() {
+        assert_eq!(query_token(Some("token=abc")), Some("abc"));
+        assert_eq!(query_token(Some("x=1&token=abc&token=def")), Some("abc"));
+        assert_eq!(query_token(Some("token=")), None);
+        assert_eq!(query_token(Some("tokens=abc")), None);
+        assert_eq!(query_token(None), None);
+    }
 
     #[test]
     fn the_bearer_scheme_is_read_in_any_case() {

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
@@ -144,18 +144,19 @@ fn close_event(code: u16, reason: &str) -> Event {
         .data(json!({ "code": code, "reason": reason }).to_string())
 }
 
-/// Open streams per client address, shared by a contract's SSE endpoints.
-#[derive(Debug)]
+/// Open streams per client address, shared by a contract's SSE endpoints. A stream the channel
+/// layer cut (its browser stopped reading) no longer counts, even while its connection
+/// lingers in a full send buffer: the address gets its place back at once.
 pub struct StreamSlots {
     per_address: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
+    open: Mutex<HashMap<IpAddr, Vec<Weak<Client>>>>,
 }
 
 /// One open stream of one address; given back when dropped.
-#[derive(Debug)]
 pub struct StreamSlot {
     slots: Arc<StreamSlots>,
     address: IpAddr,
+    client: Weak<Client>,
 }
 
 impl StreamSlots {
@@ -166,11 +167,16 @@ impl StreamSlots {
         })
     }
 
-    /// A slot for `address`, or a 429 when it already holds its share.
-    pub fn take(self: &Arc<Self>, address: IpAddr) -> Result<StreamSlot, WireError> {
+    /// A slot for `client` at `address`, or a 429 when the address already holds its share.
+    pub fn take(
+        self: &Arc<Self>,
+        address: IpAddr,
+        client: &Arc<Client>,
+    ) -> Result<StreamSlot, WireError> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let held = open.entry(address).or_insert(0);
-        if *held >= self.per_address {
+        let held = open.entry(address).or_default();
+        held.retain(|c| c.upgrade().is_some_and(|c| !c.is_cut()));
+        if held.len() >= self.per_address {
             return Err(WireError::new(
                 ErrorCode::RateLimited,
                 format!(
@@ -179,17 +185,12 @@ impl StreamSlots {
                 ),
             ));
         }
-        *held += 1;
+        held.push(Arc::downgrade(client));
         Ok(StreamSlot {
             slots: self.clone(),
             address,
+            client: Arc::downgrade(client),
         })
-    }
-
-    /// Streams open from `address` now.
-    pub fn held_by(&self, address: IpAddr) -> usize {
-        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        open.get(&address).copied().unwrap_or(0)
     }
 }
 
@@ -201,8 +202,8 @@ impl Drop for StreamSlot {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(held) = open.get_mut(&self.address) {
-            *held -= 1;
-            if *held == 0 {
+            held.retain(|c| !c.ptr_eq(&self.client) && c.strong_count() > 0);
+            if held.is_empty() {
                 open.remove(&self.address);
             }
         }
@@ -231,9 +232,9 @@ mod tests {
         }
     }
 
-    fn slot() -> StreamSlot {
+    fn slot(client: &Arc<Client>) -> StreamSlot {
         StreamSlots::new(1)
-            .take(IpAddr::from([192, 168, 4, 20]))
+            .take(IpAddr::from([192, 168, 4, 20]), client)
             .expect("a free slot")
     }
 
@@ -271,7 +272,8 @@ mod tests {
         let membership = channels.join(limits(), Framing::JsonFrame);
         let client = membership.client().clone();
         channels.subscribe(&client, "game:1", None, 10, |_| None);
-        let response = stream(membership, options(true, Duration::from_secs(60)), slot());
+        let slot = slot(membership.client());
+        let response = stream(membership, options(true, Duration::from_secs(60)), slot);
         assert_eq!(
             response.headers()["content-type"],
             "text/event-stream",
@@ -296,7 +298,8 @@ mod tests {
         let topics = ["a".to_string(), "b".to_string()];
         let first = channels.join(limits(), Framing::DataWithType);
         channels.join_stream_after(first.client(), &topics, 0);
-        let response = stream(first, options(false, Duration::from_secs(60)), slot());
+        let first_slot = slot(first.client());
+        let response = stream(first, options(false, Duration::from_secs(60)), first_slot);
         channels.publish(msg("a", 1));
         let seen = read_events(response.into_body(), 1).await;
         assert_eq!(
@@ -311,7 +314,8 @@ mod tests {
         let back = channels.join(limits(), Framing::DataWithType);
         let resumed = channels.resume_stream(back.client(), &topics, cursor, 10, |_| true);
         assert_eq!(resumed, crate::wire::channels::Subscribed::Resumed(3));
-        let response = stream(back, options(false, Duration::from_secs(60)), slot());
+        let back_slot = slot(back.client());
+        let response = stream(back, options(false, Duration::from_secs(60)), back_slot);
         let events = read_events(response.into_body(), 3).await;
         let order: Vec<&str> = events.iter().map(|e| e.lines().next().unwrap()).collect();
         assert_eq!(
@@ -336,7 +340,8 @@ mod tests {
         let channels = Arc::new(Channels::starting_after(0));
         let membership = channels.join(limits(), Framing::JsonFrame);
         let client = membership.client().clone();
-        let response = stream(membership, options(true, Duration::from_secs(60)), slot());
+        let slot = slot(membership.client());
+        let response = stream(membership, options(true, Duration::from_secs(60)), slot);
         client.cut(1012, "restarting");
         let events = read_events(response.into_body(), 1).await;
         assert_eq!(
@@ -354,7 +359,8 @@ mod tests {
     async fn the_stream_closes_when_the_token_runs_out() {
         let channels = Arc::new(Channels::starting_after(0));
         let membership = channels.join(limits(), Framing::JsonFrame);
-        let response = stream(membership, options(true, Duration::from_secs(30)), slot());
+        let slot = slot(membership.client());
+        let response = stream(membership, options(true, Duration::from_secs(30)), slot);
         let events = read_events(response.into_body(), 1).await;
         assert_eq!(
             events[0],
@@ -367,19 +373,28 @@ mod tests {
 
     #[test]
     fn an_address_holds_so_many_streams_and_gets_them_back() {
+        let channels = Channels::starting_after(0);
+        let client = || channels.connect(limits(), Framing::JsonFrame);
         let slots = StreamSlots::new(2);
         let phone = IpAddr::from([192, 168, 4, 21]);
-        let a = slots.take(phone).unwrap();
-        let _b = slots.take(phone).unwrap();
-        assert_eq!(slots.take(phone).unwrap_err().code, ErrorCode::RateLimited);
-        assert!(
-            slots.take(IpAddr::from([192, 168, 4, 22])).is_ok(),
-            "others unaffected"
+        let (one, two, three) = (client(), client(), client());
+        let a = slots.take(phone, &one).unwrap();
+        let _b = slots.take(phone, &two).unwrap();
+        assert_eq!(
+            slots.take(phone, &three).err().map(|e| e.code),
+            Some(ErrorCode::RateLimited)
         );
+        let elsewhere = slots.take(IpAddr::from([192, 168, 4, 22]), &three);
+        assert!(elsewhere.is_ok(), "others unaffected");
         drop(a);
+        let _c = slots
+            .take(phone, &three)
+            .expect("a closed stream gives its slot back");
+        assert!(slots.take(phone, &one).is_err());
+        three.cut(4008, "too slow");
         assert!(
-            slots.take(phone).is_ok(),
-            "a closed stream gives its slot back"
+            slots.take(phone, &one).is_ok(),
+            "a cut stream gives its slot back at once"
         );
     }
 

@@ -42,9 +42,9 @@ describe('a sports day over HTTP', () => {
       assert.equal((await api('POST', `/api/events/${publicEvent}/registrations`, { team_id: id })).status, 201);
     }
     // A team's manager registers their own team; a player cannot.
-    const byPlayer = await api('POST', `/api/events/${privateEvent}/registrations`, { team_id: teams.Reds }, box.token('viewer', 'reds-player'));
+    const byPlayer = await api('POST', `/api/events/${privateEvent}/registrations`, { team_id: teams.Reds }, box.token('member', 'reds-player'));
     assert.equal(byPlayer.status, 403);
-    const byManager = await api('POST', `/api/events/${privateEvent}/registrations`, { team_id: teams.Reds }, box.token('viewer', 'reds-manager'));
+    const byManager = await api('POST', `/api/events/${privateEvent}/registrations`, { team_id: teams.Reds }, box.token('member', 'reds-manager'));
     assert.equal(byManager.status, 201, byManager.text);
     const twice = await api('POST', `/api/events/${publicEvent}/registrations`, { team_id: teams.Reds });
     assert.equal(twice.status, 409);
@@ -53,8 +53,8 @@ describe('a sports day over HTTP', () => {
   it('reads a public event without a token, a private one only as its teams, managers or staff', async () => {
     assert.equal((await box.http('GET', `/api/events/${publicEvent}`)).status, 200);
     assert.equal((await box.http('GET', `/api/events/${privateEvent}`)).status, 403);
-    assert.equal((await api('GET', `/api/events/${privateEvent}`, undefined, box.token('viewer', 'blues-player'))).status, 403);
-    assert.equal((await api('GET', `/api/events/${privateEvent}`, undefined, box.token('viewer', 'reds-player'))).status, 200);
+    assert.equal((await api('GET', `/api/events/${privateEvent}`, undefined, box.token('member', 'blues-player'))).status, 403);
+    assert.equal((await api('GET', `/api/events/${privateEvent}`, undefined, box.token('member', 'reds-player'))).status, 200);
     assert.equal((await box.http('GET', '/api/events/999')).status, 404);
   });
 
@@ -70,7 +70,7 @@ describe('a sports day over HTTP', () => {
     assert.equal(self.status, 400);
     const badTime = await api('POST', `/api/events/${publicEvent}/fixtures`, { home_team_id: teams.Reds, away_team_id: teams.Blues, starts_at: 'tuesday' });
     assert.equal(badTime.status, 400);
-    const guest = await api('POST', `/api/fixtures/${fixtures[0]}/result`, { home_score: 9, away_score: 0 }, box.token('viewer', 'blues-player'));
+    const guest = await api('POST', `/api/fixtures/${fixtures[0]}/result`, { home_score: 9, away_score: 0 }, box.token('member', 'blues-player'));
     assert.equal(guest.status, 403, 'a player enters no results');
     for (const [i, home, away] of [[0, 2, 1], [1, 0, 0], [2, 0, 3]]) {
       const res = await api('POST', `/api/fixtures/${fixtures[i]}/result`, { home_score: home, away_score: away });
@@ -102,11 +102,11 @@ describe('a sports day over HTTP', () => {
     const storm = await post({ title: 'Storm', type: 'weather_alert', priority: 'urgent', expires_at: soon });
     assert.equal(storm.status, 201, storm.text);
     assert.equal((await post({ title: 'x', type: 'party', priority: 'normal' })).status, 400);
-    const byPlayer = await api('POST', '/api/announcements', { event_id: publicEvent, title: 'x', message: 'y', type: 'general', priority: 'low' }, box.token('viewer', 'reds-player'));
+    const byPlayer = await api('POST', '/api/announcements', { event_id: publicEvent, title: 'x', message: 'y', type: 'general', priority: 'low' }, box.token('member', 'reds-player'));
     assert.equal(byPlayer.status, 403, 'a player does not announce');
     const titles = async (query, token) => (await api('GET', `/api/announcements?event_id=${publicEvent}${query}`, undefined, token)).json.announcements.map((a) => a.title);
-    assert.deepEqual(await titles('', box.token('viewer', 'reds-player')), ['Storm', 'Reds to pitch 2', 'Lunch at noon']);
-    assert.deepEqual(await titles('', box.token('viewer', 'blues-player')), ['Storm', 'Lunch at noon'], 'not the Reds’ message');
+    assert.deepEqual(await titles('', box.token('member', 'reds-player')), ['Storm', 'Reds to pitch 2', 'Lunch at noon']);
+    assert.deepEqual(await titles('', box.token('member', 'blues-player')), ['Storm', 'Lunch at noon'], 'not the Reds’ message');
     assert.deepEqual(await titles('&priority=urgent'), ['Storm']);
     assert.deepEqual(await titles('&type=schedule_change'), ['Reds to pitch 2']);
     await sleep(1700);
@@ -125,12 +125,54 @@ describe('a sports day over HTTP', () => {
     assert.equal(sold.status, 201, sold.text);
     assert.equal(sold.json.status, 'pending');
     const id = sold.json.id;
-    assert.equal((await api('GET', `/api/purchases/${id}`, undefined, box.token('viewer', 'fan-1'))).status, 200);
-    assert.equal((await api('GET', `/api/purchases/${id}`, undefined, box.token('viewer', 'fan-2'))).status, 403);
+    assert.equal((await api('GET', `/api/purchases/${id}`, undefined, box.token('member', 'fan-1'))).status, 200);
+    assert.equal((await api('GET', `/api/purchases/${id}`, undefined, box.token('member', 'fan-2'))).status, 403);
     assert.equal((await api('PATCH', `/api/purchases/${id}`, { status: 'confirmed' })).json.status, 'confirmed');
     assert.equal((await api('PATCH', `/api/purchases/${id}`, { status: 'confirmed' })).status, 409);
-    assert.equal((await api('PATCH', `/api/purchases/${id}`, { status: 'refunded' }, box.token('viewer', 'fan-1'))).status, 403);
+    assert.equal((await api('PATCH', `/api/purchases/${id}`, { status: 'refunded' }, box.token('member', 'fan-1'))).status, 403);
     assert.equal((await api('POST', '/api/purchases', { event_id: publicEvent, user_id: 'fan-1', quantity: 0 })).status, 400);
+  });
+
+  it('a guest who logs in with the venue PIN under a member’s name is still only a guest', async () => {
+    for (const name of ['Reds Player', 'reds-manager', 'Admin', 'fan-1']) {
+      const login = await box.http('POST', '/api/auth', { body: { name, pin: box.viewerPin } });
+      assert.equal(login.status, 200, login.text);
+      const guest = login.json.token;
+      assert.equal((await api('GET', `/api/events/${privateEvent}`, undefined, guest)).status, 403, name);
+      assert.equal((await api('POST', `/api/events/${privateEvent}/registrations`, { team_id: teams.Greens }, guest)).status, 403, name);
+      assert.equal((await api('POST', `/api/fixtures/${fixtures[0]}/result`, { home_score: 9, away_score: 0 }, guest)).status, 403, name);
+      const purchases = await api('GET', '/api/purchases/1', undefined, guest);
+      assert.ok([403, 404].includes(purchases.status), `${name}: ${purchases.status}`);
+    }
+    // A GM station named like a member is a station, not the member.
+    assert.equal((await api('GET', `/api/events/${privateEvent}`, undefined, box.token('gm', 'reds-player'))).status, 403);
+  });
+
+  it('a team’s manager runs their own team’s fixtures and announcements, nothing else of the event', async () => {
+    const manager = box.token('member', 'reds-manager');
+    const at = '2026-06-02T10:00:00Z';
+    const theirs = await api('POST', `/api/events/${publicEvent}/fixtures`, { home_team_id: teams.Reds, away_team_id: teams.Greens, starts_at: at }, manager);
+    assert.equal(theirs.status, 201, theirs.text);
+    assert.equal((await api('POST', `/api/fixtures/${theirs.json.id}/result`, { home_score: 1, away_score: 0 }, manager)).status, 200);
+    const others = await api('POST', `/api/events/${publicEvent}/fixtures`, { home_team_id: teams.Blues, away_team_id: teams.Greens, starts_at: at });
+    assert.equal((await api('POST', `/api/fixtures/${others.json.id}/result`, { home_score: 0, away_score: 7 }, manager)).status, 403, 'not another team’s match');
+    assert.equal((await api('PATCH', `/api/fixtures/${others.json.id}`, { status: 'cancelled' }, manager)).status, 403);
+    assert.equal((await api('POST', `/api/events/${publicEvent}/fixtures`, { home_team_id: teams.Blues, away_team_id: teams.Greens, starts_at: at }, manager)).status, 403);
+    const say = (body) => api('POST', '/api/announcements', { event_id: publicEvent, title: 't', message: 'm', type: 'general', priority: 'low', ...body }, manager);
+    assert.equal((await say({ target_teams: [teams.Reds] })).status, 201);
+    assert.equal((await say({})).status, 403, 'the whole event is staff’s to address');
+    assert.equal((await say({ target_teams: [teams.Reds, teams.Blues] })).status, 403);
+    await api('DELETE', `/api/fixtures/${theirs.json.id}`);
+    await api('DELETE', `/api/fixtures/${others.json.id}`);
+  });
+
+  it('gives each member of a new team a token of their own', async () => {
+    const team = await api('POST', '/api/teams', { name: 'Golds', members: [{ user_id: 'golds-coach', role: 'coach' }] });
+    assert.equal(team.status, 201, team.text);
+    const token = team.json.member_tokens['golds-coach'];
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url'));
+    assert.deepEqual([claims.role, claims.sub], ['member', 'golds-coach']);
+    assert.equal((await api('POST', `/api/events/${privateEvent}/registrations`, { team_id: team.json.id }, token)).status, 403, 'a coach does not register');
   });
 
   it('keeps every acknowledged result through a power cut: the leaderboard equals a recomputation', async () => {

@@ -93,7 +93,7 @@ describe('a sports day live', () => {
     sockets.push(ws);
     return { ws, ...jsonFrames(ws) };
   };
-  const member = (team, role = 'player') => box.token('viewer', `${team.toLowerCase()}-${role}`);
+  const member = (team, role = 'player') => box.token('member', `${team.toLowerCase()}-${role}`);
 
   before(async () => {
     box = await startBox();
@@ -138,7 +138,7 @@ describe('a sports day live', () => {
 
     const seen = s.frames.length;
     await api('POST', `/api/fixtures/${fixtures[0].id}/result`, { home_score: 2, away_score: 1 });
-    const result = await s.next((f, i) => f.type === 'result_update', 'result_update');
+    const result = await s.next((f) => f.type === 'result_update', 'result_update');
     assert.equal(result.data.result.id, fixtures[0].id);
     assert.deepEqual(result.data.result.result, { home_score: 2, away_score: 1 });
     const board = await s.next((f) => f.type === 'leaderboard_update' && f.data.leaderboard[0].points === 3, 'the new leaderboard');
@@ -183,9 +183,13 @@ describe('a sports day live', () => {
     const expired = await upgradeStatus(`${wsUrl}/ws/events/${privateId}/stream/?token=${box.expiredToken('viewer', 'greens-player')}`);
     assert.equal(expired.status, 401);
     assert.equal((await upgradeStatus(`${wsUrl}/ws/teams/${teams.Reds}/`)).status, 403);
-    assert.equal((await upgradeStatus(`${wsUrl}/ws/teams/${teams.Reds}/?token=${box.token('viewer', 'stranger')}`)).status, 403);
-    // The people of the team's events may follow it: a Blues player watches the Reds.
-    assert.equal((await upgradeStatus(`${wsUrl}/ws/teams/${teams.Reds}/?token=${member('Blues')}`)).status, 101);
+    assert.equal((await upgradeStatus(`${wsUrl}/ws/teams/${teams.Reds}/?token=${box.token('member', 'stranger')}`)).status, 403);
+    // A team's topics carry its own announcements and its fixtures in every event (private
+    // ones too): another team's player, or a guest who named themselves after a member, is refused.
+    assert.equal((await upgradeStatus(`${wsUrl}/ws/teams/${teams.Reds}/?token=${member('Blues')}`)).status, 403);
+    assert.equal((await upgradeStatus(`${wsUrl}/ws/teams/${teams.Reds}/?token=${box.token('viewer', 'reds-player')}`)).status, 403);
+    // A public event ignores a token it does not need, even an expired one (as the HTTP API does).
+    assert.equal((await upgradeStatus(`${wsUrl}/ws/events/${eventId}/stream/?token=${box.expiredToken('member', 'x')}`)).status, 101);
     assert.equal((await upgradeStatus(`${wsUrl}/ws/teams/${teams.Reds}/?token=${member('Reds')}`)).status, 101);
     const sse = await openStream(`${box.url}/api/events/${privateId}/stream/`);
     assert.equal(sse.status, 403);
@@ -194,7 +198,7 @@ describe('a sports day live', () => {
     const allowed = await openStream(`${box.url}/api/events/${privateId}/stream/?token=${member('Greens')}`);
     assert.equal(allowed.status, 200);
     allowed.close();
-    assert.equal((await openStream(`${box.url}/api/teams/${teams.Blues}/stream/?token=${box.token('viewer', 'stranger')}`)).status, 403);
+    assert.equal((await openStream(`${box.url}/api/teams/${teams.Blues}/stream/?token=${box.token('member', 'stranger')}`)).status, 403);
     const badCursor = await openStream(`${box.url}/api/events/${eventId}/stream/`, { 'last-event-id': 'yesterday' });
     assert.equal(badCursor.status, 400);
   });
@@ -220,9 +224,11 @@ describe('a sports day live', () => {
 
   it('a buyer follows their purchase; nobody else may', async () => {
     const bought = await api('POST', '/api/purchases', { event_id: eventId, user_id: 'parent-1', quantity: 2 });
-    assert.equal((await upgradeStatus(`${wsUrl}/ws/purchases/${bought.id}/?token=${box.token('viewer', 'parent-2')}`)).status, 403);
+    assert.equal((await upgradeStatus(`${wsUrl}/ws/purchases/${bought.id}/?token=${box.token('member', 'parent-2')}`)).status, 403);
     assert.equal((await upgradeStatus(`${wsUrl}/ws/purchases/${bought.id}/`)).status, 403);
-    const s = socket(`/ws/purchases/${bought.id}/?token=${box.token('viewer', 'parent-1')}`);
+    assert.equal((await upgradeStatus(`${wsUrl}/ws/purchases/${bought.id}/?token=${box.token('viewer', 'parent-1')}`)).status, 403, 'a PIN guest named parent-1');
+    assert.equal((await upgradeStatus(`${wsUrl}/ws/purchases/999/`)).status, 403, 'ids cannot be probed: the same answer');
+    const s = socket(`/ws/purchases/${bought.id}/?token=${box.token('member', 'parent-1')}`);
     await s.open;
     assert.equal((await s.next((f) => f.type === 'purchase_update')).data.purchase.status, 'pending');
     await api('PATCH', `/api/purchases/${bought.id}`, { status: 'confirmed' });
@@ -297,9 +303,49 @@ describe('a sports day live', () => {
     assert.ok(!s.frames.some((f) => f.data?.announcement?.title === 'Ice cream van'), 'expired: not replayed');
     const resumed = await openStream(`${box.url}/api/events/${eventId}/stream/`, { 'last-event-id': before.id });
     assert.equal(resumed.status, 200);
-    await resumed.next((e) => e.data.announcement?.title === 'Still on');
+    const still = await resumed.next((e) => e.data.announcement?.title === 'Still on');
+    assert.ok(still.id, 'a resume (with cursors), not the state on connect');
     assert.ok(!resumed.events.some((e) => e.data.announcement?.title === 'Ice cream van'), 'nor in a resume');
     resumed.close();
+  });
+
+  it('an edited or deleted announcement reaches sockets and streams; a cursor from nowhere gets the state', async () => {
+    const s = socket(`/ws/events/${eventId}/stream/`);
+    await s.open;
+    s.ws.send(JSON.stringify({ type: 'subscribe_announcements' }));
+    await s.next((f) => f.type === 'subscribed');
+    const made = await api('POST', '/api/announcements', { event_id: eventId, title: 'Relay at 2', message: '.', type: 'schedule_change', priority: 'high' });
+    await s.next((f) => f.data?.announcement?.title === 'Relay at 2');
+    await api('PATCH', `/api/announcements/${made.id}`, { title: 'Relay at 3' });
+    await s.next((f) => f.data?.announcement?.title === 'Relay at 3' && f.data.announcement.status === 'active', 'the edit');
+    await api('DELETE', `/api/announcements/${made.id}`);
+    await s.next((f) => f.data?.announcement?.id === made.id && f.data.announcement.status === 'deleted', 'the deletion');
+
+    // On a box that started with an empty log, 0 is a real cursor: everything since the start.
+    const fromStart = await openStream(`${box.url}/api/events/${eventId}/stream/schedule/`, { 'last-event-id': '0' });
+    const epoch = (await fromStart.next((e) => e.id, 'a resume from 0')).id.split('-')[0];
+    fromStart.close();
+    for (const cursor of ['99999999', `${epoch}-99999999`, `${epoch === 'f' ? 'e' : 'f'}-1`]) {
+      const ahead = await openStream(`${box.url}/api/events/${eventId}/stream/schedule/`, { 'last-event-id': cursor });
+      const state = await ahead.next((e) => e.data.type === 'schedule_update', `the state for cursor ${cursor}`);
+      assert.equal(state.id, undefined, `cursor ${cursor}: the state, not a resume`);
+      ahead.close();
+    }
+  });
+
+  it('a team’s stream carries its schedule, its results and its own announcements', async () => {
+    const greens = await openStream(`${box.url}/api/teams/${teams.Greens}/stream/?token=${member('Greens')}`);
+    assert.equal(greens.status, 200);
+    const schedule = await greens.next((e) => e.data.type === 'schedule_update');
+    assert.ok(schedule.data.schedule.every((f) => f.home_team.id === teams.Greens || f.away_team.id === teams.Greens));
+    await api('POST', '/api/announcements', { event_id: eventId, title: 'Greens warm up', message: '.', type: 'general', priority: 'low', target_teams: [teams.Greens] });
+    await api('POST', '/api/announcements', { event_id: eventId, title: 'Everyone', message: '.', type: 'general', priority: 'low' });
+    await greens.next((e) => e.data.announcement?.title === 'Greens warm up');
+    const added = await api('POST', `/api/events/${eventId}/fixtures`, { home_team_id: teams.Greens, away_team_id: teams.Blues, starts_at: '2026-06-01T18:00:00Z' });
+    await api('POST', `/api/fixtures/${added.id}/result`, { home_score: 2, away_score: 2 });
+    await greens.next((e) => e.data.type === 'result_update' && e.data.result.id === added.id, 'the Greens’ result');
+    assert.ok(!greens.events.some((e) => e.data.announcement?.title === 'Everyone'), 'event-wide announcements travel on the event’s topic');
+    greens.close();
   });
 
   it('limits the streams one address may hold', async () => {
