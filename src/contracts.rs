@@ -19,6 +19,7 @@ pub fn routes() -> Router<Arc<AppContext>> {
     Router::new()
         .merge(gm::routes::router())
         .merge(predictions::routes::router())
+        .merge(predictions::page::router())
         .merge(tournaments::routes::router())
         .merge(tournaments::page::router())
         .merge(drafts::routes::router())

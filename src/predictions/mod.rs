@@ -8,11 +8,13 @@
 //! | `routes.rs` | the HTTP API: viewer login, predictions, votes, grants, balances, presence, notices |
 //! | `realtime.rs` | `/realtime`: channels `streamer:`, `game:`, `user:`, the fan-out, resume from the log |
 //! | `deadlines.rs` | closes each prediction when its `closesAt` passes |
+//! | `page.rs` | `/join` and `/play`: the viewers' phone pages (`assets/play/`) |
 //!
 //! Tests: `domain.rs`, `tests/predictions_realtime.rs`, `tests/node/realtime.test.mjs`.
 
 pub mod deadlines;
 pub mod domain;
+pub mod page;
 pub mod realtime;
 pub mod routes;
 

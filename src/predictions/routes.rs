@@ -21,7 +21,7 @@ use crate::auth::Role;
 use crate::engine::wall_clock_ms;
 use crate::wire::errors::{ErrorCode, WireError};
 use crate::wire::extract::{Admin, Body, Caller, ClientAddr};
-use crate::wire::time::{iso, parse_time};
+use crate::wire::time::{iso, iso_now, parse_time};
 use crate::wire::{run, AppContext};
 
 type Ctx = State<Arc<AppContext>>;
@@ -162,7 +162,8 @@ async fn list(State(ctx): Ctx) -> Json<Value> {
         .iter()
         .map(prediction_json)
         .collect();
-    Json(json!({ "events": events }))
+    // The box's clock: a phone counts down to `closesAt` on it, whatever its own says.
+    Json(json!({ "events": events, "serverTime": iso_now() }))
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,39 @@
+//! The viewers' phone pages, built into the binary (plain HTML, CSS and JavaScript, nothing
+//! fetched from outside the box): `/join` (a name and the venue PIN) and `/play` (the question,
+//! a countdown on the box's clock, big option buttons, live totals, the result, the balance
+//! and notices, over `/realtime`). `/vote` leads to `/play`, the name guests guess.
+
+use std::sync::Arc;
+
+use axum::response::Redirect;
+use axum::routing::get;
+use axum::Router;
+
+use crate::wire::pages::asset;
+use crate::wire::AppContext;
+
+const JOIN: &str = include_str!("../../assets/play/join.html");
+const PLAY: &str = include_str!("../../assets/play/play.html");
+const SCRIPT: &str = include_str!("../../assets/play/play.js");
+const STYLE: &str = include_str!("../../assets/play/play.css");
+
+pub fn router() -> Router<Arc<AppContext>> {
+    Router::new()
+        .route(
+            "/join",
+            get(|| async { asset("text/html; charset=utf-8", JOIN) }),
+        )
+        .route(
+            "/play",
+            get(|| async { asset("text/html; charset=utf-8", PLAY) }),
+        )
+        .route("/vote", get(|| async { Redirect::to("/play") }))
+        .route(
+            "/play/assets/play.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/play/assets/play.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
+}
