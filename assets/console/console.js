@@ -8,6 +8,8 @@ const REFRESH_MS = 1000;
 
 let refreshTimer = null;
 let lastHardware = null;
+/** When the box last answered a full refresh (ms since the epoch), for "updated N s ago". */
+let lastAnswerAt = 0;
 
 function row(cells) {
   const tr = document.createElement('tr');
@@ -24,22 +26,53 @@ function clock(iso) {
 /** Calls the box with this tab's staff token (`callBox` in /shared/page.js). */
 const api = (method, path, body) => callBox(sessionStorage.getItem(TOKEN_KEY), method, path, body);
 
-/** Runs a staff action and reports its outcome; a lapsed login goes back to the login form. */
-async function act(label, call) {
+/** The box's refusal as a sentence staff can act on, its code in small print. */
+function explain(e) {
+  if (e instanceof TypeError) return 'The box did not answer: check its Wi-Fi and power.';
+  const said = {
+    INVALID_TOKEN: 'That is not the staff password.',
+    RATE_LIMITED: 'Too many tries in a short time: wait a minute.',
+    NOT_FOUND: 'It is no longer there: the list was out of date.',
+  }[e.code] ?? e.message;
+  return `${said} (${e.code})`;
+}
+
+/**
+ * Runs a staff action and reports its outcome next to the control that started it (`near`),
+ * where a thumb on a phone can see it; a lapsed login goes back to the login form.
+ */
+async function act(label, call, near) {
   try {
     await call();
-    say(`${label}: done`);
+    report(`${label}: done`, 'info', near);
     await refresh();
   } catch (e) {
     if (e.status === 401) return showLogin('Your login has expired; log in again.');
-    say(`${label}: ${e.code} — ${e.message}`, 'error');
+    report(`${label}: ${explain(e)}`, 'error', near);
   }
+}
+
+/** Shows an outcome under `near` (a form or a button), else in the page's status line. */
+function report(text, kind, near) {
+  const anchor = near?.closest('form, li, .actions, section');
+  if (!anchor) return say(text, kind);
+  let line = anchor.querySelector(':scope > .outcome');
+  if (!line) {
+    line = el('p', null, { class: 'outcome', role: 'status' });
+    anchor.append(line);
+  }
+  line.textContent = text;
+  line.dataset.kind = kind;
+  clearTimeout(line.timer);
+  line.timer = setTimeout(() => line.remove(), kind === 'error' ? 15_000 : 5000);
 }
 
 function showLogin(why = '') {
   sessionStorage.removeItem(TOKEN_KEY);
   clearInterval(refreshTimer);
-  refreshTimer = null;
+  // On the login form too, the pill says whether the box answers.
+  refreshTimer = setInterval(checkHealth, 5000);
+  checkHealth();
   $('dashboard').hidden = true;
   $('logout').hidden = true;
   $('login').hidden = false;
@@ -47,7 +80,16 @@ function showLogin(why = '') {
   $('password').focus();
 }
 
+async function checkHealth() {
+  try {
+    renderHealth(await api('GET', '/healthz'));
+  } catch (e) {
+    renderHealth(e instanceof TypeError ? null : { status: 'fault', storage: e.message });
+  }
+}
+
 function showDashboard() {
+  clearInterval(refreshTimer);
   $('login').hidden = true;
   $('dashboard').hidden = false;
   $('logout').hidden = false;
@@ -55,11 +97,22 @@ function showDashboard() {
   refreshTimer = setInterval(refresh, REFRESH_MS);
 }
 
+/** The pill: ok, a storage fault, or (`null`) a box that does not answer at all. */
 function renderHealth(health) {
   const pill = $('health');
   const ok = health && health.status === 'ok';
   pill.dataset.state = ok ? 'ok' : 'fault';
-  pill.textContent = ok ? `ok · v${health.version}` : `storage fault: ${health?.storage ?? 'box unreachable'}`;
+  if (!health) pill.textContent = 'box unreachable';
+  else pill.textContent = ok ? `ok · v${health.version}` : `storage fault: ${health.storage}`;
+}
+
+/** Greys the panels when what they show is old, and says how old. */
+function renderFreshness(reachable) {
+  const stale = !reachable && lastAnswerAt > 0;
+  $('dashboard').dataset.stale = String(stale);
+  const age = Math.round((Date.now() - lastAnswerAt) / 1000);
+  $('freshness').hidden = !stale;
+  $('freshness').textContent = stale ? `The box is not answering: what you see was updated ${age} s ago.` : '';
 }
 
 function renderSession(state) {
@@ -133,22 +186,30 @@ function renderHardware(hw) {
   press.textContent = `Hold the reset button (${hw.button.holdSecs} s)`;
 }
 
+/**
+ * The questions, each updated in place: its item and its "Close now" button stay the same
+ * elements from one refresh to the next, so a slow tap is never lost to a redraw.
+ */
 function renderPredictions(list) {
-  $('predictions').replaceChildren(...list.events.map((p) => {
-    const li = el('li');
-    li.dataset.predictionId = p.id;
-    const totals = p.options.map((o) => `${o.label}: ${p.totals[o.id] ?? 0}`).join(' · ');
-    li.append(el('strong', p.title), el('span', ` [${p.streamerId}] ${p.status} — ${totals}`));
-    if (p.result) {
-      const winner = p.options.find((o) => o.id === p.result.optionId);
-      li.append(el('span', ` — result: ${winner ? winner.label : 'no votes'}`, { class: 'result' }));
-    } else {
-      const close = el('button', 'Close now', { type: 'button' });
-      close.addEventListener('click', () => act(`Close "${p.title}"`, () => api('POST', `/api/predictions/${encodeURIComponent(p.id)}/close`)));
+  const box = $('predictions');
+  const items = list.events.map((p) => {
+    let li = box.querySelector(`li[data-prediction-id="${CSS.escape(p.id)}"]`);
+    if (!li) {
+      li = el('li', null, { 'data-prediction-id': p.id });
+      li.append(el('strong', p.title), el('span', '', { class: 'totals' }), el('span', '', { class: 'result' }));
+      const close = el('button', 'Close now', { type: 'button', class: 'close' });
+      close.addEventListener('click', () => act(`Close "${p.title}"`, () => api('POST', `/api/predictions/${encodeURIComponent(p.id)}/close`), close));
       li.append(' ', close);
     }
+    const totals = p.options.map((o) => `${o.label}: ${p.totals[o.id] ?? 0}`).join(' · ');
+    li.querySelector('.totals').textContent = ` [${p.streamerId}] ${p.status} — ${totals}`;
+    const winner = p.result && p.options.find((o) => o.id === p.result.optionId);
+    li.querySelector('.result').textContent = p.result ? ` — result: ${winner ? winner.label : 'no votes'}` : '';
+    li.querySelector('button.close').hidden = Boolean(p.result);
     return li;
-  }));
+  });
+  const same = items.length === box.children.length && items.every((li, i) => box.children[i] === li);
+  if (!same) box.replaceChildren(...items);
 }
 
 function renderHistory(sessions) {
@@ -170,6 +231,21 @@ function renderPresence(presence) {
     : [el('li', 'Nobody is subscribed.')]));
 }
 
+/** Viewers who joined with a name starting with `text`. */
+async function viewersNamed(text) {
+  try {
+    return (await api('GET', `/api/viewers?q=${encodeURIComponent(text.trim())}`)).viewers;
+  } catch {
+    return [];
+  }
+}
+
+/** Offers the joined viewers matching what staff type, with their points, to pick from. */
+async function findViewers(text) {
+  const found = await viewersNamed(text);
+  $('viewer-list').replaceChildren(...found.map((v) => el('option', `${v.name} (${v.balance} points)`, { value: v.userId })));
+}
+
 let tokensLoaded = false;
 async function loadVideoTokens() {
   if (tokensLoaded) return;
@@ -183,8 +259,12 @@ async function refresh() {
   if (refreshing || !sessionStorage.getItem(TOKEN_KEY)) return;
   refreshing = true;
   try {
-    const health = await api('GET', '/healthz').catch((e) => ({ status: 'fault', storage: e.message }));
+    const health = await api('GET', '/healthz').catch((e) => (e instanceof TypeError ? null : { status: 'fault', storage: e.message }));
     renderHealth(health);
+    if (!health) {
+      renderFreshness(false);
+      return;
+    }
     const [state, hw, predictions, presence, sessions, status] = await Promise.all([
       api('GET', '/api/state'), api('GET', '/api/hardware'), api('GET', '/api/predictions'), api('GET', '/api/presence'),
       api('GET', '/api/sessions'), api('GET', '/api/state/status'),
@@ -200,9 +280,12 @@ async function refresh() {
     renderPresence(presence);
     renderHistory(sessions);
     document.body.dataset.seq = String(state.lastEventSeq);
+    lastAnswerAt = Date.now();
+    renderFreshness(true);
     await loadVideoTokens();
   } catch (e) {
     if (e.status === 401) showLogin('Your login has expired; log in again.');
+    else if (e instanceof TypeError) { renderHealth(null); renderFreshness(false); }
     else renderHealth({ status: 'fault', storage: e.message });
   } finally {
     refreshing = false;
@@ -228,7 +311,7 @@ function wire() {
       say('');
       showDashboard();
     } catch (e) {
-      say(`Login refused: ${e.code} — ${e.message}`, 'error');
+      say(`Login refused: ${explain(e)}`, 'error');
     }
   });
   $('logout').addEventListener('click', () => showLogin());
@@ -238,18 +321,18 @@ function wire() {
     const teams = listOf($('session-teams').value);
     const body = { name: $('session-name').value.trim() };
     if (teams.length) body.teams = teams;
-    act('Start session', () => api('POST', '/api/session', body));
+    act('Start session', () => api('POST', '/api/session', body), event.target);
   });
   for (const button of document.querySelectorAll('[data-session]')) {
     const status = button.dataset.session;
     button.addEventListener('click', () => {
       if (status === 'ended' && !confirm('End the session? It is archived with its scores.')) return;
-      act(`Session ${status}`, () => api('PUT', '/api/session', { status }));
+      act(`Session ${status}`, () => api('PUT', '/api/session', { status }), button);
     });
   }
   $('reset-session').addEventListener('click', () => {
     if (!confirm('Reset: archive this session and start a fresh one with the same teams?')) return;
-    act('Reset session', () => api('POST', '/api/session/reset'));
+    act('Reset session', () => api('POST', '/api/session/reset'), $('reset-session'));
   });
 
   $('video-form').addEventListener('submit', (event) => {
@@ -263,8 +346,10 @@ function wire() {
   }
 
   $('press-button').addEventListener('click', () => {
+    // As destructive as the Reset button: it resets the live game.
+    if (!confirm('Hold the reset button? It archives the session and starts a fresh one, as the real button does.')) return;
     const holdMs = Math.round(((lastHardware?.button.holdSecs) ?? 3) * 1000) + 200;
-    act('Reset button held', () => api('POST', '/api/hardware/button', { press_ms: holdMs }));
+    act('Reset button held', () => api('POST', '/api/hardware/button', { press_ms: holdMs }), $('press-button'));
   });
 
   $('prediction-form').addEventListener('submit', (event) => {
@@ -279,17 +364,23 @@ function wire() {
       // Counted on the box's clock: this device's clock and the box's may disagree.
       closesInSecs: Math.round(minutes * 60),
     };
-    act('Open question', () => api('POST', '/api/predictions', body));
+    act('Open question', () => api('POST', '/api/predictions', body), event.target);
   });
-  $('grant-form').addEventListener('submit', (event) => {
+  $('grant-user').addEventListener('input', () => findViewers($('grant-user').value));
+  $('grant-form').addEventListener('submit', async (event) => {
     event.preventDefault();
-    const user = $('grant-user').value.trim();
+    const form = event.target;
+    const typed = $('grant-user').value.trim();
+    const found = await viewersNamed(typed);
+    const viewer = found.find((v) => v.userId === typed || v.name.toLowerCase() === typed.toLowerCase());
+    if (!viewer && !confirm(`Nobody has joined as "${typed}" yet. Grant the points anyway (they wait for that name)?`)) return;
+    const user = viewer?.userId ?? typed;
     const body = { amount: Number($('grant-amount').value), reason: $('grant-reason').value.trim() };
-    act(`Grant to ${user}`, () => api('POST', `/api/users/${encodeURIComponent(user)}/grants`, body));
+    act(`Grant to ${viewer?.name ?? typed}`, () => api('POST', `/api/users/${encodeURIComponent(user)}/grants`, body), form);
   });
   $('notice-form').addEventListener('submit', (event) => {
     event.preventDefault();
-    act('Notice', () => api('POST', '/api/notices', { message: $('notice-text').value }));
+    act('Notice', () => api('POST', '/api/notices', { message: $('notice-text').value }), event.target);
   });
 }
 

@@ -10,6 +10,7 @@
 //! created wins. A prediction that closes with no votes has no winner.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +111,8 @@ pub struct PredictionsView {
     pub predictions: Vec<Prediction>,
     /// Points balance per viewer.
     pub balances: BTreeMap<String, u64>,
+    /// The names viewers joined with, by user id (for staff picking one).
+    pub viewers: Arc<BTreeMap<String, Viewer>>,
 }
 
 impl PredictionsView {
@@ -252,8 +255,9 @@ pub struct PredictionsState {
     /// (user id, client request id) → receipt, oldest forgotten first.
     receipts: HashMap<(String, String), LedgerReceipt>,
     receipt_order: VecDeque<(String, String)>,
-    /// Names held by viewers, by user id.
-    viewers: BTreeMap<String, Viewer>,
+    /// Names held by viewers, by user id; shared with the published view, copied only when a
+    /// viewer joins.
+    viewers: Arc<BTreeMap<String, Viewer>>,
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> PredictionError {
@@ -300,6 +304,7 @@ impl PredictionsState {
         PredictionsView {
             predictions: self.recent(RECENT_CLOSED_PREDICTIONS),
             balances: self.balances(),
+            viewers: self.viewers.clone(),
         }
     }
 
@@ -677,12 +682,14 @@ impl PredictionsState {
                 }
             }
             PredictionEvent::ViewerJoined { user_id, name, at } => {
-                if self.viewers.len() >= MAX_VIEWERS {
-                    if let Some(gone) = self.name_to_let_go() {
-                        self.viewers.remove(&gone);
-                    }
+                let gone = (self.viewers.len() >= MAX_VIEWERS)
+                    .then(|| self.name_to_let_go())
+                    .flatten();
+                let viewers = Arc::make_mut(&mut self.viewers);
+                if let Some(gone) = gone {
+                    viewers.remove(&gone);
                 }
-                self.viewers.insert(
+                viewers.insert(
                     user_id.clone(),
                     Viewer {
                         name: name.clone(),

@@ -34,6 +34,7 @@ pub fn router() -> Router<Arc<AppContext>> {
         .route("/api/predictions/{id}/votes", post(vote))
         .route("/api/predictions/{id}/close", post(close))
         .route("/api/users/{user_id}/grants", post(grant))
+        .route("/api/viewers", get(viewers))
         .route("/api/users/{user_id}/balance", get(balance))
         .route("/api/presence", get(presence))
         .route("/api/notices", post(send_notice))
@@ -328,6 +329,8 @@ async fn grant(
     Path(user_id): Path<String>,
     Body(body): Body<GrantBody>,
 ) -> Result<Json<Value>, WireError> {
+    // The same rule as login: a grant to "Alice" reaches the viewer who joined as Alice.
+    let user_id = viewer_id(&user_id)?;
     let command = PredictionCommand::Grant {
         user_id,
         amount: body.amount,
@@ -343,6 +346,49 @@ async fn grant(
         }))),
         _ => Err(WireError::new(ErrorCode::ServerError, "unexpected answer")),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ViewerSearch {
+    /// The start of a name or user id; empty lists the first ones.
+    #[serde(default)]
+    q: String,
+}
+
+/// Viewers a staff search lists at most.
+const VIEWERS_LISTED: usize = 50;
+
+/// `GET /api/viewers?q=…`: the viewers who joined whose name or user id starts with `q`
+/// (letter case aside), for staff picking who gets points.
+async fn viewers(
+    State(ctx): Ctx,
+    _admin: Admin,
+    crate::wire::extract::Params(search): crate::wire::extract::Params<ViewerSearch>,
+) -> Json<Value> {
+    let published = ctx.engine.published();
+    let view = &published.views.predictions;
+    let wanted = search.q.trim().to_lowercase();
+    let id_prefix = viewer_id(&search.q).unwrap_or_default();
+    let list: Vec<Value> = view
+        .viewers
+        .iter()
+        .filter(|(id, v)| {
+            wanted.is_empty()
+                || v.name.to_lowercase().starts_with(&wanted)
+                || (!id_prefix.is_empty() && id.starts_with(&id_prefix))
+        })
+        .take(VIEWERS_LISTED)
+        .map(|(id, v)| {
+            json!({
+                "userId": id,
+                "name": v.name,
+                "balance": view.balances.get(id).copied().unwrap_or(0),
+                "joinedAt": iso(v.joined_at),
+            })
+        })
+        .collect();
+    Json(json!({ "viewers": list }))
 }
 
 async fn balance(

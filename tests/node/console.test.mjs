@@ -15,13 +15,19 @@ describe('the staff console', () => {
   let browser;
   let page;
   const pageErrors = [];
+  /** What the page asked staff to confirm, and how the next question is answered. */
+  const dialogs = [];
+  let answerDialogs = true;
 
   before(async () => {
     box = await startBox();
     browser = await launchChromium();
     page = await browser.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('dialog', (d) => d.accept());
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      return answerDialogs ? d.accept() : d.dismiss();
+    });
   });
   after(async () => {
     await browser?.close();
@@ -45,8 +51,10 @@ describe('the staff console', () => {
     assert.equal(await page.isVisible('#login'), true);
     await page.fill('#password', 'not-the-password');
     await page.click('#login-form button[type=submit]');
-    assert.match(await textOf('#message', /Login refused/), /INVALID_TOKEN|AUTH/);
+    assert.match(await textOf('#message', /Login refused/), /not the staff password.*\(INVALID_TOKEN\)/);
     assert.equal(await page.isVisible('#dashboard'), false);
+    // The login form says whether the box answers, not "connecting…" forever.
+    await textOf('#health', /^ok/);
   });
 
   it('logs in, starts a session with teams, and shows a station scan in the scores', async () => {
@@ -83,6 +91,13 @@ describe('the staff console', () => {
     await page.click('[data-session="active"]');
     await textOf('#session-summary', /— active/);
     const before = await page.getAttribute('#session-summary', 'data-session-id');
+    // A click is not enough to reset the live game: staff confirm first.
+    answerDialogs = false;
+    await page.click('#press-button');
+    assert.match(dialogs.at(-1), /Hold the reset button\?/);
+    await new Promise((r) => setTimeout(r, 4500));
+    assert.equal(await page.getAttribute('#session-summary', 'data-session-id'), before, 'not reset without a yes');
+    answerDialogs = true;
     await page.click('#press-button');
     // The press holds for the configured 3 s, then the box resets the session.
     await page.waitForFunction(
@@ -107,7 +122,7 @@ describe('the staff console', () => {
     await textOf('#video-now', /Nothing playing/);
     await page.fill('#video-token', 'no-such-token');
     await page.click('#video-form button[data-video="play"]');
-    await textOf('#message', /Video play: \S+ — /);
+    await textOf('#message', /Video play: .+ \([A-Z_]+\)$/);
     assert.equal(await page.getAttribute('#message', 'data-kind'), 'error');
   });
 
@@ -116,17 +131,32 @@ describe('the staff console', () => {
     await page.fill('#prediction-options', 'Team A, Team B');
     await page.click('#prediction-form button[type=submit]');
     await textOf('#predictions', /Which team wins\?.*open/);
-    await page.fill('#grant-user', 'ada');
-    await page.fill('#grant-amount', '100');
-    await page.click('#grant-form button[type=submit]');
-    await textOf('#message', /Grant to ada: done/);
-
+    const staff = await box.adminToken();
+    // Ada joins from her phone as "Ada"; staff type "Ada" and pick her from the list.
     const { token } = (await box.http('POST', '/api/auth', { body: { name: 'Ada', pin: box.viewerPin } })).json;
+    await page.fill('#grant-user', 'Ad');
+    await page.waitForFunction(() => [...document.querySelectorAll('#viewer-list option')].some((o) => o.value === 'ada'));
+    assert.match(await page.textContent('#viewer-list option'), /Ada \(0 points\)/);
+    await page.fill('#grant-user', 'Ada');
+    await page.fill('#grant-amount', '100');
+    const asked = dialogs.length;
+    await page.click('#grant-form button[type=submit]');
+    await textOf('#grant-form .outcome', /Grant to Ada: done/);
+    assert.equal(dialogs.length, asked, 'a viewer who joined needs no confirmation');
+    const viewers = (await box.http('GET', '/api/viewers', { token: staff })).json.viewers;
+    assert.deepEqual(viewers.map((v) => [v.userId, v.balance]), [['ada', 100]], 'one account: the Ada who joined');
+    // The API applies the login's rule to a name staff type by hand.
+    const byHand = await box.http('POST', '/api/users/ADA/grants', { token: staff, body: { amount: 1, reason: 'typo' } });
+    assert.equal(byHand.json.userId, 'ada');
     const id = await page.getAttribute('#predictions li', 'data-prediction-id');
     const vote = await box.http('POST', `/api/predictions/${id}/votes`, { token, body: { optionId: 'team-b', votes: 3, clientVoteId: 'c-1' } });
     assert.equal(vote.status, 200, vote.text);
     await textOf('#predictions', /Team B: 30/);
-    await page.click('#predictions li button');
+    // The button survives the refreshes: a slow tap lands on the same element.
+    const close = await page.$('#predictions li button.close');
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.ok(await close.evaluate((b) => b.isConnected), 'the same button after two refreshes');
+    await close.click();
     await textOf('#predictions', /closed.*result: Team B/);
   });
 
@@ -140,6 +170,18 @@ describe('the staff console', () => {
       assert.ok(overflow <= 0, `${name}: the page is ${overflow} px wider than the screen`);
     }
     await page.setViewportSize({ width: 1366, height: 768 });
+  });
+
+  it('says when the box is unreachable, greys what is stale, and recovers by itself', async () => {
+    await box.stop();
+    await textOf('#health', /^box unreachable$/);
+    await page.waitForSelector('#dashboard[data-stale="true"]');
+    assert.match(await textOf('#freshness', /updated \d+ s ago/), /not answering/);
+    await page.screenshot({ path: join(SHOTS, 'console-unreachable.png') });
+    await box.launch({ samePort: true });
+    await textOf('#health', /^ok/, 15000);
+    await page.waitForSelector('#dashboard[data-stale="false"]');
+    assert.ok(await page.isHidden('#freshness'));
   });
 
   it('goes back to the login form when its token no longer works', async () => {
