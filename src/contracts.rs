@@ -18,6 +18,7 @@ use crate::{drafts, gm, predictions, sports, tournaments};
 pub fn routes() -> Router<Arc<AppContext>> {
     Router::new()
         .merge(gm::routes::router())
+        .merge(gm::tv::router())
         .merge(predictions::routes::router())
         .merge(predictions::page::router())
         .merge(tournaments::routes::router())
@@ -81,6 +82,7 @@ impl Contracts {
 
     /// Tells every client of every contract that the box is restarting, and closes them.
     pub async fn close_for_restart(&self, ctx: &AppContext) {
+        gm::tv::close_for_restart(ctx);
         predictions::close_for_restart(ctx);
         tournaments::close_for_restart(ctx);
         drafts::close_for_restart(ctx);

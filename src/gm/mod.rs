@@ -11,9 +11,10 @@
 //! | `video_driver.rs` | makes the HDMI player follow the video events of the log |
 //! | `session_reset.rs` | the reset button, the console's Reset and `session:reset` |
 //! | `lights.rs` | what the game shows on the status LEDs |
+//! | `tv.rs` | `/tv`: the venue TV's board (ranked scores, their chart, the video, the PIN and its QR code) over SSE |
 //!
 //! Tests: `domain/tests.rs`, `tests/node/gm_contract.test.mjs`, `tests/node/aln_scanner.test.mjs`,
-//! `tests/node/http_api.test.mjs`.
+//! `tests/node/http_api.test.mjs`, `tests/node/tv_page.test.mjs`.
 
 pub mod domain;
 pub mod json;
@@ -22,6 +23,7 @@ pub mod routes;
 pub mod session_reset;
 pub mod socketio;
 pub mod tokens;
+pub mod tv;
 pub mod video_driver;
 
 use std::sync::Arc;
@@ -107,6 +109,8 @@ pub fn start(
     )));
     tasks.push(tokio::spawn(socketio::run_fanout(ctx.clone())));
     tasks.push(tokio::spawn(socketio::publish_state_updates(ctx.clone())));
+    tasks.push(tokio::spawn(tv::publish_boards(ctx.clone())));
+    tasks.push(tokio::spawn(tv::publish_video_progress(ctx.clone())));
     tasks.push(tokio::spawn(sweep_idle_devices(ctx.engine.clone())));
     let (layer, io) = socketio::layer(ctx.clone(), before.connected_at_cut);
     Running { io, layer }

@@ -1,0 +1,254 @@
+//! The venue's TV (`/tv`): the game as the room sees it, live. Teams ranked by score, the
+//! session's scores over time, the video now playing, and the venue PIN with a QR code that
+//! opens the guests' join page. Public, like the screen it is on: it shows only what the room
+//! may see (no token ids, no devices, no rejected scans).
+//!
+//! The page follows `GET /api/tv/stream` (Server-Sent Events on the shared SSE writer): a
+//! `tv:board` snapshot (what the board shows, republished when the GM view changes, at most four
+//! times a second, latest wins) and `tv:video` progress. On connect the stream first sends the
+//! board and the `tv:hello` (PIN and join link); a reconnect gets them again. The chart comes
+//! from the session's recent scans (each accepted scan's points, per team), ending at each
+//! team's score (which holds group bonuses too).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use serde_json::{json, Value};
+
+use super::domain::{GmView, TransactionStatus};
+use crate::engine::Published;
+use crate::hub::HubBody;
+use crate::wire::channels::{ChannelMessage, Class, Framing};
+use crate::wire::errors::WireError;
+use crate::wire::extract::ClientAddr;
+use crate::wire::pages::asset;
+use crate::wire::sse::{self, StreamSlots};
+use crate::wire::time::iso;
+use crate::wire::AppContext;
+
+const PAGE: &str = include_str!("../../assets/tv/index.html");
+const SCRIPT: &str = include_str!("../../assets/tv/tv.js");
+const STYLE: &str = include_str!("../../assets/tv/tv.css");
+
+/// The layer channel every TV follows.
+const CHANNEL: &str = "tv";
+/// Boards at most this often: a TV redraws for the eye, not for every scan.
+const BOARD_EVERY: Duration = Duration::from_millis(250);
+/// TV streams one address may hold (a TV and a spare).
+const STREAMS_PER_ADDRESS: usize = 4;
+/// The stream never ends for a token: it needs none.
+const NO_TOKEN_NEEDED: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+pub fn router() -> Router<Arc<AppContext>> {
+    Router::new()
+        .route(
+            "/tv",
+            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
+        )
+        .route(
+            "/tv/assets/tv.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/tv/assets/tv.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
+        .route("/tv/join.svg", get(join_qr))
+        .route("/api/tv/stream", get(stream))
+        .layer(Extension(StreamSlots::new(STREAMS_PER_ADDRESS)))
+}
+
+/// What the board shows: the session, the teams ranked (score, then name), each team's score
+/// over the session's recent scans, and the video.
+pub fn board(published: &Published) -> Value {
+    let view = &published.views.gm;
+    let mut teams: Vec<_> = view.scores.iter().collect();
+    teams.sort_by(|a, b| b.score().cmp(&a.score()).then(a.team_id.cmp(&b.team_id)));
+    let ranked: Vec<Value> = teams
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            json!({
+                "rank": i + 1,
+                "teamId": t.team_id,
+                "score": t.score(),
+                "completedGroups": t.completed_groups,
+            })
+        })
+        .collect();
+    json!({
+        "session": view.session.as_ref().map(|s| json!({
+            "name": s.name,
+            "status": super::json::session_status(s.status),
+            "startTime": iso(s.started_at),
+        })),
+        "teams": ranked,
+        "chart": chart(view),
+        "video": view.video.current.as_ref().map(|v| json!({
+            "tokenId": v.token_id,
+            "paused": v.paused,
+            "queued": view.video.queue.len(),
+        })),
+        "seq": published.seq,
+    })
+}
+
+/// Per team, `[time, score]` after each accepted scan of the recent ones, then its score now.
+fn chart(view: &GmView) -> Value {
+    let mut lines: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    let mut running: BTreeMap<&str, u64> = BTreeMap::new();
+    let start = view.session.as_ref().map_or(0, |s| s.started_at);
+    for team in &view.scores {
+        // What the team had before the scans still in the view.
+        let recent: u64 = view
+            .recent_transactions
+            .iter()
+            .filter(|t| {
+                t.status == TransactionStatus::Accepted
+                    && t.team_id.as_deref() == Some(&team.team_id)
+            })
+            .map(|t| t.points)
+            .sum();
+        let before = team.base_score.saturating_sub(recent);
+        running.insert(&team.team_id, before);
+        lines.insert(&team.team_id, vec![json!([iso(start), before])]);
+    }
+    for t in &view.recent_transactions {
+        let Some(team) = t.team_id.as_deref() else {
+            continue;
+        };
+        if t.status != TransactionStatus::Accepted {
+            continue;
+        }
+        if let (Some(total), Some(line)) = (running.get_mut(team), lines.get_mut(team)) {
+            *total += t.points;
+            line.push(json!([iso(t.recorded_at), *total]));
+        }
+    }
+    let now = crate::engine::wall_clock_ms();
+    for team in &view.scores {
+        if let Some(line) = lines.get_mut(team.team_id.as_str()) {
+            line.push(json!([iso(now), team.score()]));
+        }
+    }
+    json!(lines)
+}
+
+fn board_message(published: &Published) -> Arc<ChannelMessage> {
+    ChannelMessage::new(
+        CHANNEL,
+        published.seq,
+        "tv:board",
+        board(published),
+        Class::Snapshot,
+    )
+    .keyed("tv:board")
+    .shared()
+}
+
+/// Republishes the board when the GM view changes, at most every [`BOARD_EVERY`].
+pub async fn publish_boards(ctx: Arc<AppContext>) {
+    let mut watch = ctx.engine.watch();
+    let mut last = watch.borrow_and_update().clone();
+    while watch.changed().await.is_ok() {
+        let published = watch.borrow_and_update().clone();
+        if Arc::ptr_eq(&published.views.gm, &last.views.gm) {
+            continue;
+        }
+        last = published.clone();
+        ctx.channels.publish(board_message(&published));
+        tokio::time::sleep(BOARD_EVERY).await;
+    }
+}
+
+/// Passes the player's progress on to the TVs (not logged: the next report supersedes it).
+pub async fn publish_video_progress(ctx: Arc<AppContext>) {
+    let mut hub = ctx.engine.hub().subscribe();
+    loop {
+        match hub.recv().await {
+            Ok(msg) => {
+                if let HubBody::VideoProgress(p) = &msg.body {
+                    let progress = json!({
+                        "tokenId": p.token_id,
+                        "position": p.position_secs,
+                        "duration": p.duration_secs,
+                    });
+                    let msg =
+                        ChannelMessage::new(CHANNEL, 0, "tv:video", progress, Class::Snapshot);
+                    ctx.channels.publish(msg.keyed("tv:video").shared());
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}
+
+/// The link a guest's phone opens to join: this box, as the TV reached it.
+fn join_link(headers: &HeaderMap, pin: &str) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
+        })
+        .unwrap_or("venuebox.local:3000");
+    format!("http://{host}/join?pin={pin}")
+}
+
+/// `GET /tv/join.svg`: the join link as a QR code, drawn here.
+async fn join_qr(State(ctx): State<Arc<AppContext>>, headers: HeaderMap) -> Response {
+    let link = join_link(&headers, ctx.secrets.viewer_pin());
+    match qrcode::QrCode::new(link.as_bytes()) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color>()
+                .quiet_zone(true)
+                .dark_color(qrcode::render::svg::Color("#000"))
+                .light_color(qrcode::render::svg::Color("#fff"))
+                .build();
+            ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
+        }
+        Err(e) => crate::wire::errors::unexpected(e).into_response(),
+    }
+}
+
+/// `GET /api/tv/stream`: the hello and the board, then every board and video report.
+async fn stream(
+    State(ctx): State<Arc<AppContext>>,
+    ClientAddr(address): ClientAddr,
+    Extension(slots): Extension<Arc<StreamSlots>>,
+    headers: HeaderMap,
+) -> Result<Response, WireError> {
+    let membership = ctx.channels.join(ctx.queue_limits(), Framing::DataWithType);
+    let slot = slots.take(address, membership.client())?;
+    let published = ctx.engine.published();
+    let client = membership.client();
+    let pin = ctx.secrets.viewer_pin();
+    let hello = json!({ "pin": pin, "joinLink": join_link(&headers, pin) });
+    client.push_backlog(ChannelMessage::new("", 0, "tv:hello", hello, Class::Event).shared());
+    client.push_backlog(board_message(&published));
+    ctx.channels.join_after(client, CHANNEL, published.seq);
+    let options = sse::Options {
+        keepalive: Duration::from_secs(15),
+        retry: Duration::from_secs(2),
+        named_events: false,
+        token_left: NO_TOKEN_NEEDED,
+    };
+    Ok(sse::stream(membership, options, slot))
+}
+
+/// Closes every TV's stream for a restart (the page reconnects by itself).
+pub fn close_for_restart(ctx: &AppContext) {
+    for client in ctx.channels.clients_on(&[CHANNEL]) {
+        client.cut(crate::wire::json_ws::CLOSE_RESTARTING, "restarting");
+    }
+}

@@ -1,0 +1,106 @@
+// The venue TV's page in headless Chromium against the real binary: a scan from a stock
+// socket.io-client GM station reaches the board within a second and re-ranks it, with a toast
+// for the new leader; scores over the session drawn as a chart; the venue PIN with a QR code
+// drawn by the box; the video now playing; reconnects after a restart. Screenshots at TV,
+// laptop and phone sizes.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { emitAck, launchChromium, startBox, station } from './harness.mjs';
+
+const SHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../target/screenshots');
+
+describe('the TV page', () => {
+  let box;
+  let admin;
+  let browser;
+  let tv;
+  let gm;
+  const errors = [];
+
+  before(async () => {
+    box = await startBox();
+    admin = await box.adminToken();
+    await box.createSession({ name: 'Friday quiz', teams: ['Owls', 'Foxes'] });
+    browser = await launchChromium();
+    tv = await (await browser.newContext({ viewport: { width: 1920, height: 1080 } })).newPage();
+    tv.on('pageerror', (e) => errors.push(e.message));
+    tv.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    await tv.goto(`${box.url}/tv`);
+    await tv.waitForSelector('#link[data-state="ok"]');
+    gm = await station(box, 'GM_TV_TEST');
+  });
+  after(async () => {
+    gm?.close();
+    await browser?.close();
+    await box?.stop();
+  });
+
+  const tokens = async () => (await box.http('GET', '/api/tokens', { token: admin })).json.tokens;
+  const scan = (tokenId, teamId) => emitAck(gm.socket, 'transaction:submit', { tokenId, teamId });
+
+  it('shows the session, the PIN and a QR code the box drew', async () => {
+    assert.equal(await tv.textContent('#session'), 'Friday quiz');
+    assert.equal(await tv.textContent('#pin'), box.viewerPin);
+    assert.match(await tv.textContent('#join-link'), new RegExp(`/join\\?pin=${box.viewerPin}$`));
+    const qr = await fetch(`${box.url}/tv/join.svg`);
+    assert.equal(qr.headers.get('content-type'), 'image/svg+xml');
+    assert.match(await qr.text(), /<svg[^>]+viewBox/);
+    assert.ok(await tv.evaluate(() => document.querySelector('#qr').naturalWidth > 0), 'the QR code loads under the page’s CSP');
+  });
+
+  it('a GM scan reaches the board within a second and re-ranks it, with a toast for the new leader', async () => {
+    const scoring = (await tokens()).filter((t) => t.value > 0).sort((a, b) => a.value - b.value);
+    assert.ok(scoring.length >= 2, 'the demo tokens score');
+    const [small, big] = [scoring[0], scoring.at(-1)];
+    let ack = await scan(small.id, 'Owls');
+    assert.equal(ack.transaction?.status, 'accepted', JSON.stringify(ack));
+    await tv.waitForFunction(() => document.querySelector('#board li')?.dataset.team === 'Owls', null, { timeout: 1000 });
+    const sent = Date.now();
+    ack = await scan(big.id, 'Foxes');
+    assert.equal(ack.transaction?.status, 'accepted', JSON.stringify(ack));
+    await tv.waitForFunction(() => document.querySelector('#board li')?.dataset.team === 'Foxes', null, { timeout: 1000 });
+    assert.ok(Date.now() - sent < 1000, 'within a second');
+    const score = await tv.textContent('#board li[data-team="Foxes"] .score');
+    assert.ok(ack.transaction.points >= 1000, 'a score big enough to need a separator');
+    assert.equal(score, ack.transaction.points.toLocaleString('en-US'), 'thousands separators');
+    await tv.waitForSelector('.toast', { timeout: 1000 });
+    assert.match(await tv.textContent('#toasts'), /Foxes takes the lead!/);
+    assert.equal(await tv.locator('#chart polyline').count(), 2, 'a line per team');
+    assert.match(await tv.textContent('#legend'), /Foxes.*Owls|Owls.*Foxes/);
+  });
+
+  it('fits a TV, a laptop and a phone (screenshots)', async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    await tv.screenshot({ path: join(SHOTS, 'tv-tv.png') });
+    for (const [name, viewport] of [['laptop', { width: 1366, height: 768 }], ['phone', { width: 390, height: 844 }]]) {
+      const page = await (await browser.newContext({ viewport })).newPage();
+      await page.goto(`${box.url}/tv`);
+      await page.waitForSelector('#board li');
+      await page.screenshot({ path: join(SHOTS, `tv-${name}.png`), fullPage: true });
+      const clipped = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+      assert.ok(!clipped, `nothing wider than the ${name} screen`);
+      await page.close();
+    }
+  });
+
+  it('shows the video now playing, and comes back after a restart', async () => {
+    const video = (await tokens()).find((t) => t.video);
+    assert.ok(video, 'the demo tokens have a video');
+    const played = await box.http('POST', '/api/video/control', { token: admin, body: { action: 'play', tokenId: video.id } });
+    assert.equal(played.status, 200, played.text);
+    await tv.waitForSelector('#video-card:not([hidden])', { timeout: 2000 });
+    assert.match(await tv.textContent('#video-title'), new RegExp(video.id));
+    await box.http('POST', '/api/video/control', { token: admin, body: { action: 'stop' } });
+    await tv.waitForSelector('#video-card', { state: 'hidden', timeout: 2000 });
+
+    await box.stop();
+    await tv.waitForSelector('#link:not([data-state="ok"])');
+    await box.launch({ samePort: true });
+    await tv.waitForSelector('#link[data-state="ok"]', { timeout: 15000 });
+    await tv.waitForFunction(() => document.querySelector('#board li')?.dataset.team === 'Foxes');
+    assert.deepEqual(errors, []);
+  });
+});
