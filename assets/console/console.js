@@ -11,11 +11,20 @@ let lastHardware = null;
 /** When the box last answered a full refresh (ms since the epoch), for "updated N s ago". */
 let lastAnswerAt = 0;
 
-function row(cells) {
+/** A table row; each cell carries its column's name, which a phone shows beside it (cards). */
+function row(cells, labels = []) {
   const tr = document.createElement('tr');
-  for (const cell of cells) tr.append(el('td', cell));
+  cells.forEach((cell, i) => tr.append(el('td', cell, labels[i] ? { 'data-label': labels[i] } : {})));
   return tr;
 }
+
+/** The column names of the table around `tbody`. */
+const columnsOf = (tbody) => [...tbody.closest('table').querySelectorAll('thead th')].map((th) => th.textContent);
+const number = (n) => Number(n).toLocaleString('en-US');
+/** Where the video catalogue says how long each video runs (seconds). */
+const videoSeconds = new Map();
+/** The box's clock minus this device's, from the last `GET /api/predictions`. */
+let clockOffsetMs = 0;
 
 function clock(iso) {
   if (!iso) return '';
@@ -32,7 +41,6 @@ function explain(e) {
   const said = {
     INVALID_TOKEN: 'That is not the staff password.',
     RATE_LIMITED: 'Too many tries in a short time: wait a minute.',
-    NOT_FOUND: 'It is no longer there: the list was out of date.',
   }[e.code] ?? e.message;
   return `${said} (${e.code})`;
 }
@@ -131,16 +139,20 @@ function renderSession(state) {
 }
 
 function renderScores(state) {
-  $('scores').replaceChildren(...state.scores.map((t) =>
-    row([t.teamId, t.score, t.baseScore, t.bonusPoints, t.tokensScanned, t.completedGroups.join(', ')])));
+  const labels = columnsOf($('scores'));
+  const ranked = [...state.scores].sort((a, b) => b.score - a.score || a.teamId.localeCompare(b.teamId));
+  $('scores').replaceChildren(...ranked.map((t, i) =>
+    row([i + 1, t.teamId, number(t.score), number(t.baseScore), number(t.bonusPoints), t.tokensScanned, t.completedGroups.join(', ')], labels)));
 }
 
 function renderScans(state) {
   const recent = [...state.recentTransactions].reverse();
+  const labels = columnsOf($('scans'));
   $('scans').replaceChildren(...recent.map((t) => {
-    const tr = row([clock(t.timestamp), t.tokenId, t.teamId ?? '', t.scannerId, t.status, t.points]);
+    // Why a scan did not count is on screen, not only in a tooltip.
+    const why = t.status === 'accepted' ? '' : (t.rejectionReason ?? (t.status === 'duplicate' ? 'already scanned' : ''));
+    const tr = row([clock(t.timestamp), t.tokenId, t.teamId ?? '', t.scannerId, t.status, number(t.points), why], labels);
     tr.dataset.status = t.status;
-    if (t.rejectionReason) tr.title = t.rejectionReason;
     return tr;
   }));
 }
@@ -148,6 +160,18 @@ function renderScans(state) {
 function renderVideo(state) {
   const v = state.currentVideo;
   $('video-now').textContent = v ? `${v.tokenId}: ${v.status}` : 'Nothing playing.';
+  const duration = v && videoSeconds.get(v.tokenId);
+  const progress = $('video-progress');
+  progress.hidden = !duration;
+  if (duration) {
+    // Counted from when it started on the box's clock; a paused video shows where it stopped
+    // being counted, which the player reports on the TV.
+    const played = Math.min(duration, Math.max(0, (Date.now() + clockOffsetMs - Date.parse(v.startedAt)) / 1000));
+    progress.max = duration;
+    progress.value = played;
+    const left = Math.round(duration - played);
+    $('video-now').textContent += ` · ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')} left`;
+  }
   const queue = state.videoQueue ?? [];
   $('video-queue').textContent = queue.length
     ? `Queued: ${queue.map((q) => q.tokenId ?? q).join(', ')}`
@@ -168,8 +192,9 @@ function renderStationAuth(status) {
 }
 
 function renderDevices(state) {
+  const labels = columnsOf($('devices'));
   $('devices').replaceChildren(...state.devices.map((d) =>
-    row([d.deviceId, d.type, d.name ?? '', d.connected ? 'yes' : `no (${d.disconnectReason ?? '—'})`, clock(d.lastSeen)])));
+    row([d.deviceId, d.type, d.name ?? '', d.connected ? 'yes' : `no (${d.disconnectReason ?? '—'})`, clock(d.lastSeen)], labels)));
 }
 
 function renderHardware(hw) {
@@ -191,6 +216,7 @@ function renderHardware(hw) {
  * elements from one refresh to the next, so a slow tap is never lost to a redraw.
  */
 function renderPredictions(list) {
+  if (list.serverTime) clockOffsetMs = Date.parse(list.serverTime) - Date.now();
   const box = $('predictions');
   const items = list.events.map((p) => {
     let li = box.querySelector(`li[data-prediction-id="${CSS.escape(p.id)}"]`);
@@ -202,7 +228,11 @@ function renderPredictions(list) {
       li.append(' ', close);
     }
     const totals = p.options.map((o) => `${o.label}: ${p.totals[o.id] ?? 0}`).join(' · ');
-    li.querySelector('.totals').textContent = ` [${p.streamerId}] ${p.status} — ${totals}`;
+    const points = Object.values(p.totals).reduce((a, b) => a + b, 0);
+    const votes = p.costPerVote ? Math.round(points / p.costPerVote) : 0;
+    const left = Math.max(0, Math.round((Date.parse(p.closesAt) - Date.now() - clockOffsetMs) / 1000));
+    const when = p.status === 'open' ? `closes in ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}` : p.status;
+    li.querySelector('.totals').textContent = ` [${p.streamerId}] ${when} — ${votes} vote${votes === 1 ? '' : 's'} — ${totals}`;
     const winner = p.result && p.options.find((o) => o.id === p.result.optionId);
     li.querySelector('.result').textContent = p.result ? ` — result: ${winner ? winner.label : 'no votes'}` : '';
     li.querySelector('button.close').hidden = Boolean(p.result);
@@ -250,7 +280,9 @@ let tokensLoaded = false;
 async function loadVideoTokens() {
   if (tokensLoaded) return;
   const catalog = await api('GET', '/api/tokens');
-  $('video-tokens').replaceChildren(...catalog.tokens.filter((t) => t.video).map((t) => el('option', null, { value: t.id })));
+  const videos = catalog.tokens.filter((t) => t.video);
+  for (const t of videos) if (t.videoDuration) videoSeconds.set(t.id, t.videoDuration);
+  $('video-tokens').replaceChildren(...videos.map((t) => el('option', null, { value: t.id })));
   tokensLoaded = true;
 }
 

@@ -76,8 +76,13 @@ describe('the staff console', () => {
     await identified;
     const ack = await emitAck(gm.socket, 'transaction:submit', { tokenId: 'mem001', teamId: 'TEAM_A' });
     assert.equal(ack.success, true);
-    await textOf('#scores', new RegExp(`TEAM_A${ack.transaction.points}`));
+    await textOf('#scores', new RegExp(`^1TEAM_A${ack.transaction.points.toLocaleString('en-US')}`));
     await textOf('#scans', /mem001/);
+    // A scan that did not count says why on screen, not only in a tooltip.
+    const again = await emitAck(gm.socket, 'transaction:submit', { tokenId: 'mem001', teamId: 'TEAM_B' });
+    assert.equal(again.transaction.status, 'duplicate');
+    await textOf('#scans tr:first-child', /duplicate.+\S/);
+    assert.ok((await page.textContent('#scans tr:first-child td[data-label="Why"]')).length > 0);
     await textOf('#devices', /<img src=x/);
     assert.equal(await page.$$eval('#devices img', (imgs) => imgs.length), 0);
     assert.equal(await page.evaluate(() => window.pwned), undefined);
@@ -107,7 +112,7 @@ describe('the staff console', () => {
     );
     assert.match(await page.textContent('#session-summary'), /Console night — active/, 'same name and teams');
     // The reset session is listed with its final scores.
-    assert.match(await textOf('#history', /Console night/), /TEAM_A \d+ · TEAM_B 0 — 1 scans/);
+    assert.match(await textOf('#history', /Console night/), /TEAM_A \d+ · TEAM_B 0 — 2 scans/);
     assert.equal(await page.getAttribute('#history li', 'data-session-id'), before);
     const state = (await box.http('GET', '/api/state')).json;
     assert.equal(state.scores.every((s) => s.score === 0), true, 'a fresh game');
@@ -130,7 +135,7 @@ describe('the staff console', () => {
     await page.fill('#prediction-title', 'Which team wins?');
     await page.fill('#prediction-options', 'Team A, Team B');
     await page.click('#prediction-form button[type=submit]');
-    await textOf('#predictions', /Which team wins\?.*open/);
+    await textOf('#predictions', /Which team wins\?.*closes in [45]:\d\d — 0 votes/);
     const staff = await box.adminToken();
     // Ada joins from her phone as "Ada"; staff type "Ada" and pick her from the list.
     const { token } = (await box.http('POST', '/api/auth', { body: { name: 'Ada', pin: box.viewerPin } })).json;
@@ -151,7 +156,7 @@ describe('the staff console', () => {
     const id = await page.getAttribute('#predictions li', 'data-prediction-id');
     const vote = await box.http('POST', `/api/predictions/${id}/votes`, { token, body: { optionId: 'team-b', votes: 3, clientVoteId: 'c-1' } });
     assert.equal(vote.status, 200, vote.text);
-    await textOf('#predictions', /Team B: 30/);
+    await textOf('#predictions', /3 votes — .*Team B: 30/);
     // The button survives the refreshes: a slow tap lands on the same element.
     const close = await page.$('#predictions li button.close');
     await new Promise((r) => setTimeout(r, 2500));
