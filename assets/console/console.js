@@ -410,6 +410,15 @@ function wire() {
     const body = { amount: Number($('grant-amount').value), reason: $('grant-reason').value.trim() };
     act(`Grant to ${viewer?.name ?? typed}`, () => api('POST', `/api/users/${encodeURIComponent(user)}/grants`, body), form);
   });
+  $('tv-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const view = $('tv-view').value;
+    const body = view === 'scores' ? { view } : { view, id: Number($('tv-id').value) };
+    act('Show on the TVs', async () => {
+      const chosen = await api('PUT', '/api/tv/show', body);
+      $('tv-now').textContent = `The TVs at /tv show ${chosen.url}.`;
+    }, event.target);
+  });
   $('notice-form').addEventListener('submit', (event) => {
     event.preventDefault();
     act('Notice', () => api('POST', '/api/notices', { message: $('notice-text').value }), event.target);

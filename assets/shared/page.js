@@ -38,3 +38,34 @@ async function callBox(token, method, path, body) {
   }
   return json;
 }
+
+/**
+ * A page the venue's TV opened (`?tv` in its address) follows what staff choose for the TVs
+ * (`tv:show` on `/api/tv/stream`): when the choice is another page, it goes there.
+ */
+function followTheTvChoice(onMessage) {
+  const params = new URLSearchParams(location.search);
+  if (!params.has('tv') && location.pathname !== '/tv') return null;
+  const here = () => {
+    const p = new URLSearchParams(location.search);
+    p.delete('tv');
+    const query = p.toString().replace(/=(&|$)/g, '$1');
+    return location.pathname + (query ? `?${query}` : '');
+  };
+  const events = new EventSource('/api/tv/stream');
+  events.onmessage = (event) => {
+    let data;
+    try { data = JSON.parse(event.data); } catch { return; }
+    if (data.type === 'tv:show') {
+      const [target, hash] = data.url.split('#');
+      if (target !== here()) {
+        const glue = target.includes('?') ? '&' : '?';
+        location.assign(`${target}${target === '/tv' ? '' : `${glue}tv`}${hash ? `#${hash}` : ''}`);
+      }
+      return;
+    }
+    if (onMessage) onMessage(data);
+  };
+  return events;
+}
+if (!document.currentScript?.dataset.ownTvStream) followTheTvChoice();

@@ -141,13 +141,11 @@ function onMessage(data) {
 }
 
 function start() {
-  const events = new EventSource('/api/tv/stream');
+  // The TV's own stream also carries what staff choose for it (`tv:show`, in /shared/page.js).
+  const events = followTheTvChoice(onMessage);
   events.onopen = () => {
     $('link').dataset.state = 'ok';
     $('link').textContent = 'live';
-  };
-  events.onmessage = (event) => {
-    try { onMessage(JSON.parse(event.data)); } catch { /* a message this page does not read */ }
   };
   events.onerror = () => {
     $('link').dataset.state = 'off';

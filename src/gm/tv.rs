@@ -9,24 +9,34 @@
 //! board and the `tv:hello` (PIN and join link); a reconnect gets them again. The chart comes
 //! from the session's recent scans (each accepted scan's points, per team), ending at each
 //! team's score (which holds group bonuses too).
+//!
+//! Staff choose what the TVs show (`PUT /api/tv/show`): the scores, or a tournament's screen,
+//! a draft's board or a sports day's scoreboard. Every TV gets `tv:show` with the page to
+//! open; a page opened with `?tv` (each page loads `/shared/page.js`, which follows the choice)
+//! goes where the next choice says. The choice lasts until the box restarts: then the TVs show
+//! the scores.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::Mutex;
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Router};
+use axum::routing::{get, put};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::domain::{GmView, TransactionStatus};
+use crate::auth::Role;
 use crate::engine::Published;
 use crate::hub::HubBody;
 use crate::wire::channels::{ChannelMessage, Class, Framing};
-use crate::wire::errors::WireError;
-use crate::wire::extract::ClientAddr;
+use crate::wire::errors::{ErrorCode, WireError};
+use crate::wire::extract::{Admin, Body, ClientAddr};
 use crate::wire::pages::asset;
 use crate::wire::sse::{self, StreamSlots};
 use crate::wire::time::iso;
@@ -61,7 +71,108 @@ pub fn router() -> Router<Arc<AppContext>> {
         )
         .route("/tv/join.svg", get(join_qr))
         .route("/api/tv/stream", get(stream))
+        .route("/api/tv/show", put(choose_show).get(show_now))
         .layer(Extension(StreamSlots::new(STREAMS_PER_ADDRESS)))
+        .layer(Extension(Arc::new(Showing::default())))
+}
+
+/// What the TVs show: the page to open (`/tv` for the scores).
+#[derive(Default)]
+pub struct Showing(Mutex<Option<Value>>);
+
+impl Showing {
+    fn now(&self) -> Value {
+        let chosen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        chosen
+            .clone()
+            .unwrap_or_else(|| json!({ "view": "scores", "url": "/tv" }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShowBody {
+    /// `scores`, `tournament`, `draft` or `sports`.
+    view: String,
+    id: Option<u64>,
+}
+
+/// How long the token a tournament's screen is opened with lasts: a night.
+const SCREEN_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// `PUT /api/tv/show`: staff choose what every TV shows.
+async fn choose_show(
+    State(ctx): State<Arc<AppContext>>,
+    Extension(showing): Extension<Arc<Showing>>,
+    _admin: Admin,
+    Body(body): Body<ShowBody>,
+) -> Result<Json<Value>, WireError> {
+    let published = ctx.engine.published();
+    let missing =
+        |what: &str| WireError::new(ErrorCode::NotFound, format!("no {what} with that id"));
+    let id = || {
+        body.id
+            .ok_or_else(|| WireError::new(ErrorCode::InvalidData, "id: which one to show"))
+    };
+    let url = match body.view.as_str() {
+        "scores" => "/tv".to_string(),
+        "tournament" => {
+            let id = id()?;
+            published
+                .views
+                .tournaments
+                .tournament(id)
+                .map_err(|_| missing("tournament"))?;
+            // The hall screen follows the tournament's stream with a viewer's token.
+            let token = ctx.secrets.mint(Role::Viewer, "tv", SCREEN_TOKEN_TTL)?;
+            format!("/tournament?t={id}&screen#token={token}")
+        }
+        "draft" => {
+            let id = id()?;
+            if !published.views.drafts.drafts.contains_key(&id) {
+                return Err(missing("draft"));
+            }
+            format!("/drafts/{id}")
+        }
+        "sports" => {
+            let id = id()?;
+            let event = published
+                .views
+                .sports
+                .events
+                .get(&id)
+                .ok_or_else(|| missing("event"))?;
+            if !event.public {
+                return Err(WireError::new(
+                    ErrorCode::Conflict,
+                    "a private event's scoreboard is for its teams: open it on the TV with a member's link",
+                ));
+            }
+            format!("/sports/{id}")
+        }
+        _ => {
+            return Err(WireError::new(
+                ErrorCode::InvalidData,
+                "view is scores, tournament, draft or sports",
+            ))
+        }
+    };
+    let chosen = json!({ "view": body.view, "id": body.id, "url": url });
+    *showing
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(chosen.clone());
+    let msg = ChannelMessage::new(CHANNEL, 0, "tv:show", chosen.clone(), Class::Snapshot);
+    ctx.channels.publish(msg.keyed("tv:show").shared());
+    Ok(Json(chosen))
+}
+
+/// `GET /api/tv/show`: what the TVs show now.
+async fn show_now(Extension(showing): Extension<Arc<Showing>>) -> Json<Value> {
+    Json(showing.now())
 }
 
 /// What the board shows: the session, the teams ranked (score, then name), each team's score
@@ -226,6 +337,7 @@ async fn stream(
     State(ctx): State<Arc<AppContext>>,
     ClientAddr(address): ClientAddr,
     Extension(slots): Extension<Arc<StreamSlots>>,
+    Extension(showing): Extension<Arc<Showing>>,
     headers: HeaderMap,
 ) -> Result<Response, WireError> {
     let membership = ctx.channels.join(ctx.queue_limits(), Framing::DataWithType);
@@ -236,6 +348,8 @@ async fn stream(
     let hello = json!({ "pin": pin, "joinLink": join_link(&headers, pin) });
     client.push_backlog(ChannelMessage::new("", 0, "tv:hello", hello, Class::Event).shared());
     client.push_backlog(board_message(&published));
+    client
+        .push_backlog(ChannelMessage::new("", 0, "tv:show", showing.now(), Class::Event).shared());
     ctx.channels.join_after(client, CHANNEL, published.seq);
     let options = sse::Options {
         keepalive: Duration::from_secs(15),

@@ -43,8 +43,9 @@ describe('the viewers’ phone page', () => {
     await phone.fill('#name', 'Ada Lovelace');
     await phone.fill('#pin', '000000' === box.viewerPin ? '111111' : '000000');
     await phone.click('#join-btn');
-    await phone.waitForSelector('#message:not([hidden])');
-    assert.match(await phone.textContent('#message'), /That PIN is not right/);
+    // "Joining…" first, then the box's answer.
+    await phone.waitForFunction(() => /not right/.test(document.querySelector('#message').textContent));
+    assert.match(await phone.textContent('#message'), /^That PIN is not right: it is on the venue’s screen\.$/);
     await phone.fill('#pin', box.viewerPin);
     await phone.click('#join-btn');
     await phone.waitForURL(/\/play$/);
@@ -60,7 +61,7 @@ describe('the viewers’ phone page', () => {
     assert.equal(await other.inputValue('#pin'), box.viewerPin, 'the PIN from the venue’s link');
     await other.fill('#name', 'ada lovelace');
     await other.click('#join-btn');
-    await other.waitForSelector('#message:not([hidden])');
+    await other.waitForFunction(() => /name/.test(document.querySelector('#message').textContent));
     assert.match(await other.textContent('#message'), /already plays under that name/);
     await other.close();
   });

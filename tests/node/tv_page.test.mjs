@@ -86,6 +86,30 @@ describe('the TV page', () => {
     }
   });
 
+  it('shows what staff choose from the console: a sports day’s scoreboard, then the scores again', async () => {
+    const event = (await box.http('POST', '/api/events', { token: admin, body: { name: 'Field day', public: true } })).json;
+    const console_ = await (await browser.newContext()).newPage();
+    console_.on('dialog', (d) => d.accept());
+    await console_.goto(`${box.url}/console`);
+    await console_.fill('#password', box.password);
+    await console_.click('#login-form button[type=submit]');
+    await console_.waitForSelector('#dashboard', { state: 'visible' });
+    await console_.selectOption('#tv-view', 'sports');
+    await console_.fill('#tv-id', String(event.id));
+    await console_.click('#tv-form button[type=submit]');
+    await tv.waitForURL(new RegExp(`/sports/${event.id}\\?tv$`), { timeout: 3000 });
+    await tv.waitForFunction(() => document.querySelector('#title')?.textContent === 'Field day');
+    await console_.selectOption('#tv-view', 'scores');
+    await console_.click('#tv-form button[type=submit]');
+    await tv.waitForURL(/\/tv$/, { timeout: 3000 });
+    await tv.waitForSelector('#board li');
+    const refused = await box.http('PUT', '/api/tv/show', { body: { view: 'sports', id: event.id } });
+    assert.equal(refused.status, 401, 'staff only');
+    const unknown = await box.http('PUT', '/api/tv/show', { token: admin, body: { view: 'draft', id: 99 } });
+    assert.equal(unknown.status, 404);
+    await console_.close();
+  });
+
   it('shows the video now playing, and comes back after a restart', async () => {
     const video = (await tokens()).find((t) => t.video);
     assert.ok(video, 'the demo tokens have a video');
