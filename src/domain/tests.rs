@@ -114,7 +114,10 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
             Command::Recover,
             Command::Gm(GmCommand::SweepIdleDevices),
             Command::Ping,
-        ][dice.below(3)]
+            Command::Gm(GmCommand::SeenDevice {
+                device_id: dice.pick(&["GM_1", "P1", "ghost"]).into(),
+            }),
+        ][dice.below(4)]
         .clone(),
         12 => Command::Gm(GmCommand::ResetSession {
             session_id: format!("r{n}"),

@@ -1051,6 +1051,14 @@ impl GmAdapter {
                 "identify with gm:identify first",
             ));
         }
+        if let Some(station) = conn.station() {
+            // Moves the station's "last seen" (logged at most every 30 s); a refusal (a storage
+            // fault) does not stop the answer: the station is alive either way.
+            let seen = GmCommand::SeenDevice { device_id: station };
+            if let Err(e) = self.ctx.engine.execute(seen.into()).await {
+                tracing::debug!(error = %e, "heartbeat not recorded");
+            }
+        }
         let now = json::iso_now();
         let _ = socket.emit(
             "heartbeat:ack",

@@ -6,6 +6,9 @@ use super::{
 };
 use crate::domain::basics::{validate_id, Millis};
 
+/// How stale a device's "last seen" may get before a heartbeat is logged to move it.
+pub const SEEN_EVERY_MS: Millis = 30_000;
+
 impl GmState {
     pub(super) fn decide_connect(
         &self,
@@ -110,6 +113,21 @@ impl GmState {
         ))
     }
 
+    /// A heartbeat from a connected device, logged when its "last seen" is older than
+    /// [`SEEN_EVERY_MS`] (an unknown or disconnected device changes nothing).
+    pub(super) fn seen(&self, device_id: &str, now: Millis) -> Vec<GmEvent> {
+        self.data
+            .devices
+            .get(device_id)
+            .filter(|d| d.connected && now.saturating_sub(d.last_seen) >= SEEN_EVERY_MS)
+            .map(|_| GmEvent::DeviceSeen {
+                device_id: device_id.to_string(),
+                at: now,
+            })
+            .into_iter()
+            .collect()
+    }
+
     /// Player scanners that went quiet, marked disconnected.
     pub(super) fn idle_players(&self, now: Millis) -> Vec<GmEvent> {
         self.data
@@ -170,6 +188,11 @@ impl GmState {
                     device.connected = false;
                     device.disconnected_at = Some(*at);
                     device.disconnect_reason = Some(*reason);
+                }
+            }
+            GmEvent::DeviceSeen { device_id, at } => {
+                if let Some(device) = self.data.devices.get_mut(device_id) {
+                    device.last_seen = device.last_seen.max(*at);
                 }
             }
             _ => {}

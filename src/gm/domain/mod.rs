@@ -152,6 +152,11 @@ pub enum GmCommand {
     },
     /// Marks player scanners that went quiet as disconnected (sent by a timer).
     SweepIdleDevices,
+    /// A station said it is alive (its heartbeat): its "last seen" moves, logged at most every
+    /// [`devices::SEEN_EVERY_MS`] so a room of heartbeats costs the card little.
+    SeenDevice {
+        device_id: String,
+    },
     QueueVideo {
         token_id: String,
     },
@@ -272,6 +277,11 @@ pub enum GmEvent {
         bonus: u64,
         at: Millis,
     },
+    /// A connected station was heard from (a heartbeat) at `at`.
+    DeviceSeen {
+        device_id: String,
+        at: Millis,
+    },
 }
 
 impl GmEvent {
@@ -293,6 +303,7 @@ impl GmEvent {
             GmEvent::VideoEnded { .. } => "VideoEnded",
             GmEvent::VideoQueueCleared { .. } => "VideoQueueCleared",
             GmEvent::GroupCompleted { .. } => "GroupCompleted",
+            GmEvent::DeviceSeen { .. } => "DeviceSeen",
         }
     }
 }
@@ -581,6 +592,7 @@ impl GmState {
                 self.decide_disconnect(device_id, *reason, now)
             }
             GmCommand::SweepIdleDevices => Ok((GmOutcome::Done, self.idle_players(now))),
+            GmCommand::SeenDevice { device_id } => Ok((GmOutcome::Done, self.seen(device_id, now))),
             GmCommand::QueueVideo { token_id } => self.decide_queue_video(token_id, now),
             GmCommand::ControlVideo(control) => self.decide_video_control(*control, now),
             GmCommand::VideoEnded { token_id, outcome } => Ok((
@@ -599,9 +611,9 @@ impl GmState {
             | GmEvent::SessionEnded { .. }
             | GmEvent::SessionReset { .. } => self.apply_session(event),
             GmEvent::ScanRecorded(transaction) => self.apply_scan(transaction),
-            GmEvent::DeviceConnected { .. } | GmEvent::DeviceDisconnected { .. } => {
-                self.apply_device(event)
-            }
+            GmEvent::DeviceConnected { .. }
+            | GmEvent::DeviceDisconnected { .. }
+            | GmEvent::DeviceSeen { .. } => self.apply_device(event),
             GmEvent::VideoQueued { .. }
             | GmEvent::VideoStarted { .. }
             | GmEvent::VideoPaused { .. }

@@ -779,6 +779,23 @@ fn idle_players_are_swept_but_recent_ones_stay() {
 }
 
 #[test]
+fn a_heartbeat_moves_last_seen_but_logs_at_most_every_30_s() {
+    let mut d = domain_with_session(None);
+    connect(&mut d, "GM_1", DeviceKind::Gm, T0).unwrap();
+    let seen = |id: &str| GmCommand::SeenDevice {
+        device_id: id.into(),
+    };
+    let (_, events) = d.execute(&seen("GM_1"), T0 + 10_000).unwrap();
+    assert!(events.is_empty(), "seen 10 s ago: nothing to log");
+    let (_, events) = d.execute(&seen("GM_1"), T0 + 45_000).unwrap();
+    assert_eq!(events.len(), 1);
+    let last_seen = |d: &GmState| d.view().devices[0].last_seen;
+    assert_eq!(last_seen(&d), T0 + 45_000);
+    let (_, events) = d.execute(&seen("ghost"), T0 + 90_000).unwrap();
+    assert!(events.is_empty(), "an unknown device changes nothing");
+}
+
+#[test]
 fn recovery_disconnects_devices_and_restarts_the_interrupted_video() {
     let mut d = domain_with_session(None);
     connect(&mut d, "GM_1", DeviceKind::Gm, T0).unwrap();
