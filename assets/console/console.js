@@ -224,7 +224,10 @@ function renderPredictions(list) {
       li = el('li', null, { 'data-prediction-id': p.id });
       li.append(el('strong', p.title), el('span', '', { class: 'totals' }), el('span', '', { class: 'result' }));
       const close = el('button', 'Close now', { type: 'button', class: 'close' });
-      close.addEventListener('click', () => act(`Close "${p.title}"`, () => api('POST', `/api/predictions/${encodeURIComponent(p.id)}/close`), close));
+      close.addEventListener('click', () => {
+        if (!confirm(`Close "${p.title}" now? Voting ends and the leading option wins.`)) return;
+        act(`Close "${p.title}"`, () => api('POST', `/api/predictions/${encodeURIComponent(p.id)}/close`), close);
+      });
       li.append(' ', close);
     }
     const totals = p.options.map((o) => `${o.label}: ${p.totals[o.id] ?? 0}`).join(' · ');
@@ -374,7 +377,11 @@ function wire() {
   });
   for (const button of document.querySelectorAll('.actions [data-video]')) {
     const action = button.dataset.video;
-    button.addEventListener('click', () => act(`Video ${action}`, () => api('POST', '/api/video/control', { action })));
+    button.addEventListener('click', () => {
+      // Stopping also clears the queue: it asks first, as every destructive action does.
+      if (action === 'stop' && !confirm('Stop the video and clear the queue?')) return;
+      act(`Video ${action}`, () => api('POST', '/api/video/control', { action }), button);
+    });
   }
 
   $('press-button').addEventListener('click', () => {
