@@ -96,7 +96,17 @@ async function checkHealth() {
   }
 }
 
+const TV_VIEWS = { scores: 'the scores', tournament: 'tournament', draft: 'draft', sports: 'sports day' };
+/** What the TVs show now, in words (never the link: a tournament's carries a token). */
+function renderTvShow(chosen) {
+  const what = TV_VIEWS[chosen.view] ?? chosen.view;
+  $('tv-now').textContent = `The TVs at /tv show ${what}${chosen.id ? ` ${chosen.id}` : ''}.`;
+  $('tv-view').value = chosen.view;
+  if (chosen.id) $('tv-id').value = chosen.id;
+}
+
 function showDashboard() {
+  api('GET', '/api/tv/show').then(renderTvShow).catch(() => {});
   clearInterval(refreshTimer);
   $('login').hidden = true;
   $('dashboard').hidden = false;
@@ -405,7 +415,12 @@ function wire() {
     };
     act('Open question', () => api('POST', '/api/predictions', body), event.target);
   });
-  $('grant-user').addEventListener('input', () => findViewers($('grant-user').value));
+  // One search after staff stop typing, not one per key.
+  let typing = null;
+  $('grant-user').addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => findViewers($('grant-user').value), 250);
+  });
   $('grant-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const form = event.target;
@@ -421,10 +436,7 @@ function wire() {
     event.preventDefault();
     const view = $('tv-view').value;
     const body = view === 'scores' ? { view } : { view, id: Number($('tv-id').value) };
-    act('Show on the TVs', async () => {
-      const chosen = await api('PUT', '/api/tv/show', body);
-      $('tv-now').textContent = `The TVs at /tv show ${chosen.url}.`;
-    }, event.target);
+    act('Show on the TVs', async () => renderTvShow(await api('PUT', '/api/tv/show', body)), event.target);
   });
   $('notice-form').addEventListener('submit', (event) => {
     event.preventDefault();

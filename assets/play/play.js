@@ -10,6 +10,8 @@
 const VIEWER_KEY = 'venuebox.viewer';
 const MAX_RECONNECT_MS = 10_000;
 const CLOSE_TOKEN_EXPIRED = 4001;
+/** Streamers one phone follows (the box allows a client 32 channels). */
+const MAX_STREAMERS = 8;
 
 const saved = () => { try { return JSON.parse(localStorage.getItem(VIEWER_KEY)) ?? {}; } catch { return {}; } };
 const save = (viewer) => localStorage.setItem(VIEWER_KEY, JSON.stringify(viewer));
@@ -61,7 +63,7 @@ const game = {
   viewer: null,
   predictions: new Map(),
   clockOffsetMs: 0,
-  streamer: null,
+  streamers: [],
   lastSeq: {},
   stake: 1,
   mine: new Map(),
@@ -219,9 +221,12 @@ async function refresh() {
   const list = await callBox(null, 'GET', '/api/predictions');
   game.clockOffsetMs = Date.parse(list.serverTime) - Date.now();
   game.predictions = new Map(list.events.map((e) => [e.id, e]));
+  // Every streamer with a question on the box (newest first, the console's "stage" always),
+  // or the one a link names (`/play?streamer=quiz`); a new streamer's first question is seen
+  // after the next reconnect.
   const wanted = new URLSearchParams(location.search).get('streamer');
-  const newest = [...list.events].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))[0];
-  game.streamer = wanted ?? newest?.streamerId ?? game.streamer ?? 'stage';
+  const newestFirst = [...list.events].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+  game.streamers = wanted ? [wanted] : [...new Set([...newestFirst.map((e) => e.streamerId), 'stage'])].slice(0, MAX_STREAMERS);
   const balance = await callBox(game.viewer.token, 'GET', `/api/users/${encodeURIComponent(game.viewer.userId)}/balance`);
   setBalance(balance.balance);
   renderQuestion();
@@ -253,7 +258,7 @@ async function start() {
   const ws = new WebSocket(`${scheme}//${location.host}/realtime?token=${encodeURIComponent(game.viewer.token)}`);
   ws.onopen = () => {
     reconnectMs = 1000;
-    const channels = [`streamer:${game.streamer}`, `user:${game.viewer.userId}`];
+    const channels = [...game.streamers.map((s) => `streamer:${s}`), `user:${game.viewer.userId}`];
     const lastSeq = Object.fromEntries(channels.filter((c) => game.lastSeq[c]).map((c) => [c, game.lastSeq[c]]));
     ws.send(JSON.stringify({ action: 'subscribe', channels, lastSeq }));
     setLink(true, 'live');

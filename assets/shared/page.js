@@ -40,32 +40,50 @@ async function callBox(token, method, path, body) {
 }
 
 /**
- * A page the venue's TV opened (`?tv` in its address) follows what staff choose for the TVs
- * (`tv:show` on `/api/tv/stream`): when the choice is another page, it goes there.
+ * A page the venue's TV opened (`?tv` in its address, and `/tv` itself) follows what staff
+ * choose for the TVs (`tv:show` on `/api/tv/stream`): when the choice is another page, it goes
+ * there. `onMessage` gets the stream's other messages, `onLink(ok)` whether it is connected.
+ * The stream comes back by itself: after a restart of the box, and after a refusal (an
+ * address holding too many streams), which a browser would not retry on its own.
  */
-function followTheTvChoice(onMessage) {
+function followTheTvChoice(onMessage, onLink = () => {}) {
   const params = new URLSearchParams(location.search);
-  if (!params.has('tv') && location.pathname !== '/tv') return null;
+  if (!params.has('tv') && location.pathname !== '/tv') return;
   const here = () => {
     const p = new URLSearchParams(location.search);
     p.delete('tv');
     const query = p.toString().replace(/=(&|$)/g, '$1');
     return location.pathname + (query ? `?${query}` : '');
   };
-  const events = new EventSource('/api/tv/stream');
-  events.onmessage = (event) => {
-    let data;
-    try { data = JSON.parse(event.data); } catch { return; }
-    if (data.type === 'tv:show') {
-      const [target, hash] = data.url.split('#');
-      if (target !== here()) {
-        const glue = target.includes('?') ? '&' : '?';
-        location.assign(`${target}${target === '/tv' ? '' : `${glue}tv`}${hash ? `#${hash}` : ''}`);
-      }
-      return;
-    }
-    if (onMessage) onMessage(data);
+  let events = null;
+  const again = (ms) => {
+    events?.close();
+    onLink(false);
+    setTimeout(open, ms);
   };
-  return events;
+  function open() {
+    events = new EventSource('/api/tv/stream');
+    events.onopen = () => onLink(true);
+    events.onerror = () => {
+      onLink(false);
+      if (events.readyState === EventSource.CLOSED) again(5000);
+    };
+    events.addEventListener('close', () => again(2000));
+    events.onmessage = (event) => {
+      let data;
+      try { data = JSON.parse(event.data); } catch { return; }
+      if (data.type === 'tv:show') {
+        const [target, hash] = data.url.split('#');
+        if (target !== here()) {
+          const glue = target.includes('?') ? '&' : '?';
+          location.assign(`${target}${target === '/tv' ? '' : `${glue}tv`}${hash ? `#${hash}` : ''}`);
+        }
+        return;
+      }
+      if (onMessage) onMessage(data);
+    };
+  }
+  open();
 }
-if (!document.currentScript?.dataset.ownTvStream) followTheTvChoice();
+// The TV's own page starts the stream itself, with its handlers.
+if (!document.currentScript?.hasAttribute('data-own-tv-stream')) followTheTvChoice();

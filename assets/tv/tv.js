@@ -44,7 +44,8 @@ function announce(before, after) {
 
 function renderBoard(board) {
   const before = new Map((tv.board?.teams ?? []).map((t) => [t.teamId, t.rank]));
-  $('session').textContent = board.session ? `${board.session.name}${board.session.status === 'paused' ? ' (paused)' : ''}` : 'venuebox';
+  const status = { paused: ' (paused)', archived: ' — final standings' }[board.session?.status] ?? '';
+  $('session').textContent = board.session ? `${board.session.name}${status}` : 'venuebox';
   $('board').replaceChildren(...board.teams.map((t) => {
     const li = el('li', null, { 'data-team': t.teamId });
     if (before.has(t.teamId) && before.get(t.teamId) !== t.rank) li.classList.add('moved');
@@ -72,6 +73,8 @@ function renderChart(chart) {
   const all = series.flatMap(([, p]) => p);
   const plot = $('chart');
   plot.replaceChildren();
+  $('legend').replaceChildren();
+  $('chart-card').hidden = !all.length;
   if (!all.length) return;
   const t0 = Math.min(...all.map((p) => p[0]));
   const t1 = Math.max(t0 + 1, ...all.map((p) => p[0]));
@@ -140,25 +143,11 @@ function onMessage(data) {
   }
 }
 
-function start() {
-  // The TV's own stream also carries what staff choose for it (`tv:show`, in /shared/page.js).
-  const events = followTheTvChoice(onMessage);
-  events.onopen = () => {
-    $('link').dataset.state = 'ok';
-    $('link').textContent = 'live';
-  };
-  events.onerror = () => {
-    $('link').dataset.state = 'off';
-    $('link').textContent = 'reconnecting…';
-  };
-  // A box that restarts says so, then EventSource reconnects by itself.
-  events.addEventListener('close', () => {
-    events.close();
-    $('link').dataset.state = 'off';
-    $('link').textContent = 'reconnecting…';
-    setTimeout(start, 2000);
-  });
+function setLink(ok) {
+  $('link').dataset.state = ok ? 'ok' : 'off';
+  $('link').textContent = ok ? 'live' : 'reconnecting…';
 }
 
 setInterval(tickVideo, 500);
-start();
+// One stream: the board, the video and what staff choose for the TVs (/shared/page.js).
+followTheTvChoice(onMessage, setLink);

@@ -1052,12 +1052,16 @@ impl GmAdapter {
             ));
         }
         if let Some(station) = conn.station() {
-            // Moves the station's "last seen" (logged at most every 30 s); a refusal (a storage
-            // fault) does not stop the answer: the station is alive either way.
-            let seen = GmCommand::SeenDevice { device_id: station };
-            if let Err(e) = self.ctx.engine.execute(seen.into()).await {
-                tracing::debug!(error = %e, "heartbeat not recorded");
-            }
+            // Moves the station's "last seen" (logged at most every 30 s), off the answer's
+            // path: the ack never waits for the log, and a refusal (a storage fault) does not
+            // matter to it, the station is alive either way.
+            let engine = self.ctx.engine.clone();
+            tokio::spawn(async move {
+                let seen = GmCommand::SeenDevice { device_id: station };
+                if let Err(e) = engine.execute(seen.into()).await {
+                    tracing::debug!(error = %e, "heartbeat not recorded");
+                }
+            });
         }
         let now = json::iso_now();
         let _ = socket.emit(

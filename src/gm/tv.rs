@@ -100,6 +100,8 @@ struct ShowBody {
     id: Option<u64>,
 }
 
+/// The viewer a tournament's screen on the TVs follows the stream as.
+const SCREEN_SUB: &str = "screen:tv";
 /// How long the token a tournament's screen is opened with lasts: a night.
 const SCREEN_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
@@ -127,7 +129,11 @@ async fn choose_show(
                 .tournament(id)
                 .map_err(|_| missing("tournament"))?;
             // The hall screen follows the tournament's stream with a viewer's token.
-            let token = ctx.secrets.mint(Role::Viewer, "tv", SCREEN_TOKEN_TTL)?;
+            // A user id no guest can log in as (the login's name rule drops `:`), so the token,
+            // which the TVs' public stream carries, speaks for no one's points.
+            let token = ctx
+                .secrets
+                .mint(Role::Viewer, SCREEN_SUB, SCREEN_TOKEN_TTL)?;
             format!("/tournament?t={id}&screen#token={token}")
         }
         "draft" => {
@@ -176,10 +182,17 @@ async fn show_now(Extension(showing): Extension<Arc<Showing>>) -> Json<Value> {
 }
 
 /// What the board shows: the session, the teams ranked (score, then name), each team's score
-/// over the session's recent scans, and the video.
+/// over the session's recent scans, and the video. Between sessions, the last one's final
+/// standings: the moment the room most wants to see them.
 pub fn board(published: &Published) -> Value {
     let view = &published.views.gm;
-    let mut teams: Vec<_> = view.scores.iter().collect();
+    let last = view.archived_sessions.last();
+    let (session, scores) = match (&view.session, last) {
+        (Some(current), _) => (Some(current), &view.scores),
+        (None, Some(ended)) => (Some(&ended.session), &ended.scores),
+        (None, None) => (None, &view.scores),
+    };
+    let mut teams: Vec<_> = scores.iter().collect();
     teams.sort_by(|a, b| b.score().cmp(&a.score()).then(a.team_id.cmp(&b.team_id)));
     let ranked: Vec<Value> = teams
         .iter()
@@ -194,13 +207,13 @@ pub fn board(published: &Published) -> Value {
         })
         .collect();
     json!({
-        "session": view.session.as_ref().map(|s| json!({
+        "session": session.map(|s| json!({
             "name": s.name,
             "status": super::json::session_status(s.status),
             "startTime": iso(s.started_at),
         })),
         "teams": ranked,
-        "chart": chart(view),
+        "chart": if view.session.is_some() { chart(view) } else { json!({}) },
         "video": view.video.current.as_ref().map(|v| json!({
             "tokenId": v.token_id,
             "paused": v.paused,
@@ -263,16 +276,38 @@ fn board_message(published: &Published) -> Arc<ChannelMessage> {
     .shared()
 }
 
-/// Republishes the board when the GM view changes, at most every [`BOARD_EVERY`].
+/// What the board depends on, to tell a change the room sees from one it does not (a
+/// station's heartbeat moves its "last seen", which no TV shows).
+fn board_key(view: &GmView) -> String {
+    let scores: Vec<(&str, u64, usize)> = view
+        .scores
+        .iter()
+        .map(|t| (t.team_id.as_str(), t.score(), t.completed_groups.len()))
+        .collect();
+    format!(
+        "{:?}|{:?}|{}|{:?}|{}|{}",
+        view.session.as_ref().map(|s| (&s.id, &s.name, s.status)),
+        scores,
+        view.recent_transactions
+            .last()
+            .map_or("", |t| t.id.as_str()),
+        view.video.current.as_ref().map(|v| (&v.token_id, v.paused)),
+        view.video.queue.len(),
+        view.archived_sessions.len(),
+    )
+}
+
+/// Republishes the board when what it shows changes, at most every [`BOARD_EVERY`].
 pub async fn publish_boards(ctx: Arc<AppContext>) {
     let mut watch = ctx.engine.watch();
-    let mut last = watch.borrow_and_update().clone();
+    let mut last = board_key(&watch.borrow_and_update().views.gm);
     while watch.changed().await.is_ok() {
         let published = watch.borrow_and_update().clone();
-        if Arc::ptr_eq(&published.views.gm, &last.views.gm) {
+        let key = board_key(&published.views.gm);
+        if key == last {
             continue;
         }
-        last = published.clone();
+        last = key;
         ctx.channels.publish(board_message(&published));
         tokio::time::sleep(BOARD_EVERY).await;
     }

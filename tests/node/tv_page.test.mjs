@@ -19,6 +19,7 @@ describe('the TV page', () => {
   let tv;
   let gm;
   const errors = [];
+  let streamsOpened = 0;
 
   before(async () => {
     box = await startBox();
@@ -28,6 +29,7 @@ describe('the TV page', () => {
     tv = await (await browser.newContext({ viewport: { width: 1920, height: 1080 } })).newPage();
     tv.on('pageerror', (e) => errors.push(e.message));
     tv.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    tv.on('request', (r) => { if (r.url().endsWith('/api/tv/stream')) streamsOpened += 1; });
     await tv.goto(`${box.url}/tv`);
     await tv.waitForSelector('#link[data-state="ok"]');
     gm = await station(box, 'GM_TV_TEST');
@@ -41,7 +43,8 @@ describe('the TV page', () => {
   const tokens = async () => (await box.http('GET', '/api/tokens', { token: admin })).json.tokens;
   const scan = (tokenId, teamId) => emitAck(gm.socket, 'transaction:submit', { tokenId, teamId });
 
-  it('shows the session, the PIN and a QR code the box drew', async () => {
+  it('shows the session, the PIN and a QR code the box drew, over one stream', async () => {
+    assert.equal(streamsOpened, 1, 'the board and the staff’s choice share one stream');
     assert.equal(await tv.textContent('#session'), 'Friday quiz');
     assert.equal(await tv.textContent('#pin'), box.viewerPin);
     assert.match(await tv.textContent('#join-link'), new RegExp(`/join\\?pin=${box.viewerPin}$`));
@@ -105,9 +108,29 @@ describe('the TV page', () => {
     await tv.waitForSelector('#board li');
     const refused = await box.http('PUT', '/api/tv/show', { body: { view: 'sports', id: event.id } });
     assert.equal(refused.status, 401, 'staff only');
+    const guest = await box.http('PUT', '/api/tv/show', { token: box.token('viewer', 'guest'), body: { view: 'scores' } });
+    assert.equal(guest.status, 403);
+    // A tournament's screen gets a token that speaks for no guest: no login makes its name.
+    const tournament = (await box.http('POST', '/api/tournaments', { token: admin, body: { name: 'Open' } })).json;
+    const shown = (await box.http('PUT', '/api/tv/show', { token: admin, body: { view: 'tournament', id: tournament.id } })).json;
+    const token = shown.url.split('#token=')[1];
+    assert.equal(JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).sub, 'screen:tv');
+    await tv.waitForURL(/\/tournament\?t=\d+&screen&tv/, { timeout: 3000 });
+    await box.http('PUT', '/api/tv/show', { token: admin, body: { view: 'scores' } });
+    await tv.waitForURL(/\/tv$/, { timeout: 3000 });
     const unknown = await box.http('PUT', '/api/tv/show', { token: admin, body: { view: 'draft', id: 99 } });
     assert.equal(unknown.status, 404);
     await console_.close();
+  });
+
+  it('shows the final standings when staff end the session', async () => {
+    const ended = await box.http('PUT', '/api/session', { token: admin, body: { status: 'ended' } });
+    assert.equal(ended.status, 200, ended.text);
+    await tv.waitForFunction(() => document.querySelector('#session').textContent.endsWith('final standings'), null, { timeout: 2000 });
+    assert.equal(await tv.getAttribute('#board li:first-child', 'data-team'), 'Foxes');
+    assert.ok(await tv.isHidden('#chart-card'), 'no chart between sessions');
+    await box.createSession({ name: 'Second half', teams: ['Owls', 'Foxes'] });
+    await tv.waitForFunction(() => document.querySelector('#session').textContent === 'Second half');
   });
 
   it('shows the video now playing, and comes back after a restart', async () => {
@@ -124,7 +147,7 @@ describe('the TV page', () => {
     await tv.waitForSelector('#link:not([data-state="ok"])');
     await box.launch({ samePort: true });
     await tv.waitForSelector('#link[data-state="ok"]', { timeout: 15000 });
-    await tv.waitForFunction(() => document.querySelector('#board li')?.dataset.team === 'Foxes');
+    await tv.waitForFunction(() => document.querySelector('#session').textContent === 'Second half');
     assert.deepEqual(errors, []);
   });
 });
