@@ -7,10 +7,9 @@
 
 use std::sync::Arc;
 
-use axum::routing::get;
 use axum::Router;
 
-use crate::wire::pages::asset;
+use crate::wire::pages::built_in;
 use crate::wire::AppContext;
 
 const PAGE: &str = include_str!("../../assets/drafts/index.html");
@@ -18,17 +17,9 @@ const SCRIPT: &str = include_str!("../../assets/drafts/drafts.js");
 const STYLE: &str = include_str!("../../assets/drafts/drafts.css");
 
 pub fn router() -> Router<Arc<AppContext>> {
-    Router::new()
-        .route(
-            "/drafts/{id}",
-            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
-        )
-        .route(
-            "/drafts/assets/drafts.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route(
-            "/drafts/assets/drafts.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
+    built_in(&[
+        ("/drafts/{id}", PAGE),
+        ("/drafts/assets/drafts.js", SCRIPT),
+        ("/drafts/assets/drafts.css", STYLE),
+    ])
 }

@@ -37,7 +37,7 @@ use crate::hub::HubBody;
 use crate::wire::channels::{ChannelMessage, Class, Framing};
 use crate::wire::errors::{ErrorCode, WireError};
 use crate::wire::extract::{Admin, Body, ClientAddr};
-use crate::wire::pages::asset;
+use crate::wire::pages::built_in;
 use crate::wire::sse::{self, StreamSlots};
 use crate::wire::time::iso;
 use crate::wire::AppContext;
@@ -56,24 +56,16 @@ const STREAMS_PER_ADDRESS: usize = 4;
 const NO_TOKEN_NEEDED: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 pub fn router() -> Router<Arc<AppContext>> {
-    Router::new()
-        .route(
-            "/tv",
-            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
-        )
-        .route(
-            "/tv/assets/tv.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route(
-            "/tv/assets/tv.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
-        .route("/tv/join.svg", get(join_qr))
-        .route("/api/tv/stream", get(stream))
-        .route("/api/tv/show", put(choose_show).get(show_now))
-        .layer(Extension(StreamSlots::new(STREAMS_PER_ADDRESS)))
-        .layer(Extension(Arc::new(Showing::default())))
+    built_in(&[
+        ("/tv", PAGE),
+        ("/tv/assets/tv.js", SCRIPT),
+        ("/tv/assets/tv.css", STYLE),
+    ])
+    .route("/tv/join.svg", get(join_qr))
+    .route("/api/tv/stream", get(stream))
+    .route("/api/tv/show", put(choose_show).get(show_now))
+    .layer(Extension(StreamSlots::new(STREAMS_PER_ADDRESS)))
+    .layer(Extension(Arc::new(Showing::default())))
 }
 
 /// What the TVs show: the page to open (`/tv` for the scores).

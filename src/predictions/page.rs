@@ -9,7 +9,7 @@ use axum::response::Redirect;
 use axum::routing::get;
 use axum::Router;
 
-use crate::wire::pages::asset;
+use crate::wire::pages::built_in;
 use crate::wire::AppContext;
 
 const JOIN: &str = include_str!("../../assets/play/join.html");
@@ -18,22 +18,11 @@ const SCRIPT: &str = include_str!("../../assets/play/play.js");
 const STYLE: &str = include_str!("../../assets/play/play.css");
 
 pub fn router() -> Router<Arc<AppContext>> {
-    Router::new()
-        .route(
-            "/join",
-            get(|| async { asset("text/html; charset=utf-8", JOIN) }),
-        )
-        .route(
-            "/play",
-            get(|| async { asset("text/html; charset=utf-8", PLAY) }),
-        )
-        .route("/vote", get(|| async { Redirect::to("/play") }))
-        .route(
-            "/play/assets/play.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route(
-            "/play/assets/play.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
+    built_in(&[
+        ("/join", JOIN),
+        ("/play", PLAY),
+        ("/play/assets/play.js", SCRIPT),
+        ("/play/assets/play.css", STYLE),
+    ])
+    .route("/vote", get(|| async { Redirect::to("/play") }))
 }

@@ -6,10 +6,9 @@
 
 use std::sync::Arc;
 
-use axum::routing::get;
 use axum::Router;
 
-use crate::wire::pages::asset;
+use crate::wire::pages::built_in;
 use crate::wire::AppContext;
 
 const PAGE: &str = include_str!("../../assets/sports/index.html");
@@ -17,17 +16,9 @@ const SCRIPT: &str = include_str!("../../assets/sports/sports.js");
 const STYLE: &str = include_str!("../../assets/sports/sports.css");
 
 pub fn router() -> Router<Arc<AppContext>> {
-    Router::new()
-        .route(
-            "/sports/{id}",
-            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
-        )
-        .route(
-            "/sports/assets/sports.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route(
-            "/sports/assets/sports.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
+    built_in(&[
+        ("/sports/{id}", PAGE),
+        ("/sports/assets/sports.js", SCRIPT),
+        ("/sports/assets/sports.css", STYLE),
+    ])
 }

@@ -7,10 +7,9 @@
 
 use std::sync::Arc;
 
-use axum::routing::get;
 use axum::Router;
 
-use crate::wire::pages::asset;
+use crate::wire::pages::built_in;
 use crate::wire::AppContext;
 
 const PAGE: &str = include_str!("../../assets/tournament/index.html");
@@ -18,17 +17,9 @@ const SCRIPT: &str = include_str!("../../assets/tournament/tournament.js");
 const STYLE: &str = include_str!("../../assets/tournament/tournament.css");
 
 pub fn router() -> Router<Arc<AppContext>> {
-    Router::new()
-        .route(
-            "/tournament",
-            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
-        )
-        .route(
-            "/tournament/tournament.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route(
-            "/tournament/tournament.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
+    built_in(&[
+        ("/tournament", PAGE),
+        ("/tournament/tournament.js", SCRIPT),
+        ("/tournament/tournament.css", STYLE),
+    ])
 }

@@ -11,7 +11,7 @@ use axum::response::Redirect;
 use axum::routing::get;
 use axum::Router;
 
-use super::pages::asset;
+use super::pages::built_in;
 use super::AppContext;
 
 const PAGE: &str = include_str!("../../assets/console/index.html");
@@ -19,18 +19,10 @@ const SCRIPT: &str = include_str!("../../assets/console/console.js");
 const STYLE: &str = include_str!("../../assets/console/console.css");
 
 pub fn router() -> Router<Arc<AppContext>> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/console") }))
-        .route(
-            "/console",
-            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
-        )
-        .route(
-            "/console/console.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route(
-            "/console/console.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
+    built_in(&[
+        ("/console", PAGE),
+        ("/console/console.js", SCRIPT),
+        ("/console/console.css", STYLE),
+    ])
+    .route("/", get(|| async { Redirect::to("/console") }))
 }

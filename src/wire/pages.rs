@@ -23,23 +23,32 @@ const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn router() -> Router<Arc<AppContext>> {
-    Router::new()
-        .route(
-            "/shared/page.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SHARED_SCRIPT) }),
-        )
-        .route(
-            "/shared/page.css",
-            get(|| async { asset("text/css; charset=utf-8", SHARED_STYLE) }),
-        )
+    built_in(&[
+        ("/shared/page.js", SHARED_SCRIPT),
+        ("/shared/page.css", SHARED_STYLE),
         // Every browser asks for one; the box's is a dot in its accent colour.
-        .route(
-            "/favicon.ico",
-            get(|| async { asset("image/svg+xml", FAVICON) }),
-        )
+        ("/favicon.ico", FAVICON),
+    ])
 }
 
 const FAVICON: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\"><circle cx=\"8\" cy=\"8\" r=\"7\" fill=\"#58a6ff\"/></svg>";
+
+/// Routes for files built into the binary, each `(path, contents)`, served by [`asset`] with
+/// the type their path's ending says (`.js`, `.css`, `.svg`; anything else is a page).
+pub fn built_in(files: &[(&'static str, &'static str)]) -> Router<Arc<AppContext>> {
+    files.iter().fold(Router::new(), |router, &(path, body)| {
+        let kind = if path.ends_with(".js") {
+            "text/javascript; charset=utf-8"
+        } else if path.ends_with(".css") {
+            "text/css; charset=utf-8"
+        } else if path.ends_with(".svg") || path.ends_with(".ico") {
+            "image/svg+xml"
+        } else {
+            "text/html; charset=utf-8"
+        };
+        router.route(path, get(move || async move { asset(kind, body) }))
+    })
+}
 
 /// A page or file built into the binary, served under the policy above.
 pub fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
