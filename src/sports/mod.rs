@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `domain/mod.rs` | the pure state machine: events (meets), teams, registrations, fixtures, results, announcements, purchases |
 //! | `domain/leaderboard.rs` | the leaderboard and its tie-breaks |
+//! | `access.rs` | who may see and do what: members, managers, buyers, staff |
 //! | `json.rs` | the JSON every client sees, over HTTP and live |
 //! | `routes.rs` | the HTTP API: events, teams, registrations, fixtures, results, leaderboards, announcements, purchases |
 //! | `stream.rs` | the seed's topics: the fan-out, the event, team and purchase sockets, the SSE streams |
@@ -15,6 +16,7 @@
 //! (HTTP, a power cut), `tests/node/sports_live.test.mjs` (sockets and streams),
 //! `tests/node/sports_page.test.mjs` (the seed's snippets and the scoreboard in Chromium).
 
+pub mod access;
 pub mod domain;
 pub mod json;
 pub mod page;

@@ -14,11 +14,11 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::access::{may_see_purchase, may_watch, member_id};
 use super::domain::leaderboard::Points;
 use super::domain::{
-    Announcement, AnnouncementChange, AnnouncementType, FixtureChange, Meet, Member, MemberRole,
-    Priority, Purchase, PurchaseStatus, Score, SportsCommand, SportsError, SportsOutcome,
-    SportsState,
+    Announcement, AnnouncementChange, AnnouncementType, FixtureChange, Member, MemberRole,
+    Priority, PurchaseStatus, Score, SportsCommand, SportsError, SportsOutcome, SportsState,
 };
 use super::json::{
     announcement_json, event_json, fixture_json, leaderboard_json, purchase_json, team_json,
@@ -101,13 +101,6 @@ fn forbidden(what: &str) -> WireError {
         ErrorCode::Forbidden,
         format!("only staff or the event's managers {what}"),
     )
-}
-
-/// The user id a token speaks for on teams and purchases: only a `member` token's, which staff
-/// mint for a named person. A guest's PIN login chooses its own name (a viewer), and a GM
-/// station's id is a station's: neither is ever taken for a team member or a buyer.
-pub fn member_id(claims: &Claims) -> Option<&str> {
-    (claims.role == Role::Member).then_some(claims.sub.as_str())
 }
 
 /// The teams an action on an event touches, for a team manager's reach.
@@ -200,15 +193,6 @@ async fn run_for_event(
 ) -> Result<SportsOutcome, WireError> {
     may_run(&view(ctx), claims, event_id, &command, what)?;
     answer(ctx, command).await
-}
-
-/// Who may read an event: anyone for a public one; for a private one the members of its teams
-/// (`member` tokens) and staff.
-pub fn may_watch(state: &SportsState, event: &Meet, claims: Option<&Claims>) -> bool {
-    event.public
-        || claims.is_some_and(|c| {
-            c.role == Role::Admin || member_id(c).is_some_and(|m| state.takes_part(event.id, m))
-        })
 }
 
 /// The caller's claims when the request carries a valid token (reads are open to anonymous
@@ -764,11 +748,6 @@ async fn purchase(
         StatusCode::CREATED,
         purchase_answer(answer(&ctx, command).await?)?,
     ))
-}
-
-/// Whether `claims` may see purchase `p`: its buyer or staff.
-pub fn may_see_purchase(p: &Purchase, claims: &Claims) -> bool {
-    claims.role == Role::Admin || member_id(claims) == Some(p.user_id.as_str())
 }
 
 async fn purchase_of(

@@ -35,9 +35,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use super::access::{may_see_purchase, may_watch, member_id};
 use super::domain::{Fixture, FixtureStatus, SportsEvent, SportsState, Team};
 use super::json::{announcement_json, fixture_json, purchase_json, rows_json};
-use super::routes::{may_see_purchase, may_watch, member_id};
 use crate::auth::{Claims, Role};
 use crate::domain::{Event, Millis};
 use crate::engine::wall_clock_ms;
