@@ -182,16 +182,39 @@ fn may_run(
     }
 }
 
-/// Runs `command` for `event_id` when the caller may (staff, or a team's manager within their
+/// The event a command works on: named in it, or its fixture's or announcement's.
+fn event_of(state: &SportsState, command: &SportsCommand) -> Result<u64, WireError> {
+    match command {
+        SportsCommand::AddFixture { event_id, .. } | SportsCommand::Announce { event_id, .. } => {
+            Ok(*event_id)
+        }
+        SportsCommand::ChangeFixture { fixture_id, .. }
+        | SportsCommand::DeleteFixture { fixture_id }
+        | SportsCommand::RecordResult { fixture_id, .. } => {
+            Ok(state.fixture(*fixture_id).map_err(domain_error)?.event_id)
+        }
+        SportsCommand::ChangeAnnouncement {
+            announcement_id, ..
+        }
+        | SportsCommand::DeleteAnnouncement { announcement_id }
+        | SportsCommand::Rebroadcast { announcement_id } => Ok(state
+            .announcement(*announcement_id)
+            .map_err(domain_error)?
+            .event_id),
+        other => Err(crate::wire::errors::unexpected(other)),
+    }
+}
+
+/// Runs `command` on its event when the caller may (staff, or a team's manager within their
 /// team's reach).
 async fn run_for_event(
     ctx: &AppContext,
     claims: &Claims,
-    event_id: u64,
     what: &str,
     command: SportsCommand,
 ) -> Result<SportsOutcome, WireError> {
-    may_run(&view(ctx), claims, event_id, &command, what)?;
+    let state = view(ctx);
+    may_run(&state, claims, event_of(&state, &command)?, &command, what)?;
     answer(ctx, command).await
 }
 
@@ -408,7 +431,7 @@ async fn add_fixture(
         away: body.away_team_id,
         starts_at: time_of("starts_at", &body.starts_at)?,
     };
-    let outcome = run_for_event(&ctx, &claims, event_id, "add fixtures", command).await?;
+    let outcome = run_for_event(&ctx, &claims, "add fixtures", command).await?;
     Ok((StatusCode::CREATED, fixture_answer(&ctx, outcome)?))
 }
 
@@ -419,21 +442,12 @@ struct FixtureChangeBody {
     status: Option<String>,
 }
 
-/// The event a fixture belongs to, for the permission check.
-fn fixture_event(ctx: &AppContext, fixture_id: u64) -> Result<u64, WireError> {
-    Ok(view(ctx)
-        .fixture(fixture_id)
-        .map_err(domain_error)?
-        .event_id)
-}
-
 async fn change_fixture(
     State(ctx): Ctx,
     Caller(claims): Caller,
     Id(fixture_id): Id,
     Body(body): Body<FixtureChangeBody>,
 ) -> Result<Json<Value>, WireError> {
-    let event_id = fixture_event(&ctx, fixture_id)?;
     let cancelled = match body.status.as_deref() {
         None => false,
         Some("cancelled") => true,
@@ -458,7 +472,7 @@ async fn change_fixture(
     };
     fixture_answer(
         &ctx,
-        run_for_event(&ctx, &claims, event_id, "change fixtures", command).await?,
+        run_for_event(&ctx, &claims, "change fixtures", command).await?,
     )
 }
 
@@ -467,11 +481,10 @@ async fn delete_fixture(
     Caller(claims): Caller,
     Id(fixture_id): Id,
 ) -> Result<Json<Value>, WireError> {
-    let event_id = fixture_event(&ctx, fixture_id)?;
     let command = SportsCommand::DeleteFixture { fixture_id };
     fixture_answer(
         &ctx,
-        run_for_event(&ctx, &claims, event_id, "delete fixtures", command).await?,
+        run_for_event(&ctx, &claims, "delete fixtures", command).await?,
     )
 }
 
@@ -488,7 +501,6 @@ async fn record_result(
     Id(fixture_id): Id,
     Body(body): Body<ResultBody>,
 ) -> Result<Json<Value>, WireError> {
-    let event_id = fixture_event(&ctx, fixture_id)?;
     let command = SportsCommand::RecordResult {
         fixture_id,
         score: Score {
@@ -498,7 +510,7 @@ async fn record_result(
     };
     fixture_answer(
         &ctx,
-        run_for_event(&ctx, &claims, event_id, "enter results", command).await?,
+        run_for_event(&ctx, &claims, "enter results", command).await?,
     )
 }
 
@@ -575,9 +587,7 @@ async fn announce(
     };
     Ok((
         StatusCode::CREATED,
-        announcement_answer(
-            run_for_event(&ctx, &claims, body.event_id, "announce", command).await?,
-        )?,
+        announcement_answer(run_for_event(&ctx, &claims, "announce", command).await?)?,
     ))
 }
 
@@ -644,11 +654,6 @@ async fn announcements(
     Ok(Json(json!({ "announcements": list })))
 }
 
-/// The event an announcement belongs to, for the permission check.
-fn announcement_event(ctx: &AppContext, id: u64) -> Result<u64, WireError> {
-    Ok(view(ctx).announcement(id).map_err(domain_error)?.event_id)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AnnouncementChangeBody {
@@ -670,7 +675,6 @@ async fn change_announcement(
     Id(id): Id,
     Body(body): Body<AnnouncementChangeBody>,
 ) -> Result<Json<Value>, WireError> {
-    let event_id = announcement_event(&ctx, id)?;
     let expires_at = match body.expires_at {
         None => None,
         Some(None) => Some(None),
@@ -685,9 +689,7 @@ async fn change_announcement(
             expires_at,
         },
     };
-    announcement_answer(
-        run_for_event(&ctx, &claims, event_id, "change announcements", command).await?,
-    )
+    announcement_answer(run_for_event(&ctx, &claims, "change announcements", command).await?)
 }
 
 async fn delete_announcement(
@@ -695,13 +697,10 @@ async fn delete_announcement(
     Caller(claims): Caller,
     Id(id): Id,
 ) -> Result<Json<Value>, WireError> {
-    let event_id = announcement_event(&ctx, id)?;
     let command = SportsCommand::DeleteAnnouncement {
         announcement_id: id,
     };
-    announcement_answer(
-        run_for_event(&ctx, &claims, event_id, "delete announcements", command).await?,
-    )
+    announcement_answer(run_for_event(&ctx, &claims, "delete announcements", command).await?)
 }
 
 async fn rebroadcast(
@@ -709,13 +708,10 @@ async fn rebroadcast(
     Caller(claims): Caller,
     Id(id): Id,
 ) -> Result<Json<Value>, WireError> {
-    let event_id = announcement_event(&ctx, id)?;
     let command = SportsCommand::Rebroadcast {
         announcement_id: id,
     };
-    announcement_answer(
-        run_for_event(&ctx, &claims, event_id, "broadcast announcements", command).await?,
-    )
+    announcement_answer(run_for_event(&ctx, &claims, "broadcast announcements", command).await?)
 }
 
 #[derive(Deserialize)]
