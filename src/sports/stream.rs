@@ -421,10 +421,9 @@ fn admit(
 
 /// A client in the layer with `topics`' current state queued, registered so that nothing
 /// committed after that state was read is missed or sent twice.
-fn join_with_state(ctx: &AppContext, membership: &Membership, topics: &[Topic]) {
+fn join_with_state(ctx: &AppContext, client: &Arc<Client>, topics: &[Topic]) {
     let published = ctx.engine.published();
     let state = &published.views.sports;
-    let client = membership.client();
     let now = wall_clock_ms();
     for topic in topics {
         for msg in current(state, *topic, published.seq, now) {
@@ -474,7 +473,7 @@ fn socket(
         Err(refused) => return refused.into_response(),
     };
     let membership = ctx.channels.join(ctx.queue_limits(), Framing::TypeData);
-    join_with_state(&ctx, &membership, &follow.joined_on_connect());
+    join_with_state(&ctx, membership.client(), &follow.joined_on_connect());
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(crate::wire::WS_READ_BUFFER_BYTES)
@@ -576,19 +575,9 @@ fn on_text(
 fn subscribe(ctx: &AppContext, client: &Arc<Client>, topic: Topic) {
     let channel = topic.channel();
     client.push(reply("subscribed", json!({ "topic": topic.name() })));
-    if client.is_on(&channel) {
-        return;
+    if !client.is_on(&channel) {
+        join_with_state(ctx, client, &[topic]);
     }
-    let published = ctx.engine.published();
-    for msg in current(
-        &published.views.sports,
-        topic,
-        published.seq,
-        wall_clock_ms(),
-    ) {
-        client.push_backlog(msg.shared());
-    }
-    ctx.channels.join_after(client, &channel, published.seq);
 }
 
 // --- Server-Sent Events --------------------------------------------------------------------
@@ -724,7 +713,7 @@ fn open_stream(
     });
     if !matches!(resumed, Some(Subscribed::Resumed(_))) {
         // A first connection, or a cursor the histories no longer reach: the topics' state.
-        join_with_state(&ctx, &membership, &topics);
+        join_with_state(&ctx, membership.client(), &topics);
     }
     let options = sse::Options {
         keepalive: SSE_KEEPALIVE,
