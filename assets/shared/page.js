@@ -43,7 +43,7 @@ async function callBox(token, method, path, body) {
  * A page the venue's TV opened (`?tv` in its address, and `/tv` itself) follows what staff
  * choose for the TVs (`tv:show` on `/api/tv/stream`): when the choice is another page, it goes
  * there. `onMessage` gets the stream's other messages, `onLink(ok)` whether it is connected.
- * The stream comes back by itself: after a restart of the box, and after a refusal (an
+ * The stream comes back by itself: after a restart of the box, and (every 2 s) after a refusal (an
  * address holding too many streams), which a browser would not retry on its own.
  */
 function followTheTvChoice(onMessage, onLink = () => {}) {
@@ -66,7 +66,7 @@ function followTheTvChoice(onMessage, onLink = () => {}) {
     events.onopen = () => onLink(true);
     events.onerror = () => {
       onLink(false);
-      if (events.readyState === EventSource.CLOSED) again(5000);
+      if (events.readyState === EventSource.CLOSED) again(2000);
     };
     events.addEventListener('close', () => again(2000));
     events.onmessage = (event) => {

@@ -100,11 +100,13 @@ describe('the TV page', () => {
     await console_.selectOption('#tv-view', 'sports');
     await console_.fill('#tv-id', String(event.id));
     await console_.click('#tv-form button[type=submit]');
-    await tv.waitForURL(new RegExp(`/sports/${event.id}\\?tv$`), { timeout: 3000 });
+    // A TV follows within a few seconds: a page it left may hold its stream slot until the box
+    // notices the closed connection, and a refused stream is retried every 2 s.
+    await tv.waitForURL(new RegExp(`/sports/${event.id}\\?tv$`), { timeout: 10000 });
     await tv.waitForFunction(() => document.querySelector('#title')?.textContent === 'Field day');
     await console_.selectOption('#tv-view', 'scores');
     await console_.click('#tv-form button[type=submit]');
-    await tv.waitForURL(/\/tv$/, { timeout: 3000 });
+    await tv.waitForURL(/\/tv$/, { timeout: 10000 });
     await tv.waitForSelector('#board li');
     const refused = await box.http('PUT', '/api/tv/show', { body: { view: 'sports', id: event.id } });
     assert.equal(refused.status, 401, 'staff only');
@@ -115,9 +117,9 @@ describe('the TV page', () => {
     const shown = (await box.http('PUT', '/api/tv/show', { token: admin, body: { view: 'tournament', id: tournament.id } })).json;
     const token = shown.url.split('#token=')[1];
     assert.equal(JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).sub, 'screen:tv');
-    await tv.waitForURL(/\/tournament\?t=\d+&screen&tv/, { timeout: 3000 });
+    await tv.waitForURL(/\/tournament\?t=\d+&screen&tv/, { timeout: 10000 });
     await box.http('PUT', '/api/tv/show', { token: admin, body: { view: 'scores' } });
-    await tv.waitForURL(/\/tv$/, { timeout: 3000 });
+    await tv.waitForURL(/\/tv$/, { timeout: 10000 });
     const unknown = await box.http('PUT', '/api/tv/show', { token: admin, body: { view: 'draft', id: 99 } });
     assert.equal(unknown.status, 404);
     await console_.close();
