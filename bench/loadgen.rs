@@ -1,6 +1,6 @@
 //! Load generator: many Socket.IO clients speaking the seed 004 GM-station contract from one
-//! process, against venuebox and against the Node.js peer (`bench/peer-node/`) in turn, in the
-//! same run. Reports latency percentiles, throughput, errors, and the server's CPU and RSS read
+//! process, against venuebox, the Node.js peer (`bench/peer-node/`) and the bare socketioxide
+//! floor (`bench/floor.rs`) in turn, in the same run. Reports latency percentiles, throughput, errors, and the server's CPU and RSS read
 //! from `/proc`.
 //!
 //! ```text
@@ -9,6 +9,7 @@
 //! cargo run --release --example loadgen -- limits     # fsync and socket-write cost here
 //! cargo run --example loadgen -- smoke      # every scenario, tiny (CI)
 //! loadgen venue-night --only venuebox        # one server (to profile it with perf)
+//! loadgen venue-night --only venuebox,floor  # a subset, still side by side
 //! ```
 //!
 //! The Socket.IO client here is deliberately small: Engine.IO 4 over a WebSocket (`0` open,
@@ -38,6 +39,12 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
 /// when it arrived. Watchers look only at what they measure: decoding 50,000 messages a second
 /// in full would make the load generator, not the server, the bottleneck.
 type OnEvent = Arc<dyn Fn(&str, Instant) + Send + Sync>;
+
+/// Connections the server closed (or that failed) while the load generator still held them.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Every event (`42…`) received by every client, of any name, and its bytes.
+static EVENTS_RECEIVED: AtomicU64 = AtomicU64::new(0);
+static EVENT_BYTES_RECEIVED: AtomicU64 = AtomicU64::new(0);
 
 /// One Socket.IO connection.
 struct SioClient {
@@ -84,10 +91,14 @@ impl SioClient {
                     break;
                 }
             }
+            // Dropped: close the connection, so that a scenario's clients stop costing the
+            // server before the next scenario is measured.
+            let _ = sink.close().await;
         });
         let pending: Pending = Arc::default();
         let replies = pending.clone();
-        let pong = out.clone();
+        // Weak, so that dropping the client ends its writer (which then closes the socket).
+        let pong = out.downgrade();
         tokio::spawn(async move {
             while let Some(Ok(message)) = stream.next().await {
                 let Message::Text(text) = message else {
@@ -96,8 +107,12 @@ impl SioClient {
                 let at = Instant::now();
                 let text = text.as_str();
                 if text == "2" {
-                    let _ = pong.send(Message::Text("3".into()));
+                    if let Some(pong) = pong.upgrade() {
+                        let _ = pong.send(Message::Text("3".into()));
+                    }
                 } else if let Some(body) = text.strip_prefix("42") {
+                    EVENTS_RECEIVED.fetch_add(1, Ordering::Relaxed);
+                    EVENT_BYTES_RECEIVED.fetch_add(text.len() as u64, Ordering::Relaxed);
                     if let Some(on_event) = &on_event {
                         on_event(body, at);
                     }
@@ -118,6 +133,11 @@ impl SioClient {
                         let _ = waiter.send(data);
                     }
                 }
+            }
+            if !replies.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+                || Arc::strong_count(&replies) > 1
+            {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
             }
         });
         Ok(Self {
@@ -159,17 +179,31 @@ struct Server {
     viewer_token: Option<MintToken>,
 }
 
-fn venuebox_binary() -> PathBuf {
-    // The example is built into target/<profile>/examples/; the box is target/<profile>/venuebox.
+/// A binary built beside this one: the box is target/<profile>/venuebox, the examples are in
+/// target/<profile>/examples/.
+fn built_binary(beside_examples: bool, name: &str, build: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = profile_dir.join("venuebox");
+    let examples = exe.parent().expect("examples dir");
+    let dir = if beside_examples {
+        examples
+    } else {
+        examples.parent().expect("target dir")
+    };
+    let bin = dir.join(name);
     assert!(
         bin.exists(),
-        "{} is missing: build it first (`cargo build --release` for a release run)",
+        "{} is missing: build it first (`{build}`)",
         bin.display()
     );
     bin
+}
+
+fn venuebox_binary() -> PathBuf {
+    built_binary(false, "venuebox", "cargo build --release")
+}
+
+fn floor_binary() -> PathBuf {
+    built_binary(true, "floor", "cargo build --release --example floor")
 }
 
 async fn read_listening(child: &mut Child) -> String {
@@ -273,6 +307,27 @@ async fn start_peer() -> Server {
     let url = read_listening(&mut child).await;
     Server {
         name: "node-peer",
+        url,
+        child,
+        dir,
+        admin_token: "admin-bench".into(),
+        gm_token: Box::new(|station| format!("gm-{station}")),
+        viewer_token: None,
+    }
+}
+
+async fn start_floor() -> Server {
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let mut child = Command::new(floor_binary())
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the floor starts");
+    let url = read_listening(&mut child).await;
+    Server {
+        name: "floor",
         url,
         child,
         dir,
@@ -458,6 +513,9 @@ async fn scan_load(
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (cpu_before, _) = server.usage();
+    let events_before = EVENTS_RECEIVED.load(Ordering::Relaxed);
+    let bytes_before = EVENT_BYTES_RECEIVED.load(Ordering::Relaxed);
+    let dropped_before = DROPPED.load(Ordering::Relaxed);
     let started = Instant::now();
     let acks = Arc::new(Mutex::new(Samples::default()));
     let errors = Arc::new(AtomicU64::new(0));
@@ -505,6 +563,9 @@ async fn scan_load(
     let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (cpu_after, rss) = server.usage();
+    let events = EVENTS_RECEIVED.load(Ordering::Relaxed) - events_before;
+    let event_bytes = EVENT_BYTES_RECEIVED.load(Ordering::Relaxed) - bytes_before;
+    let dropped = DROPPED.load(Ordering::Relaxed) - dropped_before;
     drop(clients);
     drop(watching);
     let acks = acks.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -532,6 +593,25 @@ async fn scan_load(
         "server CPU % of one core",
         100.0 * (cpu_after - cpu_before) / elapsed,
     );
+    if watchers > 0 {
+        // Every server's CPU over the `transaction:new` messages it delivered: what the room's
+        // screens cost per scan, whatever else (acks, `state:update`) the server also sent.
+        f.add(
+            "server CPU us per delivery",
+            1e6 * (cpu_after - cpu_before) / delivered.load(Ordering::Relaxed).max(1) as f64,
+        );
+        // The same over every event sent, of any name: the cost of one message on the wire.
+        f.add("events delivered/s (all names)", events as f64 / elapsed);
+        f.add(
+            "server CPU us per event (all names)",
+            1e6 * (cpu_after - cpu_before) / events.max(1) as f64,
+        );
+        f.add(
+            "event KiB/s received",
+            event_bytes as f64 / 1024.0 / elapsed,
+        );
+    }
+    f.add("connections the server dropped", dropped as f64);
     f.add("server RSS MiB", rss as f64 / 1024.0);
     f
 }
@@ -605,7 +685,12 @@ async fn scenario(name: &str, server: &Server, smoke: bool) -> Figures {
             for subscribers in [100, 1000, 5000] {
                 let f = scan_load(server, 1, 10.0, 10.0, subscribers).await;
                 for (k, v) in f.0 {
-                    if k.starts_with("fan-out") || k.starts_with("delivered") {
+                    if k.starts_with("fan-out")
+                        || k.starts_with("delivered")
+                        || k.starts_with("server CPU")
+                        || k.starts_with("events")
+                        || k.starts_with("connections")
+                    {
                         all.add(&format!("{subscribers} subs: {k}"), v);
                     }
                 }
@@ -618,6 +703,8 @@ async fn scenario(name: &str, server: &Server, smoke: bool) -> Figures {
                 if k.starts_with("fan-out")
                     || k.starts_with("delivered")
                     || k.starts_with("server CPU")
+                    || k.starts_with("events")
+                    || k.starts_with("connections")
                 {
                     all.add(&format!("1000 subs, 10 publishers: {k}"), v);
                 }
@@ -625,6 +712,8 @@ async fn scenario(name: &str, server: &Server, smoke: bool) -> Figures {
             all
         }
         ("fan-out", true) => scan_load(server, 1, 10.0, 1.0, 20).await,
+        // The capacity row of `fan-out` alone (to profile it).
+        ("fan-out-capacity", _) => scan_load(server, 10, 10.0, 10.0, 1000).await,
         ("idle", false) => {
             let mut all = idle(server, 1000).await;
             let more = idle(server, 9000).await;
@@ -698,11 +787,13 @@ async fn main() {
         .position(|a| a == "--runs")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(if smoke { 1 } else { 3 });
-    // One server only, when profiling it: `--only venuebox` or `--only node-peer`.
-    let only = args
+    // A subset of the servers, e.g. to profile one with perf: `--only venuebox` or
+    // `--only venuebox,floor`.
+    let only: Option<Vec<String>> = args
         .iter()
         .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1).cloned());
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').map(str::to_string).collect());
     let scenarios: Vec<&str> = match args.first().map(String::as_str) {
         Some("smoke") | None => vec!["venue-night", "fan-out", "idle", "max-scans", "predictions"],
         Some(name) => vec![name],
@@ -716,23 +807,26 @@ async fn main() {
         }
         return;
     }
+    const SERVERS: [&str; 3] = ["venuebox", "node-peer", "floor"];
     for name in scenarios {
         // figures[server][figure] = values over the runs, servers side by side in each run.
         let mut table: Vec<(&str, Series)> = Vec::new();
         for _ in 0..runs {
-            for start in [0, 1] {
-                let server_name = ["venuebox", "node-peer"][start];
-                if only.as_deref().is_some_and(|only| only != server_name) {
+            for server_name in SERVERS {
+                if only
+                    .as_ref()
+                    .is_some_and(|only| !only.iter().any(|o| o == server_name))
+                {
                     continue;
                 }
-                // The peer implements the GM-station contract (seed 004) only.
-                if start == 1 && name == "predictions" {
+                // The peer and the floor speak the GM-station contract (seed 004) only.
+                if server_name != "venuebox" && name == "predictions" {
                     continue;
                 }
-                let server = if start == 0 {
-                    start_venuebox().await
-                } else {
-                    start_peer().await
+                let server = match server_name {
+                    "venuebox" => start_venuebox().await,
+                    "node-peer" => start_peer().await,
+                    _ => start_floor().await,
                 };
                 let figures = scenario(name, &server, smoke).await;
                 let label = server.name;
@@ -753,24 +847,34 @@ async fn main() {
             }
         }
         println!("\n## {name} (median of {runs} run(s))\n");
-        println!("| figure | venuebox | node peer | venuebox / peer |");
-        println!("|---|---|---|---|");
-        let ours = table
-            .iter()
-            .find(|(n, _)| *n == "venuebox")
-            .map(|t| t.1.clone());
-        let peer = table
-            .iter()
-            .find(|(n, _)| *n == "node-peer")
-            .map(|t| t.1.clone());
-        for (k, mut values) in ours.unwrap_or_default() {
-            let v = median(&mut values);
-            let p = peer
-                .as_ref()
-                .and_then(|p| p.iter().find(|(n, _)| *n == k))
-                .map(|(_, vals)| median(&mut vals.clone()))
-                .unwrap_or(f64::NAN);
-            println!("| {k} | {v:.2} | {p:.2} | {:.2} |", v / p);
+        println!("| figure | venuebox | node peer | floor | venuebox / peer | venuebox / floor |");
+        println!("|---|---|---|---|---|---|");
+        let medians = |server: &str| -> Vec<(String, f64)> {
+            table
+                .iter()
+                .find(|(n, _)| *n == server)
+                .map(|(_, series)| {
+                    series
+                        .iter()
+                        .map(|(k, values)| (k.clone(), median(&mut values.clone())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (ours, peer, floor) = (medians("venuebox"), medians("node-peer"), medians("floor"));
+        let of = |figures: &[(String, f64)], k: &str| {
+            figures
+                .iter()
+                .find(|(n, _)| n == k)
+                .map_or(f64::NAN, |(_, v)| *v)
+        };
+        for (k, v) in &ours {
+            let (p, f) = (of(&peer, k), of(&floor, k));
+            println!(
+                "| {k} | {v:.2} | {p:.2} | {f:.2} | {:.2} | {:.2} |",
+                v / p,
+                v / f
+            );
             if smoke {
                 assert!(
                     v.is_finite() || k.contains("ms"),

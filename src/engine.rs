@@ -20,7 +20,7 @@ use crate::domain::{
     Views,
 };
 use crate::hub::Hub;
-use crate::store::{Store, StoreError};
+use crate::store::{EncodedSnapshot, Store, StoreError};
 
 /// Commands taken into one batch at most; bounds the latency of the first in the batch.
 pub const MAX_BATCH: usize = 1024;
@@ -58,16 +58,57 @@ impl CommitThread {
         &self,
         job: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, StoreError> {
+        self.submit(job).wait().await
+    }
+
+    /// Starts `job` on the commit thread; its result is waited for later.
+    fn submit<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> Submitted<R> {
         let (answer, result) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                let _ = answer.send(job());
-            }))
-            .map_err(|_| StoreError::Closed)?;
-        result
+        let sent = self.jobs.send(Box::new(move || {
+            let _ = answer.send(job());
+        }));
+        Submitted(sent.map(|()| result).map_err(|_| StoreError::Closed))
+    }
+}
+
+/// A job running on the commit thread.
+struct Submitted<R>(Result<oneshot::Receiver<R>, StoreError>);
+
+impl<R> Submitted<R> {
+    async fn wait(self) -> Result<R, StoreError> {
+        self.0?
             .await
             .map_err(|_| StoreError::Thread("a commit job failed without an answer".into()))
     }
+}
+
+/// A batch decided and on its way to disk: its events are applied to the live state, not yet
+/// to the committed one, and no caller has been answered.
+struct Decided {
+    replies: Vec<Answer>,
+    changed: Vec<Contract>,
+    /// The commit, when the batch has events: its first sequence number and the job writing it.
+    commit: Option<(u64, Submitted<CommitResult>)>,
+}
+
+/// A caller's answer channel, the answer the domain gave, and whether the command changed
+/// anything (if so, a failed commit turns its answer into a storage error).
+type Answer = (
+    oneshot::Sender<Result<Outcome, EngineError>>,
+    Result<Outcome, EngineError>,
+    bool,
+);
+
+/// What the commit thread hands back: the append's result, the events and whether a snapshot
+/// rode along.
+type CommitResult = (Result<(), StoreError>, Vec<Event>, bool);
+
+/// A batch whose commit finished, one way or the other.
+struct Settled {
+    replies: Vec<Answer>,
+    changed: Vec<Contract>,
+    committed_events: Option<(u64, Vec<Event>)>,
+    failure: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -258,6 +299,7 @@ pub fn start_with_batch_limit(
         fault: None,
         max_batch: max_batch.max(1),
         since_snapshot: 0,
+        encoding: None,
     };
     let (stop, stop_requested) = oneshot::channel();
     let task = tokio::spawn(writer.run(inbox, stop_requested));
@@ -287,8 +329,11 @@ struct Writer {
     /// The storage failure in force, if any; cleared when the store accepts a write again.
     fault: Option<String>,
     max_batch: usize,
-    /// Events committed since the last snapshot.
+    /// Events committed since the last snapshot was taken.
     since_snapshot: u64,
+    /// A snapshot of the committed state being encoded on the blocking pool; the first commit
+    /// after it is ready carries it.
+    encoding: Option<tokio::task::JoinHandle<Result<EncodedSnapshot, StoreError>>>,
 }
 
 /// How often a faulted store is tried again when no command arrives to try it.
@@ -309,7 +354,7 @@ impl Writer {
                     if received == 0 {
                         break;
                     }
-                    self.process(std::mem::take(&mut batch)).await;
+                    self.process(std::mem::take(&mut batch), &mut inbox).await;
                 }
                 asked = &mut stop_requested, if may_be_stopped => {
                     if asked.is_err() {
@@ -320,7 +365,7 @@ impl Writer {
                     // committed before the store closes.
                     inbox.close();
                     while inbox.recv_many(&mut batch, self.max_batch).await > 0 {
-                        self.process(std::mem::take(&mut batch)).await;
+                        self.process(std::mem::take(&mut batch), &mut inbox).await;
                     }
                     break;
                 }
@@ -331,11 +376,45 @@ impl Writer {
                 }
             }
         }
+        self.write_pending_snapshot().await;
         self.store.close();
         tracing::info!("engine stopped: every queued command was processed");
     }
 
-    async fn process(&mut self, mut batch: Vec<Request>) {
+    /// Commits `batch` and every batch that queues up meanwhile, back to back: once a commit is
+    /// durable, the next batch is decided and handed to the commit thread before the finished
+    /// one is published and answered, so nothing but the fsync sits between two commits.
+    async fn process(&mut self, batch: Vec<Request>, inbox: &mut mpsc::Receiver<Request>) {
+        let mut decided = self.decide(batch).await;
+        loop {
+            let settled = self.settle(decided).await;
+            let next = if settled.failure.is_none() {
+                let mut queued = Vec::new();
+                while queued.len() < self.max_batch {
+                    match inbox.try_recv() {
+                        Ok(request) => queued.push(request),
+                        Err(_) => break,
+                    }
+                }
+                queued
+            } else {
+                Vec::new()
+            };
+            let next = if next.is_empty() {
+                None
+            } else {
+                Some(self.decide(next).await)
+            };
+            self.announce(settled);
+            match next {
+                Some(following) => decided = following,
+                None => break,
+            }
+        }
+    }
+
+    /// Runs a batch through the domain and starts its commit.
+    async fn decide(&mut self, mut batch: Vec<Request>) -> Decided {
         if self.fault.is_some() {
             self.recover_store().await;
         }
@@ -353,59 +432,91 @@ impl Writer {
                 Err(e) => replies.push((request.reply, Err(EngineError::from(e)), false)),
             }
         }
-
         let mut changed: Vec<Contract> = events.iter().map(Event::contract).collect();
         changed.sort_by_key(|c| c.tag());
         changed.dedup();
-        let mut failure = None;
-        let mut committed_events = None;
-        if !events.is_empty() {
+        let commit = (!events.is_empty()).then(|| {
             let first_seq = self.next_seq;
             let store = self.store.clone();
-            // Due a snapshot: the live state after this batch rides in the same commit.
-            let snapshot = (self.since_snapshot + events.len() as u64 >= SNAPSHOT_EVERY)
-                .then(|| self.domain.snapshot());
+            // A snapshot encoded meanwhile rides in this commit: it costs no fsync of its own.
+            let snapshot = self.take_encoded_snapshot();
             // redb's commit blocks on fsync: keep it off the async worker threads.
-            let written = self
-                .commit_thread
-                .run(move || {
-                    let result = store.append_with_snapshot(first_seq, &events, snapshot.as_ref());
-                    (result, events, snapshot.is_some())
-                })
-                .await;
-            match written {
-                Ok((Ok(()), events, snapshotted)) => {
-                    for event in &events {
-                        self.committed.apply(event);
-                    }
+            let job = self.commit_thread.submit(move || {
+                let result = store.append_with_snapshot(first_seq, &events, snapshot.as_ref());
+                (result, events, snapshot.is_some())
+            });
+            (first_seq, job)
+        });
+        Decided {
+            replies,
+            changed,
+            commit,
+        }
+    }
+
+    /// Waits for a batch's commit. A failed one is undone from the live state, which goes back
+    /// to the committed one.
+    async fn settle(&mut self, decided: Decided) -> Settled {
+        let Decided {
+            replies,
+            mut changed,
+            commit,
+        } = decided;
+        let mut failure = None;
+        let mut committed_events = None;
+        if let Some((first_seq, job)) = commit {
+            match job.wait().await {
+                Ok((Ok(()), events, _)) => {
                     self.next_seq += events.len() as u64;
-                    self.since_snapshot = if snapshotted {
-                        0
-                    } else {
-                        self.since_snapshot + events.len() as u64
-                    };
+                    self.since_snapshot += events.len() as u64;
                     committed_events = Some((first_seq, events));
                 }
-                Ok((Err(e), _, _)) => failure = Some(e.to_string()),
+                Ok((Err(e), _, snapshotted)) => {
+                    failure = Some(e.to_string());
+                    if snapshotted {
+                        // Lost with the commit: take another.
+                        self.since_snapshot = SNAPSHOT_EVERY;
+                    }
+                }
                 Err(e) => failure = Some(format!("commit task failed: {e}")),
             }
         }
-
         if let Some(message) = &failure {
             tracing::error!(error = %message, "commit failed; nothing of this batch was applied");
             self.domain = self.committed.clone();
             self.fault = Some(message.clone());
+            // A failed batch changed nothing.
+            changed.clear();
             // redb refuses further work on a handle that saw an I/O error: start afresh.
             let store = self.store.clone();
             if let Ok(Err(e)) = self.commit_thread.run(move || store.reopen()).await {
                 tracing::warn!(error = %e, "storage still failing; will retry");
             }
         }
-        // The view first, then the events: a listener that reacts to an event and reads the
-        // published state sees that event's effects. A failed batch changed nothing.
-        if failure.is_some() {
-            changed.clear();
+        Settled {
+            replies,
+            changed,
+            committed_events,
+            failure,
         }
+    }
+
+    /// Makes a settled batch known: the committed state, the views, the events, the answers.
+    fn announce(&mut self, settled: Settled) {
+        let Settled {
+            replies,
+            changed,
+            committed_events,
+            failure,
+        } = settled;
+        if let Some((_, events)) = &committed_events {
+            for event in events {
+                self.committed.apply(event);
+            }
+        }
+        self.start_snapshot_if_due();
+        // The view first, then the events: a listener that reacts to an event and reads the
+        // published state sees that event's effects.
         self.publish(&changed);
         if let Some((first_seq, events)) = committed_events {
             self.hub.publish_committed(first_seq, events);
@@ -417,6 +528,56 @@ impl Writer {
             };
             // The caller may have gone away (client disconnected); its command still counts.
             let _ = reply.send(result);
+        }
+    }
+
+    /// Every [`SNAPSHOT_EVERY`] committed events, starts encoding the committed state on the
+    /// blocking pool, while the next batch's fsync runs. Only durable state is snapshotted, so
+    /// a failed commit later never makes a snapshot wrong.
+    fn start_snapshot_if_due(&mut self) {
+        if self.since_snapshot < SNAPSHOT_EVERY || self.encoding.is_some() {
+            return;
+        }
+        let state = self.committed.snapshot();
+        let seq = self.next_seq - 1;
+        self.encoding = Some(tokio::task::spawn_blocking(move || {
+            EncodedSnapshot::encode(seq, &state)
+        }));
+        self.since_snapshot = 0;
+    }
+
+    /// The snapshot being encoded, if it is ready.
+    fn take_encoded_snapshot(&mut self) -> Option<EncodedSnapshot> {
+        use futures_util::FutureExt;
+        if !self.encoding.as_ref()?.is_finished() {
+            return None;
+        }
+        let finished = self.encoding.take()?.now_or_never()?;
+        let failure = match finished {
+            Ok(Ok(encoded)) => return Some(encoded),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(error = %failure, "a snapshot could not be encoded; the log is replayed instead");
+        None
+    }
+
+    /// On the way out: a snapshot still being encoded is waited for and written, so the next
+    /// start replays as little as it can.
+    async fn write_pending_snapshot(&mut self) {
+        let Some(encoding) = self.encoding.take() else {
+            return;
+        };
+        let Ok(Ok(encoded)) = encoding.await else {
+            return;
+        };
+        let store = self.store.clone();
+        if let Ok(Err(e)) = self
+            .commit_thread
+            .run(move || store.write_encoded_snapshot(&encoded))
+            .await
+        {
+            tracing::warn!(error = %e, "the last snapshot could not be written");
         }
     }
 
@@ -442,13 +603,16 @@ impl Writer {
         }
     }
 
-    /// Publishes the state after a batch, rebuilding the views of the contracts it `changed`.
+    /// Publishes the committed state, rebuilding the views of the contracts a batch `changed`.
+    /// It is read from the committed state, not the live one: the next batch may already be
+    /// applied to the live state, on its way to disk.
     fn publish(&self, changed: &[Contract]) {
         let views = self
-            .domain
+            .committed
             .views_after(&self.published.borrow().views, changed);
         self.published.send_replace(Arc::new(Published {
             views,
+            // Advanced only when a commit is durable: the last committed event.
             seq: self.next_seq - 1,
             storage_fault: self.fault.clone(),
         }));
@@ -649,6 +813,59 @@ mod tests {
         assert!(started.elapsed() >= std::time::Duration::from_millis(200));
     }
 
+    #[tokio::test]
+    async fn a_batch_that_queues_during_a_commit_is_written_next_and_shown_only_once_durable() {
+        use crate::store::faults::FaultPlan;
+        let dir = tempfile::tempdir().unwrap();
+        let plan = FaultPlan::with_fsync_delay(std::time::Duration::from_millis(300));
+        let store = Store::open_with_faults(&dir.path().join("log.redb"), plan.clone()).unwrap();
+        let (engine, _task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
+        let tokens: Vec<String> = domain().catalog().tokens().map(|t| t.id.clone()).collect();
+        engine.execute(create_session()).await.unwrap();
+        let session_seq = engine.published().seq;
+
+        let first = tokio::spawn({
+            let (engine, command) = (engine.clone(), scan(&tokens[0], "first"));
+            async move { engine.execute(command).await }
+        });
+        // The first scan's commit is on its way to the card when the second arrives.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(
+            engine.published().seq,
+            session_seq,
+            "the first is not durable yet"
+        );
+        let second = tokio::spawn({
+            let (engine, command) = (engine.clone(), scan(&tokens[1], "second"));
+            async move { engine.execute(command).await }
+        });
+        first.await.unwrap().unwrap();
+        let syncs_at_first_answer = plan.sync_count();
+        // Decided and already being written, but not durable: nobody may see it yet.
+        let shown = engine.published();
+        let scans: Vec<&str> = shown
+            .views
+            .gm
+            .recent_transactions
+            .iter()
+            .filter_map(|t| t.client_scan_id.as_deref())
+            .collect();
+        assert_eq!(scans, ["first"], "only what is durable is published");
+
+        second.await.unwrap().unwrap();
+        assert!(
+            plan.sync_count() > syncs_at_first_answer,
+            "the second answer came before its own fsync"
+        );
+        let shown = engine.published();
+        assert_eq!(shown.views.gm.recent_transactions.len(), 2);
+        assert_eq!(
+            engine.read_log(0, 100).await.unwrap().len() as u64,
+            shown.seq,
+            "every published event is in the log"
+        );
+    }
+
     // Real time: commits run on the engine's own thread, which paused tokio time cannot see,
     // so a paused clock would jump past the retry before the thread answered.
     #[tokio::test]
@@ -714,7 +931,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_snapshot_rides_in_the_commit_that_crosses_the_interval() {
+    async fn a_snapshot_is_encoded_aside_and_rides_in_a_later_commit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.redb");
         {
@@ -736,6 +953,22 @@ mod tests {
             }
             for call in calls {
                 call.await.unwrap().unwrap();
+            }
+            // The snapshot is encoded off the commit path; a later commit carries it.
+            let grant = |n: u64| {
+                Command::Predictions(PredictionCommand::Grant {
+                    user_id: format!("late{n}"),
+                    amount: 1,
+                    reason: "bench".into(),
+                    client_grant_id: None,
+                })
+            };
+            let mut n = 0;
+            while engine.store.latest_snapshot().unwrap().is_none() {
+                assert!(n < 500, "no commit carried the snapshot");
+                engine.execute(grant(n)).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                n += 1;
             }
             drop(engine);
             task.stop().await.unwrap();

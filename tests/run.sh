@@ -51,11 +51,11 @@ if [ ! -d bench/peer-node/node_modules/socket.io ] \
   (cd bench/peer-node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-cargo build --locked --bin venuebox --example loadgen
+cargo build --locked --bin venuebox --example loadgen --example floor
 cargo test --locked
 # A test that hangs fails after 5 minutes with its name instead of holding CI to its limit.
 VENUEBOX_BIN="$PWD/target/debug/venuebox" \
   node --test --test-concurrency=1 --test-timeout=300000 tests/node/*.test.mjs
-# Every benchmark scenario, tiny, against both servers: keeps the harness from rotting.
+# Every benchmark scenario, tiny, against all three servers: keeps the harness from rotting.
 ./target/debug/examples/loadgen smoke >/dev/null
 bash tests/pi.sh

@@ -46,7 +46,9 @@ use crate::auth::{Claims, Role};
 use crate::config::StationAuth;
 use crate::domain::Event;
 use crate::hub::{HubBody, HubMessage};
-use crate::wire::channels::{ChannelMessage, Class, Client, Framing, Membership, Next, Subscribed};
+use crate::wire::channels::{
+    ChannelMessage, Class, Client, Framing, Handoff, Membership, Next, Subscribed,
+};
 use crate::wire::errors::{unexpected, ErrorCode, WireError};
 use crate::wire::ratelimit::RateLimit;
 use crate::wire::{run, AppContext};
@@ -150,10 +152,25 @@ impl Delivery {
 
 impl Drop for Delivery {
     fn drop(&mut self) {
-        // The membership, dropped after this, takes the client out of the channel layer.
+        // The membership, dropped after this, takes the client out of the channel layer; the
+        // handoff holds the socket, which holds this.
+        self.client().clear_handoff();
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+/// Hands a caught-up socket its messages from the publisher (see `channels::Handoff`): the
+/// Socket.IO packet goes into the socket's Engine.IO queue at once, and Engine.IO's writer
+/// sends whatever it finds there in one write.
+struct SocketHandoff(SocketRef);
+
+impl Handoff for SocketHandoff {
+    fn hand(&self, msg: &ChannelMessage) -> bool {
+        self.0
+            .emit(msg.kind, msg.encoded(Framing::SocketIoEnvelope))
+            .is_ok()
     }
 }
 
@@ -905,6 +922,7 @@ impl GmAdapter {
     fn start_writer(socket: &SocketRef, conn: &Arc<Conn>, delivery: &mut Delivery) {
         if delivery.task.is_none() {
             let client = delivery.client().clone();
+            client.set_handoff(Arc::new(SocketHandoff(socket.clone())));
             delivery.task = Some(tokio::spawn(deliver(socket.clone(), conn.clone(), client)));
         }
     }
@@ -912,7 +930,8 @@ impl GmAdapter {
     /// Stops delivery to a socket; returns the last sequence it was sent on `gm-stations`.
     fn stop_delivery(&self, conn: &Conn) -> Option<u64> {
         let mut delivery = lock(&conn.delivery).take()?;
-        // The writer stops before its position is read, so nothing it sends is missed.
+        // The writers stop before the position is read, so nothing they send is missed.
+        delivery.client().clear_handoff();
         if let Some(task) = delivery.task.take() {
             task.abort();
         }
@@ -1291,14 +1310,7 @@ async fn deliver(socket: SocketRef, conn: Arc<Conn>, client: Arc<Client>) {
                 break;
             }
         };
-        // An event the station's starting state already holds, or one about itself. Snapshots
-        // and terminal messages (`sync:full`) are whole states: sending one again is harmless.
-        let already_had = msg.class == Class::Event
-            && msg.seq != 0
-            && msg.seq <= client.delivered_on(&msg.channel);
-        let about_itself = msg.skip_for.is_some() && msg.skip_for == conn.station();
-        let send = !already_had && !about_itself;
-        if send && socket.emit(msg.kind, client.frame_of(&msg)).is_err() {
+        if client.is_news(&msg) && socket.emit(msg.kind, client.frame_of(&msg)).is_err() {
             // Buffer full or closed: drop the connection; the station resumes from its last
             // delivered sequence when it reconnects.
             tracing::warn!(station = ?conn.station(), "station socket is full; disconnecting it");

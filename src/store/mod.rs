@@ -99,10 +99,32 @@ pub fn encode(event: &Event) -> Result<Vec<u8>, StoreError> {
     Ok(bytes)
 }
 
-fn encode_snapshot(snapshot: &DomainSnapshot) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = vec![SNAPSHOT_VERSION];
-    bytes.extend(postcard::to_stdvec(snapshot)?);
-    Ok(bytes)
+/// A snapshot encoded for the log, with the last sequence it covers. Encoding a night's state
+/// takes milliseconds, so the engine does it away from the commits, which only store the bytes.
+pub struct EncodedSnapshot {
+    seq: u64,
+    bytes: Vec<u8>,
+}
+
+impl EncodedSnapshot {
+    pub fn encode(seq: u64, snapshot: &DomainSnapshot) -> Result<Self, StoreError> {
+        let mut bytes = vec![SNAPSHOT_VERSION];
+        bytes.extend(postcard::to_stdvec(snapshot)?);
+        Ok(Self { seq, bytes })
+    }
+
+    /// The last sequence number the snapshot covers.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Stores the snapshot in `tx`, in place of the older ones.
+    fn replace_older(&self, tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+        let mut table = tx.open_table(SNAPSHOTS).map_err(db)?;
+        table.retain(|key, _| key > self.seq).map_err(db)?;
+        table.insert(self.seq, self.bytes.as_slice()).map_err(db)?;
+        Ok(())
+    }
 }
 
 pub fn decode(seq: u64, bytes: &[u8]) -> Result<Event, StoreError> {
@@ -322,17 +344,15 @@ impl Store {
         self.append_with_snapshot(first_seq, events, None)
     }
 
-    /// [`Store::append`], with a snapshot of the state after these events in the same commit,
-    /// so a snapshot costs no fsync of its own.
+    /// [`Store::append`], with a snapshot of an earlier state (one already in the log) in the
+    /// same commit, so a snapshot costs no fsync of its own.
     pub fn append_with_snapshot(
         &self,
         first_seq: u64,
         events: &[Event],
-        snapshot: Option<&DomainSnapshot>,
+        snapshot: Option<&EncodedSnapshot>,
     ) -> Result<(), StoreError> {
         let encoded = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
-        let snapshot = snapshot.map(encode_snapshot).transpose()?;
-        let last_seq = (first_seq + encoded.len() as u64).saturating_sub(1);
         self.with_db(|database| {
             let mut tx = database.begin_write().map_err(db)?;
             tx.set_durability(Durability::Immediate).map_err(db)?;
@@ -341,10 +361,8 @@ impl Store {
                 for (seq, bytes) in (first_seq..).zip(&encoded) {
                     log.insert(seq, bytes.as_slice()).map_err(db)?;
                 }
-                if let Some(bytes) = &snapshot {
-                    let mut table = tx.open_table(SNAPSHOTS).map_err(db)?;
-                    table.retain(|key, _| key > last_seq).map_err(db)?;
-                    table.insert(last_seq, bytes.as_slice()).map_err(db)?;
+                if let Some(snapshot) = snapshot {
+                    snapshot.replace_older(&tx)?;
                 }
             }
             tx.commit().map_err(db)?;
@@ -402,15 +420,15 @@ impl Store {
 
     /// Stores `snapshot` as covering the log up to `seq`, durably, and drops older ones.
     pub fn write_snapshot(&self, seq: u64, snapshot: &DomainSnapshot) -> Result<(), StoreError> {
-        let bytes = encode_snapshot(snapshot)?;
+        self.write_encoded_snapshot(&EncodedSnapshot::encode(seq, snapshot)?)
+    }
+
+    /// [`Store::write_snapshot`] for a snapshot already encoded.
+    pub fn write_encoded_snapshot(&self, snapshot: &EncodedSnapshot) -> Result<(), StoreError> {
         self.with_db(|database| {
             let mut tx = database.begin_write().map_err(db)?;
             tx.set_durability(Durability::Immediate).map_err(db)?;
-            {
-                let mut table = tx.open_table(SNAPSHOTS).map_err(db)?;
-                table.retain(|key, _| key > seq).map_err(db)?;
-                table.insert(seq, bytes.as_slice()).map_err(db)?;
-            }
+            snapshot.replace_older(&tx)?;
             tx.commit().map_err(db)?;
             Ok(())
         })

@@ -266,6 +266,21 @@ struct Outbox {
     close: Option<(u16, String)>,
     /// The reader wants a ping sent; the writer sends it before the next message.
     ping: bool,
+    /// Where live messages go while the client is caught up (see [`Handoff`]).
+    handoff: Option<Arc<dyn Handoff>>,
+    /// The writer took a message and has not yet asked for the next: a message handed off now
+    /// could overtake it.
+    writer_busy: bool,
+}
+
+/// A connection a live message can be handed to directly by the publisher, without waking the
+/// client's writer task: a non-blocking write into the connection's own bounded buffer (the
+/// Socket.IO sockets' Engine.IO queue). Used only while the client is caught up (nothing queued,
+/// its writer idle); a client that lags, resumes or catches up goes through its queue.
+pub trait Handoff: Send + Sync {
+    /// Writes `msg` to the connection without waiting; false when the connection's buffer is
+    /// full or closed, which cuts the client as too slow.
+    fn hand(&self, msg: &ChannelMessage) -> bool;
 }
 
 /// What a client's writer should do next.
@@ -327,6 +342,8 @@ impl Client {
                 backlog_bytes: 0,
                 close: None,
                 ping: false,
+                handoff: None,
+                writer_busy: false,
             }),
             ready: Notify::new(),
             delivered: Mutex::new(BTreeMap::new()),
@@ -360,6 +377,27 @@ impl Client {
     /// Whether `msg` is about this client's own device, and so never sent to it.
     pub fn is_about_itself(&self, msg: &ChannelMessage) -> bool {
         msg.skip_for.is_some() && *lock(&self.acting_as) == msg.skip_for
+    }
+
+    /// Whether `msg` is news to this client: not about itself, and not an event at or below
+    /// what it was already sent on that channel (its starting state may hold events the
+    /// fan-out publishes after). Snapshots and terminal messages are whole states: sending one
+    /// again is harmless.
+    pub fn is_news(&self, msg: &ChannelMessage) -> bool {
+        let already_had =
+            msg.class == Class::Event && msg.seq != 0 && msg.seq <= self.delivered_on(&msg.channel);
+        !already_had && !self.is_about_itself(msg)
+    }
+
+    /// Lets publishers hand live messages straight to the connection while the client is
+    /// caught up; the writer task then wakes only for backlogs, lag and the close.
+    pub fn set_handoff(&self, handoff: Arc<dyn Handoff>) {
+        lock(&self.outbox).handoff = Some(handoff);
+    }
+
+    /// Stops handing messages off (the connection is going away: the handoff may hold it).
+    pub fn clear_handoff(&self) {
+        lock(&self.outbox).handoff = None;
     }
 
     /// The message as this client's wire frames it.
@@ -405,19 +443,24 @@ impl Client {
         let live_bytes = after.saturating_sub(outbox.backlog_bytes);
         let full = live_messages >= limit || live_bytes > self.limits.bytes || box_full;
         if full && !backlog {
-            let resume = serde_json::to_string(&*lock(&self.delivered)).unwrap_or_default();
-            // A close reason is at most 123 bytes; the client also knows its own last seqs.
-            let mut reason = format!("too slow; resume with lastSeq {resume}");
-            reason.truncate(120);
-            outbox.close = Some((CLOSE_TOO_SLOW, reason));
-            outbox.queue = VecDeque::new();
-            self.box_queued.fetch_sub(outbox.bytes, Ordering::Relaxed);
-            outbox.bytes = 0;
-            outbox.backlog_messages = 0;
-            outbox.backlog_bytes = 0;
-            drop(outbox);
-            self.ready.notify_one();
+            self.cut_too_slow(outbox);
             return false;
+        }
+        // The common case: a caught-up client takes the message straight from the publisher,
+        // encoded once for all of them, with no task of its own woken. The outbox stays locked
+        // so the writer cannot start on a queued message meanwhile.
+        if !backlog && outbox.queue.is_empty() && !outbox.writer_busy {
+            if let Some(handoff) = &outbox.handoff {
+                if !self.is_news(&msg) {
+                    return true;
+                }
+                if handoff.hand(&msg) {
+                    self.delivered(&msg);
+                    return true;
+                }
+                self.cut_too_slow(outbox);
+                return false;
+            }
         }
         outbox.bytes += size;
         if backlog {
@@ -429,6 +472,23 @@ impl Client {
         drop(outbox);
         self.ready.notify_one();
         true
+    }
+
+    /// Cuts the client for not keeping up: its queue is released at once, and its writer
+    /// closes the connection with where to resume.
+    fn cut_too_slow(&self, mut outbox: MutexGuard<'_, Outbox>) {
+        let resume = serde_json::to_string(&*lock(&self.delivered)).unwrap_or_default();
+        // A close reason is at most 123 bytes; the client also knows its own last seqs.
+        let mut reason = format!("too slow; resume with lastSeq {resume}");
+        reason.truncate(120);
+        outbox.close = Some((CLOSE_TOO_SLOW, reason));
+        outbox.queue = VecDeque::new();
+        self.box_queued.fetch_sub(outbox.bytes, Ordering::Relaxed);
+        outbox.bytes = 0;
+        outbox.backlog_messages = 0;
+        outbox.backlog_bytes = 0;
+        drop(outbox);
+        self.ready.notify_one();
     }
 
     /// Asks the writer to send a ping before its next message.
@@ -462,6 +522,7 @@ impl Client {
     }
 
     /// The next message to send, or the close, or nothing yet.
+    /// Asking again means the writer is done with the previous message.
     pub fn next(&self) -> Next {
         let mut outbox = lock(&self.outbox);
         match outbox.queue.pop_front() {
@@ -471,12 +532,16 @@ impl Client {
                 outbox.backlog_messages = outbox.backlog_messages.saturating_sub(1);
                 outbox.backlog_bytes = outbox.backlog_bytes.saturating_sub(size);
                 self.box_queued.fetch_sub(size, Ordering::Relaxed);
+                outbox.writer_busy = true;
                 Next::Send(msg)
             }
-            None => match &outbox.close {
-                Some((code, reason)) => Next::Close(*code, reason.clone()),
-                None => Next::Wait,
-            },
+            None => {
+                outbox.writer_busy = false;
+                match &outbox.close {
+                    Some((code, reason)) => Next::Close(*code, reason.clone()),
+                    None => Next::Wait,
+                }
+            }
         }
     }
 
@@ -997,6 +1062,111 @@ mod tests {
             Class::Event,
         )
         .shared()
+    }
+
+    /// A connection that records what it was handed, and refuses once `room` runs out.
+    #[derive(Default)]
+    struct Recorder {
+        handed: Mutex<Vec<u64>>,
+        room: Option<usize>,
+    }
+
+    impl Handoff for Recorder {
+        fn hand(&self, msg: &ChannelMessage) -> bool {
+            let mut handed = lock(&self.handed);
+            if self.room.is_some_and(|room| handed.len() >= room) {
+                return false;
+            }
+            handed.push(msg.seq);
+            true
+        }
+    }
+
+    fn subscribed_with_handoff(room: Option<usize>) -> (Channels, Arc<Client>, Arc<Recorder>) {
+        let (channels, client) = client();
+        channels.join_after(&client, "streamer:s", 41);
+        let recorder = Arc::new(Recorder {
+            room,
+            ..Recorder::default()
+        });
+        client.set_handoff(recorder.clone());
+        (channels, client, recorder)
+    }
+
+    #[test]
+    fn a_caught_up_client_is_handed_live_messages_without_its_queue() {
+        let (channels, client, recorder) = subscribed_with_handoff(None);
+        for seq in 42..=44 {
+            channels.publish(event(seq));
+        }
+        assert_eq!(*lock(&recorder.handed), vec![42, 43, 44]);
+        assert!(drain(&client).is_empty(), "nothing went through the queue");
+        assert_eq!(
+            client.delivered_on("streamer:s"),
+            44,
+            "the resume point moved"
+        );
+    }
+
+    #[test]
+    fn while_the_writer_is_busy_messages_queue_in_order_and_the_handoff_resumes_after() {
+        let (channels, client, recorder) = subscribed_with_handoff(None);
+        client.push_backlog(event(42));
+        // A backlog never goes through the handoff, and nothing overtakes it.
+        channels.publish(event(43));
+        assert!(lock(&recorder.handed).is_empty());
+        let Next::Send(first) = client.next() else {
+            panic!("the backlog is the writer's")
+        };
+        assert_eq!(first.seq, 42);
+        // The writer holds 42 and has not asked again: 44 must wait behind it.
+        channels.publish(event(44));
+        assert!(lock(&recorder.handed).is_empty());
+        assert_eq!(drain(&client), vec![43, 44]);
+        // The writer found the queue empty: the next one is handed off.
+        channels.publish(event(45));
+        assert_eq!(*lock(&recorder.handed), vec![45]);
+    }
+
+    #[test]
+    fn a_handoff_skips_what_the_client_has_or_is_about_itself() {
+        let (channels, client, recorder) = subscribed_with_handoff(None);
+        client.act_as("GM_1");
+        client.start_at("streamer:s", 50);
+        channels.publish(event(45));
+        let about_itself = ChannelMessage::new("streamer:s", 51, "x", json!({}), Class::Event)
+            .skipping("GM_1")
+            .shared();
+        channels.publish(about_itself);
+        channels.publish(event(52));
+        assert_eq!(*lock(&recorder.handed), vec![52]);
+    }
+
+    #[test]
+    fn a_connection_that_refuses_a_handoff_cuts_the_client_with_its_resume_point() {
+        let (channels, client, recorder) = subscribed_with_handoff(Some(2));
+        for seq in 42..=44 {
+            channels.publish(event(seq));
+        }
+        assert_eq!(*lock(&recorder.handed), vec![42, 43]);
+        match client.next() {
+            Next::Close(code, reason) => {
+                assert_eq!(code, CLOSE_TOO_SLOW);
+                assert!(reason.contains("43"), "{reason}");
+            }
+            _ => panic!("the client is cut"),
+        }
+        assert!(!client.push(event(45)), "a cut client takes nothing more");
+    }
+
+    #[test]
+    fn a_cleared_handoff_sends_everything_through_the_queue_again() {
+        let (channels, client, recorder) = subscribed_with_handoff(None);
+        channels.publish(event(42));
+        client.clear_handoff();
+        channels.publish(event(43));
+        assert_eq!(*lock(&recorder.handed), vec![42]);
+        assert_eq!(drain(&client), vec![43]);
     }
 
     #[test]

@@ -81,6 +81,9 @@ type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 type Stream = futures_util::stream::SplitStream<WebSocket>;
 
 async fn write_loop(client: Arc<Client>, mut sink: Sink) {
+    // Frames queued together go out in one write: each is fed to the socket's buffer, which is
+    // flushed once the queue is drained (never held back waiting for more).
+    let mut unflushed = false;
     loop {
         if client.take_ping_request() && sink.send(Message::Ping(Vec::new().into())).await.is_err()
         {
@@ -89,12 +92,13 @@ async fn write_loop(client: Arc<Client>, mut sink: Sink) {
         match client.next() {
             Next::Send(msg) => {
                 if sink
-                    .send(Message::Text(client.frame_of(&msg).get().to_owned().into()))
+                    .feed(Message::Text(client.frame_of(&msg).get().to_owned().into()))
                     .await
                     .is_err()
                 {
                     break;
                 }
+                unflushed = true;
                 client.delivered(&msg);
             }
             Next::Close(code, reason) => {
@@ -114,6 +118,12 @@ async fn write_loop(client: Arc<Client>, mut sink: Sink) {
                     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
                 }
                 break;
+            }
+            Next::Wait if unflushed => {
+                if sink.flush().await.is_err() {
+                    break;
+                }
+                unflushed = false;
             }
             Next::Wait => client.ready().await,
         }
