@@ -47,16 +47,29 @@ async fn on_connect(socket: SocketRef, TryData(auth): TryData<Value>) {
          State(counter): State<Counter>| async move {
             let id = counter.0.fetch_add(1, Ordering::Relaxed);
             let data = data.unwrap_or_default();
+            // The box's `transaction:new`, field for field (seed 004's envelope and
+            // transaction), so both servers put the same bytes on the wire.
+            let now = "2026-12-03T02:56:41.123Z";
             let transaction = json!({
                 "id": format!("tx-{id}"),
                 "tokenId": data.get("tokenId"),
                 "teamId": data.get("teamId"),
+                "scannerId": data.get("stationId").or(data.get("deviceId")),
+                "deviceType": "gm",
+                "sessionId": "5f0c1f3e-6a57-4b1d-9a55-3f0d2c9b8e21",
+                "timestamp": now,
+                "recordedAt": now,
                 "status": "accepted",
+                "rejectionReason": null,
                 "points": 100,
+                "memoryType": "Technical",
+                "valueRating": 3,
+                "group": null,
                 "clientScanId": data.get("scanId"),
+                "videoQueued": false,
             });
             let envelope =
-                json!({ "event": "transaction:new", "data": { "transaction": &transaction } });
+                json!({ "event": "transaction:new", "data": &transaction, "timestamp": now });
             let _ = socket
                 .within(["gm-stations", "admin"])
                 .emit("transaction:new", &envelope)

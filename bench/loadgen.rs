@@ -1,13 +1,14 @@
 //! Load generator: many Socket.IO clients speaking the seed 004 GM-station contract from one
 //! process, against venuebox, the Node.js peer (`bench/peer-node/`) and the bare socketioxide
-//! floor (`bench/floor.rs`) in turn, in the same run. Reports latency percentiles, throughput, errors, and the server's CPU and RSS read
-//! from `/proc`.
+//! floor (`bench/floor.rs`) in turn, in the same run. Reports latency percentiles, throughput,
+//! errors, and the server's CPU and RSS read from `/proc`.
 //!
 //! ```text
 //! cargo run --release --example loadgen -- venue-night [--runs 3]
-//! cargo run --release --example loadgen -- fan-out | idle | max-scans | predictions
+//! cargo run --release --example loadgen -- fan-out | idle | max-scans | predictions | viewers
+//! cargo run --release --example loadgen -- fan-out-capacity   # one row of fan-out (to profile)
 //! cargo run --release --example loadgen -- limits     # fsync and socket-write cost here
-//! cargo run --example loadgen -- smoke      # every scenario, tiny (CI)
+//! cargo run --example loadgen -- smoke      # every scenario but viewers, tiny (CI)
 //! loadgen venue-night --only venuebox        # one server (to profile it with perf)
 //! loadgen venue-night --only venuebox,floor  # a subset, still side by side
 //! ```
@@ -725,6 +726,31 @@ async fn scenario(name: &str, server: &Server, smoke: bool) -> Figures {
         ("max-scans", true) => max_scans(server, 1.0, &[1.0]).await,
         ("predictions", false) => predictions::run(server, 50, 4.0, 20.0, 500).await,
         ("predictions", true) => predictions::run(server, 2, 4.0, 1.0, 5).await,
+        // What 2,000 `/realtime` viewers cost on top of the votes: the same votes watched by
+        // one viewer, then by 2,000.
+        ("viewers", _) => {
+            let secs = if smoke { 1.0 } else { 20.0 };
+            let alone = predictions::run(server, 50, 4.0, secs, 1).await;
+            let watched = predictions::run(server, 50, 4.0, secs, 2000).await;
+            let cpu = |f: &Figures| {
+                f.0.iter()
+                    .find(|(k, _)| k == "server CPU % of one core")
+                    .map_or(f64::NAN, |(_, v)| *v)
+            };
+            let mut all = Figures::default();
+            all.add("server CPU % with 1 viewer", cpu(&alone));
+            all.add("server CPU % with 2,000 viewers", cpu(&watched));
+            all.add(
+                "2,000 viewers' share, % of one core",
+                cpu(&watched) - cpu(&alone),
+            );
+            for (k, v) in watched.0 {
+                if k.starts_with("EVENT_UPDATED") || k.starts_with("update lag") {
+                    all.add(&format!("2,000 viewers: {k}"), v);
+                }
+            }
+            all
+        }
         (other, _) => panic!("unknown scenario {other:?}"),
     }
 }
@@ -820,7 +846,7 @@ async fn main() {
                     continue;
                 }
                 // The peer and the floor speak the GM-station contract (seed 004) only.
-                if server_name != "venuebox" && name == "predictions" {
+                if server_name != "venuebox" && (name == "predictions" || name == "viewers") {
                     continue;
                 }
                 let server = match server_name {

@@ -555,7 +555,14 @@ impl Client {
     /// has yet to publish.
     pub fn delivered(&self, msg: &ChannelMessage) {
         if msg.seq > 0 && msg.class != Class::Snapshot {
-            lock(&self.delivered).insert(msg.channel.clone(), msg.seq);
+            // Once per delivery: the channel's name is copied only the first time.
+            let mut delivered = lock(&self.delivered);
+            match delivered.get_mut(&msg.channel) {
+                Some(seq) => *seq = msg.seq,
+                None => {
+                    delivered.insert(msg.channel.clone(), msg.seq);
+                }
+            }
         }
     }
 
