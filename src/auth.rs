@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 const SECRET_FILE: &str = "box-secret";
+/// The key guests' rejoin keys are derived under. Until the box secret is first rotated it is
+/// the box secret itself; rotating keeps the old one here, so a guest keeps their name.
+const VIEWER_KEY_FILE: &str = "viewer-key-secret";
 /// The venue PIN viewers type with their name to join predictions; shown on the venue screens,
 /// so kept readable (it grants only the viewer role).
 const VIEWER_PIN_FILE: &str = "viewer-pin";
@@ -273,6 +276,28 @@ impl Secrets {
         Ok(password)
     }
 
+    /// Replaces the secret every token is signed with. Once the box restarts, every token given
+    /// out before (stations, scanners, staff, guests, captains, members) is refused with its
+    /// contract's auth error, and holders pair again with new ones. Guests' rejoin keys do not
+    /// change: they stay derived from the secret they were made under.
+    pub fn rotate_secret(data_dir: &Path) -> Result<(), AuthError> {
+        let secret_path = data_dir.join(SECRET_FILE);
+        let old = fs::read_to_string(&secret_path).map_err(io_err(&secret_path))?;
+        let viewer_key_path = data_dir.join(VIEWER_KEY_FILE);
+        if !viewer_key_path.exists() {
+            create_private(&viewer_key_path, old.trim().as_bytes())?;
+        }
+        let hex: String = random_bytes::<32>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        // Written beside and renamed over: a power cut leaves the old secret or the new one.
+        let staged = data_dir.join(format!("{SECRET_FILE}.new"));
+        let _ = fs::remove_file(&staged);
+        create_private(&staged, hex.as_bytes())?;
+        fs::rename(&staged, &secret_path).map_err(io_err(&secret_path))
+    }
+
     /// The staff generation in force (0 on a box whose password was never renewed).
     fn staff_generation(data_dir: &Path) -> Result<u32, AuthError> {
         let path = data_dir.join(STAFF_GENERATION_FILE);
@@ -319,10 +344,18 @@ impl Secrets {
         let viewer_pin = fs::read_to_string(&pin_path)
             .map(|pin| pin.trim().to_string())
             .unwrap_or_default();
+        let viewer_key_path = data_dir.join(VIEWER_KEY_FILE);
+        let viewer_secret = match fs::read_to_string(&viewer_key_path) {
+            Ok(text) => text.trim().to_string(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => secret.to_string(),
+            Err(e) => return Err(io_err(&viewer_key_path)(e)),
+        };
         let viewer_keys =
-            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| AuthError::Damaged {
-                path: secret_path.clone(),
-                reason: e.to_string(),
+            Hmac::<Sha256>::new_from_slice(viewer_secret.as_bytes()).map_err(|e| {
+                AuthError::Damaged {
+                    path: viewer_key_path.clone(),
+                    reason: e.to_string(),
+                }
             })?;
         Ok(Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
@@ -361,6 +394,9 @@ impl Secrets {
         // until its `exp` and not a second longer, so a connection never opens on a token its
         // expiry timer would close at once.
         validation.leeway = 0;
+        // A token the box signed never carries `nbf`; one that does and is not yet valid was
+        // not made here to be used now.
+        validation.validate_nbf = true;
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
@@ -580,5 +616,31 @@ mod tests {
             secrets.verify(&foreign),
             Err(AuthError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_rotated_secret_refuses_old_tokens_and_keeps_guests_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (before, _) = Secrets::load_or_create(dir.path()).unwrap();
+        let station = before
+            .mint(Role::Gm, "GM_1", Duration::from_secs(60))
+            .unwrap();
+        let guest_key = before.viewer_key("rosa");
+
+        Secrets::rotate_secret(dir.path()).unwrap();
+        let after = Secrets::load(dir.path()).unwrap();
+        assert!(matches!(after.verify(&station), Err(AuthError::Invalid(_))));
+        let paired = after
+            .mint(Role::Gm, "GM_1", Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(after.verify(&paired).unwrap().sub, "GM_1");
+        assert_eq!(after.viewer_key("rosa"), guest_key);
+
+        // A second rotation keeps the guests' keys too.
+        Secrets::rotate_secret(dir.path()).unwrap();
+        assert_eq!(
+            Secrets::load(dir.path()).unwrap().viewer_key("rosa"),
+            guest_key
+        );
     }
 }

@@ -32,6 +32,9 @@ pub enum CliCommand {
     AdminPassword(AdminPasswordArgs),
     /// Show the venue PIN viewers type with their name to join (for the room's screens).
     ViewerPin(StoreArgs),
+    /// Replace the secret tokens are signed with (restart the box after): every token given out
+    /// so far stops working; stations and scanners pair again with new ones.
+    RotateSecret(StoreArgs),
 }
 
 #[derive(Debug, clap::Args)]

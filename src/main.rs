@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         CliCommand::Export(args) => export(args),
         CliCommand::AdminPassword(args) => admin_password(args),
         CliCommand::ViewerPin(args) => viewer_pin(args),
+        CliCommand::RotateSecret(args) => rotate_secret(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -151,6 +152,15 @@ fn started_data_dir(args: &StoreArgs) -> anyhow::Result<std::path::PathBuf> {
 fn viewer_pin(args: StoreArgs) -> anyhow::Result<()> {
     let secrets = Secrets::load(&started_data_dir(&args)?)?;
     println!("venue PIN: {}", secrets.viewer_pin());
+    Ok(())
+}
+
+fn rotate_secret(args: StoreArgs) -> anyhow::Result<()> {
+    Secrets::rotate_secret(&started_data_dir(&args)?)?;
+    println!(
+        "new box secret written; every token given out before stops working once the box restarts"
+    );
+    println!("restart the box (sudo systemctl restart venuebox), then pair stations and scanners again (venuebox token)");
     Ok(())
 }
 

@@ -106,17 +106,30 @@ export async function startBox({ config = '', dataDir } = {}) {
     return exited;
   };
 
+  /** Runs a maintenance command of the box's CLI on this box's data, as a technician would. */
+  box.cli = (...args) => execFileSync(...command([...args, '--data', dir])).toString();
+
   /** Mints a token with the box's own CLI, as a technician pairing a station would. */
   box.token = (role, sub, ttl = '1h') =>
     execFileSync(...command(['token', '--role', role, '--sub', sub, '--ttl', ttl, '--data', dir])).toString().trim();
 
+  /**
+   * A token made by hand, as an attacker who knows the format would: `alg` in the header
+   * (`none` leaves it unsigned; HS256/384/512 sign with `key`, the box secret unless given).
+   */
+  box.forgeToken = (claims, { alg = 'HS256', key } = {}) => {
+    const secret = key ?? readFileSync(join(dir, 'box-secret'), 'utf8').trim();
+    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const body = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}`;
+    if (alg === 'none') return `${body}.`;
+    const hash = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' }[alg];
+    return `${body}.${createHmac(hash, secret).update(body).digest('base64url')}`;
+  };
+
   /** A token signed with the box secret but already expired, `agoSecs` ago. */
   box.expiredToken = (role, sub, agoSecs = 3600) => {
-    const secret = readFileSync(join(dir, 'box-secret'), 'utf8').trim();
-    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const now = Math.floor(Date.now() / 1000);
-    const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, role, iat: now - 7200, exp: now - agoSecs })}`;
-    return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+    return box.forgeToken({ sub, role, iat: now - 7200, exp: now - agoSecs });
   };
 
   box.http = async (method, path, { body, token, raw } = {}) => {
