@@ -88,6 +88,18 @@ grep -qx 'ROOT_SIZE_GIB=8' "$root/etc/venuebox/datafs.conf" || fail "datafs.conf
 grep -q 'Quiz Box' "$root/etc/issue.d/venuebox.issue" || fail "the console does not name the Wi-Fi"
 grep -q 'ln -sf /run/venuebox/console.issue /etc/issue.d/' board/stage-venuebox/00-venuebox/01-run.sh \
   || fail "the console does not show the admin password"
+grep -q 'apt-get install -y /tmp/venuebox.deb fake-hwclock' board/stage-venuebox/00-venuebox/01-run.sh \
+  || fail "the image does not install fake-hwclock"
+grep -q 'systemctl enable fake-hwclock.service venuebox-clock-save.timer' board/stage-venuebox/00-venuebox/01-run.sh \
+  || fail "the clock is not saved between boots"
+grep -qx 'ExecStart=/sbin/fake-hwclock save' "$root/etc/systemd/system/venuebox-clock-save.service" \
+  || fail "the clock-save unit does not save the clock"
+grep -qx 'OnUnitActiveSec=5min' "$root/etc/systemd/system/venuebox-clock-save.timer" \
+  || fail "the clock is not saved every five minutes"
+# The image has /sbin/fake-hwclock; this machine need not.
+clock_problems="$(systemd-analyze verify --man=no "$root/etc/systemd/system/venuebox-clock-save.timer" \
+  "$root/etc/systemd/system/venuebox-clock-save.service" 2>&1 | grep -v 'fake-hwclock' || true)"
+[ -z "$clock_problems" ] || fail "the clock-save units do not verify: $clock_problems"
 unit="$root/etc/systemd/system/venuebox-datafs.service"
 grep -qx 'Before=local-fs.target venuebox.service' "$unit" || fail "datafs runs too late"
 # The image's config: the package's, with the data partition required.

@@ -8,9 +8,10 @@ here="$(dirname "$0")"
 install -m 644 "${here}/files/venuebox.deb" "${ROOTFS_DIR}/tmp/venuebox.deb"
 on_chroot <<CHROOT
 "${here}/files/image-config.sh" "${ROOTFS_DIR}/etc/venuebox/venuebox.toml"
-apt-get install -y /tmp/venuebox.deb
+apt-get install -y /tmp/venuebox.deb fake-hwclock
 rm /tmp/venuebox.deb
 systemctl enable NetworkManager avahi-daemon venuebox-datafs.service venuebox.service
+systemctl enable fake-hwclock.service venuebox-clock-save.timer
 ln -sf /run/venuebox/console.issue /etc/issue.d/venuebox-status.issue
 CHROOT
 

@@ -109,6 +109,30 @@ RemainAfterExit=yes
 WantedBy=local-fs.target
 UNIT
 
+# The clock after a power cut. A Pi has no battery clock and the venue no internet: fake-hwclock
+# (installed by the stage) puts the clock back to the last time it saved at boot. It saves at
+# shutdown and hourly; a power cut is not a shutdown, so the box saves every five minutes and
+# comes back at most five minutes behind.
+put 644 etc/systemd/system/venuebox-clock-save.service <<'UNIT'
+[Unit]
+Description=venuebox: save the clock for the next boot (fake-hwclock)
+
+[Service]
+Type=oneshot
+ExecStart=/sbin/fake-hwclock save
+UNIT
+put 644 etc/systemd/system/venuebox-clock-save.timer <<'UNIT'
+[Unit]
+Description=venuebox: save the clock every five minutes
+
+[Timer]
+OnBootSec=5min
+OnUnitActiveSec=5min
+
+[Install]
+WantedBy=timers.target
+UNIT
+
 # What a technician sees on the HDMI console before logging in.
 put 644 etc/issue.d/venuebox.issue <<ISSUE
 venuebox: Wi-Fi "${WIFI_SSID}", console http://${BOX_HOSTNAME}.local:3000 (or http://${BOX_ADDRESS}:3000)
