@@ -208,8 +208,36 @@ fn create_private(path: &Path, contents: &[u8]) -> Result<(), AuthError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(io_err(path))?;
+    // A technician runs the maintenance commands with sudo; the service reads the files as its
+    // own user. They belong to whoever owns the data dir, or the box could not start.
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        use std::os::unix::fs::MetadataExt;
+        let owner = fs::metadata(dir).map_err(io_err(dir))?;
+        let mine = file.metadata().map_err(io_err(path))?;
+        if (mine.uid(), mine.gid()) != (owner.uid(), owner.gid()) {
+            std::os::unix::fs::fchown(&file, Some(owner.uid()), Some(owner.gid()))
+                .map_err(io_err(path))?;
+        }
+    }
     file.write_all(contents).map_err(io_err(path))?;
     file.sync_all().map_err(io_err(path))
+}
+
+/// Writes a private file in place of `path` all at once: beside it first, then renamed over, so
+/// a power cut leaves the old contents or the new, never an empty file.
+fn replace_private(path: &Path, contents: &[u8]) -> Result<(), AuthError> {
+    let staged = path.with_extension("new");
+    let _ = fs::remove_file(&staged);
+    create_private(&staged, contents)?;
+    fs::rename(&staged, path).map_err(io_err(path))?;
+    if let Some(dir) = path.parent() {
+        // The rename itself is durable once the directory is.
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+    }
+    Ok(())
 }
 
 pub fn hash_password(password: &str) -> Result<String, AuthError> {
@@ -285,17 +313,13 @@ impl Secrets {
         let old = fs::read_to_string(&secret_path).map_err(io_err(&secret_path))?;
         let viewer_key_path = data_dir.join(VIEWER_KEY_FILE);
         if !viewer_key_path.exists() {
-            create_private(&viewer_key_path, old.trim().as_bytes())?;
+            replace_private(&viewer_key_path, old.trim().as_bytes())?;
         }
         let hex: String = random_bytes::<32>()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        // Written beside and renamed over: a power cut leaves the old secret or the new one.
-        let staged = data_dir.join(format!("{SECRET_FILE}.new"));
-        let _ = fs::remove_file(&staged);
-        create_private(&staged, hex.as_bytes())?;
-        fs::rename(&staged, &secret_path).map_err(io_err(&secret_path))
+        replace_private(&secret_path, hex.as_bytes())
     }
 
     /// The staff generation in force (0 on a box whose password was never renewed).
@@ -346,7 +370,13 @@ impl Secrets {
             .unwrap_or_default();
         let viewer_key_path = data_dir.join(VIEWER_KEY_FILE);
         let viewer_secret = match fs::read_to_string(&viewer_key_path) {
-            Ok(text) => text.trim().to_string(),
+            Ok(text) if text.trim().len() >= 32 => text.trim().to_string(),
+            Ok(_) => {
+                return Err(AuthError::Damaged {
+                    path: viewer_key_path,
+                    reason: "the secret is too short".into(),
+                })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => secret.to_string(),
             Err(e) => return Err(io_err(&viewer_key_path)(e)),
         };
@@ -642,5 +672,37 @@ mod tests {
             Secrets::load(dir.path()).unwrap().viewer_key("rosa"),
             guest_key
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_made_by_a_maintenance_command_belong_to_the_data_dirs_owner() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        Secrets::load_or_create(dir.path()).unwrap();
+        // The service's user owns the data dir; the technician runs the command with sudo. Run
+        // as root (as CI does), the dir is given away to stand for the service's user.
+        let service_user = 65534;
+        let given_away =
+            std::os::unix::fs::chown(dir.path(), Some(service_user), Some(service_user));
+        let owner = fs::metadata(dir.path()).unwrap();
+        Secrets::rotate_secret(dir.path()).unwrap();
+        Secrets::new_admin_password(dir.path()).unwrap();
+        for file in [
+            SECRET_FILE,
+            VIEWER_KEY_FILE,
+            PASSWORD_FILE,
+            STAFF_GENERATION_FILE,
+        ] {
+            let made = fs::metadata(dir.path().join(file)).unwrap();
+            assert_eq!(
+                (made.uid(), made.gid()),
+                (owner.uid(), owner.gid()),
+                "{file}"
+            );
+        }
+        if given_away.is_ok() {
+            assert_eq!(owner.uid(), service_user);
+        }
     }
 }

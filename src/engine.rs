@@ -549,10 +549,14 @@ impl Writer {
     /// The snapshot being encoded, if it is ready.
     fn take_encoded_snapshot(&mut self) -> Option<EncodedSnapshot> {
         use futures_util::FutureExt;
-        if !self.encoding.as_ref()?.is_finished() {
+        let encoding = self.encoding.as_mut()?;
+        if !encoding.is_finished() {
             return None;
         }
-        let finished = self.encoding.take()?.now_or_never()?;
+        // Polled in place: a finished task may still answer Pending (tokio's cooperative
+        // budget), and the handle is kept for the next commit then.
+        let finished = encoding.now_or_never()?;
+        self.encoding = None;
         let failure = match finished {
             Ok(Ok(encoded)) => return Some(encoded),
             Ok(Err(e)) => e.to_string(),
@@ -934,6 +938,7 @@ mod tests {
     async fn a_snapshot_is_encoded_aside_and_rides_in_a_later_commit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.redb");
+        let late_grants;
         {
             let store = Store::open(&path).unwrap();
             let (engine, task) = start(store, domain(), Arc::new(Hub::new(64)), 4096).unwrap();
@@ -970,6 +975,12 @@ mod tests {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 n += 1;
             }
+            // More after it: they are in the log only, past the snapshot.
+            for _ in 0..3 {
+                engine.execute(grant(n)).await.unwrap();
+                n += 1;
+            }
+            late_grants = n;
             drop(engine);
             task.stop().await.unwrap();
         }
@@ -979,9 +990,18 @@ mod tests {
             .unwrap()
             .expect("a snapshot was written");
         assert!(seq >= SNAPSHOT_EVERY, "covers {seq}");
-        let (restored, _, replayed) = load_state(&store, domain()).unwrap();
+        let (restored, next_seq, replayed) = load_state(&store, domain()).unwrap();
         assert!(replayed < SNAPSHOT_EVERY);
         assert_eq!(restored.predictions().balance("u0"), 201);
+        // The snapshot's seq matches what it covers: the grants after it are replayed once.
+        assert_eq!(next_seq, SNAPSHOT_EVERY + 5 + late_grants + 1);
+        for n in 0..late_grants {
+            assert_eq!(
+                restored.predictions().balance(&format!("late{n}")),
+                1,
+                "late{n}"
+            );
+        }
     }
 
     #[tokio::test]

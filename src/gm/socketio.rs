@@ -741,6 +741,16 @@ impl GmAdapter {
             self.follow_from(client, CHANNEL_ADMIN, published.seq);
         }
         self.start_delivery(&socket, &conn, membership);
+        if !socket.connected() {
+            // The station left while this identify ran: its disconnect handler found nothing to
+            // stop (or no station yet). Stop the delivery just started, and record the
+            // disconnect once this identify has let go of the station's turn.
+            self.stop_delivery(&conn);
+            tokio::spawn(
+                self.clone()
+                    .on_disconnect(socket.clone(), SioReason::TransportClose),
+            );
+        }
         Ok(reply)
     }
 
@@ -1296,6 +1306,13 @@ pub async fn run_fanout(ctx: Arc<AppContext>) {
 
 /// Writes one socket's channel queue to it until the socket closes or is cut.
 async fn deliver(socket: SocketRef, conn: Arc<Conn>, client: Arc<Client>) {
+    write_queue(&socket, &conn, &client).await;
+    // However the writer ends, the socket is not handed messages any more: the hand-off holds
+    // the socket, which holds this client.
+    client.clear_handoff();
+}
+
+async fn write_queue(socket: &SocketRef, conn: &Conn, client: &Client) {
     loop {
         let msg = match client.next() {
             Next::Send(msg) => msg,
@@ -1306,7 +1323,7 @@ async fn deliver(socket: SocketRef, conn: Arc<Conn>, client: Arc<Client>) {
             Next::Close(..) => {
                 tracing::warn!(station = ?conn.station(), "station cannot keep up; disconnecting it");
                 *lock(&conn.close_reason) = Some(DisconnectReason::Error);
-                let _ = socket.disconnect();
+                let _ = socket.clone().disconnect();
                 break;
             }
         };
@@ -1315,7 +1332,7 @@ async fn deliver(socket: SocketRef, conn: Arc<Conn>, client: Arc<Client>) {
             // delivered sequence when it reconnects.
             tracing::warn!(station = ?conn.station(), "station socket is full; disconnecting it");
             *lock(&conn.close_reason) = Some(DisconnectReason::Error);
-            let _ = socket.disconnect();
+            let _ = socket.clone().disconnect();
             break;
         }
         client.delivered(&msg);

@@ -397,7 +397,10 @@ impl Client {
 
     /// Stops handing messages off (the connection is going away: the handoff may hold it).
     pub fn clear_handoff(&self) {
-        lock(&self.outbox).handoff = None;
+        let handoff = lock(&self.outbox).handoff.take();
+        // Dropped with the lock released: it may hold the last reference to a connection
+        // whose teardown comes back here.
+        drop(handoff);
     }
 
     /// The message as this client's wire frames it.
@@ -452,6 +455,8 @@ impl Client {
         if !backlog && outbox.queue.is_empty() && !outbox.writer_busy {
             if let Some(handoff) = &outbox.handoff {
                 if !self.is_news(&msg) {
+                    // Counted as the queued path counts it: the resume point moves past it.
+                    self.delivered(&msg);
                     return true;
                 }
                 if handoff.hand(&msg) {
@@ -487,7 +492,10 @@ impl Client {
         outbox.bytes = 0;
         outbox.backlog_messages = 0;
         outbox.backlog_bytes = 0;
+        // A cut client is handed nothing more; the connection is let go outside the lock.
+        let handoff = outbox.handoff.take();
         drop(outbox);
+        drop(handoff);
         self.ready.notify_one();
     }
 
@@ -1164,6 +1172,11 @@ mod tests {
             _ => panic!("the client is cut"),
         }
         assert!(!client.push(event(45)), "a cut client takes nothing more");
+        assert_eq!(
+            Arc::strong_count(&recorder),
+            1,
+            "a cut client lets its connection go"
+        );
     }
 
     #[test]
@@ -1174,6 +1187,7 @@ mod tests {
         channels.publish(event(43));
         assert_eq!(*lock(&recorder.handed), vec![42]);
         assert_eq!(drain(&client), vec![43]);
+        assert_eq!(Arc::strong_count(&recorder), 1, "the connection is let go");
     }
 
     #[test]
