@@ -402,3 +402,73 @@ fn a_cycle_is_found_when_there_is_one() {
             .collect()
     );
 }
+
+/// The modules that read the wall clock, and the absolute time each reads it for. Everything
+/// else that waits or measures (timeouts, rate limits, heartbeats, grace periods, the reset
+/// button) runs on the monotonic clock, so a wall clock set back to 1970 after a power cut, or
+/// jumping forward when staff set it, changes none of it.
+const WALL_CLOCK_READERS: [(&str, &str); 11] = [
+    (
+        "engine",
+        "the time stamped on each command, which the log keeps",
+    ),
+    (
+        "auth",
+        "a token's iat and exp, which a token carries as wall times",
+    ),
+    ("wire::time", "the timestamps the contracts put on the wire"),
+    (
+        "wire::channels",
+        "the envelope's timestamp; the stream epoch's fallback seed",
+    ),
+    ("gm::routes", "serverTime in GET /api/state"),
+    ("gm::socketio", "serverTime in the heartbeat's answer"),
+    ("gm::tv", "a video's time left, from its wall-clock start"),
+    (
+        "predictions::routes",
+        "closesAt from closesInSecs; serverTime; a notice's time",
+    ),
+    (
+        "predictions::deadlines",
+        "closesAt, an absolute time set by staff",
+    ),
+    (
+        "sports::routes",
+        "an announcement's expiry, an absolute time",
+    ),
+    (
+        "sports::stream",
+        "an announcement's expiry; the pong's timestamp",
+    ),
+];
+
+#[test]
+fn only_the_listed_modules_read_the_wall_clock() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut readers = BTreeSet::new();
+    for (module, path) in modules(&src) {
+        let code = code_of(&std::fs::read_to_string(&path).unwrap());
+        if ["SystemTime::now", "wall_clock_ms(", "iso_now("]
+            .iter()
+            .any(|read| code.contains(read))
+        {
+            readers.insert(module);
+        }
+    }
+    let listed: BTreeSet<String> = WALL_CLOCK_READERS
+        .iter()
+        .map(|(module, _)| module.to_string())
+        .collect();
+    let unlisted: Vec<&String> = readers.difference(&listed).collect();
+    assert!(
+        unlisted.is_empty(),
+        "{unlisted:?} read the wall clock: durations belong on the monotonic clock \
+         (std::time::Instant, tokio::time); an absolute time a contract carries is listed in \
+         WALL_CLOCK_READERS with what it is for"
+    );
+    let stale: Vec<&String> = listed.difference(&readers).collect();
+    assert!(
+        stale.is_empty(),
+        "{stale:?} no longer read the wall clock: drop them from the list"
+    );
+}
