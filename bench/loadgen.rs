@@ -296,39 +296,37 @@ async fn start_peer() -> Server {
             .exists(),
         "bench/peer-node has no node_modules: run `npm ci` there (tests/run.sh does)"
     );
-    let mut child = Command::new("node")
-        .arg(&script)
+    let mut node = Command::new("node");
+    node.arg(&script)
         .args(["--port", "0", "--data"])
-        .arg(dir.join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node starts (install Node.js)");
-    let url = read_listening(&mut child).await;
-    Server {
-        name: "node-peer",
-        url,
-        child,
-        dir,
-        admin_token: "admin-bench".into(),
-        gm_token: Box::new(|station| format!("gm-{station}")),
-        viewer_token: None,
-    }
+        .arg(dir.join("data"));
+    start_reference("node-peer", node, dir, "node starts (install Node.js)").await
 }
 
 async fn start_floor() -> Server {
     let dir = tempfile::tempdir().expect("temp dir").keep();
-    let mut child = Command::new(floor_binary())
-        .args(["--listen", "127.0.0.1:0"])
+    let mut floor = Command::new(floor_binary());
+    floor.args(["--listen", "127.0.0.1:0"]);
+    start_reference("floor", floor, dir, "the floor starts").await
+}
+
+/// Starts a server the box is compared with (the Node peer, the floor). Neither checks token
+/// signatures: a token starting with `admin` is staff's, anything else a station's.
+async fn start_reference(
+    name: &'static str,
+    mut command: Command,
+    dir: PathBuf,
+    starts: &str,
+) -> Server {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("the floor starts");
+        .expect(starts);
     let url = read_listening(&mut child).await;
     Server {
-        name: "floor",
+        name,
         url,
         child,
         dir,
