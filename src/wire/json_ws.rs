@@ -1,6 +1,7 @@
 //! The JSON-over-WebSocket connection every plain WebSocket contract shares (`/realtime`,
 //! `/ws/stream`): a writer that drains the client's queue in the channel layer, and a reader
-//! that enforces what every such socket needs whatever it speaks — the frame limit (1009), a
+//! that enforces what every such socket needs whatever it speaks — the frame limit (1009), frames
+//! the protocol forbids (1002) or text that is not UTF-8 (1007) named in the close, a
 //! command budget, pings answered within an interval (4000), and the token's expiry (4001).
 //! The contract only says what a text frame means.
 
@@ -18,6 +19,11 @@ use super::ratelimit::RateLimit;
 pub const CLOSE_NO_PONG: u16 = 4000;
 /// Close code when the client's token expires while connected.
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+/// Close code for a frame the WebSocket protocol forbids (unmasked, a reserved opcode or bit, a
+/// fragmented or oversized control frame, a continuation with nothing to continue).
+pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+/// Close code for a text frame that is not UTF-8.
+pub const CLOSE_NOT_UTF8: u16 = 1007;
 /// Close code for a frame over the limit (the WebSocket "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code when the box restarts (the WebSocket "service restart").
@@ -166,9 +172,8 @@ async fn read_loop<F, Fut>(
                 let frame = match frame {
                     Some(Ok(frame)) => frame,
                     Some(Err(e)) => {
-                        if is_oversized(e) {
-                            let reason = format!("frame over {} bytes", limits.max_frame_bytes);
-                            client.cut(CLOSE_TOO_BIG, &reason);
+                        if let Some((code, reason)) = close_for_read_error(e, &limits) {
+                            client.cut(code, &reason);
                         }
                         break;
                     }
@@ -221,12 +226,33 @@ async fn read_loop<F, Fut>(
     }
 }
 
-/// Whether a read failed because the client sent a frame over the limit (then it is told so
-/// with 1009, rather than a plain close that looks like the box going away).
-fn is_oversized(error: axum::Error) -> bool {
+/// The RFC 6455 close code (and its reason) for a frame the client got wrong, so a broken or
+/// hostile device learns what it did instead of seeing the box go away: 1009 for a frame over the
+/// limit (the length is checked before any of it is read), 1007 for text that is not UTF-8, 1002
+/// for a frame the protocol forbids. `None` when the connection itself failed: nobody is left to
+/// tell.
+fn close_for_read_error(error: axum::Error, limits: &Limits) -> Option<(u16, String)> {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
     use tokio_tungstenite::tungstenite::Error;
-    matches!(
-        error.into_inner().downcast::<Error>().map(|e| *e),
-        Ok(Error::Capacity(_))
-    )
+    let error = *error.into_inner().downcast::<Error>().ok()?;
+    match error {
+        Error::Capacity(_) => Some((
+            CLOSE_TOO_BIG,
+            format!("frame over {} bytes", limits.max_frame_bytes),
+        )),
+        Error::Utf8(_) => Some((CLOSE_NOT_UTF8, "text frame is not UTF-8".to_owned())),
+        Error::Protocol(
+            violation @ (ProtocolError::NonZeroReservedBits
+            | ProtocolError::UnmaskedFrameFromClient
+            | ProtocolError::FragmentedControlFrame
+            | ProtocolError::ControlFrameTooBig
+            | ProtocolError::UnknownControlFrameType(_)
+            | ProtocolError::UnknownDataFrameType(_)
+            | ProtocolError::UnexpectedContinueFrame
+            | ProtocolError::ExpectedFragment(_)
+            | ProtocolError::InvalidOpcode(_)
+            | ProtocolError::InvalidCloseSequence),
+        ) => Some((CLOSE_PROTOCOL_ERROR, violation.to_string())),
+        _ => None,
+    }
 }
