@@ -8,6 +8,9 @@
 //! Invariant: no reply leaves before the commit that holds its events returned. If the commit
 //! fails, every command of the batch that changed something gets [`EngineError::Storage`], and
 //! the state is rebuilt from the log, so nothing unacknowledged is half applied.
+//!
+//! A command sent inside [`acting_as`] is done by someone the staff's trail names: when it
+//! changes anything, an [`AuditEntry`] joins its events in the same commit.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,8 +19,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::domain::{
-    order_for_first_write_wins, Command, Contract, Domain, DomainError, Event, Millis, Outcome,
-    Views,
+    order_for_first_write_wins, Actor, AuditEntry, Command, Contract, Domain, DomainError, Event,
+    Millis, Outcome, Views,
 };
 use crate::hub::Hub;
 use crate::store::{EncodedSnapshot, Store, StoreError};
@@ -135,6 +138,24 @@ pub struct Published {
 struct Request {
     command: Command,
     reply: oneshot::Sender<Result<Outcome, EngineError>>,
+    /// Who the staff's trail names for it, if anyone.
+    actor: Option<Actor>,
+}
+
+tokio::task_local! {
+    static ACTING: Actor;
+}
+
+/// Runs `work` with every command it sends to the engine done by `actor`: what they change is
+/// logged in the staff's trail with who, when and from where. The HTTP layer wraps a staff
+/// request in it, so a contract's routes need not remember to.
+pub async fn acting_as<F: std::future::Future>(actor: Actor, work: F) -> F::Output {
+    ACTING.scope(actor, work).await
+}
+
+/// The actor [`acting_as`] set for the running task, to carry it into work spawned from it.
+pub fn current_actor() -> Option<Actor> {
+    ACTING.try_with(Clone::clone).ok()
 }
 
 /// Cloneable handle the adapters use.
@@ -153,8 +174,13 @@ impl EngineHandle {
     /// Runs `command` and waits until its effects are durable.
     pub async fn execute(&self, command: Command) -> Result<Outcome, EngineError> {
         let (reply, answer) = oneshot::channel();
+        let actor = current_actor();
         self.requests
-            .send(Request { command, reply })
+            .send(Request {
+                command,
+                reply,
+                actor,
+            })
             .await
             .map_err(|_| EngineError::Stopped)?;
         answer.await.map_err(|_| EngineError::Stopped)?
@@ -206,6 +232,26 @@ impl EngineHandle {
             .await
             .map_err(|_| StoreError::Closed)?
             .map(Some)
+    }
+}
+
+impl EngineHandle {
+    /// The staff's trail, newest first: at most `limit` entries logged before `before`, read
+    /// off the async threads in turn with the resumes' reads.
+    pub async fn read_audit(
+        &self,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, AuditEntry)>, StoreError> {
+        let _permit = self
+            .log_reads
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.read_audit(before, limit))
+            .await
+            .map_err(|_| StoreError::Closed)?
     }
 }
 
@@ -426,13 +472,17 @@ impl Writer {
             match self.domain.execute(&request.command, now) {
                 Ok((outcome, new_events)) => {
                     let changed = !new_events.is_empty();
+                    if let Some(actor) = request.actor.as_ref().filter(|_| changed) {
+                        let kinds = new_events.iter().map(Event::kind);
+                        events.push(Event::Audit(AuditEntry::new(actor, now, kinds)));
+                    }
                     events.extend(new_events);
                     replies.push((request.reply, Ok(outcome), changed));
                 }
                 Err(e) => replies.push((request.reply, Err(EngineError::from(e)), false)),
             }
         }
-        let mut changed: Vec<Contract> = events.iter().map(Event::contract).collect();
+        let mut changed: Vec<Contract> = events.iter().filter_map(Event::contract).collect();
         changed.sort_by_key(|c| c.tag());
         changed.dedup();
         let commit = (!events.is_empty()).then(|| {
@@ -705,6 +755,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn what_an_actor_changes_is_in_the_trail_with_who_and_where_and_nothing_else_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let tokens: Vec<String> = domain().catalog().tokens().map(|t| t.id.clone()).collect();
+        let staff = Actor {
+            role: "admin".into(),
+            who: "admin".into(),
+            since: Some(1_700_000_000),
+            address: Some("10.42.0.7".into()),
+        };
+        {
+            let store = Store::open(&path).unwrap();
+            let (engine, task) = start(store, domain(), Arc::new(Hub::new(64)), 64).unwrap();
+            acting_as(staff.clone(), engine.execute(create_session()))
+                .await
+                .unwrap();
+            // Not staff: no entry.
+            engine.execute(scan(&tokens[0], "c0")).await.unwrap();
+            // Staff, but changing nothing (a resend of a logged scan): not in it either.
+            acting_as(staff.clone(), engine.execute(scan(&tokens[0], "c0")))
+                .await
+                .unwrap();
+            drop(engine);
+            task.stop().await.unwrap();
+        }
+        // Durable: read back after a restart.
+        let store = Store::open(&path).unwrap();
+        let trail = store.read_audit(u64::MAX, 10).unwrap();
+        assert_eq!(trail.len(), 1, "{trail:?}");
+        let (seq, entry) = &trail[0];
+        assert_eq!(entry.who, "admin");
+        assert_eq!(entry.address, staff.address);
+        assert_eq!(entry.since, staff.since);
+        assert!(entry.did.iter().any(|d| d == "SessionCreated"), "{entry:?}");
+        // The entry is logged beside the events it accounts for.
+        let logged = store.read_from(*seq, 2).unwrap();
+        assert!(matches!(logged[0].1, Event::Audit(_)));
+        assert_eq!(logged[1].1.kind(), "SessionCreated");
+        assert!(store.read_audit(*seq, 10).unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn stopping_commits_what_is_queued_and_closes_the_database_while_handles_live() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.redb");
@@ -717,7 +809,11 @@ mod tests {
         let command = scan(&tokens[0], "queued");
         engine
             .requests
-            .send(Request { command, reply })
+            .send(Request {
+                command,
+                reply,
+                actor: None,
+            })
             .await
             .unwrap();
         task.stop().await.unwrap();

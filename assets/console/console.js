@@ -274,6 +274,28 @@ function renderPresence(presence) {
     : [el('li', 'Nobody is subscribed.')]));
 }
 
+/** How the trail names who acted: the button, a station, or staff with their login time. */
+function actorOf(entry) {
+  if (entry.role === 'button') return 'the reset button';
+  if (entry.role === 'admin') return entry.loggedInAt ? `staff (logged in ${clock(entry.loggedInAt)})` : 'staff';
+  return `${entry.who} (${entry.role})`;
+}
+
+/** Event names as words: "SessionReset" → "session reset". */
+const words = (name) => name.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+
+/** The log sequence the trail was last read at: it is read again only when the log grew. */
+let auditReadAt = -1;
+async function refreshAudit(seq) {
+  if (seq === auditReadAt) return;
+  const { entries } = await api('GET', '/api/audit?limit=20');
+  auditReadAt = seq;
+  const labels = columnsOf($('audit'));
+  $('audit').replaceChildren(...(entries.length
+    ? entries.map((e) => row([clock(e.at), actorOf(e), e.address ?? 'the box', e.did.map(words).join(', ')], labels))
+    : [row(['', 'Nothing yet tonight.', '', ''], labels)]));
+}
+
 /** Viewers who joined with a name starting with `text`. */
 async function viewersNamed(text) {
   try {
@@ -324,6 +346,7 @@ async function refresh() {
     renderPredictions(predictions);
     renderPresence(presence);
     renderHistory(sessions);
+    await refreshAudit(state.lastEventSeq);
     document.body.dataset.seq = String(state.lastEventSeq);
     lastAnswerAt = Date.now();
     renderFreshness(true);

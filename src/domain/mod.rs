@@ -12,12 +12,14 @@
 //! is stored under its contract's [`Contract::tag`], so adding a contract never moves the
 //! records of another.
 
+pub mod audit;
 pub mod basics;
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use audit::{Actor, AuditEntry};
 pub use basics::{ErrorKind, Millis};
 
 use crate::drafts::domain::{
@@ -79,6 +81,9 @@ impl Contract {
         Contract::ALL.into_iter().find(|c| c.tag() == tag)
     }
 }
+
+/// The log tag of the staff's trail ([`Event::Audit`]), after the contracts' tags.
+pub const AUDIT_TAG: u8 = 6;
 
 /// Everything that can ask the box's state to change.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,17 +148,26 @@ pub enum Event {
     Tournaments(TournamentEvent),
     Drafts(DraftEvent),
     Sports(SportsEvent),
+    /// Staff did something: logged with the events it caused, belonging to no contract.
+    Audit(AuditEntry),
 }
 
 impl Event {
-    pub fn contract(&self) -> Contract {
+    /// The contract whose state the event changes; `None` for the staff's trail.
+    pub fn contract(&self) -> Option<Contract> {
         match self {
-            Event::Gm(_) => Contract::Gm,
-            Event::Predictions(_) => Contract::Predictions,
-            Event::Tournaments(_) => Contract::Tournaments,
-            Event::Drafts(_) => Contract::Drafts,
-            Event::Sports(_) => Contract::Sports,
+            Event::Gm(_) => Some(Contract::Gm),
+            Event::Predictions(_) => Some(Contract::Predictions),
+            Event::Tournaments(_) => Some(Contract::Tournaments),
+            Event::Drafts(_) => Some(Contract::Drafts),
+            Event::Sports(_) => Some(Contract::Sports),
+            Event::Audit(_) => None,
         }
+    }
+
+    /// The tag its record is stored under.
+    pub fn tag(&self) -> u8 {
+        self.contract().map_or(AUDIT_TAG, Contract::tag)
     }
 
     /// The event's name, as `venuebox check` counts records.
@@ -164,6 +178,7 @@ impl Event {
             Event::Tournaments(event) => event.kind(),
             Event::Drafts(event) => event.kind(),
             Event::Sports(event) => event.kind(),
+            Event::Audit(_) => "StaffAction",
         }
     }
 
@@ -175,18 +190,24 @@ impl Event {
             Event::Tournaments(event) => postcard::to_allocvec(event),
             Event::Drafts(event) => postcard::to_allocvec(event),
             Event::Sports(event) => postcard::to_allocvec(event),
+            Event::Audit(entry) => postcard::to_allocvec(entry),
         }
     }
 
-    /// Reads a record body written by [`Event::encode_body`] for `contract`.
-    pub fn decode_body(contract: Contract, body: &[u8]) -> Result<Event, postcard::Error> {
-        Ok(match contract {
-            Contract::Gm => Event::Gm(postcard::from_bytes(body)?),
-            Contract::Predictions => Event::Predictions(postcard::from_bytes(body)?),
-            Contract::Tournaments => Event::Tournaments(postcard::from_bytes(body)?),
-            Contract::Drafts => Event::Drafts(postcard::from_bytes(body)?),
-            Contract::Sports => Event::Sports(postcard::from_bytes(body)?),
-        })
+    /// Reads a record body written by [`Event::encode_body`] under `tag`; `None` for a tag this
+    /// build does not know.
+    pub fn decode_body(tag: u8, body: &[u8]) -> Option<Result<Event, postcard::Error>> {
+        if tag == AUDIT_TAG {
+            return Some(postcard::from_bytes(body).map(Event::Audit));
+        }
+        let decoded = match Contract::from_tag(tag)? {
+            Contract::Gm => postcard::from_bytes(body).map(Event::Gm),
+            Contract::Predictions => postcard::from_bytes(body).map(Event::Predictions),
+            Contract::Tournaments => postcard::from_bytes(body).map(Event::Tournaments),
+            Contract::Drafts => postcard::from_bytes(body).map(Event::Drafts),
+            Contract::Sports => postcard::from_bytes(body).map(Event::Sports),
+        };
+        Some(decoded)
     }
 }
 
@@ -208,6 +229,7 @@ impl Serialize for Event {
             Event::Sports(event) => {
                 serializer.serialize_newtype_variant("Event", 4, "Sports", event)
             }
+            Event::Audit(entry) => serializer.serialize_newtype_variant("Event", 5, "Audit", entry),
         }
     }
 }
@@ -532,6 +554,8 @@ impl Domain {
             Event::Tournaments(event) => self.tournaments.apply(event),
             Event::Drafts(event) => self.drafts.apply(event),
             Event::Sports(event) => self.sports.apply(event),
+            // The trail is read from the log itself (`GET /api/audit`); no state holds it.
+            Event::Audit(_) => {}
         }
     }
 }

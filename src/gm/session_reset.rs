@@ -7,8 +7,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::domain::{GmCommand, GmError, ResetSource};
-use crate::domain::{DomainError, Outcome};
-use crate::engine::{EngineError, EngineHandle};
+use crate::domain::{Actor, DomainError, Outcome};
+use crate::engine::{acting_as, EngineError, EngineHandle};
 use crate::hardware::rig::HardwareControl;
 
 /// Archives the current session and starts a fresh one; the LEDs confirm it.
@@ -32,8 +32,16 @@ pub async fn run_button_resets(
     hardware: Arc<HardwareControl>,
     mut requests: mpsc::Receiver<()>,
 ) {
+    // The button is on the box: the trail names it, with no address.
+    let button = Actor {
+        role: "button".into(),
+        who: "reset button".into(),
+        since: None,
+        address: None,
+    };
     while requests.recv().await.is_some() {
-        match reset_session(&engine, &hardware, ResetSource::Button).await {
+        let reset = reset_session(&engine, &hardware, ResetSource::Button);
+        match acting_as(button.clone(), reset).await {
             Ok(_) => {}
             Err(EngineError::Domain(DomainError::Gm(GmError::NoSession))) => {
                 tracing::info!("reset button: no session is running; nothing to reset");

@@ -44,7 +44,8 @@ use super::domain::{
 use super::json::{self, envelope};
 use crate::auth::{Claims, Role};
 use crate::config::StationAuth;
-use crate::domain::Event;
+use crate::domain::{Actor, Event};
+use crate::engine::acting_as;
 use crate::hub::{HubBody, HubMessage};
 use crate::wire::channels::{
     ChannelMessage, Class, Client, Framing, Handoff, Membership, Next, Subscribed,
@@ -221,6 +222,25 @@ impl Conn {
         lock(&self.claims)
             .as_ref()
             .is_some_and(|c| c.role == Role::Admin)
+    }
+
+    /// Who the staff's trail names for what this socket does, from its token and address.
+    fn actor(&self) -> Option<Actor> {
+        let claims = lock(&self.claims).clone()?;
+        Some(Actor {
+            role: claims.role.to_string(),
+            who: claims.sub,
+            since: Some(claims.iat),
+            address: self.ip.clone(),
+        })
+    }
+}
+
+/// Runs `work` as `actor` when there is one (see [`acting_as`]).
+async fn as_actor<F: std::future::Future>(actor: Option<Actor>, work: F) -> F::Output {
+    match actor {
+        Some(actor) => acting_as(actor, work).await,
+        None => work.await,
     }
 }
 
@@ -436,11 +456,8 @@ fn conn_of(socket: &SocketRef) -> Option<Arc<Conn>> {
 impl GmAdapter {
     /// Sets up a new socket: its state, its token, its handlers. Runs as connect middleware.
     fn prepare(self: Arc<Self>, socket: SocketRef, auth: Value) {
-        let ip = socket
-            .req_parts()
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip().to_string());
+        let ip =
+            crate::wire::extract::peer_ip(&socket.req_parts().extensions).map(|ip| ip.to_string());
         let conn = Arc::new(Conn {
             claims: Mutex::new(None),
             station: Mutex::new(None),
@@ -1036,7 +1053,7 @@ impl GmAdapter {
         Self::require_admin(&conn)?;
         let body = serde_json::from_value(data)
             .map_err(|e| WireError::new(ErrorCode::InvalidData, e.to_string()))?;
-        super::routes::control_video(&self.ctx, body).await
+        as_actor(conn.actor(), super::routes::control_video(&self.ctx, body)).await
     }
 
     /// Admin console: `session:reset`, what the reset button does.
@@ -1049,12 +1066,12 @@ impl GmAdapter {
         conn.require_live_token()?;
         Self::require_admin(&conn)?;
         let ctx = &self.ctx;
-        let outcome = super::session_reset::reset_session(
+        let reset = super::session_reset::reset_session(
             &ctx.engine,
             &ctx.hardware_control,
             ResetSource::AdminApi,
-        )
-        .await?;
+        );
+        let outcome = as_actor(conn.actor(), reset).await?;
         match GmOutcome::try_from(outcome) {
             Ok(GmOutcome::Session(session)) => Ok(json!({
                 "success": true,

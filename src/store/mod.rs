@@ -5,7 +5,8 @@
 //! The engine hands it a whole batch at once: one fsync serves every command in the batch.
 //!
 //! Records are `[version byte][contract tag][postcard of that contract's event]` (version 2;
-//! [`crate::domain::Contract::tag`]). The version byte lets a later release read logs written by
+//! [`crate::domain::Contract::tag`]; tag [`crate::domain::AUDIT_TAG`] holds the staff's trail,
+//! indexed in the `audit` table). The version byte lets a later release read logs written by
 //! an earlier one: version 1 records (`[1][postcard of the event enum of that build]`, written
 //! before each contract had its own folder) are converted as they are read ([`v1`]); nothing
 //! rewrites them on disk.
@@ -24,7 +25,7 @@ use redb::{
     TableDefinition,
 };
 
-use crate::domain::{Contract, DomainSnapshot, Event};
+use crate::domain::{AuditEntry, DomainSnapshot, Event};
 use faults::{FaultPlan, FaultyBackend};
 
 /// Global sequence number → encoded event.
@@ -34,6 +35,9 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Last sequence number a snapshot covers → `[version byte][postcard of DomainSnapshot]`.
 /// Only the newest is kept; it is a cache of the log, which stays the truth.
 const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
+/// The sequence numbers of the staff's trail ([`Event::Audit`]) in the log, so the trail is read
+/// without walking a night of scans.
+const AUDIT: TableDefinition<u64, ()> = TableDefinition::new("audit");
 /// Scratch space of [`Store::probe_write`]; empty between probes.
 const PROBE: TableDefinition<u64, &[u8]> = TableDefinition::new("probe");
 /// How much the write probe commits: more than a busy batch, so a card that takes it can take
@@ -94,7 +98,7 @@ impl std::fmt::Debug for Store {
 }
 
 pub fn encode(event: &Event) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = vec![RECORD_VERSION, event.contract().tag()];
+    let mut bytes = vec![RECORD_VERSION, event.tag()];
     bytes.extend(event.encode_body()?);
     Ok(bytes)
 }
@@ -134,9 +138,9 @@ pub fn decode(seq: u64, bytes: &[u8]) -> Result<Event, StoreError> {
             let (&tag, body) = tagged
                 .split_first()
                 .ok_or_else(|| failed("record without a contract tag".into()))?;
-            let contract = Contract::from_tag(tag)
-                .ok_or_else(|| failed(format!("contract tag {tag} is unknown to this build")))?;
-            Event::decode_body(contract, body).map_err(|e| failed(e.to_string()))
+            Event::decode_body(tag, body)
+                .ok_or_else(|| failed(format!("contract tag {tag} is unknown to this build")))?
+                .map_err(|e| failed(e.to_string()))
         }
         Some((&v1::VERSION, body)) => v1::decode(body).map_err(|e| failed(e.to_string())),
         Some((version, _)) => Err(StoreError::Decode {
@@ -323,6 +327,7 @@ impl Store {
                 }
                 tx.open_table(LOG).map_err(db)?;
                 tx.open_table(SNAPSHOTS).map_err(db)?;
+                tx.open_table(AUDIT).map_err(db)?;
             }
             tx.commit().map_err(db)?;
             Ok(())
@@ -360,6 +365,16 @@ impl Store {
                 let mut log = tx.open_table(LOG).map_err(db)?;
                 for (seq, bytes) in (first_seq..).zip(&encoded) {
                     log.insert(seq, bytes.as_slice()).map_err(db)?;
+                }
+                let audited = (first_seq..)
+                    .zip(events)
+                    .filter(|(_, e)| e.contract().is_none());
+                let mut audited = audited.map(|(seq, _)| seq).peekable();
+                if audited.peek().is_some() {
+                    let mut index = tx.open_table(AUDIT).map_err(db)?;
+                    for seq in audited {
+                        index.insert(seq, ()).map_err(db)?;
+                    }
                 }
                 if let Some(snapshot) = snapshot {
                     snapshot.replace_older(&tx)?;
@@ -464,12 +479,35 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// The staff's trail, newest first: at most `limit` entries logged before `before`.
+    pub fn read_audit(
+        &self,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, AuditEntry)>, StoreError> {
+        let tx = self.with_db(|database| database.begin_read().map_err(db))?;
+        let index = tx.open_table(AUDIT).map_err(db)?;
+        let log = tx.open_table(LOG).map_err(db)?;
+        let mut out = Vec::new();
+        for entry in index.range(..before).map_err(db)?.rev().take(limit) {
+            let seq = entry.map_err(db)?.0.value();
+            let Some(bytes) = log.get(seq).map_err(db)? else {
+                continue;
+            };
+            if let Event::Audit(audit) = decode(seq, bytes.value())? {
+                out.push((seq, audit));
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::sample_event as sample;
+    use crate::domain::Contract;
 
     #[test]
     fn appended_events_replay_in_order_after_reopen() {

@@ -311,7 +311,12 @@ async fn start_draw(
 ) -> Result<(StatusCode, Json<Value>), WireError> {
     let round =
         round_outcome(run(&ctx.engine, TournamentCommand::StartDraw { round_id: id }).await?)?;
-    tokio::spawn(run_draw_job(ctx.engine.clone(), id));
+    // The job records the draw for whoever started it: the staff's trail follows it.
+    let job = run_draw_job(ctx.engine.clone(), id);
+    match crate::engine::current_actor() {
+        Some(actor) => tokio::spawn(crate::engine::acting_as(actor, job)),
+        None => tokio::spawn(job),
+    };
     Ok((StatusCode::ACCEPTED, Json(round_json(&round, true))))
 }
 

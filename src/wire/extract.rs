@@ -102,15 +102,19 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip());
+        let peer = peer_ip(&parts.extensions);
         // A router served without connection info (none in the box) counts as one client.
         Ok(ClientAddr(peer.unwrap_or(std::net::IpAddr::V4(
             std::net::Ipv4Addr::UNSPECIFIED,
         ))))
     }
+}
+
+/// The address a request or a socket's handshake came from, as both ports record it.
+pub fn peer_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
 }
 
 /// The token of `Authorization: Bearer …` (the scheme in any case, as HTTP has it), the one

@@ -27,12 +27,17 @@ pub fn router(ctx: Arc<AppContext>, contract_routes: Router<Arc<AppContext>>) ->
         .route("/ca.crt", get(ca_certificate))
         .route("/api/admin/auth", post(admin_login))
         .merge(contract_routes)
+        .merge(super::audit::router())
         .merge(super::hardware::router())
         .merge(super::console::router())
         .merge(super::pages::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            super::audit::staff_scope,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             super::cors::cors,

@@ -1,5 +1,6 @@
 //! The wire machinery every contract's adapters share; it knows no contract.
 //!
+//! - [`audit`]: staff requests run as their actor; `GET /api/audit` reads the staff's trail.
 //! - [`http`]: the box's router (health, the local CA, staff login) with every contract's routes.
 //! - [`cors`]: which other origins' pages may call the HTTP API.
 //! - [`extract`]: what handlers take from a request (JSON body, caller's token, address).
@@ -14,6 +15,7 @@
 //!
 //! [`AppContext`] is what every adapter is handed: the engine, secrets, settings, channels.
 
+pub mod audit;
 pub mod channels;
 pub mod console;
 pub mod cors;

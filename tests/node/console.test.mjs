@@ -116,6 +116,11 @@ describe('the staff console', () => {
     assert.equal(await page.getAttribute('#history li', 'data-session-id'), before);
     const state = (await box.http('GET', '/api/state')).json;
     assert.equal(state.scores.every((s) => s.score === 0), true, 'a fresh game');
+    // The staff actions list what this console did, and the button, newest first.
+    const audit = await textOf('#audit', /the reset button/);
+    assert.match(audit, /the reset button\s*the box\s*session reset/);
+    assert.match(audit, /staff \(logged in [\d:]+\)\s*127\.0\.0\.1\s*session paused/);
+    assert.match(audit, /session created/);
   });
 
   it('plays and stops a token video, and reports a refused action', async () => {

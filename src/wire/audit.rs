@@ -1,0 +1,98 @@
+//! The staff's trail over HTTP: every request made with an admin token runs as that actor (so
+//! whatever it changes is logged with who, when and from where), and `GET /api/audit` reads the
+//! trail back for the console.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::errors::{ErrorCode, WireError};
+use super::extract::{bearer_token, peer_ip, Admin, Params};
+use super::time::iso;
+use super::AppContext;
+use crate::auth::Role;
+use crate::domain::Actor;
+use crate::engine::acting_as;
+
+type Ctx = State<Arc<AppContext>>;
+
+/// Entries one request reads at most.
+const MAX_PAGE: usize = 200;
+
+pub fn router() -> Router<Arc<AppContext>> {
+    Router::new().route("/api/audit", get(trail))
+}
+
+/// Middleware: a request carrying a valid admin token runs as that member of staff. Any other
+/// request (no token, a guest's, a bad one) runs as it came; the route itself refuses what it
+/// must.
+pub async fn staff_scope(State(ctx): Ctx, request: Request, next: Next) -> Response {
+    let staff = bearer_token(request.headers())
+        .and_then(|token| ctx.secrets.verify(token).ok())
+        .filter(|claims| claims.role == Role::Admin);
+    let Some(claims) = staff else {
+        return next.run(request).await;
+    };
+    let address = peer_ip(request.extensions()).map(|ip| ip.to_string());
+    let actor = Actor {
+        role: claims.role.to_string(),
+        who: claims.sub,
+        since: Some(claims.iat),
+        address,
+    };
+    acting_as(actor, next.run(request)).await
+}
+
+#[derive(Deserialize)]
+struct Page {
+    /// Entries logged before this sequence number (the previous page's `next`).
+    before: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/audit?before=&limit=`: the newest entries first, and where the next page starts.
+async fn trail(
+    State(ctx): Ctx,
+    _admin: Admin,
+    Params(page): Params<Page>,
+) -> Result<Json<Value>, WireError> {
+    let limit = page.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(WireError::new(
+            ErrorCode::InvalidData,
+            format!("limit is 1 to {MAX_PAGE}"),
+        ));
+    }
+    let before = page.before.unwrap_or(u64::MAX);
+    let entries = ctx.engine.read_audit(before, limit).await.map_err(|e| {
+        WireError::new(
+            ErrorCode::ServerError,
+            format!("the trail could not be read: {e}"),
+        )
+    })?;
+    let next = (entries.len() == limit)
+        .then(|| entries.last().map(|(seq, _)| *seq))
+        .flatten();
+    let entries: Vec<Value> = entries
+        .into_iter()
+        .map(|(seq, entry)| {
+            json!({
+                "seq": seq,
+                "at": iso(entry.at),
+                "role": entry.role,
+                "who": entry.who,
+                "loggedInAt": entry.since.map(|s| iso(s.saturating_mul(1000))),
+                "address": entry.address,
+                "did": entry.did,
+                "events": entry.events,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "entries": entries, "next": next })))
+}
