@@ -2,7 +2,7 @@
 # The whole test suite (the README's test command). On a fresh machine it first installs what
 # the tests need, idempotently: Debian packages (Node.js and npm, mpv and ffmpeg, the aarch64
 # cross linker and libc, qemu-user, shellcheck, Chromium for the console), the rustup aarch64
-# target, cargo-deb, and the npm test clients (socket.io-client, ws, playwright-core). Then the
+# target, cargo-deb and cargo-deny, and the npm test clients (socket.io-client, ws, playwright-core). Then the
 # Rust tests, the end-to-end tests (the console in headless Chromium among them), and the
 # Raspberry Pi side (tests/pi.sh: aarch64 build and tests under qemu, .deb, systemd unit,
 # SD-image stage).
@@ -37,6 +37,13 @@ fi
 if ! cargo deb --version >/dev/null 2>&1; then
   cargo install cargo-deb --locked --version 3.8.0
 fi
+if ! cargo deny --version >/dev/null 2>&1; then
+  cargo install cargo-deny --locked --version 0.20.2 --no-default-features
+fi
+
+# What may be linked into the box (deny.toml): permissive licences only, each crate once
+# unless deny.toml says why not.
+cargo deny --log-level error check licenses bans
 
 # The real socket.io-client 4.x the GM stations use, ws, and playwright-core (it drives Debian's
 # Chromium; it downloads no browser of its own), pinned by tests/node/package-lock.json.
