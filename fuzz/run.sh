@@ -23,11 +23,12 @@ seeds_of() {
   case "$1" in
     token_file) echo ../assets/demo-tokens.json ../tests/fixtures/aln-tokens.json ;;
     config_file) echo ../packaging/venuebox.toml ;;
-    *) ;;
+    *) ls seeds/"$1"-* 2>/dev/null || true ;;
   esac
 }
 
-for target in log_record token_file config_file; do
+for target in log_record token_file config_file gm_submit realtime_frame tournament_frame \
+  sports_frame sse_last_event_id; do
   corpus="corpus/$target"
   artifacts="artifacts/$target"
   mkdir -p "$corpus" "$artifacts"

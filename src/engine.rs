@@ -10,7 +10,8 @@
 //! the state is rebuilt from the log, so nothing unacknowledged is half applied.
 //!
 //! A command sent inside [`acting_as`] is done by someone the staff's trail names: when it
-//! changes anything, an [`AuditEntry`] joins its events in the same commit.
+//! changes anything and is not play ([`Command::is_play`]), an [`AuditEntry`] joins its events
+//! in the same commit.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -153,6 +154,14 @@ pub async fn acting_as<F: std::future::Future>(actor: Actor, work: F) -> F::Outp
     ACTING.scope(actor, work).await
 }
 
+/// [`acting_as`] when there is an actor; `work` as it is when there is none.
+pub async fn acting_as_if<F: std::future::Future>(actor: Option<Actor>, work: F) -> F::Output {
+    match actor {
+        Some(actor) => acting_as(actor, work).await,
+        None => work.await,
+    }
+}
+
 /// The actor [`acting_as`] set for the running task, to carry it into work spawned from it.
 pub fn current_actor() -> Option<Actor> {
     ACTING.try_with(Clone::clone).ok()
@@ -243,15 +252,21 @@ impl EngineHandle {
         before: u64,
         limit: usize,
     ) -> Result<Vec<(u64, AuditEntry)>, StoreError> {
-        let _permit = self
+        // The permit goes with the read: a request given up meanwhile still holds its slot
+        // until the read it started ends.
+        let permit = self
             .log_reads
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| StoreError::Closed)?;
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.read_audit(before, limit))
-            .await
-            .map_err(|_| StoreError::Closed)?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            store.read_audit(before, limit)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
 }
 
@@ -472,7 +487,8 @@ impl Writer {
             match self.domain.execute(&request.command, now) {
                 Ok((outcome, new_events)) => {
                     let changed = !new_events.is_empty();
-                    if let Some(actor) = request.actor.as_ref().filter(|_| changed) {
+                    let audited = changed && !request.command.is_play();
+                    if let Some(actor) = request.actor.as_ref().filter(|_| audited) {
                         let kinds = new_events.iter().map(Event::kind);
                         events.push(Event::Audit(AuditEntry::new(actor, now, kinds)));
                     }
@@ -773,10 +789,17 @@ mod tests {
                 .unwrap();
             // Not staff: no entry.
             engine.execute(scan(&tokens[0], "c0")).await.unwrap();
-            // Staff, but changing nothing (a resend of a logged scan): not in it either.
-            acting_as(staff.clone(), engine.execute(scan(&tokens[0], "c0")))
+            // Staff, but play (a scanner holding a staff token): not in it either.
+            let played = acting_as(staff.clone(), engine.execute(scan(&tokens[1], "c1")))
                 .await
                 .unwrap();
+            assert!(matches!(
+                played,
+                Outcome::Gm(GmOutcome::Transaction {
+                    replayed: false,
+                    ..
+                })
+            ));
             drop(engine);
             task.stop().await.unwrap();
         }

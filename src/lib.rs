@@ -13,6 +13,8 @@ pub mod contracts;
 pub mod domain;
 pub mod drafts;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gm;
 pub mod hardware;
 pub mod hub;

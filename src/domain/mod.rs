@@ -100,6 +100,25 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the command is a device playing the game (a scan, a station coming and going, a
+    /// vote) rather than running it. Play is never in the staff's trail, whoever's token it
+    /// came with: in the default station mode every GM scanner holds a staff token.
+    pub fn is_play(&self) -> bool {
+        matches!(
+            self,
+            Command::Gm(
+                GmCommand::Scan(_)
+                    | GmCommand::ConnectDevice { .. }
+                    | GmCommand::DisconnectDevice { .. }
+                    | GmCommand::SweepIdleDevices
+                    | GmCommand::SeenDevice { .. }
+                    | GmCommand::VideoEnded { .. }
+            ) | Command::Predictions(
+                PredictionCommand::Vote { .. } | PredictionCommand::Join { .. }
+            )
+        )
+    }
+
     /// When the scanner saw the token, for a scan (`now` being the batch's clock); `None` for
     /// anything else. The engine orders the scans of one batch by it (first write wins).
     pub fn scan_time(&self, now: Millis) -> Option<Millis> {

@@ -45,7 +45,7 @@ use super::json::{self, envelope};
 use crate::auth::{Claims, Role};
 use crate::config::StationAuth;
 use crate::domain::{Actor, Event};
-use crate::engine::acting_as;
+use crate::engine::acting_as_if;
 use crate::hub::{HubBody, HubMessage};
 use crate::wire::channels::{
     ChannelMessage, Class, Client, Framing, Handoff, Membership, Next, Subscribed,
@@ -236,14 +236,6 @@ impl Conn {
     }
 }
 
-/// Runs `work` as `actor` when there is one (see [`acting_as`]).
-async fn as_actor<F: std::future::Future>(actor: Option<Actor>, work: F) -> F::Output {
-    match actor {
-        Some(actor) => acting_as(actor, work).await,
-        None => work.await,
-    }
-}
-
 /// Where a station stands across its connections.
 struct StationRecord {
     socket: Option<Sid>,
@@ -348,7 +340,26 @@ pub fn detach_request_head<B>(mut request: axum::http::Request<B>) -> axum::http
 }
 
 /// Unwraps the seed's `{event, data}` wrapper when a client sends it.
-fn event_data(raw: Value) -> Value {
+/// A station's `transaction:submit` payload as the scan it asks for, from `station`.
+pub(crate) fn scan_request(data: &Value, station: String) -> Result<ScanRequest, WireError> {
+    require_object(data)?;
+    let token_id = required_str(data, "tokenId")?.to_string();
+    let team_id = required_str(data, "teamId")?.to_string();
+    let scan_id = str_field(data, "scanId")?.map(String::from);
+    let scanned_at = json::scan_time(data.get("timestamp"))?;
+    Ok(ScanRequest {
+        token_id,
+        team_id: Some(team_id),
+        device_id: station,
+        device_kind: DeviceKind::Gm,
+        scanned_at,
+        client_scan_id: scan_id,
+    })
+}
+
+/// An event's data, whether a client sent it bare or wrapped as the seed's
+/// `{event, data}` envelope (or in a one-element array).
+pub(crate) fn event_data(raw: Value) -> Value {
     match raw {
         Value::Object(mut map) if map.contains_key("event") && map.contains_key("data") => {
             map.remove("data").unwrap_or(Value::Null)
@@ -975,19 +986,7 @@ impl GmAdapter {
         let station = conn.station().ok_or_else(|| {
             WireError::new(ErrorCode::AuthRequired, "identify with gm:identify first")
         })?;
-        require_object(&data)?;
-        let token_id = required_str(&data, "tokenId")?.to_string();
-        let team_id = required_str(&data, "teamId")?.to_string();
-        let scan_id = str_field(&data, "scanId")?.map(String::from);
-        let scanned_at = json::scan_time(data.get("timestamp"))?;
-        let scan = GmCommand::Scan(ScanRequest {
-            token_id,
-            team_id: Some(team_id),
-            device_id: station,
-            device_kind: DeviceKind::Gm,
-            scanned_at,
-            client_scan_id: scan_id,
-        });
+        let scan = GmCommand::Scan(scan_request(&data, station)?);
         match run(&self.ctx.engine, scan).await? {
             GmOutcome::Transaction {
                 transaction,
@@ -1053,7 +1052,7 @@ impl GmAdapter {
         Self::require_admin(&conn)?;
         let body = serde_json::from_value(data)
             .map_err(|e| WireError::new(ErrorCode::InvalidData, e.to_string()))?;
-        as_actor(conn.actor(), super::routes::control_video(&self.ctx, body)).await
+        acting_as_if(conn.actor(), super::routes::control_video(&self.ctx, body)).await
     }
 
     /// Admin console: `session:reset`, what the reset button does.
@@ -1071,7 +1070,7 @@ impl GmAdapter {
             &ctx.hardware_control,
             ResetSource::AdminApi,
         );
-        let outcome = as_actor(conn.actor(), reset).await?;
+        let outcome = acting_as_if(conn.actor(), reset).await?;
         match GmOutcome::try_from(outcome) {
             Ok(GmOutcome::Session(session)) => Ok(json!({
                 "success": true,

@@ -149,7 +149,7 @@ fn clip(text: &str) -> String {
     }
 }
 
-fn may_read(claims: &Claims, channel: &str) -> Result<(), String> {
+pub(crate) fn may_read(claims: &Claims, channel: &str) -> Result<(), String> {
     let (kind, id) = channel
         .split_once(':')
         .ok_or_else(|| format!("{:?} is not kind:id", clip(channel)))?;
@@ -501,12 +501,17 @@ fn register_viewer(ctx: &AppContext, streamer: Option<&str>) -> Membership {
     membership
 }
 
+/// A viewer's text frame as the command it is, or why it is none.
+pub(crate) fn decode_command(text: &str) -> Result<ClientCommand, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ClientCommand {
+pub(crate) struct ClientCommand {
     action: String,
     #[serde(default)]
-    channels: Vec<String>,
+    pub(crate) channels: Vec<String>,
     #[serde(default, rename = "lastSeq")]
     last_seq: HashMap<String, u64>,
 }
@@ -580,7 +585,7 @@ fn handle_command(
     text: &str,
 ) -> Handled {
     let mut handled = Handled::default();
-    let command: ClientCommand = match serde_json::from_str(text) {
+    let command = match decode_command(text) {
         Ok(command) => command,
         Err(e) => {
             client.push(notice("BAD_COMMAND", clip(&format!("not a command: {e}"))));

@@ -68,7 +68,7 @@ const SSE_RETRY: Duration = Duration::from_secs(3);
 
 /// One of the seed's topics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Topic {
+pub(crate) enum Topic {
     Event(u64),
     EventResults(u64),
     EventSchedule(u64),
@@ -102,7 +102,7 @@ impl Topic {
 
 /// What a connection follows: whose access rules apply.
 #[derive(Debug, Clone, Copy)]
-enum Follow {
+pub(crate) enum Follow {
     Event(u64),
     Team(u64),
     Purchase(u64),
@@ -537,37 +537,44 @@ fn on_text(
     follow: Follow,
     text: &str,
 ) -> Option<Arc<ChannelMessage>> {
-    let Ok(frame) = serde_json::from_str::<Value>(text) else {
-        return Some(error_reply(
-            ErrorCode::InvalidData,
-            "messages are JSON objects with a type",
-        ));
-    };
-    let Some(kind) = frame.get("type").and_then(Value::as_str) else {
-        return Some(error_reply(
-            ErrorCode::InvalidData,
-            "a message needs a \"type\"",
-        ));
-    };
-    let topic =
-        match (kind, follow) {
-            ("ping", _) => return Some(reply("pong", json!({ "timestamp": iso_now() }))),
-            ("subscribe_results", Follow::Event(id)) => Topic::EventResults(id),
-            ("subscribe_schedule", Follow::Event(id)) => Topic::EventSchedule(id),
-            ("subscribe_announcements", Follow::Event(id)) => Topic::EventAnnouncements(id),
-            ("subscribe_results" | "subscribe_schedule" | "subscribe_announcements", _) => {
-                return Some(error_reply(
-                    ErrorCode::InvalidData,
-                    "this socket joins all its topics on connect",
-                ))
-            }
-            _ => return Some(error_reply(
-                ErrorCode::InvalidData,
-                "known types: ping, subscribe_results, subscribe_schedule, subscribe_announcements",
-            )),
-        };
-    subscribe(ctx, client, topic);
-    None
+    match read_request(text, follow) {
+        Ok(Request::Ping) => Some(reply("pong", json!({ "timestamp": iso_now() }))),
+        Ok(Request::Join(topic)) => {
+            subscribe(ctx, client, topic);
+            None
+        }
+        Err(why) => Some(error_reply(ErrorCode::InvalidData, why)),
+    }
+}
+
+/// What a client's text frame asks of a socket following `follow`.
+pub(crate) enum Request {
+    Ping,
+    Join(Topic),
+}
+
+/// A client's text frame as its request, or why the socket cannot take it.
+pub(crate) fn read_request(text: &str, follow: Follow) -> Result<Request, &'static str> {
+    let frame =
+        serde_json::from_str::<Value>(text).map_err(|_| "messages are JSON objects with a type")?;
+    let kind = frame
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or("a message needs a \"type\"")?;
+    match (kind, follow) {
+        ("ping", _) => Ok(Request::Ping),
+        ("subscribe_results", Follow::Event(id)) => Ok(Request::Join(Topic::EventResults(id))),
+        ("subscribe_schedule", Follow::Event(id)) => Ok(Request::Join(Topic::EventSchedule(id))),
+        ("subscribe_announcements", Follow::Event(id)) => {
+            Ok(Request::Join(Topic::EventAnnouncements(id)))
+        }
+        ("subscribe_results" | "subscribe_schedule" | "subscribe_announcements", _) => {
+            Err("this socket joins all its topics on connect")
+        }
+        _ => {
+            Err("known types: ping, subscribe_results, subscribe_schedule, subscribe_announcements")
+        }
+    }
 }
 
 /// Joins one more topic of an event's socket: a `subscribed` confirmation, the topic's current

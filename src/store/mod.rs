@@ -44,13 +44,22 @@ const PROBE: TableDefinition<u64, &[u8]> = TableDefinition::new("probe");
 /// the commits that follow.
 pub const PROBE_BYTES: usize = 1024 * 1024;
 
+/// Memory redb may use for pages it read or wrote. Its default (1 GiB) keeps every page written
+/// tonight until that is reached, so the box's memory would grow with the log, past the unit's
+/// `MemoryMax` on a long night. What is read again is the log's tail (resuming clients) and the
+/// newest snapshot at boot: a few MiB.
+pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// The snapshot format this build writes; any other is ignored (boot replays the whole log).
 pub const SNAPSHOT_VERSION: u8 = 7;
 
 /// The record version this build writes.
 pub const RECORD_VERSION: u8 = 2;
-/// The schema version of the tables; bumped when tables change shape.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema version of the tables; bumped when tables change shape or records a build
+/// cannot skip appear. 2: the staff's trail (records under [`crate::domain::AUDIT_TAG`] and
+/// the `audit` table). A file is marked with this build's version when it opens it, so an
+/// older build refuses it by name rather than failing on a record it does not know.
+pub const SCHEMA_VERSION: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -242,7 +251,14 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         verify_untouched(path)?;
         let file = path.to_path_buf();
-        Self::with_opener(path, Arc::new(move || Database::create(&file)))
+        Self::with_opener(
+            path,
+            Arc::new(move || {
+                Database::builder()
+                    .set_cache_size(CACHE_BYTES)
+                    .create(&file)
+            }),
+        )
     }
 
     /// Opens the file through a [`FaultyBackend`] steered by `plan` (tests and benchmarks).
@@ -258,7 +274,9 @@ impl Store {
                     .truncate(false)
                     .open(&file)
                     .map_err(|e| DatabaseError::Storage(StorageError::Io(e)))?;
-                Database::builder().create_with_backend(FaultyBackend::new(handle, plan.clone())?)
+                Database::builder()
+                    .set_cache_size(CACHE_BYTES)
+                    .create_with_backend(FaultyBackend::new(handle, plan.clone())?)
             }),
         )
     }
@@ -320,8 +338,8 @@ impl Store {
                     Some(v) if v > SCHEMA_VERSION => {
                         return Err(StoreError::NewerSchema { found: v })
                     }
-                    Some(_) => {}
-                    None => {
+                    Some(SCHEMA_VERSION) => {}
+                    Some(_) | None => {
                         meta.insert("schema_version", SCHEMA_VERSION).map_err(db)?;
                     }
                 }
@@ -508,6 +526,37 @@ mod tests {
     use super::*;
     use crate::domain::sample_event as sample;
     use crate::domain::Contract;
+
+    #[test]
+    fn an_older_schema_is_marked_current_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let mark = |version: u64| {
+            let database = Database::create(&path).unwrap();
+            let tx = database.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("schema_version", version)
+                .unwrap();
+            tx.commit().unwrap();
+        };
+        let read = || {
+            let database = Database::create(&path).unwrap();
+            let tx = database.begin_read().unwrap();
+            let meta = tx.open_table(META).unwrap();
+            let version = meta.get("schema_version").unwrap().unwrap().value();
+            version
+        };
+        mark(1);
+        drop(Store::open(&path).unwrap());
+        assert_eq!(read(), SCHEMA_VERSION);
+        mark(SCHEMA_VERSION + 1);
+        let refused = Store::open(&path).unwrap_err();
+        assert!(
+            matches!(refused, StoreError::NewerSchema { .. }),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn appended_events_replay_in_order_after_reopen() {

@@ -28,9 +28,12 @@ use tokio::sync::broadcast;
 use super::domain::{TournamentCommand, TournamentEvent, TournamentOutcome, TournamentsState};
 use crate::auth::{Claims, Role};
 use crate::domain::Event;
+use crate::engine::acting_as_if;
 use crate::hub::HubBody;
+use crate::wire::audit::staff_actor;
 use crate::wire::channels::{ChannelMessage, Class, Client, Framing, Membership, Subscribed};
 use crate::wire::errors::{ErrorCode, WireError};
+use crate::wire::extract::ClientAddr;
 use crate::wire::ratelimit::PerClient;
 use crate::wire::{json_ws, run, AppContext};
 
@@ -382,6 +385,7 @@ fn stream_claims(ctx: &AppContext, headers: &HeaderMap) -> Result<Claims, WireEr
 pub async fn upgrade(
     State(ctx): State<Arc<AppContext>>,
     Extension(limits): Extension<Arc<StreamLimits>>,
+    ClientAddr(address): ClientAddr,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -389,12 +393,16 @@ pub async fn upgrade(
         Ok(claims) => claims,
         Err(refused) => return refused.into_response(),
     };
+    // Staff checking people in over the stream are in the trail as over HTTP.
+    let actor = staff_actor(&claims, Some(address));
     let membership = ctx.channels.join(ctx.queue_limits(), Framing::NamedChannel);
     ws.protocols([SUBPROTOCOL])
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(crate::wire::WS_READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| serve_client(ctx, limits, claims, membership, socket))
+        .on_upgrade(move |socket| {
+            acting_as_if(actor, serve_client(ctx, limits, claims, membership, socket))
+        })
 }
 
 async fn serve_client(
@@ -448,7 +456,7 @@ impl json_ws::Notices for StreamNotices {
 /// A client frame: an `action` (subscribe, unsubscribe) or a `channel` message (check-in).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ClientFrame {
+pub(crate) struct ClientFrame {
     /// Read before the rest (`handle_frame`), so a refusal of the frame still carries it.
     #[serde(rename = "id")]
     _id: Option<serde::de::IgnoredAny>,
@@ -477,36 +485,15 @@ async fn handle_frame(
     client: &Arc<Client>,
     text: &str,
 ) -> bool {
-    // JSON first, then the frame's shape: a frame whose fields are wrong still gets its
-    // refusal with its id.
-    let value: Value = match serde_json::from_str(text) {
-        Ok(value) => value,
-        Err(e) => {
-            let error = WireError::new(ErrorCode::InvalidData, clip(&format!("not JSON: {e}")));
-            client.push(refusal(None, &error));
-            return false;
-        }
-    };
-    let id = match value
-        .get("id")
-        .filter(|id| !id.is_null())
-        .map(checked_id)
-        .transpose()
-    {
-        Ok(id) => id,
-        Err(error) => {
-            client.push(refusal(None, &error));
+    let (id, frame) = match read_frame(text) {
+        Ok(read) => read,
+        Err((id, error)) => {
+            client.push(refusal(id.as_ref(), &error));
             return false;
         }
     };
     let mut waited = false;
-    let answer = match serde_json::from_value::<ClientFrame>(value) {
-        Ok(frame) => answer_frame(ctx, limits, claims, client, &frame, &mut waited).await,
-        Err(e) => Err(WireError::new(
-            ErrorCode::InvalidData,
-            clip(&format!("not a frame of this stream: {e}")),
-        )),
-    };
+    let answer = answer_frame(ctx, limits, claims, client, &frame, &mut waited).await;
     match answer {
         Ok(()) => {
             if let Some(id) = id {
@@ -518,6 +505,34 @@ async fn handle_frame(
         }
     }
     waited
+}
+
+/// A client's text frame: its `id` (checked, to be quoted in the answer) and the frame. JSON
+/// first, then the frame's shape, so a frame whose fields are wrong still gets its refusal
+/// with its id.
+pub(crate) fn read_frame(
+    text: &str,
+) -> Result<(Option<Value>, ClientFrame), (Option<Value>, WireError)> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        let error = WireError::new(ErrorCode::InvalidData, clip(&format!("not JSON: {e}")));
+        (None, error)
+    })?;
+    let id = value
+        .get("id")
+        .filter(|id| !id.is_null())
+        .map(checked_id)
+        .transpose()
+        .map_err(|error| (None, error))?;
+    match serde_json::from_value::<ClientFrame>(value) {
+        Ok(frame) => Ok((id, frame)),
+        Err(e) => {
+            let error = WireError::new(
+                ErrorCode::InvalidData,
+                clip(&format!("not a frame of this stream: {e}")),
+            );
+            Err((id, error))
+        }
+    }
 }
 
 /// Carries out one well-formed frame; `waited` is set when it awaited a read of the log.
@@ -584,7 +599,7 @@ fn clip(text: &str) -> String {
 
 /// The tournament and channel names a subscribe or unsubscribe names: every seed channel when
 /// it lists none.
-fn named_channels(frame: &ClientFrame) -> Result<(u64, Vec<&'static str>), WireError> {
+pub(crate) fn named_channels(frame: &ClientFrame) -> Result<(u64, Vec<&'static str>), WireError> {
     let tournament_id = frame
         .tournament_id
         .ok_or_else(|| WireError::new(ErrorCode::InvalidData, "tournament_id is required"))?;

@@ -2,6 +2,7 @@
 //! whatever it changes is logged with who, when and from where), and `GET /api/audit` reads the
 //! trail back for the console.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -16,9 +17,9 @@ use super::errors::{ErrorCode, WireError};
 use super::extract::{bearer_token, peer_ip, Admin, Params};
 use super::time::iso;
 use super::AppContext;
-use crate::auth::Role;
+use crate::auth::{Claims, Role};
 use crate::domain::Actor;
-use crate::engine::acting_as;
+use crate::engine::acting_as_if;
 
 type Ctx = State<Arc<AppContext>>;
 
@@ -33,20 +34,20 @@ pub fn router() -> Router<Arc<AppContext>> {
 /// request (no token, a guest's, a bad one) runs as it came; the route itself refuses what it
 /// must.
 pub async fn staff_scope(State(ctx): Ctx, request: Request, next: Next) -> Response {
-    let staff = bearer_token(request.headers())
+    let actor = bearer_token(request.headers())
         .and_then(|token| ctx.secrets.verify(token).ok())
-        .filter(|claims| claims.role == Role::Admin);
-    let Some(claims) = staff else {
-        return next.run(request).await;
-    };
-    let address = peer_ip(request.extensions()).map(|ip| ip.to_string());
-    let actor = Actor {
+        .and_then(|claims| staff_actor(&claims, peer_ip(request.extensions())));
+    acting_as_if(actor, next.run(request)).await
+}
+
+/// The actor the trail names for a caller with `claims` from `address`, when it is staff.
+pub fn staff_actor(claims: &Claims, address: Option<IpAddr>) -> Option<Actor> {
+    (claims.role == Role::Admin).then(|| Actor {
         role: claims.role.to_string(),
-        who: claims.sub,
+        who: claims.sub.clone(),
         since: Some(claims.iat),
-        address,
-    };
-    acting_as(actor, next.run(request)).await
+        address: address.map(|ip| ip.to_string()),
+    })
 }
 
 #[derive(Deserialize)]

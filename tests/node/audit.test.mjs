@@ -30,6 +30,11 @@ describe('the staff trail', () => {
     assert.equal(scan.success, true, JSON.stringify(scan));
     const guest = await box.http('POST', '/api/auth', { body: { name: 'Rosa', pin: box.viewerPin } });
     assert.equal(guest.status, 200, guest.text);
+    // A scanner holding a staff token (the default station mode) is playing too.
+    const catalog = (await box.http('GET', '/api/tokens', { token: admin })).json.tokens;
+    const another = catalog.find((t) => !t.video && t.id !== 'mem001').id;
+    const staffScan = await box.http('POST', '/api/scan', { token: admin, body: { tokenId: another, teamId: 'TEAM_B' } });
+    assert.equal(staffScan.json?.status, 'accepted', staffScan.text);
     assert.equal((await trail()).entries.length, 1, 'only the session start so far');
 
     // The console's Socket.IO: a reset and a video.
