@@ -6,9 +6,16 @@
 # fuzz/artifacts/<target>/.
 #
 #   fuzz/run.sh [SECONDS_PER_TARGET]     (default 60)
+#   fuzz/run.sh --runs N                 (N executions per target, however long they take)
 set -euo pipefail
 cd "$(dirname "$0")"
-seconds="${1:-60}"
+if [ "${1:-}" = "--runs" ]; then
+  budget="-runs=${2:?fuzz/run.sh --runs N}"
+  what="${2} runs"
+else
+  budget="-max_total_time=${1:-60}"
+  what="${1:-60} s"
+fi
 host="$(rustc -vV | sed -n 's/^host: //p')"
 
 # The flags cargo-fuzz passes for libFuzzer's coverage feedback; --cfg fuzzing as it does.
@@ -33,8 +40,8 @@ for target in log_record token_file config_file gm_submit realtime_frame tournam
   artifacts="artifacts/$target"
   mkdir -p "$corpus" "$artifacts"
   for seed in $(seeds_of "$target"); do cp "$seed" "$corpus/seed-$(basename "$seed")"; done
-  echo "fuzz/run.sh: $target for ${seconds} s"
-  if ! "target/$host/release/$target" -max_total_time="$seconds" -max_len=65536 \
+  echo "fuzz/run.sh: $target for $what"
+  if ! "target/$host/release/$target" "$budget" -max_len=65536 \
     -artifact_prefix="$artifacts/" -print_final_stats=1 "$corpus" 2>"$artifacts/last-run.log"; then
     tail -n 40 "$artifacts/last-run.log" >&2
     echo "fuzz/run.sh: $target crashed; the input is in fuzz/$artifacts/ (replay: target/$host/release/$target FILE)" >&2

@@ -34,22 +34,25 @@ pub const MAX_BATCH: usize = 1024;
 /// of threads reading the card.
 pub const CONCURRENT_LOG_READS: usize = 2;
 
-/// The thread the engine's store work (commits, fsyncs, reopening after a fault) runs on. A
-/// thread of its own rather than tokio's blocking pool, which log reads and other blocking
-/// work share: nothing a client asks for can queue in front of a commit and delay an ack.
-struct CommitThread {
+/// A thread of the engine's own for one kind of work, rather than tokio's blocking pool, which
+/// log reads and other blocking work share. The commit thread runs the store work (commits,
+/// fsyncs, reopening after a fault): nothing a client asks for can queue in front of a commit
+/// and delay an ack. The snapshot thread encodes snapshots: always the same thread, so the
+/// megabytes each one allocates are reused by the next rather than left behind in the memory
+/// pool of whichever short-lived pool thread encoded it.
+struct JobThread {
     jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
 }
 
-impl CommitThread {
-    fn start() -> Result<Self, StoreError> {
+impl JobThread {
+    fn start(name: &str) -> Result<Self, StoreError> {
         let (jobs, inbox) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
         std::thread::Builder::new()
-            .name("commit".into())
+            .name(name.into())
             .spawn(move || {
                 for job in inbox {
                     // A panicking job loses its own answer (the engine sees a failed commit and
-                    // retries as for any storage fault), never the thread every commit needs.
+                    // retries as for any storage fault), never the thread the next job needs.
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 }
             })
@@ -57,7 +60,7 @@ impl CommitThread {
         Ok(Self { jobs })
     }
 
-    /// Runs `job` on the commit thread and waits for its result.
+    /// Runs `job` on the thread and waits for its result.
     async fn run<R: Send + 'static>(
         &self,
         job: impl FnOnce() -> R + Send + 'static,
@@ -65,7 +68,7 @@ impl CommitThread {
         self.submit(job).wait().await
     }
 
-    /// Starts `job` on the commit thread; its result is waited for later.
+    /// Starts `job` on the thread; its result is waited for later.
     fn submit<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> Submitted<R> {
         let (answer, result) = oneshot::channel();
         let sent = self.jobs.send(Box::new(move || {
@@ -75,14 +78,30 @@ impl CommitThread {
     }
 }
 
-/// A job running on the commit thread.
+/// A job running on a [`JobThread`].
 struct Submitted<R>(Result<oneshot::Receiver<R>, StoreError>);
 
 impl<R> Submitted<R> {
     async fn wait(self) -> Result<R, StoreError> {
         self.0?
             .await
-            .map_err(|_| StoreError::Thread("a commit job failed without an answer".into()))
+            .map_err(|_| StoreError::Thread("a job failed without an answer".into()))
+    }
+
+    /// The result if the job has finished, without waiting; `None` while it runs.
+    fn finished(&mut self) -> Option<Result<R, StoreError>> {
+        let receiver = match &mut self.0 {
+            Ok(receiver) => receiver,
+            // The thread had stopped when the job was sent.
+            Err(_) => return Some(Err(StoreError::Closed)),
+        };
+        match receiver.try_recv() {
+            Ok(result) => Some(Ok(result)),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(StoreError::Thread(
+                "a job failed without an answer".into(),
+            ))),
+        }
     }
 }
 
@@ -350,7 +369,8 @@ pub fn start_with_batch_limit(
     let (requests, inbox) = mpsc::channel(queue_capacity.max(1));
     let store = Arc::new(store);
     let writer = Writer {
-        commit_thread: CommitThread::start()?,
+        commit_thread: JobThread::start("commit")?,
+        snapshot_thread: JobThread::start("snapshot")?,
         store: store.clone(),
         committed: domain.clone(),
         domain,
@@ -377,7 +397,8 @@ pub fn start_with_batch_limit(
 }
 
 struct Writer {
-    commit_thread: CommitThread,
+    commit_thread: JobThread,
+    snapshot_thread: JobThread,
     store: Arc<Store>,
     /// The live state: commands of the current batch are applied here before the commit.
     domain: Domain,
@@ -394,7 +415,7 @@ struct Writer {
     since_snapshot: u64,
     /// A snapshot of the committed state being encoded on the blocking pool; the first commit
     /// after it is ready carries it.
-    encoding: Option<tokio::task::JoinHandle<Result<EncodedSnapshot, StoreError>>>,
+    encoding: Option<Submitted<Result<EncodedSnapshot, StoreError>>>,
 }
 
 /// How often a faulted store is tried again when no command arrives to try it.
@@ -598,7 +619,7 @@ impl Writer {
     }
 
     /// Every [`SNAPSHOT_EVERY`] committed events, starts encoding the committed state on the
-    /// blocking pool, while the next batch's fsync runs. Only durable state is snapshotted, so
+    /// snapshot thread, while the next batch's fsync runs. Only durable state is snapshotted, so
     /// a failed commit later never makes a snapshot wrong.
     fn start_snapshot_if_due(&mut self) {
         if self.since_snapshot < SNAPSHOT_EVERY || self.encoding.is_some() {
@@ -606,22 +627,16 @@ impl Writer {
         }
         let state = self.committed.snapshot();
         let seq = self.next_seq - 1;
-        self.encoding = Some(tokio::task::spawn_blocking(move || {
-            EncodedSnapshot::encode(seq, &state)
-        }));
+        self.encoding = Some(
+            self.snapshot_thread
+                .submit(move || EncodedSnapshot::encode(seq, &state)),
+        );
         self.since_snapshot = 0;
     }
 
     /// The snapshot being encoded, if it is ready.
     fn take_encoded_snapshot(&mut self) -> Option<EncodedSnapshot> {
-        use futures_util::FutureExt;
-        let encoding = self.encoding.as_mut()?;
-        if !encoding.is_finished() {
-            return None;
-        }
-        // Polled in place: a finished task may still answer Pending (tokio's cooperative
-        // budget), and the handle is kept for the next commit then.
-        let finished = encoding.now_or_never()?;
+        let finished = self.encoding.as_mut()?.finished()?;
         self.encoding = None;
         let failure = match finished {
             Ok(Ok(encoded)) => return Some(encoded),
@@ -638,7 +653,7 @@ impl Writer {
         let Some(encoding) = self.encoding.take() else {
             return;
         };
-        let Ok(Ok(encoded)) = encoding.await else {
+        let Ok(Ok(encoded)) = encoding.wait().await else {
             return;
         };
         let store = self.store.clone();

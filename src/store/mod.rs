@@ -46,9 +46,10 @@ pub const PROBE_BYTES: usize = 1024 * 1024;
 
 /// Memory redb may use for pages it read or wrote. Its default (1 GiB) keeps every page written
 /// tonight until that is reached, so the box's memory would grow with the log, past the unit's
-/// `MemoryMax` on a long night. What is read again is the log's tail (resuming clients) and the
-/// newest snapshot at boot: a few MiB.
-pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// `MemoryMax` on a long night (the soak in bench/RESULTS.md shows it). What is read again is
+/// the log's tail (resuming clients) and the newest snapshot at boot, which the kernel's page
+/// cache holds as well.
+pub const CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// The snapshot format this build writes; any other is ignored (boot replays the whole log).
 pub const SNAPSHOT_VERSION: u8 = 7;
