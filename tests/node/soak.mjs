@@ -32,9 +32,19 @@ function rssKib(pid) {
 /** Resolves with the ack, or null when the socket drops or the ack never comes. */
 const ackOrNull = (socket, event, data) => emitAck(socket, event, data, 5000).catch(() => null);
 
+/**
+ * The allocator settings the systemd unit gives the box (`Environment=MALLOC_…` in
+ * systemd/venuebox.service), so the soak measures the memory the box has in the venue.
+ */
+function unitAllocatorEnvironment() {
+  const unit = readFileSync(new URL('../../systemd/venuebox.service', import.meta.url), 'utf8');
+  return Object.fromEntries([...unit.matchAll(/^Environment=(MALLOC_\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+}
+
 export async function runSoak({ seconds = 60, sampleEverySecs = 5, warmupSecs = 20, stations = 6, viewers = 20, seed = 1, log = () => {} } = {}) {
   const random = rng(seed);
   const pick = (list) => list[Math.floor(random() * list.length)];
+  Object.assign(process.env, unitAllocatorEnvironment());
   const box = await startBox({ config: `[limits]\nmax_gm_stations = ${stations + 2}\n` });
   const admin = await box.adminToken();
   const teams = ['TEAM_A', 'TEAM_B', 'TEAM_C', 'TEAM_D'];
