@@ -313,10 +313,10 @@ async fn start_draw(
         round_outcome(run(&ctx.engine, TournamentCommand::StartDraw { round_id: id }).await?)?;
     // The job records the draw for whoever started it: the staff's trail follows it.
     let job = run_draw_job(ctx.engine.clone(), id);
-    match crate::engine::current_actor() {
-        Some(actor) => tokio::spawn(crate::engine::acting_as(actor, job)),
-        None => tokio::spawn(job),
-    };
+    tokio::spawn(crate::engine::acting_as_if(
+        crate::engine::current_actor(),
+        job,
+    ));
     Ok((StatusCode::ACCEPTED, Json(round_json(&round, true))))
 }
 
