@@ -15,13 +15,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::SocketIo;
 
 /// Numbers the transactions, so each `transaction:new` differs as the box's do.
 #[derive(Clone, Default)]
 struct Counter(std::sync::Arc<AtomicU64>);
 
-async fn on_connect(socket: SocketRef, TryData(auth): TryData<Value>) {
+/// Registers a socket's handlers. It runs as connect middleware, before the client is told it
+/// is connected: socketioxide spawns the connect handler itself after that reply has gone out,
+/// so a station's `gm:identify` could arrive before a handler registered there and be lost.
+async fn on_connect(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+) -> Result<(), std::convert::Infallible> {
     let token = auth
         .as_ref()
         .ok()
@@ -80,6 +87,7 @@ async fn on_connect(socket: SocketRef, TryData(auth): TryData<Value>) {
     socket.on("heartbeat", |ack: AckSender| async move {
         let _ = ack.send(&json!({ "success": true }));
     });
+    Ok(())
 }
 
 #[tokio::main]
@@ -93,7 +101,7 @@ async fn main() {
     let (layer, io) = SocketIo::builder()
         .with_state(Counter::default())
         .build_layer();
-    io.ns("/", on_connect);
+    io.ns("/", (async || {}).with(on_connect));
     let app = axum::Router::new().layer(layer);
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
