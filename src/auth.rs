@@ -7,7 +7,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
@@ -15,6 +15,8 @@ use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+
+use crate::clock;
 
 const SECRET_FILE: &str = "box-secret";
 /// The key guests' rejoin keys are derived under. Until the box secret is first rotated it is
@@ -104,6 +106,10 @@ pub struct Claims {
     /// starts a new one, and tokens of an older generation are refused.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub gen: u32,
+    /// Not valid before (seconds since the epoch). The box never sets it; a token that carries
+    /// one is held to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -114,10 +120,7 @@ impl Claims {
     /// How long the token is still good for, by the box's clock; zero once it has expired. A
     /// connection opened with it is closed (or refused actions) when this runs out.
     pub fn time_left(&self) -> std::time::Duration {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        std::time::Duration::from_secs(self.exp).saturating_sub(now)
+        std::time::Duration::from_secs(self.exp.saturating_sub(clock::token_secs()))
     }
 
     /// Admins may act as GM stations (the admin console is one); players may not.
@@ -247,12 +250,6 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| AuthError::Sign(e.to_string()))
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl Secrets {
@@ -398,7 +395,7 @@ impl Secrets {
     }
 
     pub fn mint(&self, role: Role, sub: &str, ttl: Duration) -> Result<String, AuthError> {
-        let iat = now_secs();
+        let iat = clock::token_secs();
         let claims = Claims {
             sub: sub.to_string(),
             role,
@@ -409,6 +406,7 @@ impl Secrets {
             } else {
                 0
             },
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AuthError::Sign(e.to_string()))
@@ -419,20 +417,29 @@ impl Secrets {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
+        // The signature, the algorithm and the presence of `exp` are checked here; the times
+        // against the box's token clock below, not against the system clock, which may jump.
         let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.set_required_spec_claims(&["exp"]);
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
         // The box signs and checks with its own clock: no skew to allow for. A token is good
         // until its `exp` and not a second longer, so a connection never opens on a token its
         // expiry timer would close at once.
-        validation.leeway = 0;
+        let now = clock::token_secs();
+        if claims.exp < now {
+            return Err(AuthError::Expired);
+        }
         // A token the box signed never carries `nbf`; one that does and is not yet valid was
         // not made here to be used now.
-        validation.validate_nbf = true;
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid(e.to_string()),
-            })?;
+        if claims.nbf.is_some_and(|nbf| nbf > now) {
+            return Err(AuthError::Invalid(
+                "the token is not valid yet (nbf)".into(),
+            ));
+        }
         if claims.role == Role::Admin && claims.gen != self.staff_generation {
             return Err(AuthError::Revoked);
         }
@@ -631,6 +638,7 @@ mod tests {
                 iat: 1,
                 exp: 2,
                 gen: 0,
+                nbf: None,
             },
             &secrets.encoding,
         )

@@ -183,6 +183,9 @@ pub struct Config {
     pub network: crate::connections::ConnectionLimits,
     /// Which pages from other origins may call the HTTP API (`[network] cors_origins`).
     pub cors_origins: CorsOrigins,
+    /// The wall clock counts as confirmed from the start (`[clock] trusted`): a box with a
+    /// real-time clock or a time source. Otherwise staff confirm it from the console.
+    pub clock_trusted: bool,
 }
 
 /// The real-time connections of every contract (`[realtime]`).
@@ -248,6 +251,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             realtime: RealtimeConfig::default(),
             cors_origins: CorsOrigins::Any,
+            clock_trusted: false,
             network: crate::connections::ConnectionLimits::default(),
         }
     }
@@ -358,7 +362,15 @@ struct FileConfig {
     tls: FileTls,
     #[serde(default)]
     button: FileButton,
+    #[serde(default)]
+    clock: FileClock,
     shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileClock {
+    trusted: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -605,6 +617,9 @@ impl Config {
                 ));
             }
             config.scoring = scoring;
+        }
+        if let Some(trusted) = file.clock.trusted {
+            config.clock_trusted = trusted;
         }
         if let Some(ttl) = file.auth.admin_token_ttl {
             let ttl = parse_ttl(&ttl).map_err(|reason| invalid("auth.admin_token_ttl", reason))?;
@@ -864,6 +879,10 @@ mod tests {
         assert_eq!(config.limits.max_player_scanners, 10);
         assert_eq!(config.gm.replay_limit, 100);
         assert_eq!(config.gm.heartbeat_timeout, Duration::from_secs(30));
+        assert!(
+            !config.clock_trusted,
+            "staff confirm the clock unless told it is good"
+        );
     }
 
     #[test]
@@ -884,6 +903,8 @@ mod tests {
             technical_multiplier = 3
             [auth]
             admin_token_ttl = "2h"
+            [clock]
+            trusted = true
         "#;
         let config = Config::from_toml(file).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:4000");
@@ -892,6 +913,7 @@ mod tests {
         assert_eq!(config.gm.state_update_interval, Duration::from_millis(200));
         assert_eq!(config.scoring.rating_points, [1, 2, 3, 4, 5]);
         assert_eq!(config.admin_token_ttl, Duration::from_secs(7200));
+        assert!(config.clock_trusted);
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("box.toml");

@@ -14,14 +14,14 @@
 //! in the same commit.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+pub use crate::clock::wall_clock_ms;
 use crate::domain::{
     order_for_first_write_wins, Actor, AuditEntry, Command, Contract, Domain, DomainError, Event,
-    Millis, Outcome, Views,
+    Outcome, Views,
 };
 use crate::hub::Hub;
 use crate::store::{EncodedSnapshot, Store, StoreError};
@@ -270,7 +270,7 @@ impl EngineHandle {
         &self,
         before: u64,
         limit: usize,
-    ) -> Result<Vec<(u64, AuditEntry)>, StoreError> {
+    ) -> Result<Vec<(u64, AuditEntry, Option<bool>)>, StoreError> {
         // The permit goes with the read: a request given up meanwhile still holds its slot
         // until the read it started ends.
         let permit = self
@@ -287,13 +287,6 @@ impl EngineHandle {
         .await
         .map_err(|_| StoreError::Closed)?
     }
-}
-
-/// Milliseconds since the Unix epoch, from the system clock.
-pub fn wall_clock_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A snapshot is written after this many committed events, so boot replays at most about this
@@ -501,6 +494,7 @@ impl Writer {
             self.recover_store().await;
         }
         let now = wall_clock_ms();
+        let wall_clock_confirmed = crate::clock::is_confirmed();
         order_for_first_write_wins(&mut batch, |r| r.command.scan_time(now));
         let mut events: Vec<Event> = Vec::new();
         let mut replies = Vec::with_capacity(batch.len());
@@ -529,7 +523,12 @@ impl Writer {
             let snapshot = self.take_encoded_snapshot();
             // redb's commit blocks on fsync: keep it off the async worker threads.
             let job = self.commit_thread.submit(move || {
-                let result = store.append_with_snapshot(first_seq, &events, snapshot.as_ref());
+                let result = store.append_with_snapshot(
+                    first_seq,
+                    &events,
+                    snapshot.as_ref(),
+                    wall_clock_confirmed,
+                );
                 (result, events, snapshot.is_some())
             });
             (first_seq, job)
@@ -822,8 +821,10 @@ mod tests {
         let store = Store::open(&path).unwrap();
         let trail = store.read_audit(u64::MAX, 10).unwrap();
         assert_eq!(trail.len(), 1, "{trail:?}");
-        let (seq, entry) = &trail[0];
+        let (seq, entry, clock_confirmed) = &trail[0];
         assert_eq!(entry.who, "admin");
+        // Nothing in this process confirmed the wall clock, and the record says so.
+        assert_eq!(*clock_confirmed, Some(false));
         assert_eq!(entry.address, staff.address);
         assert_eq!(entry.since, staff.since);
         assert!(entry.did.iter().any(|d| d == "SessionCreated"), "{entry:?}");

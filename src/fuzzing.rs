@@ -46,6 +46,7 @@ pub fn realtime_frame(text: &str) -> bool {
         iat: 0,
         exp: u64::MAX,
         gen: 0,
+        nbf: None,
     };
     command
         .channels

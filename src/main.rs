@@ -276,6 +276,12 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
             config.data_dir.display()
         )
     })?;
+    // Minted by the token clock a box on this data dir would start with.
+    venuebox::clock::start(
+        venuebox::clock::last_write_in(&config.data_dir),
+        venuebox::clock::Setter::Simulated,
+        false,
+    );
     println!("{}", secrets.mint(args.role, &args.sub, ttl)?);
     Ok(())
 }

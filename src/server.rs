@@ -143,6 +143,15 @@ impl Prepared {
             path: config.data_dir.clone(),
             cause,
         })?;
+        // Before the secrets are touched: their file's time is part of the token clock's floor.
+        crate::clock::start(
+            crate::clock::last_write_in(&config.data_dir),
+            match config.hardware {
+                crate::config::HardwareKind::Sim => crate::clock::Setter::Simulated,
+                _ => crate::clock::Setter::System,
+            },
+            config.clock_trusted,
+        );
         let (secrets, new_admin_password) = Secrets::load_or_create(&config.data_dir)?;
         let had_database = config.database_path().exists();
         let marker = config.data_dir.join(CLEAN_STOP_MARKER);

@@ -407,14 +407,18 @@ fn a_cycle_is_found_when_there_is_one() {
 /// else that waits or measures (timeouts, rate limits, heartbeats, grace periods, the reset
 /// button) runs on the monotonic clock, so a wall clock set back to 1970 after a power cut, or
 /// jumping forward when staff set it, changes none of it.
-const WALL_CLOCK_READERS: [(&str, &str); 11] = [
+const WALL_CLOCK_READERS: [(&str, &str); 12] = [
+    (
+        "clock",
+        "the wall clock itself, and the token clock's anchor at start (it runs on Instant)",
+    ),
     (
         "engine",
         "the time stamped on each command, which the log keeps",
     ),
     (
-        "auth",
-        "a token's iat and exp, which a token carries as wall times",
+        "wire::clock",
+        "the box's time, compared with staff's device to confirm or set it",
     ),
     ("wire::time", "the timestamps the contracts put on the wire"),
     (

@@ -18,14 +18,19 @@
 //! shuffle draft of four equal captains (so a tie is rolled), picks, an undo and the draft to
 //! its end. `log-record-v2-sports.redb` came with the sports-day contract (tag 5): an event,
 //! teams, fixtures and results with their stored leaderboard, an announcement, a ticket.
+//!
+//! Record version 3 added a flags byte (whether the wall clock was confirmed when the event was
+//! stamped). `log-record-v3-staff.redb` came with it: the staff's trail (tag 6) and a clock
+//! step (tag 7) beside the events they account for, records of both flags.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use venuebox::domain::{Command, Domain, Event, Outcome};
-use venuebox::drafts::domain::{Actor, DraftCommand, DraftStatus, Entry, Member};
+use venuebox::domain::{Actor, AuditEntry, ClockStep, Command, Domain, Event, Outcome};
+use venuebox::drafts::domain::{Actor as DraftActor, DraftCommand, DraftStatus, Entry, Member};
 use venuebox::gm::domain::{
-    DeviceKind, GmCommand, GmOutcome, Limits, ScanRequest, SessionStatus, TransactionStatus,
+    DeviceKind, GmCommand, GmOutcome, Limits, ResetSource, ScanRequest, SessionStatus,
+    TransactionStatus,
 };
 use venuebox::gm::tokens::{ScoringRules, TokenCatalog};
 use venuebox::predictions::domain::{CloseReason, PredictionCommand, PredictionOutcome};
@@ -469,7 +474,7 @@ fn draft_night() -> Vec<Event> {
         let (_, mut logged) = domain.execute(&command, now).expect("accepted");
         events.append(&mut logged);
     };
-    let staff = Actor {
+    let staff = DraftActor {
         user_id: "admin".into(),
         staff: true,
     };
@@ -705,4 +710,118 @@ fn a_record_v2_log_with_a_sports_day_replays() {
     ] {
         assert!(checked.contains_key(kind), "{kind} in {checked:?}");
     }
+}
+
+const STAFF_FIXTURE: &str = "log-record-v3-staff.redb";
+
+/// The staff's side of a night in record version 3, which came with the flags byte (whether
+/// the wall clock was confirmed): staff start a session (its trail entry under tag 6 beside
+/// it), the box comes back from a cut with an unconfirmed clock, staff set it (tag 7) and
+/// reset the session. Only run to write the fixture.
+fn staff_night() -> Vec<(Event, bool)> {
+    let mut domain = Domain::new(
+        TokenCatalog::demo(&ScoringRules::default()),
+        Limits::default(),
+    );
+    let staff = Actor {
+        role: "admin".into(),
+        who: "admin".into(),
+        since: Some(1_767_000_000),
+        address: Some("192.168.4.23".into()),
+    };
+    let mut logged = Vec::new();
+    let mut run = |command: Command, at: u64, confirmed: bool| {
+        let (_, events) = domain.execute(&command, at).expect("accepted");
+        let kinds = events.iter().map(Event::kind);
+        logged.push((Event::Audit(AuditEntry::new(&staff, at, kinds)), confirmed));
+        logged.extend(events.into_iter().map(|e| (e, confirmed)));
+    };
+    let create = GmCommand::CreateSession {
+        session_id: "s1".into(),
+        name: "Staff night".into(),
+        teams: None,
+    };
+    run(create.into(), 1_767_000_000_000, true);
+    let set = ClockStep::Set {
+        from_ms: 86_400_000,
+        to_ms: 1_767_003_600_000,
+    };
+    run(Command::Clock(set), 86_400_000, false);
+    let reset = GmCommand::ResetSession {
+        session_id: "s2".into(),
+        source: ResetSource::AdminApi,
+    };
+    run(reset.into(), 1_767_003_601_000, true);
+    logged
+}
+
+#[test]
+fn a_record_v3_log_keeps_the_staff_trail_the_clock_steps_and_the_clock_flags() {
+    if std::env::var_os("VENUEBOX_WRITE_FIXTURES").is_some() {
+        let _ = std::fs::remove_file(fixture(STAFF_FIXTURE));
+        let store = Store::open(&fixture(STAFF_FIXTURE)).unwrap();
+        for (seq, (event, confirmed)) in (1..).zip(staff_night()) {
+            store
+                .append_with_snapshot(seq, &[event], None, confirmed)
+                .unwrap();
+        }
+        drop(store);
+        let mut written = redb::Database::open(fixture(STAFF_FIXTURE)).unwrap();
+        while written.compact().unwrap() {}
+    }
+    let (mut domain, count) = replay_fixture(STAFF_FIXTURE);
+    let events = events_of(STAFF_FIXTURE);
+    assert_eq!(count as usize, events.len());
+    let views = domain.views();
+    let session = views.gm.session.as_ref().expect("the reset's session");
+    assert_eq!(session.id, "s2");
+    assert_eq!(session.name, "Staff night");
+    assert!(events.contains(&Event::Clock(ClockStep::Set {
+        from_ms: 86_400_000,
+        to_ms: 1_767_003_600_000,
+    })));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("venuebox.redb");
+    std::fs::copy(fixture(STAFF_FIXTURE), &path).unwrap();
+    let trail = Store::open(&path)
+        .unwrap()
+        .read_audit(u64::MAX, 10)
+        .unwrap();
+    let did: Vec<(&str, Option<bool>)> = trail
+        .iter()
+        .map(|(_, entry, confirmed)| (entry.did[0].as_str(), *confirmed))
+        .collect();
+    assert_eq!(
+        did,
+        [
+            ("SessionReset", Some(true)),
+            ("ClockSet", Some(false)),
+            ("SessionCreated", Some(true)),
+        ]
+    );
+    assert_eq!(trail[2].1.address.as_deref(), Some("192.168.4.23"));
+
+    let mut exported = Vec::new();
+    let report = maintenance::export(&fixture(STAFF_FIXTURE), &mut exported).unwrap();
+    assert_eq!(
+        report.record_versions,
+        BTreeMap::from([(3, events.len() as u64)])
+    );
+    let flags: Vec<bool> = String::from_utf8(exported)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["clockConfirmed"] == true
+        })
+        .collect();
+    assert_eq!(
+        flags.iter().filter(|f| !**f).count(),
+        2,
+        "the clock step and its entry"
+    );
+
+    // Replayed, the box goes on from it as from any log.
+    let more = domain.execute(&Command::Ping, 1_767_003_602_000);
+    assert!(more.is_ok());
 }

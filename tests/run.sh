@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command). On a fresh machine it first installs what
 # the tests need, idempotently: Debian packages (Node.js and npm, mpv and ffmpeg, the aarch64
-# cross linker and libc, qemu-user, shellcheck, Chromium for the console), the rustup aarch64
-# target, cargo-deb and cargo-deny, and the npm test clients (socket.io-client, ws, playwright-core). Then the
-# Rust tests, the end-to-end tests (the console in headless Chromium among them), and the
+# cross linker and libc, qemu-user, shellcheck, Chromium for the console, libfaketime for the
+# clock's jumps), the rustup aarch64 target, cargo-deb and cargo-deny, and the npm test clients
+# (socket.io-client, ws, playwright-core). Then the Rust tests, the end-to-end tests (the console in headless Chromium among them), and the
 # Raspberry Pi side (tests/pi.sh: aarch64 build and tests under qemu, .deb, systemd unit,
 # SD-image stage).
 set -euo pipefail
@@ -15,7 +15,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 for pair in node:nodejs npm:npm mpv:mpv ffmpeg:ffmpeg aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu \
   qemu-aarch64:qemu-user shellcheck:shellcheck systemd-analyze:systemd dpkg-deb:dpkg \
-  chromium:chromium; do
+  chromium:chromium faketime:faketime; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

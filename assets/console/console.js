@@ -82,6 +82,7 @@ function showLogin(why = '') {
   refreshTimer = setInterval(checkHealth, 5000);
   checkHealth();
   $('dashboard').hidden = true;
+  $('clock-offer').hidden = true;
   $('logout').hidden = true;
   $('login').hidden = false;
   say(why, why ? 'error' : 'info');
@@ -107,12 +108,49 @@ function renderTvShow(chosen) {
 
 function showDashboard() {
   api('GET', '/api/tv/show').then(renderTvShow).catch(() => {});
+  checkClock();
   clearInterval(refreshTimer);
   $('login').hidden = true;
   $('dashboard').hidden = false;
   $('logout').hidden = false;
   refresh();
   refreshTimer = setInterval(refresh, REFRESH_MS);
+}
+
+/** A time with its date, as the clock offer shows both clocks. */
+const dateAndTime = (ms) => new Date(ms).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short', hourCycle: 'h23' });
+
+/** "2 h 28 min", "3 min", "45 s". */
+function span(ms) {
+  const s = Math.round(Math.abs(ms) / 1000);
+  if (s < 60) return `${s} s`;
+  const h = Math.floor(s / 3600);
+  const m = Math.round((s % 3600) / 60);
+  return h ? `${h} h ${m} min` : `${m} min`;
+}
+
+/**
+ * The box has no battery clock: this device's (staff's laptop or phone, which keeps good time)
+ * confirms it when the two agree, quietly, and offers to set it when they do not.
+ */
+async function checkClock() {
+  let clock;
+  try {
+    clock = await api('GET', '/api/clock');
+  } catch {
+    return;
+  }
+  const offset = Date.now() - clock.nowMs;
+  if (Math.abs(offset) <= clock.agreementMs) {
+    $('clock-offer').hidden = true;
+    if (!clock.confirmed) api('POST', '/api/clock', { time: Date.now() }).catch(() => {});
+    return;
+  }
+  const ahead = offset < 0 ? 'ahead of' : 'behind';
+  $('clock-offer-text').textContent = clock.confirmed
+    ? `The box's clock (${dateAndTime(clock.nowMs)}) was confirmed by staff, and is ${span(offset)} ${ahead} this device's (${dateAndTime(Date.now())}). Check this device's clock before you set the box's.`
+    : `The box's clock says ${dateAndTime(clock.nowMs)}, ${span(offset)} ${ahead} this device's (${dateAndTime(Date.now())}). Times in the log and on the screens follow the box's clock.`;
+  $('clock-offer').hidden = false;
 }
 
 /** The pill: ok, a storage fault, or (`null`) a box that does not answer at all. */
@@ -292,7 +330,8 @@ async function refreshAudit(seq) {
   auditReadAt = seq;
   const labels = columnsOf($('audit'));
   $('audit').replaceChildren(...(entries.length
-    ? entries.map((e) => row([clock(e.at), actorOf(e), e.address ?? 'the box', e.did.map(words).join(', ')], labels))
+    // A time from a clock nobody vouched for (a box back from a power cut) says so.
+    ? entries.map((e) => row([`${clock(e.at)}${e.clockConfirmed === false ? ' (clock unconfirmed)' : ''}`, actorOf(e), e.address ?? 'the box', e.did.map(words).join(', ')], labels))
     : [row(['', 'Nothing yet tonight.', '', ''], labels)]));
 }
 
@@ -383,6 +422,12 @@ function wire() {
     }
   });
   $('logout').addEventListener('click', () => showLogin());
+  $('clock-set').addEventListener('click', () =>
+    act("Set the box's clock", async () => {
+      await api('POST', '/api/clock', { time: Date.now(), set: true });
+      $('clock-offer').hidden = true;
+    }));
+  $('clock-dismiss').addEventListener('click', () => { $('clock-offer').hidden = true; });
 
   $('session-form').addEventListener('submit', (event) => {
     event.preventDefault();

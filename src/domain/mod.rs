@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod basics;
+pub mod clock;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use audit::{Actor, AuditEntry};
 pub use basics::{ErrorKind, Millis};
+pub use clock::ClockStep;
 
 use crate::drafts::domain::{
     DraftCommand, DraftError, DraftEvent, DraftOutcome, DraftsState, DraftsView,
@@ -84,6 +86,8 @@ impl Contract {
 
 /// The log tag of the staff's trail ([`Event::Audit`]), after the contracts' tags.
 pub const AUDIT_TAG: u8 = 6;
+/// The log tag of the steps staff took with the wall clock ([`Event::Clock`]).
+pub const CLOCK_TAG: u8 = 7;
 
 /// Everything that can ask the box's state to change.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +97,8 @@ pub enum Command {
     Tournaments(TournamentCommand),
     Drafts(DraftCommand),
     Sports(SportsCommand),
+    /// Records a step staff took with the wall clock (already taken).
+    Clock(ClockStep),
     /// Sent once at boot after replay: each contract settles what a power cut left half done.
     Recover,
     /// Changes nothing: proves the engine answers (the systemd watchdog).
@@ -169,6 +175,8 @@ pub enum Event {
     Sports(SportsEvent),
     /// Staff did something: logged with the events it caused, belonging to no contract.
     Audit(AuditEntry),
+    /// Staff confirmed or set the wall clock.
+    Clock(ClockStep),
 }
 
 impl Event {
@@ -180,13 +188,17 @@ impl Event {
             Event::Tournaments(_) => Some(Contract::Tournaments),
             Event::Drafts(_) => Some(Contract::Drafts),
             Event::Sports(_) => Some(Contract::Sports),
-            Event::Audit(_) => None,
+            Event::Audit(_) | Event::Clock(_) => None,
         }
     }
 
     /// The tag its record is stored under.
     pub fn tag(&self) -> u8 {
-        self.contract().map_or(AUDIT_TAG, Contract::tag)
+        match self {
+            Event::Audit(_) => AUDIT_TAG,
+            Event::Clock(_) => CLOCK_TAG,
+            _ => self.contract().map_or(AUDIT_TAG, Contract::tag),
+        }
     }
 
     /// The event's name, as `venuebox check` counts records.
@@ -198,6 +210,7 @@ impl Event {
             Event::Drafts(event) => event.kind(),
             Event::Sports(event) => event.kind(),
             Event::Audit(_) => "StaffAction",
+            Event::Clock(step) => step.kind(),
         }
     }
 
@@ -210,14 +223,17 @@ impl Event {
             Event::Drafts(event) => postcard::to_allocvec(event),
             Event::Sports(event) => postcard::to_allocvec(event),
             Event::Audit(entry) => postcard::to_allocvec(entry),
+            Event::Clock(step) => postcard::to_allocvec(step),
         }
     }
 
     /// Reads a record body written by [`Event::encode_body`] under `tag`; `None` for a tag this
     /// build does not know.
     pub fn decode_body(tag: u8, body: &[u8]) -> Option<Result<Event, postcard::Error>> {
-        if tag == AUDIT_TAG {
-            return Some(postcard::from_bytes(body).map(Event::Audit));
+        match tag {
+            AUDIT_TAG => return Some(postcard::from_bytes(body).map(Event::Audit)),
+            CLOCK_TAG => return Some(postcard::from_bytes(body).map(Event::Clock)),
+            _ => {}
         }
         let decoded = match Contract::from_tag(tag)? {
             Contract::Gm => postcard::from_bytes(body).map(Event::Gm),
@@ -249,6 +265,7 @@ impl Serialize for Event {
                 serializer.serialize_newtype_variant("Event", 4, "Sports", event)
             }
             Event::Audit(entry) => serializer.serialize_newtype_variant("Event", 5, "Audit", entry),
+            Event::Clock(step) => serializer.serialize_newtype_variant("Event", 6, "Clock", step),
         }
     }
 }
@@ -536,6 +553,7 @@ impl Domain {
                 Ok((Outcome::Done, events))
             }
             Command::Ping => Ok((Outcome::Done, Vec::new())),
+            Command::Clock(step) => Ok((Outcome::Done, vec![Event::Clock(step.clone())])),
         }
     }
 
@@ -573,8 +591,9 @@ impl Domain {
             Event::Tournaments(event) => self.tournaments.apply(event),
             Event::Drafts(event) => self.drafts.apply(event),
             Event::Sports(event) => self.sports.apply(event),
-            // The trail is read from the log itself (`GET /api/audit`); no state holds it.
-            Event::Audit(_) => {}
+            // The trail and the clock's steps are read from the log itself (`GET /api/audit`,
+            // `venuebox export`); no state holds them.
+            Event::Audit(_) | Event::Clock(_) => {}
         }
     }
 }

@@ -660,6 +660,7 @@ mod tests {
             iat: 0,
             exp: u64::MAX,
             gen: 0,
+            nbf: None,
         }
     }
 

@@ -99,7 +99,7 @@ fn open_copy(
 fn walk(
     database: &Database,
     report: &mut CheckReport,
-    mut visit: impl FnMut(u64, u8, &Event) -> Result<(), std::io::Error>,
+    mut visit: impl FnMut(u64, &[u8], &Event) -> Result<(), std::io::Error>,
 ) -> Result<(), MaintenanceError> {
     let tx = database
         .begin_read()
@@ -124,7 +124,7 @@ fn walk(
             Ok(event) => {
                 *report.kinds.entry(event.kind().into()).or_default() += 1;
                 *report.record_versions.entry(bytes[0]).or_default() += 1;
-                visit(seq, bytes[0], &event)?;
+                visit(seq, bytes, &event)?;
             }
             Err(e) if report.undecodable.len() < 20 => report.undecodable.push(e.to_string()),
             Err(_) => {}
@@ -150,7 +150,8 @@ pub fn check(path: &Path) -> Result<CheckReport, MaintenanceError> {
     Ok(report)
 }
 
-/// `venuebox export`: every readable record as one JSON line `{"seq", "version", "event"}`.
+/// `venuebox export`: every readable record as one JSON line `{"seq", "version", "event"}`,
+/// with `"clockConfirmed"` for records that say whether the wall clock was confirmed.
 /// Returns the check report of what was read (undecodable records are skipped and listed).
 pub fn export(path: &Path, out: &mut impl Write) -> Result<CheckReport, MaintenanceError> {
     let (_dir, database) = open_copy(path)?;
@@ -163,8 +164,11 @@ pub fn export(path: &Path, out: &mut impl Write) -> Result<CheckReport, Maintena
         cause,
     })?;
     report.integrity = "ok".into();
-    walk(&database, &mut report, |seq, version, event| {
-        let line = serde_json::json!({ "seq": seq, "version": version, "event": event });
+    walk(&database, &mut report, |seq, record, event| {
+        let mut line = serde_json::json!({ "seq": seq, "version": record[0], "event": event });
+        if let Some(confirmed) = super::wall_clock_confirmed(record) {
+            line["clockConfirmed"] = confirmed.into();
+        }
         writeln!(out, "{line}")
     })?;
     out.flush()?;

@@ -4,12 +4,13 @@
 //! `Durability::Immediate`, so whatever the engine acknowledges afterwards survives a power cut.
 //! The engine hands it a whole batch at once: one fsync serves every command in the batch.
 //!
-//! Records are `[version byte][contract tag][postcard of that contract's event]` (version 2;
-//! [`crate::domain::Contract::tag`]; tag [`crate::domain::AUDIT_TAG`] holds the staff's trail,
-//! indexed in the `audit` table). The version byte lets a later release read logs written by
-//! an earlier one: version 1 records (`[1][postcard of the event enum of that build]`, written
-//! before each contract had its own folder) are converted as they are read ([`v1`]); nothing
-//! rewrites them on disk.
+//! Records are `[version byte][contract tag][flags][postcard of that contract's event]`
+//! (version 3; [`crate::domain::Contract::tag`]; tag [`crate::domain::AUDIT_TAG`] holds the
+//! staff's trail, indexed in the `audit` table; the flags say whether the wall clock that
+//! stamped the event was confirmed). The version byte lets a later release read logs written
+//! by an earlier one: version 2 records are the same without the flags byte, and version 1
+//! records (`[1][postcard of the event enum of that build]`, written before each contract had
+//! its own folder) are converted as they are read ([`v1`]); nothing rewrites them on disk.
 
 pub mod faults;
 pub mod maintenance;
@@ -55,12 +56,18 @@ pub const CACHE_BYTES: usize = 8 * 1024 * 1024;
 pub const SNAPSHOT_VERSION: u8 = 7;
 
 /// The record version this build writes.
-pub const RECORD_VERSION: u8 = 2;
+pub const RECORD_VERSION: u8 = 3;
+/// Records of version 2: `[2][contract tag][postcard]`, no flags.
+const RECORD_VERSION_2: u8 = 2;
+/// A version 3 record's flag: the wall clock was confirmed (by staff, or trusted by
+/// configuration) when the event was stamped.
+const WALL_CLOCK_CONFIRMED: u8 = 1;
 /// The schema version of the tables; bumped when tables change shape or records a build
 /// cannot skip appear. 2: the staff's trail (records under [`crate::domain::AUDIT_TAG`] and
-/// the `audit` table). A file is marked with this build's version when it opens it, so an
-/// older build refuses it by name rather than failing on a record it does not know.
-pub const SCHEMA_VERSION: u64 = 2;
+/// the `audit` table). 3: record version 3 (the flags byte). A file is marked with this
+/// build's version when it opens it, so an older build refuses it by name rather than failing
+/// on a record it does not know.
+pub const SCHEMA_VERSION: u64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -107,10 +114,24 @@ impl std::fmt::Debug for Store {
     }
 }
 
-pub fn encode(event: &Event) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = vec![RECORD_VERSION, event.tag()];
+pub fn encode(event: &Event, wall_clock_confirmed: bool) -> Result<Vec<u8>, StoreError> {
+    let flags = if wall_clock_confirmed {
+        WALL_CLOCK_CONFIRMED
+    } else {
+        0
+    };
+    let mut bytes = vec![RECORD_VERSION, event.tag(), flags];
     bytes.extend(event.encode_body()?);
     Ok(bytes)
+}
+
+/// Whether the wall clock was confirmed when the record was written; `None` for a record of
+/// a version that did not say (before 3).
+pub fn wall_clock_confirmed(record: &[u8]) -> Option<bool> {
+    match record {
+        [RECORD_VERSION, _tag, flags, ..] => Some(flags & WALL_CLOCK_CONFIRMED != 0),
+        _ => None,
+    }
 }
 
 /// A snapshot encoded for the log, with the last sequence it covers. Encoding a night's state
@@ -143,15 +164,20 @@ impl EncodedSnapshot {
 
 pub fn decode(seq: u64, bytes: &[u8]) -> Result<Event, StoreError> {
     let failed = |reason: String| StoreError::Decode { seq, reason };
+    let tagged = |tag: u8, body: &[u8]| {
+        Event::decode_body(tag, body)
+            .ok_or_else(|| failed(format!("contract tag {tag} is unknown to this build")))?
+            .map_err(|e| failed(e.to_string()))
+    };
     match bytes.split_first() {
-        Some((&RECORD_VERSION, tagged)) => {
-            let (&tag, body) = tagged
-                .split_first()
-                .ok_or_else(|| failed("record without a contract tag".into()))?;
-            Event::decode_body(tag, body)
-                .ok_or_else(|| failed(format!("contract tag {tag} is unknown to this build")))?
-                .map_err(|e| failed(e.to_string()))
-        }
+        Some((&RECORD_VERSION, rest)) => match rest {
+            [tag, _flags, body @ ..] => tagged(*tag, body),
+            _ => Err(failed("record without a contract tag and flags".into())),
+        },
+        Some((&RECORD_VERSION_2, rest)) => match rest {
+            [tag, body @ ..] => tagged(*tag, body),
+            _ => Err(failed("record without a contract tag".into())),
+        },
         Some((&v1::VERSION, body)) => v1::decode(body).map_err(|e| failed(e.to_string())),
         Some((version, _)) => Err(StoreError::Decode {
             seq,
@@ -364,19 +390,25 @@ impl Store {
     }
 
     /// Appends events with consecutive sequence numbers from `first_seq` in one durable commit.
+    /// The events are marked as stamped by an unconfirmed wall clock.
     pub fn append(&self, first_seq: u64, events: &[Event]) -> Result<(), StoreError> {
-        self.append_with_snapshot(first_seq, events, None)
+        self.append_with_snapshot(first_seq, events, None, false)
     }
 
     /// [`Store::append`], with a snapshot of an earlier state (one already in the log) in the
-    /// same commit, so a snapshot costs no fsync of its own.
+    /// same commit, so a snapshot costs no fsync of its own, and whether the wall clock that
+    /// stamped the events was confirmed.
     pub fn append_with_snapshot(
         &self,
         first_seq: u64,
         events: &[Event],
         snapshot: Option<&EncodedSnapshot>,
+        wall_clock_confirmed: bool,
     ) -> Result<(), StoreError> {
-        let encoded = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+        let encoded = events
+            .iter()
+            .map(|event| encode(event, wall_clock_confirmed))
+            .collect::<Result<Vec<_>, _>>()?;
         self.with_db(|database| {
             let mut tx = database.begin_write().map_err(db)?;
             tx.set_durability(Durability::Immediate).map_err(db)?;
@@ -499,12 +531,13 @@ impl Store {
         Ok(out)
     }
 
-    /// The staff's trail, newest first: at most `limit` entries logged before `before`.
+    /// The staff's trail, newest first: at most `limit` entries logged before `before`, each
+    /// with whether the wall clock that stamped it was confirmed (`None`: not recorded).
     pub fn read_audit(
         &self,
         before: u64,
         limit: usize,
-    ) -> Result<Vec<(u64, AuditEntry)>, StoreError> {
+    ) -> Result<Vec<(u64, AuditEntry, Option<bool>)>, StoreError> {
         let tx = self.with_db(|database| database.begin_read().map_err(db))?;
         let index = tx.open_table(AUDIT).map_err(db)?;
         let log = tx.open_table(LOG).map_err(db)?;
@@ -514,8 +547,9 @@ impl Store {
             let Some(bytes) = log.get(seq).map_err(db)? else {
                 continue;
             };
-            if let Event::Audit(audit) = decode(seq, bytes.value())? {
-                out.push((seq, audit));
+            let bytes = bytes.value();
+            if let Event::Audit(audit) = decode(seq, bytes)? {
+                out.push((seq, audit, wall_clock_confirmed(bytes)));
             }
         }
         Ok(out)
@@ -583,10 +617,19 @@ mod tests {
         let err = decode(7, &[99, 1, 2]).unwrap_err();
         assert!(err.to_string().contains("record version 99"), "{err}");
         assert!(decode(8, &[]).is_err());
-        let good = encode(&sample(5)).unwrap();
+        let good = encode(&sample(5), true).unwrap();
         assert_eq!(good[0], RECORD_VERSION);
         assert_eq!(good[1], Contract::Gm.tag());
         assert_eq!(decode(9, &good).unwrap(), sample(5));
+        assert_eq!(wall_clock_confirmed(&good), Some(true));
+        let unconfirmed = encode(&sample(5), false).unwrap();
+        assert_eq!(wall_clock_confirmed(&unconfirmed), Some(false));
+        // Version 2: the same without the flags byte, which it did not have.
+        let mut v2 = vec![RECORD_VERSION_2, good[1]];
+        v2.extend(&good[3..]);
+        assert_eq!(decode(11, &v2).unwrap(), sample(5));
+        assert_eq!(wall_clock_confirmed(&v2), None);
+        assert!(decode(12, &[RECORD_VERSION, 1]).is_err());
         let mut unknown_contract = good.clone();
         unknown_contract[1] = 200;
         let err = decode(10, &unknown_contract).unwrap_err();

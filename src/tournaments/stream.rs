@@ -837,6 +837,7 @@ mod tests {
             iat: 0,
             exp: u64::MAX,
             gen: 0,
+            nbf: None,
         }
     }
 

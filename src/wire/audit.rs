@@ -78,14 +78,17 @@ async fn trail(
         )
     })?;
     let next = (entries.len() == limit)
-        .then(|| entries.last().map(|(seq, _)| *seq))
+        .then(|| entries.last().map(|(seq, ..)| *seq))
         .flatten();
     let entries: Vec<Value> = entries
         .into_iter()
-        .map(|(seq, entry)| {
+        .map(|(seq, entry, clock_confirmed)| {
             json!({
                 "seq": seq,
                 "at": iso(entry.at),
+                // Whether `at` comes from a clock staff confirmed (null: logged before the box
+                // recorded it).
+                "clockConfirmed": clock_confirmed,
                 "role": entry.role,
                 "who": entry.who,
                 "loggedInAt": entry.since.map(|s| iso(s.saturating_mul(1000))),

@@ -28,6 +28,7 @@ pub fn router(ctx: Arc<AppContext>, contract_routes: Router<Arc<AppContext>>) ->
         .route("/api/admin/auth", post(admin_login))
         .merge(contract_routes)
         .merge(super::audit::router())
+        .merge(super::clock::router())
         .merge(super::hardware::router())
         .merge(super::console::router())
         .merge(super::pages::router())

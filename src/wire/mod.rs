@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod channels;
+pub mod clock;
 pub mod console;
 pub mod cors;
 pub mod errors;

@@ -1,7 +1,7 @@
 //! Time on the wire: ISO 8601 (RFC 3339, milliseconds, UTC) out, ISO 8601 or epoch
 //! milliseconds in, as every contract's clients send and read it.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -13,7 +13,7 @@ pub fn iso(ms: Millis) -> String {
 }
 
 pub fn iso_now() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+    humantime::format_rfc3339_millis(crate::clock::wall_clock()).to_string()
 }
 
 /// Parses a client's ISO 8601 timestamp or epoch milliseconds.

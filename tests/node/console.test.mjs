@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, emitAck, launchChromium, startBox } from './harness.mjs';
+import { connect, emitAck, fakeClock, launchChromium, startBox, until } from './harness.mjs';
 
 const SHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../target/screenshots');
 
@@ -19,8 +19,11 @@ describe('the staff console', () => {
   const dialogs = [];
   let answerDialogs = true;
 
+  // The box runs under libfaketime, so a test can put its clock off as a power cut does.
+  const faked = fakeClock();
+
   before(async () => {
-    box = await startBox();
+    box = await startBox({ env: faked.env });
     browser = await launchChromium();
     page = await browser.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -168,6 +171,36 @@ describe('the staff console', () => {
     assert.ok(await close.evaluate((b) => b.isConnected), 'the same button after two refreshes');
     await close.click();
     await textOf('#predictions', /closed.*result: Team B/);
+  });
+
+  it('confirms a clock that agrees with this device, and offers to set one that does not', async () => {
+    const token = await page.evaluate(() => sessionStorage.getItem('venuebox.adminToken'));
+    const boxClock = async () => (await box.http('GET', '/api/clock', { token })).json;
+    // Logged in on a device that agrees: confirmed without a word.
+    await until(async () => (await boxClock()).confirmed, 'the login confirmed the clock');
+    assert.ok(await page.isHidden('#clock-offer'));
+
+    // A power cut, and the box comes back three hours behind with nobody to vouch for it.
+    await box.stop('SIGKILL');
+    faked.jump('-3h');
+    await box.launch({ samePort: true });
+    assert.equal((await boxClock()).confirmed, false);
+    await page.reload();
+    assert.match(await textOf('#clock-offer-text', /behind this device/), /3 h 0 min behind/);
+    for (const [name, width, height] of [['laptop', 1366, 768], ['phone', 390, 844]]) {
+      await page.setViewportSize({ width, height });
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.screenshot({ path: join(SHOTS, `console-clock-${name}.png`) });
+    }
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await page.click('#clock-set');
+    await page.waitForSelector('#clock-offer', { state: 'hidden' });
+    const set = await boxClock();
+    assert.equal(set.confirmed, true);
+    assert.ok(Math.abs(set.nowMs - Date.now()) < 10_000, `the box runs on this device's time: ${set.now}`);
+    const trail = (await box.http('GET', '/api/audit', { token })).json.entries;
+    assert.deepEqual(trail[0].did, ['ClockSet'], 'the step is in the staff trail');
+    await textOf('#audit', /clock set/i);
   });
 
   it('fits a TV, a laptop and a phone without sideways scrolling (screenshots in target/screenshots/)', async () => {

@@ -2,7 +2,7 @@
 // socket.io-client stations to it. Shared by every *.test.mjs file here.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,31 @@ const RUNNER = (process.env.VENUEBOX_RUNNER ?? '').split(' ').filter(Boolean);
 const command = (args) => (RUNNER.length ? [RUNNER[0], [...RUNNER.slice(1), BIN, ...args]] : [BIN, args]);
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The environment that runs the box under Debian's libfaketime (`env`), its wall clock moved
+ * by the offset `jump` writes ("+0", "-3h", "+2d", "@1970-01-02 00:00:00"), read by the box at
+ * every clock reading. The monotonic clock is left alone, as a real jump leaves it.
+ */
+export function fakeClock() {
+  const offsetFile = join(tmpdir(), `venuebox-clock-${process.pid}-${madeHere.length}`);
+  madeHere.push(offsetFile);
+  const found = readdirSync('/usr/lib')
+    .map((dir) => join('/usr/lib', dir, 'faketime', 'libfaketime.so.1'))
+    .find((path) => existsSync(path));
+  if (!found) throw new Error('libfaketime is missing: install the Debian package faketime (tests/run.sh does)');
+  const jump = (offset) => writeFileSync(offsetFile, `${offset}\n`);
+  jump('+0');
+  return {
+    jump,
+    env: {
+      LD_PRELOAD: found,
+      FAKETIME_TIMESTAMP_FILE: offsetFile,
+      FAKETIME_NO_CACHE: '1',
+      FAKETIME_DONT_FAKE_MONOTONIC: '1',
+    },
+  };
+}
 
 // Asks `check` every 50 ms until it answers something truthy, and returns that; fails naming
 // `what` after `limitMs`. For states the box reaches on its own time: never a fixed sleep.
@@ -50,12 +75,14 @@ process.on('exit', () => {
 });
 
 /** Starts a box. `config` is extra TOML; returns a handle that can kill and restart it. */
-export async function startBox({ config = '', dataDir } = {}) {
+export async function startBox({ config = '', dataDir, env = {} } = {}) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'venuebox-test-'));
   const configPath = join(dir, '..', `${dir.split('/').pop()}.toml`);
   if (!dataDir) madeHere.push(dir, configPath);
   writeFileSync(configPath, config);
-  const box = { dataDir: dir, configPath, proc: null, url: null, password: null, stderr: '' };
+  // `env`: more environment for the box's process (a test's LD_PRELOAD, say); `box.env` may be
+  // changed between launches.
+  const box = { dataDir: dir, configPath, proc: null, url: null, password: null, stderr: '', env };
   // The box prints the venue PIN on its first start only; the file it keeps the PIN in is the
   // one source that holds it on every start (read when asked, so after the box is listening).
   let printedPin = null;
@@ -75,7 +102,7 @@ export async function startBox({ config = '', dataDir } = {}) {
     const listen = samePort && box.url ? new URL(box.url).host : '127.0.0.1:0';
     const proc = spawn(...command(['serve', '--listen', listen, '--data', dir, '--config', configPath]), {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'venuebox=warn' },
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'venuebox=warn', ...box.env },
     });
     box.proc = proc;
     proc.stderr.on('data', (d) => { box.stderr += d; if (process.env.BOX_STDERR) process.stderr.write(d); });

@@ -1,0 +1,137 @@
+// The box's clock. Its wall clock jumps (libfaketime moves it under the running box, as a
+// technician's `timedatectl` or a power cut without fake-hwclock would): tokens neither expire
+// by a jump forward nor come back to life by a jump back, in a running box or one started in
+// 1970. Staff confirm or set the clock from the console's device, each step logged with who
+// took it, and every record says whether its time was confirmed.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, emitAck, fakeClock, startBox } from './harness.mjs';
+
+/** Whether a station token still identifies: true, or the refusal's code. */
+async function identifies(box, stationId, token) {
+  const s = connect(box, { token });
+  try {
+    const refused = s.rec.next('error').then((e) => e.data.code);
+    const identified = emitAck(s.socket, 'gm:identify', { stationId, version: '1.0.0' })
+      .then((ack) => (ack.success ? true : ack.error.code));
+    return await Promise.race([refused, identified]);
+  } finally {
+    s.socket.disconnect();
+  }
+}
+
+describe('tokens when the wall clock jumps', () => {
+  let box;
+  const faked = fakeClock();
+  const jump = faked.jump;
+
+  before(async () => {
+    box = await startBox({ config: '[gm]\nstation_auth = "token"\n', env: faked.env });
+  });
+  after(() => box?.stop());
+
+  it('a jump forward while the box runs locks no station or staff out', async () => {
+    const station = box.token('gm', 'GM_AHEAD', '1h');
+    jump('+2d');
+    const clock = (await box.http('GET', '/api/clock', { token: await box.adminToken() })).json;
+    assert.ok(Date.parse(clock.now) > Date.now() + 47 * 3600_000, `the box's wall clock jumped: ${clock.now}`);
+    assert.equal(await identifies(box, 'GM_AHEAD', station), true, 'an hour-long token still works');
+    const admin = await box.adminToken();
+    assert.equal((await box.http('GET', '/api/audit', { token: admin })).status, 200, 'a new staff token works');
+    jump('+0');
+  });
+
+  it('a jump back while the box runs brings no expired token back', async () => {
+    const expired = box.expiredToken('gm', 'GM_BACK', 60);
+    const staffExpired = box.expiredToken('admin', 'admin', 60);
+    assert.equal(await identifies(box, 'GM_BACK', expired), 'INVALID_TOKEN', 'expired before the jump');
+    jump('-2d');
+    assert.equal(await identifies(box, 'GM_BACK', expired), 'INVALID_TOKEN', 'still expired after it');
+    assert.equal((await box.http('GET', '/api/audit', { token: staffExpired })).status, 401);
+    const fresh = box.token('gm', 'GM_BACK', '1h');
+    assert.equal(await identifies(box, 'GM_BACK', fresh), true, 'a token minted now works');
+    jump('+0');
+  });
+
+  it('a box that comes back in 1970 keeps good tokens good and expired ones expired', async () => {
+    const station = box.token('gm', 'GM_CUT', '1h');
+    const expired = box.expiredToken('gm', 'GM_CUT', 60);
+    await box.stop('SIGKILL');
+    jump('@1970-01-02 00:00:00');
+    await box.launch();
+    const admin = await box.adminToken();
+    const clock = (await box.http('GET', '/api/clock', { token: admin })).json;
+    assert.match(clock.now, /^1970-01-02/, 'the wall clock is what the system says');
+    assert.equal(clock.confirmed, false);
+    assert.equal(await identifies(box, 'GM_CUT', station), true, 'a token from before the cut works');
+    assert.equal(await identifies(box, 'GM_CUT', expired), 'INVALID_TOKEN', 'an expired one stays expired');
+    jump('+0');
+  });
+});
+
+describe('staff confirm or set the clock', () => {
+  let box;
+  let admin;
+  before(async () => {
+    box = await startBox();
+    admin = await box.adminToken();
+  });
+  after(() => box?.stop());
+
+  const post = (body, token = admin) => box.http('POST', '/api/clock', { body, token });
+
+  it('is staff only, and says what is wrong with a bad request', async () => {
+    assert.equal((await box.http('GET', '/api/clock')).status, 401);
+    const viewer = box.token('viewer', 'guest');
+    assert.equal((await post({ time: Date.now() }, viewer)).status, 403);
+    for (const body of [{}, { time: 'yesterday' }, { time: Date.now(), set: 'yes' }, { time: Date.now(), extra: 1 }]) {
+      const res = await post(body);
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.equal(res.json.code, 'INVALID_DATA');
+    }
+    const ancient = await post({ time: '1970-01-02T00:00:00Z', set: true });
+    assert.equal(ancient.status, 400, 'a device in 1970 cannot set the clock');
+    assert.equal((await box.http('GET', '/api/clock', { token: admin })).json.confirmed, false);
+  });
+
+  it('a device within a minute confirms the clock; further off, it sets it only when asked', async () => {
+    const confirmed = await post({ time: new Date(Date.now() + 5_000).toISOString() });
+    assert.equal(confirmed.status, 200, confirmed.text);
+    assert.equal(confirmed.json.confirmed, true);
+    assert.equal(confirmed.json.step.kind, 'confirmed');
+
+    const ahead = Date.now() + 3 * 3600_000;
+    const refused = await post({ time: ahead });
+    assert.equal(refused.status, 409, refused.text);
+    assert.equal(refused.json.code, 'CONFLICT');
+    assert.ok(refused.json.details.offsetMs > 3 * 3600_000 - 60_000);
+
+    const set = await post({ time: ahead, set: true });
+    assert.equal(set.status, 200, set.text);
+    assert.equal(set.json.step.kind, 'set');
+    assert.ok(Math.abs(Date.parse(set.json.now) - ahead) < 5_000, 'the box runs on the set time');
+    const state = (await box.http('GET', '/api/state/status')).json;
+    assert.ok(Math.abs(Date.parse(state.serverTime) - ahead) < 5_000, 'and shows it');
+    assert.equal((await box.http('GET', '/api/audit', { token: admin })).status, 200, 'tokens are untouched');
+  });
+
+  it('each step is in the trail with who took it, and records say their clock was confirmed', async () => {
+    const trail = (await box.http('GET', '/api/audit', { token: admin })).json.entries;
+    const steps = trail.filter((e) => e.did.some((d) => d.startsWith('Clock')));
+    assert.deepEqual(steps.map((e) => e.did).reverse(), [['ClockConfirmed'], ['ClockSet']]);
+    assert.ok(steps.every((e) => e.role === 'admin' && e.address === '127.0.0.1' && e.clockConfirmed === true));
+
+    await box.createSession({ name: 'After the clock' });
+    await box.stop();
+    const records = box.cli('export').trim().split('\n').map((line) => JSON.parse(line));
+    const set = records.find((r) => r.event.Clock?.Set);
+    assert.ok(set, 'the step is in the log');
+    assert.ok(set.event.Clock.Set.to_ms > set.event.Clock.Set.from_ms + 3 * 3600_000 - 60_000);
+    const session = records.find((r) => r.event.SessionCreated);
+    assert.equal(session.version, 3);
+    assert.equal(session.clockConfirmed, true);
+    await box.launch();
+    const clock = (await box.http('GET', '/api/clock', { token: await box.adminToken() })).json;
+    assert.equal(clock.confirmed, false, 'a restarted box asks again');
+  });
+});
