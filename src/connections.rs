@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -39,11 +40,13 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const FD_RESERVE: usize = 256;
 /// At most one "refusing connections" line per this long, so a flood does not flood the log.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
-/// How long a refused connection is kept to read what the client already sent: closing with
-/// unread bytes makes the kernel reset it, and the client would never see the 429.
-const REFUSAL_LINGER: Duration = Duration::from_secs(1);
-/// Refused connections lingering at once; past this they are closed straight away.
-const MAX_LINGERING_REFUSALS: usize = 64;
+/// How long a closed connection is kept to read what the client already sent: closing with
+/// unread bytes makes the kernel reset it, and the reset can destroy the box's last answer
+/// (a 429, a 413, a WebSocket's 1009 close) before the client reads it.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// Connections lingering at once (refused and served alike); past this they are closed
+/// straight away.
+const MAX_LINGERING: usize = 64;
 
 /// A stop in progress: when its time is up. `None` while serving.
 pub type Stop = watch::Receiver<Option<tokio::time::Instant>>;
@@ -212,29 +215,55 @@ fn canonical(address: IpAddr) -> IpAddr {
     }
 }
 
-/// A connection's stream together with its [`Admission`].
-struct Admitted<S> {
-    stream: S,
-    _admission: Admission,
+/// A connection's stream together with its [`Admission`]. A connection the box closes while its
+/// client is still sending (an oversized WebSocket frame, a body past the limit) is not closed
+/// at once: see [`linger_then_close`]. It keeps its admission while it lingers, so a client
+/// that makes many such closes uses up its own connection cap, not the room's.
+struct Admitted {
+    stream: Option<TcpStream>,
+    admission: Option<Admission>,
+    lingering: Arc<AtomicUsize>,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Admitted<S> {
+impl Admitted {
+    fn stream(&mut self) -> std::io::Result<&mut TcpStream> {
+        self.stream
+            .as_mut()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let (Some(stream), Some(admission)) = (self.stream.take(), self.admission.take()) else {
+            return;
+        };
+        // Nothing waiting to be read: the kernel closes cleanly.
+        let mut probe = [0u8; 1];
+        if !matches!(stream.try_read(&mut probe), Ok(n) if n > 0) {
+            return;
+        }
+        linger_then_close(stream, Some(admission), &self.lingering);
+    }
+}
+
+impl AsyncRead for Admitted {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        Pin::new(self.stream()?).poll_read(cx, buf)
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Admitted<S> {
+impl AsyncWrite for Admitted {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        Pin::new(self.stream()?).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -242,43 +271,57 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Admitted<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        Pin::new(self.stream()?).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        self.stream.as_ref().is_some_and(|s| s.is_write_vectored())
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        Pin::new(self.stream()?).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        Pin::new(self.stream()?).poll_shutdown(cx)
     }
 }
 
-/// Tells a refused client why: one non-blocking write, then, while few are lingering, a short
-/// wait reading (and dropping) what it sent so the close is clean; else an immediate close.
-fn refuse(stream: TcpStream, refusal: Refusal, lingering: &Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::atomic::Ordering;
-    write_refusal(&stream, refusal);
-    if lingering.fetch_add(1, Ordering::SeqCst) >= MAX_LINGERING_REFUSALS {
+/// Closes `stream` so that what the box wrote last reaches the client: it stops writing (the
+/// client sees the end after the last answer), then reads and drops what the client sends for
+/// up to [`CLOSE_LINGER`], and only then closes. While [`MAX_LINGERING`] connections already
+/// linger, or outside a runtime, it closes straight away.
+fn linger_then_close(
+    stream: TcpStream,
+    admission: Option<Admission>,
+    lingering: &Arc<AtomicUsize>,
+) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if lingering.fetch_add(1, Ordering::SeqCst) >= MAX_LINGERING {
         lingering.fetch_sub(1, Ordering::SeqCst);
         return;
     }
     let lingering = lingering.clone();
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = stream;
         let _ = stream.shutdown().await;
-        let mut sink = [0u8; 1024];
-        let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
             while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
         })
         .await;
+        drop(admission);
         lingering.fetch_sub(1, Ordering::SeqCst);
     });
+}
+
+/// Tells a refused client why: one non-blocking write, then a close that lets it read it.
+fn refuse(stream: TcpStream, refusal: Refusal, lingering: &Arc<AtomicUsize>) {
+    write_refusal(&stream, refusal);
+    linger_then_close(stream, None, lingering);
 }
 
 fn write_refusal(stream: &TcpStream, refusal: Refusal) {
@@ -307,7 +350,7 @@ pub async fn serve(
 ) {
     // Every connection task holds a receiver; the loop waits for all of them to be dropped.
     let (connections_done, connection_alive) = watch::channel(());
-    let lingering = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let lingering = Arc::new(AtomicUsize::new(0));
     let deadline = loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -340,11 +383,13 @@ pub async fn serve(
         let tls = tls.clone();
         let stop = stop.clone();
         let alive = connection_alive.clone();
+        let lingering = lingering.clone();
         let header_timeout = gate.limits.header_timeout;
         tokio::spawn(async move {
             let admitted = Admitted {
-                stream,
-                _admission: admission,
+                stream: Some(stream),
+                admission: Some(admission),
+                lingering,
             };
             match tls {
                 None => serve_connection(admitted, peer, app, header_timeout, stop).await,

@@ -64,6 +64,17 @@ describe('raw WebSocket abuse', () => {
     }
   });
 
+  it('a client still pushing megabytes of an oversized frame reads its 1009 (not a reset)', async () => {
+    const [, url, opts] = endpoints[0];
+    // Ten times: the close used to be lost to a reset now and then, when the box closed the
+    // socket with the client's data still unread.
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      const raw = await rawSocket(url, opts);
+      raw.write(frame(TEXT, Buffer.alloc(8 * 1024 * 1024, 0x20)));
+      assert.equal(await raw.closed(), 1009, `attempt ${attempt + 1}`);
+    }
+  });
+
   it('a frame cut off half way holds only its own connection: the others are served meanwhile', async () => {
     const [, url, opts] = endpoints[0];
     const calm = await bystander(url, opts);
