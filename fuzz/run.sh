@@ -35,7 +35,7 @@ seeds_of() {
 }
 
 for target in log_record token_file config_file gm_submit realtime_frame tournament_frame \
-  sports_frame sse_last_event_id; do
+  sports_frame sse_last_event_id rest_body; do
   corpus="corpus/$target"
   artifacts="artifacts/$target"
   mkdir -p "$corpus" "$artifacts"

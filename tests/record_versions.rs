@@ -21,12 +21,12 @@
 //!
 //! Record version 3 added a flags byte (whether the wall clock was confirmed when the event was
 //! stamped). `log-record-v3-staff.redb` came with it: the staff's trail (tag 6) and a clock
-//! step (tag 7) beside the events they account for, records of both flags.
+//! step (tag 7, staff's steps) beside the events they account for, records of both flags.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use venuebox::domain::{Actor, AuditEntry, ClockStep, Command, Domain, Event, Outcome};
+use venuebox::domain::{Actor, AuditEntry, Command, Domain, Event, Outcome, StaffStep};
 use venuebox::drafts::domain::{Actor as DraftActor, DraftCommand, DraftStatus, Entry, Member};
 use venuebox::gm::domain::{
     DeviceKind, GmCommand, GmOutcome, Limits, ResetSource, ScanRequest, SessionStatus,
@@ -742,11 +742,11 @@ fn staff_night() -> Vec<(Event, bool)> {
         teams: None,
     };
     run(create.into(), 1_767_000_000_000, true);
-    let set = ClockStep::Set {
+    let set = StaffStep::ClockSet {
         from_ms: 86_400_000,
         to_ms: 1_767_003_600_000,
     };
-    run(Command::Clock(set), 86_400_000, false);
+    run(Command::Staff(set), 86_400_000, false);
     let reset = GmCommand::ResetSession {
         session_id: "s2".into(),
         source: ResetSource::AdminApi,
@@ -776,7 +776,7 @@ fn a_record_v3_log_keeps_the_staff_trail_the_clock_steps_and_the_clock_flags() {
     let session = views.gm.session.as_ref().expect("the reset's session");
     assert_eq!(session.id, "s2");
     assert_eq!(session.name, "Staff night");
-    assert!(events.contains(&Event::Clock(ClockStep::Set {
+    assert!(events.contains(&Event::Staff(StaffStep::ClockSet {
         from_ms: 86_400_000,
         to_ms: 1_767_003_600_000,
     })));

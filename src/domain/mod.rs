@@ -14,7 +14,7 @@
 
 pub mod audit;
 pub mod basics;
-pub mod clock;
+pub mod staff;
 
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use audit::{Actor, AuditEntry};
 pub use basics::{ErrorKind, Millis};
-pub use clock::ClockStep;
+pub use staff::StaffStep;
 
 use crate::drafts::domain::{
     DraftCommand, DraftError, DraftEvent, DraftOutcome, DraftsState, DraftsView,
@@ -86,8 +86,8 @@ impl Contract {
 
 /// The log tag of the staff's trail ([`Event::Audit`]), after the contracts' tags.
 pub const AUDIT_TAG: u8 = 6;
-/// The log tag of the steps staff took with the wall clock ([`Event::Clock`]).
-pub const CLOCK_TAG: u8 = 7;
+/// The log tag of staff's steps that change no contract's state ([`Event::Staff`]).
+pub const STAFF_TAG: u8 = 7;
 
 /// Everything that can ask the box's state to change.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,8 +97,8 @@ pub enum Command {
     Tournaments(TournamentCommand),
     Drafts(DraftCommand),
     Sports(SportsCommand),
-    /// Records a step staff took with the wall clock (already taken).
-    Clock(ClockStep),
+    /// Records a step staff took that changes no contract's state (already taken).
+    Staff(StaffStep),
     /// Sent once at boot after replay: each contract settles what a power cut left half done.
     Recover,
     /// Changes nothing: proves the engine answers (the systemd watchdog).
@@ -175,8 +175,8 @@ pub enum Event {
     Sports(SportsEvent),
     /// Staff did something: logged with the events it caused, belonging to no contract.
     Audit(AuditEntry),
-    /// Staff confirmed or set the wall clock.
-    Clock(ClockStep),
+    /// Staff confirmed or set the wall clock, sent a notice, switched the TVs, logged in.
+    Staff(StaffStep),
 }
 
 impl Event {
@@ -188,7 +188,7 @@ impl Event {
             Event::Tournaments(_) => Some(Contract::Tournaments),
             Event::Drafts(_) => Some(Contract::Drafts),
             Event::Sports(_) => Some(Contract::Sports),
-            Event::Audit(_) | Event::Clock(_) => None,
+            Event::Audit(_) | Event::Staff(_) => None,
         }
     }
 
@@ -196,7 +196,7 @@ impl Event {
     pub fn tag(&self) -> u8 {
         match self {
             Event::Audit(_) => AUDIT_TAG,
-            Event::Clock(_) => CLOCK_TAG,
+            Event::Staff(_) => STAFF_TAG,
             _ => self.contract().map_or(AUDIT_TAG, Contract::tag),
         }
     }
@@ -210,7 +210,7 @@ impl Event {
             Event::Drafts(event) => event.kind(),
             Event::Sports(event) => event.kind(),
             Event::Audit(_) => "StaffAction",
-            Event::Clock(step) => step.kind(),
+            Event::Staff(step) => step.kind(),
         }
     }
 
@@ -223,7 +223,7 @@ impl Event {
             Event::Drafts(event) => postcard::to_allocvec(event),
             Event::Sports(event) => postcard::to_allocvec(event),
             Event::Audit(entry) => postcard::to_allocvec(entry),
-            Event::Clock(step) => postcard::to_allocvec(step),
+            Event::Staff(step) => postcard::to_allocvec(step),
         }
     }
 
@@ -232,7 +232,7 @@ impl Event {
     pub fn decode_body(tag: u8, body: &[u8]) -> Option<Result<Event, postcard::Error>> {
         match tag {
             AUDIT_TAG => return Some(postcard::from_bytes(body).map(Event::Audit)),
-            CLOCK_TAG => return Some(postcard::from_bytes(body).map(Event::Clock)),
+            STAFF_TAG => return Some(postcard::from_bytes(body).map(Event::Staff)),
             _ => {}
         }
         let decoded = match Contract::from_tag(tag)? {
@@ -265,7 +265,7 @@ impl Serialize for Event {
                 serializer.serialize_newtype_variant("Event", 4, "Sports", event)
             }
             Event::Audit(entry) => serializer.serialize_newtype_variant("Event", 5, "Audit", entry),
-            Event::Clock(step) => serializer.serialize_newtype_variant("Event", 6, "Clock", step),
+            Event::Staff(step) => serializer.serialize_newtype_variant("Event", 6, "Staff", step),
         }
     }
 }
@@ -553,7 +553,7 @@ impl Domain {
                 Ok((Outcome::Done, events))
             }
             Command::Ping => Ok((Outcome::Done, Vec::new())),
-            Command::Clock(step) => Ok((Outcome::Done, vec![Event::Clock(step.clone())])),
+            Command::Staff(step) => Ok((Outcome::Done, vec![Event::Staff(step.clone())])),
         }
     }
 
@@ -591,9 +591,9 @@ impl Domain {
             Event::Tournaments(event) => self.tournaments.apply(event),
             Event::Drafts(event) => self.drafts.apply(event),
             Event::Sports(event) => self.sports.apply(event),
-            // The trail and the clock's steps are read from the log itself (`GET /api/audit`,
+            // The trail and staff's steps are read from the log itself (`GET /api/audit`,
             // `venuebox export`); no state holds them.
-            Event::Audit(_) | Event::Clock(_) => {}
+            Event::Audit(_) | Event::Staff(_) => {}
         }
     }
 }

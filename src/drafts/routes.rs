@@ -342,3 +342,14 @@ async fn events(
         "next_before": next_before,
     })))
 }
+
+/// Decodes `bytes` as the `which`-th body (modulo their number) this module's routes take, as
+/// their extractor does, then through what the route checks before it asks the engine (the
+/// fuzz target `rest_body`). Whether the body was taken.
+pub(crate) fn decode_any_body(which: u8, bytes: &[u8]) -> bool {
+    use crate::wire::extract::decode_body;
+    match which % 2 {
+        0 => decode_body::<CreateBody>(bytes).is_ok(),
+        _ => decode_body::<PickBody>(bytes).is_ok(),
+    }
+}

@@ -437,3 +437,27 @@ pub(crate) async fn control_video(ctx: &AppContext, body: VideoBody) -> Result<V
         other => Err(unexpected(other)),
     }
 }
+
+/// Decodes `bytes` as the `which`-th body (modulo their number) this module's routes take, as
+/// their extractor does, then through what the route checks before it asks the engine (the
+/// fuzz target `rest_body`). Whether the body was taken.
+pub(crate) fn decode_any_body(which: u8, bytes: &[u8]) -> bool {
+    use crate::wire::extract::decode_body;
+    match which % 5 {
+        0 => decode_body::<BatchBody>(bytes).is_ok(),
+        1 => decode_body::<CreateSessionBody>(bytes).is_ok(),
+        2 => decode_body::<ScanBody>(bytes).is_ok_and(|scan| {
+            let station = Claims {
+                sub: "GM_FUZZ".into(),
+                role: crate::auth::Role::Gm,
+                iat: 0,
+                exp: u64::MAX,
+                gen: 0,
+                nbf: None,
+            };
+            scan.into_command(&station).is_ok()
+        }),
+        3 => decode_body::<UpdateSessionBody>(bytes).is_ok(),
+        _ => decode_body::<VideoBody>(bytes).is_ok(),
+    }
+}

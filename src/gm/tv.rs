@@ -32,6 +32,7 @@ use serde_json::{json, Value};
 
 use super::domain::{GmView, TransactionStatus};
 use crate::auth::Role;
+use crate::domain::{Command, StaffStep};
 use crate::engine::Published;
 use crate::hub::HubBody;
 use crate::wire::channels::{ChannelMessage, Class, Framing};
@@ -158,6 +159,12 @@ async fn choose_show(
             ))
         }
     };
+    // Logged before the TVs switch, so whatever the room saw is in the staff's trail.
+    let logged = StaffStep::TvShown {
+        view: body.view.clone(),
+        id: body.id,
+    };
+    ctx.engine.execute(Command::Staff(logged)).await?;
     let chosen = json!({ "view": body.view, "id": body.id, "url": url });
     *showing
         .0
@@ -392,4 +399,11 @@ pub fn close_for_restart(ctx: &AppContext) {
     for client in ctx.channels.clients_on(&[CHANNEL]) {
         client.cut(crate::wire::json_ws::CLOSE_RESTARTING, "restarting");
     }
+}
+
+/// Decodes `bytes` as the `which`-th body (modulo their number) this module's routes take, as
+/// their extractor does, then through what the route checks before it asks the engine (the
+/// fuzz target `rest_body`). Whether the body was taken.
+pub(crate) fn decode_any_body(_which: u8, bytes: &[u8]) -> bool {
+    crate::wire::extract::decode_body::<ShowBody>(bytes).is_ok()
 }

@@ -18,6 +18,7 @@ use super::domain::{
 use super::realtime::event_json;
 use super::{ViewerLimits, VOTES_PER_SECOND};
 use crate::auth::Role;
+use crate::domain::{Command, StaffStep};
 use crate::engine::wall_clock_ms;
 use crate::wire::errors::{ErrorCode, WireError};
 use crate::wire::extract::{Admin, Body, Caller, ClientAddr};
@@ -441,6 +442,25 @@ async fn send_notice(
             "`message` must be 1 to 280 characters",
         ));
     }
+    // Logged before it goes out, so every notice the phones got is in the staff's trail.
+    let logged = StaffStep::NoticeSent {
+        message: message.to_string(),
+    };
+    ctx.engine.execute(Command::Staff(logged)).await?;
     let reached = super::realtime::announce_maintenance(&ctx.channels, message);
     Ok(Json(json!({ "success": true, "connections": reached })))
+}
+
+/// Decodes `bytes` as the `which`-th body (modulo their number) this module's routes take, as
+/// their extractor does, then through what the route checks before it asks the engine (the
+/// fuzz target `rest_body`). Whether the body was taken.
+pub(crate) fn decode_any_body(which: u8, bytes: &[u8]) -> bool {
+    use crate::wire::extract::decode_body;
+    match which % 5 {
+        0 => decode_body::<CreateBody>(bytes).is_ok_and(|body| deadline(&body, 1_000).is_ok()),
+        1 => decode_body::<GrantBody>(bytes).is_ok(),
+        2 => decode_body::<LoginBody>(bytes).is_ok(),
+        3 => decode_body::<NoticeBody>(bytes).is_ok(),
+        _ => decode_body::<VoteBody>(bytes).is_ok(),
+    }
 }

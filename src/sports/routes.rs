@@ -791,3 +791,22 @@ async fn set_purchase(
     };
     purchase_answer(answer(&ctx, command).await?)
 }
+
+/// Decodes `bytes` as the `which`-th body (modulo their number) this module's routes take, as
+/// their extractor does, then through what the route checks before it asks the engine (the
+/// fuzz target `rest_body`). Whether the body was taken.
+pub(crate) fn decode_any_body(which: u8, bytes: &[u8]) -> bool {
+    use crate::wire::extract::decode_body;
+    match which % 10 {
+        0 => decode_body::<AnnouncementBody>(bytes).is_ok(),
+        1 => decode_body::<AnnouncementChangeBody>(bytes).is_ok(),
+        2 => decode_body::<EventBody>(bytes).is_ok(),
+        3 => decode_body::<FixtureBody>(bytes).is_ok(),
+        4 => decode_body::<FixtureChangeBody>(bytes).is_ok(),
+        5 => decode_body::<PurchaseBody>(bytes).is_ok(),
+        6 => decode_body::<PurchaseStatusBody>(bytes).is_ok(),
+        7 => decode_body::<RegistrationBody>(bytes).is_ok(),
+        8 => decode_body::<ResultBody>(bytes).is_ok(),
+        _ => decode_body::<TeamBody>(bytes).is_ok(),
+    }
+}

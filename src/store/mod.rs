@@ -419,7 +419,7 @@ impl Store {
                 }
                 let audited = (first_seq..)
                     .zip(events)
-                    .filter(|(_, e)| e.contract().is_none());
+                    .filter(|(_, e)| matches!(e, Event::Audit(_)));
                 let mut audited = audited.map(|(seq, _)| seq).peekable();
                 if audited.peek().is_some() {
                     let mut index = tx.open_table(AUDIT).map_err(db)?;

@@ -529,3 +529,19 @@ async fn standings(
         })).collect::<Vec<_>>(),
     })))
 }
+
+/// Decodes `bytes` as the `which`-th body (modulo their number) this module's routes take, as
+/// their extractor does, then through what the route checks before it asks the engine (the
+/// fuzz target `rest_body`). Whether the body was taken.
+pub(crate) fn decode_any_body(which: u8, bytes: &[u8]) -> bool {
+    use crate::wire::extract::decode_body;
+    match which % 7 {
+        0 => decode_body::<BallotBody>(bytes).is_ok(),
+        1 => decode_body::<CheckInBody>(bytes).is_ok(),
+        2 => decode_body::<CreateBody>(bytes).is_ok(),
+        3 => decode_body::<RoundBody>(bytes).is_ok(),
+        4 => decode_body::<SpeakerBody>(bytes).is_ok(),
+        5 => decode_body::<TeamBody>(bytes).is_ok(),
+        _ => decode_body::<TimerBody>(bytes).is_ok_and(|timer| timer.request().is_ok()),
+    }
+}

@@ -1,11 +1,11 @@
 //! The box's wall clock, for staff. The console sends the time of the device it runs on when
 //! staff log in: a box within a minute of it counts its clock as confirmed; one further off is
-//! offered to be set from it. Either step is logged (an [`Event::Clock`], in the staff's trail
+//! offered to be set from it. Either step is logged (an [`Event::Staff`], in the staff's trail
 //! with who took it), and every record after it says its time was confirmed.
 //!
 //! `GET /api/clock` shows the clock; `POST /api/clock {time, set?}` confirms it or sets it.
 //!
-//! [`Event::Clock`]: crate::domain::Event::Clock
+//! [`Event::Staff`]: crate::domain::Event::Staff
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use super::extract::{Admin, Body};
 use super::time::{iso, parse_time};
 use super::AppContext;
 use crate::clock::{self, ClockError};
-use crate::domain::{ClockStep, Command, Millis};
+use crate::domain::{Command, Millis, StaffStep};
 
 type Ctx = State<Arc<AppContext>>;
 
@@ -86,7 +86,7 @@ async fn confirm_or_set(
     let offset = i64::try_from(i128::from(device) - i128::from(box_now)).unwrap_or(i64::MAX);
     let step = if offset.unsigned_abs() <= AGREEMENT_MS {
         clock::confirm();
-        ClockStep::Confirmed {
+        StaffStep::ClockConfirmed {
             device_offset_ms: offset,
         }
     } else if body.set {
@@ -98,7 +98,7 @@ async fn confirm_or_set(
             WireError::new(code, e.to_string())
         })?;
         tracing::warn!(from = %iso(step.from_ms), to = %iso(step.to_ms), "staff set the clock");
-        ClockStep::Set {
+        StaffStep::ClockSet {
             from_ms: step.from_ms,
             to_ms: step.to_ms,
         }
@@ -114,15 +114,24 @@ async fn confirm_or_set(
         )
         .with_details(json!({ "offsetMs": offset })));
     };
-    ctx.engine.execute(Command::Clock(step.clone())).await?;
+    ctx.engine.execute(Command::Staff(step.clone())).await?;
     let mut answer = clock_json();
     answer["step"] = match step {
-        ClockStep::Confirmed { device_offset_ms } => {
+        StaffStep::ClockConfirmed { device_offset_ms } => {
             json!({ "kind": "confirmed", "deviceOffsetMs": device_offset_ms })
         }
-        ClockStep::Set { from_ms, to_ms } => {
+        StaffStep::ClockSet { from_ms, to_ms } => {
             json!({ "kind": "set", "from": iso(from_ms), "to": iso(to_ms) })
         }
+        other => return Err(super::errors::unexpected(other)),
     };
     Ok(Json(answer))
+}
+
+/// Decodes `bytes` as the `which`-th body (modulo their number) this module's routes take, as
+/// their extractor does, then through what the route checks before it asks the engine (the
+/// fuzz target `rest_body`). Whether the body was taken.
+pub(crate) fn decode_any_body(_which: u8, bytes: &[u8]) -> bool {
+    super::extract::decode_body::<FromDevice>(bytes)
+        .is_ok_and(|body| parse_time(&body.time).is_some())
 }

@@ -47,6 +47,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// Decodes a request body as [`Body`] does once it has arrived: the same JSON rules and the
+/// same error. The fuzz target `rest_body` runs every route's body type through it.
+pub fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    Json::<T>::from_bytes(bytes)
+        .map(|Json(value)| value)
+        .map_err(body_error)
+}
+
 fn body_error(rejection: JsonRejection) -> WireError {
     let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
     let message = if too_large {

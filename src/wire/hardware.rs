@@ -76,3 +76,10 @@ async fn press_button(
     }
     Ok(Json(json!({ "success": true, "pressMs": body.press_ms })))
 }
+
+/// Decodes `bytes` as the `which`-th body (modulo their number) this module's routes take, as
+/// their extractor does, then through what the route checks before it asks the engine (the
+/// fuzz target `rest_body`). Whether the body was taken.
+pub(crate) fn decode_any_body(_which: u8, bytes: &[u8]) -> bool {
+    super::extract::decode_body::<PressBody>(bytes).is_ok()
+}

@@ -1,5 +1,6 @@
 // The staff's trail: what staff change (over HTTP, over the console's Socket.IO, with the reset
-// button) is logged with who, when and from where, read back with `GET /api/audit` (staff only),
+// button), the notices they send, what they put on the TVs and their logins are logged with
+// who, when and from where, read back with `GET /api/audit` (staff only),
 // kept across a restart, and never filled by guests or stations going about their game.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,7 +36,11 @@ describe('the staff trail', () => {
     const another = catalog.find((t) => !t.video && t.id !== 'mem001').id;
     const staffScan = await box.http('POST', '/api/scan', { token: admin, body: { tokenId: another, teamId: 'TEAM_B' } });
     assert.equal(staffScan.json?.status, 'accepted', staffScan.text);
-    assert.equal((await trail()).entries.length, 1, 'only the session start so far');
+    const sofar = (await trail()).entries;
+    const logins = sofar.filter((e) => e.did.includes('StaffLoggedIn'));
+    assert.ok(logins.length >= 2, 'each staff login is in the trail');
+    assert.deepEqual([logins[0].role, logins[0].who, logins[0].address], ['admin', 'admin', '127.0.0.1']);
+    assert.equal(sofar.length - logins.length, 1, 'besides logins, only the session start so far');
 
     // The console's Socket.IO: a reset and a video.
     const console_ = connect(box, { token: admin });
@@ -49,6 +54,10 @@ describe('the staff trail', () => {
       token: admin, body: { amount: 50, reason: 'welcome' },
     });
     assert.ok([200, 201].includes(grant.status), grant.text);
+    // A notice to every phone and a change of what the TVs show change no game state, and
+    // are in the trail all the same, with what was sent.
+    assert.equal((await box.http('POST', '/api/notices', { token: admin, body: { message: 'Voting pauses at nine' } })).status, 200);
+    assert.equal((await box.http('PUT', '/api/tv/show', { token: admin, body: { view: 'scores' } })).status, 200);
     assert.equal((await box.http('POST', '/api/hardware/button', { token: admin, body: { press_ms: 3300 } })).status, 200);
     await until(async () => (await trail()).entries.some((e) => e.role === 'button'), 'the button reset is in the trail', 10_000);
 
@@ -72,6 +81,11 @@ describe('the staff trail', () => {
     assert.equal(did('VideoQueued').length, 1, JSON.stringify(entries));
     assert.equal(did('ScanRecorded').length, 0, 'stations\' scans are not staff actions');
     assert.ok(entries.some((e) => e.did.some((d) => /Grant/.test(d))), JSON.stringify(entries));
+    assert.equal(did('NoticeSent').length, 1, JSON.stringify(entries));
+    assert.equal(did('TvShown').length, 1, JSON.stringify(entries));
+    // A guest's failed login and a viewer's are not staff logins.
+    await box.http('POST', '/api/admin/auth', { body: { password: 'wrong' } });
+    assert.equal((await trail()).entries[0].seq, entries[0].seq, 'a refused login logs nothing');
     gm.close();
   });
 
@@ -105,6 +119,8 @@ describe('the staff trail', () => {
     await box.stop();
     await box.launch({ samePort: true });
     admin = await box.adminToken();
-    assert.deepEqual((await trail('?limit=200')).entries, before_);
+    const [login, ...kept] = (await trail('?limit=200')).entries;
+    assert.deepEqual(login.did, ['StaffLoggedIn'], 'the new login comes first');
+    assert.deepEqual(kept, before_);
   });
 });

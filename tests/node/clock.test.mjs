@@ -124,9 +124,9 @@ describe('staff confirm or set the clock', () => {
     await box.createSession({ name: 'After the clock' });
     await box.stop();
     const records = box.cli('export').trim().split('\n').map((line) => JSON.parse(line));
-    const set = records.find((r) => r.event.Clock?.Set);
+    const set = records.find((r) => r.event.Staff?.ClockSet);
     assert.ok(set, 'the step is in the log');
-    assert.ok(set.event.Clock.Set.to_ms > set.event.Clock.Set.from_ms + 3 * 3600_000 - 60_000);
+    assert.ok(set.event.Staff.ClockSet.to_ms > set.event.Staff.ClockSet.from_ms + 3 * 3600_000 - 60_000);
     const session = records.find((r) => r.event.SessionCreated);
     assert.equal(session.version, 3);
     assert.equal(session.clockConfirmed, true);
