@@ -110,6 +110,10 @@ pub struct Claims {
     /// one is held to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// The era of the box's clock the token was minted in ([`clock`]): its times are checked
+    /// against that era's clock, so a jump of the wall clock leaves them as they were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clk: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -120,7 +124,8 @@ impl Claims {
     /// How long the token is still good for, by the box's clock; zero once it has expired. A
     /// connection opened with it is closed (or refused actions) when this runs out.
     pub fn time_left(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.exp.saturating_sub(clock::token_secs()))
+        let now = clock::token_now_in(self.clk).unwrap_or(u64::MAX);
+        std::time::Duration::from_secs(self.exp.saturating_sub(now))
     }
 
     /// Admins may act as GM stations (the admin console is one); players may not.
@@ -395,7 +400,7 @@ impl Secrets {
     }
 
     pub fn mint(&self, role: Role, sub: &str, ttl: Duration) -> Result<String, AuthError> {
-        let iat = clock::token_secs();
+        let (iat, clk) = clock::token_stamp();
         let claims = Claims {
             sub: sub.to_string(),
             role,
@@ -407,6 +412,7 @@ impl Secrets {
                 0
             },
             nbf: None,
+            clk,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AuthError::Sign(e.to_string()))
@@ -418,7 +424,7 @@ impl Secrets {
             return Err(AuthError::Missing);
         }
         // The signature, the algorithm and the presence of `exp` are checked here; the times
-        // against the box's token clock below, not against the system clock, which may jump.
+        // below, on the clock of the token's era (the system clock may have jumped since).
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
         validation.validate_nbf = false;
@@ -429,7 +435,9 @@ impl Secrets {
         // The box signs and checks with its own clock: no skew to allow for. A token is good
         // until its `exp` and not a second longer, so a connection never opens on a token its
         // expiry timer would close at once.
-        let now = clock::token_secs();
+        // A token from an era of the clock this box never reached, or no longer remembers, is
+        // as good as expired.
+        let now = clock::token_now_in(claims.clk).ok_or(AuthError::Expired)?;
         if claims.exp < now {
             return Err(AuthError::Expired);
         }
@@ -639,6 +647,7 @@ mod tests {
                 exp: 2,
                 gen: 0,
                 nbf: None,
+                clk: 0,
             },
             &secrets.encoding,
         )

@@ -238,9 +238,10 @@ impl Drop for Admitted {
         let (Some(stream), Some(admission)) = (self.stream.take(), self.admission.take()) else {
             return;
         };
-        // Nothing waiting to be read: the kernel closes cleanly.
-        let mut probe = [0u8; 1];
-        if !matches!(stream.try_read(&mut probe), Ok(n) if n > 0) {
+        // Nothing waiting to be read: the kernel closes cleanly. Asked of the kernel itself
+        // (tokio's `try_read` answers from its cached readiness, which a short read cleared).
+        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        if !matches!(socket2::SockRef::from(&stream).peek(&mut probe), Ok(n) if n > 0) {
             return;
         }
         linger_then_close(stream, Some(admission), &self.lingering);

@@ -47,6 +47,7 @@ pub fn realtime_frame(text: &str) -> bool {
         exp: u64::MAX,
         gen: 0,
         nbf: None,
+        clk: 0,
     };
     command
         .channels

@@ -276,12 +276,8 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
             config.data_dir.display()
         )
     })?;
-    // Minted by the token clock a box on this data dir would start with.
-    venuebox::clock::start(
-        venuebox::clock::last_write_in(&config.data_dir),
-        venuebox::clock::Setter::Simulated,
-        false,
-    );
+    // Minted in the era of the clock the box on this data dir is in.
+    venuebox::clock::start_reading(&config.data_dir);
     println!("{}", secrets.mint(args.role, &args.sub, ttl)?);
     Ok(())
 }

@@ -143,9 +143,9 @@ impl Prepared {
             path: config.data_dir.clone(),
             cause,
         })?;
-        // Before the secrets are touched: their file's time is part of the token clock's floor.
+        // Before the secrets are touched: the data dir's last write tells a clock gone back.
         crate::clock::start(
-            crate::clock::last_write_in(&config.data_dir),
+            &config.data_dir,
             match config.hardware {
                 crate::config::HardwareKind::Sim => crate::clock::Setter::Simulated,
                 _ => crate::clock::Setter::System,
@@ -250,6 +250,15 @@ impl Prepared {
             ctx.clone(),
             config.shutdown_grace,
         );
+        // A jump of the wall clock is noticed (and kept on disk) within a second, even while no
+        // token is minted or checked, so `venuebox token` mints in the era the box is in.
+        let clock_watch = tokio::spawn(async {
+            let mut every_second = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                every_second.tick().await;
+                crate::clock::watch();
+            }
+        });
         let watchdog = crate::systemd::watchdog_interval().map(|interval| {
             tokio::spawn(crate::systemd::run_watchdog(ctx.engine.clone(), interval))
         });
@@ -272,6 +281,7 @@ impl Prepared {
             let _ = tls_server.await;
         }
 
+        clock_watch.abort();
         if let Some(watchdog) = watchdog {
             watchdog.abort();
         }

@@ -454,6 +454,7 @@ pub(crate) fn decode_any_body(which: u8, bytes: &[u8]) -> bool {
                 exp: u64::MAX,
                 gen: 0,
                 nbf: None,
+                clk: 0,
             };
             scan.into_command(&station).is_ok()
         }),

@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 
 use super::domain::{GmView, TransactionStatus};
 use crate::auth::Role;
-use crate::domain::{Command, StaffStep};
+use crate::domain::StaffStep;
 use crate::engine::Published;
 use crate::hub::HubBody;
 use crate::wire::channels::{ChannelMessage, Class, Framing};
@@ -160,12 +160,12 @@ async fn choose_show(
         }
     };
     // Logged before the TVs switch, so whatever the room saw is in the staff's trail.
-    let logged = StaffStep::TvShown {
+    let step = StaffStep::TvShown {
         view: body.view.clone(),
         id: body.id,
     };
-    ctx.engine.execute(Command::Staff(logged)).await?;
-    let chosen = json!({ "view": body.view, "id": body.id, "url": url });
+    let logged = crate::wire::audit::log_staff_step(&ctx, step).await;
+    let chosen = json!({ "view": body.view, "id": body.id, "url": url, "logged": logged });
     *showing
         .0
         .lock()

@@ -159,6 +159,21 @@ async fn start_mpv(settings: &MpvSettings) -> Result<(Child, UnixStream), MpvErr
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);
+    // The unit gives the box one capability, to set the clock; mpv plays files and gets none.
+    // SAFETY: prctl is async-signal-safe and touches only the child's own capability sets.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            );
+            Ok(())
+        });
+    }
     let mut child = command.spawn().map_err(|cause| MpvError::Spawn {
         program: settings.program.display().to_string(),
         cause,

@@ -18,7 +18,7 @@ use super::domain::{
 use super::realtime::event_json;
 use super::{ViewerLimits, VOTES_PER_SECOND};
 use crate::auth::Role;
-use crate::domain::{Command, StaffStep};
+use crate::domain::StaffStep;
 use crate::engine::wall_clock_ms;
 use crate::wire::errors::{ErrorCode, WireError};
 use crate::wire::extract::{Admin, Body, Caller, ClientAddr};
@@ -443,12 +443,14 @@ async fn send_notice(
         ));
     }
     // Logged before it goes out, so every notice the phones got is in the staff's trail.
-    let logged = StaffStep::NoticeSent {
+    let step = StaffStep::NoticeSent {
         message: message.to_string(),
     };
-    ctx.engine.execute(Command::Staff(logged)).await?;
+    let logged = crate::wire::audit::log_staff_step(&ctx, step).await;
     let reached = super::realtime::announce_maintenance(&ctx.channels, message);
-    Ok(Json(json!({ "success": true, "connections": reached })))
+    Ok(Json(
+        json!({ "success": true, "connections": reached, "logged": logged }),
+    ))
 }
 
 /// Decodes `bytes` as the `which`-th body (modulo their number) this module's routes take, as

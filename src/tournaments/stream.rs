@@ -838,6 +838,7 @@ mod tests {
             exp: u64::MAX,
             gen: 0,
             nbf: None,
+            clk: 0,
         }
     }
 

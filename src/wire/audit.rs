@@ -18,7 +18,7 @@ use super::extract::{bearer_token, peer_ip, Admin, Params};
 use super::time::iso;
 use super::AppContext;
 use crate::auth::{Claims, Role};
-use crate::domain::Actor;
+use crate::domain::{Actor, Command, StaffStep};
 use crate::engine::acting_as_if;
 
 type Ctx = State<Arc<AppContext>>;
@@ -38,6 +38,21 @@ pub async fn staff_scope(State(ctx): Ctx, request: Request, next: Next) -> Respo
         .and_then(|token| ctx.secrets.verify(token).ok())
         .and_then(|claims| staff_actor(&claims, peer_ip(request.extensions())));
     acting_as_if(actor, next.run(request)).await
+}
+
+/// Logs a step staff took that changes no game state (the deed itself is the caller's): in the
+/// trail under the request's actor. A card that fails does not stop the deed (staff need a
+/// notice, the TVs and their login most when something is wrong): the box warns in its own log
+/// and the caller says `logged: false`. Whether it was logged.
+pub async fn log_staff_step(ctx: &AppContext, step: StaffStep) -> bool {
+    let kind = step.kind();
+    match ctx.engine.execute(Command::Staff(step)).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(step = kind, error = %e, "a staff step could not be logged");
+            false
+        }
+    }
 }
 
 /// The actor the trail names for a caller with `claims` from `address`, when it is staff.

@@ -20,7 +20,7 @@ use super::extract::{Admin, Body};
 use super::time::{iso, parse_time};
 use super::AppContext;
 use crate::clock::{self, ClockError};
-use crate::domain::{Command, Millis, StaffStep};
+use crate::domain::{Millis, StaffStep};
 
 type Ctx = State<Arc<AppContext>>;
 
@@ -30,6 +30,8 @@ pub const AGREEMENT_MS: u64 = 60_000;
 
 /// No device that says it is earlier than this has a good clock (the box was built later).
 const EARLIEST_TRUSTED_MS: Millis = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+/// Nor one that says it is later than this (a century on).
+const LATEST_TRUSTED_MS: Millis = 4_922_899_200_000; // 2126-01-01T00:00:00Z
 
 pub fn router() -> Router<Arc<AppContext>> {
     Router::new().route("/api/clock", get(show).post(confirm_or_set))
@@ -73,7 +75,7 @@ async fn confirm_or_set(
             "time is the device's time, in epoch milliseconds or ISO 8601",
         )
     })?;
-    if device < EARLIEST_TRUSTED_MS {
+    if !(EARLIEST_TRUSTED_MS..LATEST_TRUSTED_MS).contains(&device) {
         return Err(WireError::new(
             ErrorCode::InvalidData,
             format!(
@@ -114,8 +116,11 @@ async fn confirm_or_set(
         )
         .with_details(json!({ "offsetMs": offset })));
     };
-    ctx.engine.execute(Command::Staff(step.clone())).await?;
+    // The clock has moved (or was vouched for) whatever the card says: the answer says whether
+    // the step is in the log.
+    let logged = super::audit::log_staff_step(&ctx, step.clone()).await;
     let mut answer = clock_json();
+    answer["logged"] = logged.into();
     answer["step"] = match step {
         StaffStep::ClockConfirmed { device_offset_ms } => {
             json!({ "kind": "confirmed", "deviceOffsetMs": device_offset_ms })

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::errors::{ErrorCode, WireError};
 use super::extract::{Body, ClientAddr, MAX_BODY_BYTES};
 use super::AppContext;
-use crate::domain::{Command, StaffStep};
+use crate::domain::StaffStep;
 
 type Ctx = State<Arc<AppContext>>;
 
@@ -104,21 +104,18 @@ async fn admin_login(
 ) -> Result<Json<Value>, WireError> {
     ctx.logins.attempt(client)?;
     let token = ctx.staff_token(client, body.password).await?;
-    // The login goes in the staff's trail, under the login it made. Staff must still get in
-    // while the card is failing (to see the fault), so a login the log cannot take is only
-    // warned about.
+    // The login goes in the staff's trail, under the login it made (and is let in while the
+    // card fails: staff must see the fault).
     let actor = ctx
         .secrets
         .verify(&token)
         .ok()
         .and_then(|claims| super::audit::staff_actor(&claims, Some(client)));
-    let logged = crate::engine::acting_as_if(
+    crate::engine::acting_as_if(
         actor,
-        ctx.engine.execute(Command::Staff(StaffStep::LoggedIn)),
-    );
-    if let Err(e) = logged.await {
-        tracing::warn!(%client, error = %e, "a staff login could not be logged");
-    }
+        super::audit::log_staff_step(&ctx, StaffStep::LoggedIn),
+    )
+    .await;
     let ttl = ctx.config.admin_token_ttl;
     Ok(Json(json!({ "token": token, "expiresIn": ttl.as_secs() })))
 }

@@ -69,6 +69,51 @@ describe('tokens when the wall clock jumps', () => {
   });
 });
 
+describe('tokens across a clock set right and a restart', () => {
+  let box;
+  const faked = fakeClock();
+  after(() => box?.stop());
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  it('a box a week behind, set right, keeps the tokens it gave out before, after a restart too', async () => {
+    faked.jump('-7d');
+    box = await startBox({ config: '[gm]\nstation_auth = "token"\n', env: faked.env });
+    const admin = await box.adminToken();
+    const station = box.token('gm', 'GM_WEEK', '12h');
+    const set = await box.http('POST', '/api/clock', { token: admin, body: { time: Date.now(), set: true } });
+    assert.equal(set.status, 200, set.text);
+    assert.equal((await box.http('GET', '/api/audit', { token: admin })).status, 200, 'staff token, just after');
+    assert.equal(await identifies(box, 'GM_WEEK', station), true, 'station token, just after');
+    // The box restarts on a clock that is right from the start (the system clock was set).
+    await box.stop();
+    faked.jump('+0');
+    await box.launch();
+    assert.equal((await box.http('GET', '/api/audit', { token: admin })).status, 200, 'staff token, after a restart');
+    assert.equal(await identifies(box, 'GM_WEEK', station), true, 'station token, after a restart');
+    // A token the CLI mints now lives as long as it says.
+    const short = box.token('admin', 'tech', '1s');
+    await sleep(2500);
+    assert.equal((await box.http('GET', '/api/audit', { token: short })).status, 401, 'a 1 s token after 2.5 s');
+    await box.stop();
+  });
+
+  it('a box two days ahead, set right, does not bring its expired tokens back after a restart', async () => {
+    faked.jump('+2d');
+    box = await startBox({ env: faked.env });
+    const admin = await box.adminToken();
+    const short = box.token('admin', 'tech', '1s');
+    await sleep(2500);
+    assert.equal((await box.http('GET', '/api/audit', { token: short })).status, 401);
+    assert.equal((await box.http('POST', '/api/clock', { token: admin, body: { time: Date.now(), set: true } })).status, 200);
+    assert.equal((await box.http('GET', '/api/audit', { token: short })).status, 401, 'after the set');
+    await box.stop();
+    faked.jump('+0');
+    await box.launch();
+    assert.equal((await box.http('GET', '/api/audit', { token: short })).status, 401, 'after a restart');
+    assert.equal((await box.http('GET', '/api/audit', { token: admin })).status, 200, 'a good token stays good');
+  });
+});
+
 describe('staff confirm or set the clock', () => {
   let box;
   let admin;
@@ -91,6 +136,8 @@ describe('staff confirm or set the clock', () => {
     }
     const ancient = await post({ time: '1970-01-02T00:00:00Z', set: true });
     assert.equal(ancient.status, 400, 'a device in 1970 cannot set the clock');
+    const far = await post({ time: 253402300800000, set: true });
+    assert.equal(far.status, 400, 'nor one past the year 9999');
     assert.equal((await box.http('GET', '/api/clock', { token: admin })).json.confirmed, false);
   });
 

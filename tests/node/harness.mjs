@@ -133,12 +133,13 @@ export async function startBox({ config = '', dataDir, env = {} } = {}) {
     return exited;
   };
 
-  /** Runs a maintenance command of the box's CLI on this box's data, as a technician would. */
-  box.cli = (...args) => execFileSync(...command([...args, '--data', dir])).toString();
+  /** Runs a maintenance command of the box's CLI on this box's data, as a technician would (on
+   * the box's machine: with the box's environment, its clock included). */
+  box.cli = (...args) => execFileSync(...command([...args, '--data', dir]), { env: { ...process.env, ...box.env } }).toString();
 
   /** Mints a token with the box's own CLI, as a technician pairing a station would. */
   box.token = (role, sub, ttl = '1h') =>
-    execFileSync(...command(['token', '--role', role, '--sub', sub, '--ttl', ttl, '--data', dir])).toString().trim();
+    execFileSync(...command(['token', '--role', role, '--sub', sub, '--ttl', ttl, '--data', dir]), { env: { ...process.env, ...box.env } }).toString().trim();
 
   /**
    * A token made by hand, as an attacker who knows the format would: `alg` in the header
