@@ -6,6 +6,7 @@
 // Engine.IO garbage ends that one connection cleanly, and the stations keep scanning.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import WebSocket from 'ws';
 import { emitAck, startBox, station } from './harness.mjs';
 import { ABUSE, frame, rawSocket, TEXT } from './rawws.mjs';
@@ -72,6 +73,27 @@ describe('raw WebSocket abuse', () => {
       const raw = await rawSocket(url, opts);
       raw.write(frame(TEXT, Buffer.alloc(8 * 1024 * 1024, 0x20)));
       assert.equal(await raw.closed(), 1009, `attempt ${attempt + 1}`);
+    }
+  });
+
+  it('a client still pushing megabytes of a body past the limit reads its 413 (not a reset)', async () => {
+    const { hostname, port } = new URL(box.url);
+    const admin = await box.adminToken();
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      const answer = await new Promise((resolve) => {
+        const socket = net.connect(Number(port), hostname);
+        let got = '';
+        socket.on('data', (d) => { got += d; });
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(got));
+        socket.once('connect', () => {
+          const body = Buffer.alloc(4 * 1024 * 1024, 0x20);
+          socket.write(`POST /api/notices HTTP/1.1\r\nHost: ${hostname}\r\nauthorization: Bearer ${admin}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
+          socket.write(body);
+        });
+      });
+      assert.match(answer, /^HTTP\/1\.1 413/, `attempt ${attempt + 1}: ${answer.slice(0, 80) || 'a reset, no answer'}`);
+      assert.match(answer, /"code":"INVALID_DATA"/);
     }
   });
 
