@@ -40,15 +40,7 @@ pub fn realtime_frame(text: &str) -> bool {
     let Ok(command) = crate::predictions::realtime::decode_command(text) else {
         return false;
     };
-    let viewer = Claims {
-        sub: "viewer-1".into(),
-        role: Role::Viewer,
-        iat: 0,
-        exp: u64::MAX,
-        gen: 0,
-        nbf: None,
-        clk: 0,
-    };
+    let viewer = Claims::unexpiring(Role::Viewer, "viewer-1");
     command
         .channels
         .iter()

@@ -447,15 +447,7 @@ pub(crate) fn decode_any_body(which: u8, bytes: &[u8]) -> bool {
         0 => decode_body::<BatchBody>(bytes).is_ok(),
         1 => decode_body::<CreateSessionBody>(bytes).is_ok(),
         2 => decode_body::<ScanBody>(bytes).is_ok_and(|scan| {
-            let station = Claims {
-                sub: "GM_FUZZ".into(),
-                role: crate::auth::Role::Gm,
-                iat: 0,
-                exp: u64::MAX,
-                gen: 0,
-                nbf: None,
-                clk: 0,
-            };
+            let station = Claims::unexpiring(crate::auth::Role::Gm, "GM_FUZZ");
             scan.into_command(&station).is_ok()
         }),
         3 => decode_body::<UpdateSessionBody>(bytes).is_ok(),

@@ -654,15 +654,7 @@ mod tests {
     use super::*;
 
     fn viewer(sub: &str) -> Claims {
-        Claims {
-            sub: sub.into(),
-            role: Role::Viewer,
-            iat: 0,
-            exp: u64::MAX,
-            gen: 0,
-            nbf: None,
-            clk: 0,
-        }
+        Claims::unexpiring(Role::Viewer, sub)
     }
 
     #[test]

@@ -831,15 +831,7 @@ mod tests {
     }
 
     fn claims(role: Role, sub: &str) -> Claims {
-        Claims {
-            sub: sub.into(),
-            role,
-            iat: 0,
-            exp: u64::MAX,
-            gen: 0,
-            nbf: None,
-            clk: 0,
-        }
+        Claims::unexpiring(role, sub)
     }
 
     #[test]
