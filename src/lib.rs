@@ -19,6 +19,7 @@ pub mod fuzzing;
 pub mod gm;
 pub mod hardware;
 pub mod hub;
+pub mod memory;
 pub mod predictions;
 pub mod server;
 pub mod sports;

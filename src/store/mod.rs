@@ -45,15 +45,16 @@ const PROBE: TableDefinition<u64, &[u8]> = TableDefinition::new("probe");
 /// the commits that follow.
 pub const PROBE_BYTES: usize = 1024 * 1024;
 
-/// Memory redb may use for pages it read or wrote. Its default (1 GiB) keeps every page written
-/// tonight until that is reached, so the box's memory would grow with the log, past the unit's
-/// `MemoryMax` on a long night (the soak in bench/RESULTS.md shows it). What is read again is
-/// the log's tail (resuming clients) and the newest snapshot at boot, which the kernel's page
-/// cache holds as well.
-pub const CACHE_BYTES: usize = 8 * 1024 * 1024;
+/// Memory redb may use for pages it read or wrote. It fills with the pages each commit writes
+/// until it reaches this, so it is part of the box's memory after a warm-up: its default
+/// (1 GiB) would grow with the log past the unit's `MemoryMax` on a long night, and 8 MiB took
+/// a busy night 20 minutes to fill (the soak in bench/RESULTS.md shows both). What is read
+/// again is the log's tail (resuming clients) and the newest snapshot at boot, which the
+/// kernel's page cache holds as well.
+pub const CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 /// The snapshot format this build writes; any other is ignored (boot replays the whole log).
-pub const SNAPSHOT_VERSION: u8 = 7;
+pub const SNAPSHOT_VERSION: u8 = 8;
 
 /// The record version this build writes.
 pub const RECORD_VERSION: u8 = 3;

@@ -45,6 +45,7 @@ async fn hardware(State(ctx): Ctx, _admin: Admin) -> Json<Value> {
             "player": ctx.config.video.player.as_str(),
             "ready": status.video_ready,
         },
+        "memory": crate::memory::now(),
     }))
 }
 

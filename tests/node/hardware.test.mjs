@@ -26,6 +26,8 @@ describe('reset button (simulated) and session resets', () => {
     assert.equal(idle.pattern, 'ready');
     assert.equal(idle.button.simulated, true);
     assert.equal(idle.video.ready, true);
+    const { rssKib, heapInUseKib, heapHeldKib } = idle.memory;
+    assert.ok(rssKib > 1024 && heapInUseKib > 0 && heapInUseKib <= heapHeldKib && heapHeldKib < rssKib * 4, JSON.stringify(idle.memory));
     assert.equal((await press(0)).status, 400);
     assert.equal((await box.http('POST', '/api/hardware/button', { token: admin, body: { press: 5 } })).status, 400);
     assert.equal((await box.http('POST', '/api/hardware/button', { body: { press_ms: 10 } })).status, 401);

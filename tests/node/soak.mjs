@@ -179,13 +179,26 @@ export async function runSoak({ seconds = 60, sampleEverySecs = 5, warmupSecs = 
   // Memory, sampled from the start; the warm-up value is the one nearest its end.
   const samples = [];
   const started = Date.now();
+  // RSS from the kernel; the allocator's live and held bytes from the box (staff's view of
+  // its memory), which tell a leak (live grows) from memory the allocator keeps (held grows).
+  const sample = async () => {
+    // A sample the box is too busy to answer is RSS alone, not the end of the run.
+    const memory = (await box.http('GET', '/api/hardware', { token: admin }).catch(() => null))?.json?.memory ?? {};
+    return {
+      atSecs: Math.round((Date.now() - started) / 1000),
+      rssKib: rssKib(box.proc.pid),
+      heapInUseKib: memory.heapInUseKib,
+      heapHeldKib: memory.heapHeldKib,
+    };
+  };
   const sampler = (async () => {
     while (running()) {
-      samples.push({ atSecs: Math.round((Date.now() - started) / 1000), rssKib: rssKib(box.proc.pid) });
-      log(`${samples.at(-1).atSecs}s: RSS ${samples.at(-1).rssKib} KiB, ${acked.scans.size} scans acknowledged`);
+      samples.push(await sample());
+      const s = samples.at(-1);
+      log(`${s.atSecs}s: RSS ${s.rssKib} KiB, heap ${s.heapInUseKib} KiB live of ${s.heapHeldKib} KiB held, ${acked.scans.size} scans acknowledged`);
       await sleep(Math.min(sampleEverySecs * 1000, Math.max(0, deadline - Date.now())));
     }
-    samples.push({ atSecs: Math.round((Date.now() - started) / 1000), rssKib: rssKib(box.proc.pid) });
+    samples.push(await sample());
   })();
 
   const loops = await Promise.allSettled([
@@ -249,8 +262,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     log: (line) => process.stderr.write(`${line}\n`),
   });
   console.log(JSON.stringify({ ...result, samples: undefined }, null, 2));
-  console.log('\n| minute | RSS (MiB) |\n|---|---|');
-  for (const s of result.samples) console.log(`| ${(s.atSecs / 60).toFixed(1)} | ${(s.rssKib / 1024).toFixed(1)} |`);
+  const mib = (kib) => (kib === undefined ? '?' : (kib / 1024).toFixed(1));
+  console.log('\n| minute | RSS (MiB) | heap live (MiB) | heap held (MiB) |\n|---|---|---|---|');
+  for (const s of result.samples) console.log(`| ${(s.atSecs / 60).toFixed(1)} | ${mib(s.rssKib)} | ${mib(s.heapInUseKib)} | ${mib(s.heapHeldKib)} |`);
   const ok = !result.problems.length && result.growth <= 0.10;
   console.log(`\nRSS after warm-up ${result.warm.rssKib} KiB, at the end ${result.final.rssKib} KiB (${(result.growth * 100).toFixed(1)} %): ${ok ? 'PASS' : 'FAIL'}`);
   process.exit(ok ? 0 : 1);

@@ -387,8 +387,6 @@ pub struct TeamScore {
     pub bonus_points: u64,
     pub tokens_scanned: u64,
     pub completed_groups: Vec<String>,
-    /// Token ids this team holds (for group completion).
-    held_tokens: BTreeSet<String>,
 }
 
 impl TeamScore {
@@ -437,6 +435,9 @@ struct SessionState {
     teams: BTreeMap<String, TeamScore>,
     /// token id (canonical) → transaction id that scored it; first write wins.
     claimed_tokens: HashMap<String, String>,
+    /// team id → the token ids it holds, for group completion. Kept here, not in the team's
+    /// score: the published view and the archive copy scores, and need none of it.
+    held_tokens: HashMap<String, BTreeSet<String>>,
     /// The last [`RECENT_TRANSACTIONS`]; the full history is the log's.
     recent: VecDeque<Transaction>,
     transaction_count: usize,
@@ -456,7 +457,8 @@ pub struct GmSnapshot {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct GmData {
     current: Option<SessionState>,
-    archived: Vec<ArchivedSession>,
+    /// Shared with the published view: copied only when a session ends, not at every commit.
+    archived: Arc<Vec<ArchivedSession>>,
     devices: BTreeMap<String, Device>,
     video_current: Option<CurrentVideo>,
     video_queue: VecDeque<String>,

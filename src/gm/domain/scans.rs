@@ -2,6 +2,7 @@
 //! and the scores, bonuses and completed groups a scan adds.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,20 +18,54 @@ use crate::gm::tokens::{Token, TokenGroup};
 /// busy venue while keeping memory, snapshots (written every 10,000 events) and boot bounded.
 pub const REMEMBERED_SCAN_IDS: usize = 10_000;
 
-/// (device id, client scan id) → the transaction it produced, oldest forgotten first.
+/// Buckets the scan-id table keeps from the start: twice the ids it holds, so the churn of
+/// one id in, the oldest out never makes it grow. A table sized to the ids alone fills with
+/// removed slots and doubles once, minutes into a busy night (the soak in bench/RESULTS.md
+/// showed that step in both the live and the committed state).
+const SCAN_ID_TABLE: usize = 2 * REMEMBERED_SCAN_IDS;
+
+/// (device id, client scan id) → the transaction it produced, oldest forgotten first. The
+/// transactions sit behind an `Arc` so the table's slots stay small.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "KeptScanIds")]
 pub(super) struct ScanIdMemory {
-    results: HashMap<(String, String), Transaction>,
+    results: HashMap<(String, String), Arc<Transaction>>,
     order: VecDeque<(String, String)>,
+}
+
+/// The memory as a snapshot holds it; restored into a table of full size.
+#[derive(Deserialize)]
+struct KeptScanIds {
+    results: HashMap<(String, String), Arc<Transaction>>,
+    order: VecDeque<(String, String)>,
+}
+
+impl From<KeptScanIds> for ScanIdMemory {
+    fn from(kept: KeptScanIds) -> Self {
+        let mut results = HashMap::with_capacity(SCAN_ID_TABLE);
+        results.extend(kept.results);
+        Self {
+            results,
+            order: kept.order,
+        }
+    }
 }
 
 impl ScanIdMemory {
     fn get(&self, key: &(String, String)) -> Option<&Transaction> {
-        self.results.get(key)
+        self.results.get(key).map(|t| &**t)
     }
 
     fn remember(&mut self, key: (String, String), transaction: Transaction) {
-        if self.results.insert(key.clone(), transaction).is_none() {
+        // Sized once, at the first id (an idle box keeps no table).
+        if self.results.capacity() == 0 {
+            self.results.reserve(SCAN_ID_TABLE);
+        }
+        if self
+            .results
+            .insert(key.clone(), Arc::new(transaction))
+            .is_none()
+        {
             self.order.push_back(key);
         }
         while self.order.len() > REMEMBERED_SCAN_IDS {
@@ -253,9 +288,10 @@ impl GmState {
         token: &Token,
     ) -> Option<&TokenGroup> {
         let group = self.catalog.group(token.group.as_ref()?)?;
-        let team = scan.team_id.as_ref().and_then(|t| current.teams.get(t));
-        let holds =
-            |id: &String| id == &token.id || team.is_some_and(|t| t.held_tokens.contains(id));
+        let team_id = scan.team_id.as_ref();
+        let held = team_id.and_then(|t| current.held_tokens.get(t));
+        let holds = |id: &String| id == &token.id || held.is_some_and(|held| held.contains(id));
+        let team = team_id.and_then(|t| current.teams.get(t));
         let already = team.is_some_and(|t| t.completed_groups.contains(&group.name));
         (!already && group.token_ids.iter().all(holds)).then_some(group)
     }
@@ -296,21 +332,64 @@ impl GmState {
             });
         team.base_score = team.base_score.saturating_add(transaction.points);
         team.tokens_scanned += 1;
-        team.held_tokens.insert(transaction.token_id.clone());
+        let held = state.held_tokens.entry(team_id.clone()).or_default();
+        held.insert(transaction.token_id.clone());
         let group = self
             .catalog
             .get(&transaction.token_id)
             .and_then(|t| t.group.as_ref())
             .and_then(|g| self.catalog.group(g));
         if let Some(group) = group {
-            let complete = group
-                .token_ids
-                .iter()
-                .all(|id| team.held_tokens.contains(id));
+            let complete = group.token_ids.iter().all(|id| held.contains(id));
             if complete && !team.completed_groups.contains(&group.name) {
                 team.completed_groups.push(group.name.clone());
                 team.bonus_points = team.bonus_points.saturating_add(group.completion_bonus());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn the_scan_id_table_never_grows_past_its_first_size() {
+        let mut memory = ScanIdMemory::default();
+        let transaction = Transaction {
+            id: "t".into(),
+            session_id: "s".into(),
+            token_id: "tok".into(),
+            team_id: None,
+            device_id: "GM_1".into(),
+            device_kind: DeviceKind::Gm,
+            scanned_at: 0,
+            recorded_at: 0,
+            status: TransactionStatus::Accepted,
+            rejection_reason: None,
+            points: 0,
+            client_scan_id: None,
+            video_queued: false,
+        };
+        memory.remember(("GM_1".into(), "c0".into()), transaction.clone());
+        let first = memory.results.capacity();
+        assert!(first >= SCAN_ID_TABLE);
+        for n in 1..(4 * REMEMBERED_SCAN_IDS) {
+            memory.remember(("GM_1".into(), format!("c{n}")), transaction.clone());
+        }
+        assert_eq!(memory.results.len(), REMEMBERED_SCAN_IDS);
+        // Removed slots count against the capacity until an in-place rehash; a table that grew
+        // would report about twice the first.
+        assert!(
+            memory.results.capacity() <= first,
+            "one id in, the oldest out: no growth"
+        );
+        let restored: ScanIdMemory =
+            postcard::from_bytes(&postcard::to_stdvec(&memory).unwrap()).unwrap();
+        assert_eq!(restored, memory);
+        assert!(
+            restored.results.capacity() >= SCAN_ID_TABLE,
+            "restored at full size"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Sessions: create, pause, resume, end (archived) and reset, and applying them.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use super::{
     ArchivedSession, GmError, GmEvent, GmOutcome, GmState, ResetSource, Session, SessionControl,
@@ -152,6 +153,7 @@ impl GmState {
                         })
                         .collect(),
                     claimed_tokens: HashMap::new(),
+                    held_tokens: HashMap::new(),
                     recent: VecDeque::new(),
                     transaction_count: 0,
                 });
@@ -162,7 +164,7 @@ impl GmState {
                 if let Some(mut state) = self.data.current.take() {
                     state.session.status = SessionStatus::Archived;
                     state.session.ended_at = Some(*at);
-                    self.data.archived.push(ArchivedSession {
+                    Arc::make_mut(&mut self.data.archived).push(ArchivedSession {
                         scores: state.teams.into_values().collect(),
                         transaction_count: state.transaction_count,
                         session: state.session,

@@ -118,6 +118,29 @@ fn completing_a_group_multiplies_its_points() {
 }
 
 #[test]
+fn a_group_half_held_before_a_reset_earns_no_bonus_after_it() {
+    let mut d = domain_with_session(None);
+    d.execute(&gm_scan("grpA", "TEAM_A", T0), T0).unwrap();
+    d.execute(
+        &GmCommand::ResetSession {
+            session_id: "s2".into(),
+            source: ResetSource::Button,
+        },
+        T0 + 1,
+    )
+    .unwrap();
+    d.execute(&gm_scan("grpB", "TEAM_A", T0 + 2), T0 + 2)
+        .unwrap();
+    assert_eq!(score_of(&d, "TEAM_A"), 100, "grpB's points, no bonus");
+    let archived = &d.view().archived_sessions[0];
+    assert_eq!(
+        archived.scores[0].score(),
+        1_500,
+        "the ended session kept its score"
+    );
+}
+
+#[test]
 fn the_scan_that_completes_a_group_records_it_once() {
     let mut d = domain_with_session(None);
     let (_, first) = d.execute(&gm_scan("grpA", "TEAM_A", T0), T0).unwrap();
@@ -841,14 +864,18 @@ fn replaying_the_events_rebuilds_identical_state() {
         replayed.apply(event);
     }
     assert_eq!(replayed.view(), live.view());
-    assert_eq!(replayed.data.client_scans, live.data.client_scans);
+    assert_eq!(
+        replayed.snapshot(),
+        live.snapshot(),
+        "what the view does not show, too"
+    );
 }
 
 #[test]
 fn a_snapshot_restores_the_same_state_and_refuses_another_catalogue() {
     let mut d = domain_with_session(Some(vec!["TEAM_A", "TEAM_B"]));
+    // Half a group held: the snapshot must carry which tokens the team holds.
     d.execute(&gm_scan("grpA", "TEAM_A", T0), T0).unwrap();
-    d.execute(&gm_scan("grpB", "TEAM_A", T0), T0).unwrap();
     d.execute(&player_scan("vid1", "P1", Some("c-9")), T0)
         .unwrap();
     let snapshot = d.snapshot();
@@ -856,7 +883,14 @@ fn a_snapshot_restores_the_same_state_and_refuses_another_catalogue() {
     let decoded: GmSnapshot = postcard::from_bytes(&bytes).unwrap();
     let mut restored = GmState::restore(catalog(), limits(), decoded.clone()).unwrap();
     assert_eq!(restored.view(), d.view());
-    // It goes on exactly like the original.
+    assert_eq!(restored.snapshot(), snapshot);
+    // It goes on exactly like the original: the group completes with its bonus.
+    let completes = gm_scan("grpB", "TEAM_A", T0 + 1);
+    assert_eq!(
+        restored.execute(&completes, T0 + 1),
+        d.execute(&completes, T0 + 1)
+    );
+    assert_eq!(score_of(&restored, "TEAM_A"), 3_200);
     let next = gm_scan("tok2", "TEAM_B", T0 + 1);
     assert_eq!(restored.execute(&next, T0 + 1), d.execute(&next, T0 + 1));
     let resend = player_scan("vid1", "P1", Some("c-9"));

@@ -10,7 +10,8 @@ use crate::gm::tokens::TokenCatalog;
 pub const RECENT_TRANSACTIONS: usize = 100;
 
 /// The GM contract's read model, published after every commit that changed it. Its
-/// transactions are bounded; archived sessions grow with the box's history.
+/// transactions are bounded; archived sessions grow with the box's history and are shared
+/// with the state, not copied.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GmView {
     pub session: Option<Session>,
@@ -19,7 +20,7 @@ pub struct GmView {
     pub recent_transactions: Vec<Transaction>,
     pub devices: Vec<Device>,
     pub video: VideoView,
-    pub archived_sessions: Vec<ArchivedSession>,
+    pub archived_sessions: Arc<Vec<ArchivedSession>>,
     /// The token catalogue the box scores with (shared, never copied: it does not change while
     /// the box runs).
     pub catalog: Arc<TokenCatalog>,
