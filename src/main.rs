@@ -277,7 +277,7 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
         )
     })?;
     // Minted in the era of the clock the box on this data dir is in.
-    venuebox::clock::start_reading(&config.data_dir);
+    venuebox::clock::start_reading(&config.data_dir)?;
     println!("{}", secrets.mint(args.role, &args.sub, ttl)?);
     Ok(())
 }

@@ -67,6 +67,8 @@ pub enum ServerError {
     Hardware(#[from] HardwareError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("the clock: {0}")]
+    Clock(#[from] crate::clock::ClockError),
     #[error(transparent)]
     Logins(#[from] crate::wire::logins::LoginError),
 }
@@ -151,7 +153,7 @@ impl Prepared {
                 _ => crate::clock::Setter::System,
             },
             config.clock_trusted,
-        );
+        )?;
         let (secrets, new_admin_password) = Secrets::load_or_create(&config.data_dir)?;
         let had_database = config.database_path().exists();
         let marker = config.data_dir.join(CLEAN_STOP_MARKER);
@@ -256,7 +258,8 @@ impl Prepared {
             let mut every_second = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 every_second.tick().await;
-                crate::clock::watch();
+                // Once a minute this flushes a small file: kept off the async threads.
+                let _ = tokio::task::spawn_blocking(crate::clock::watch).await;
             }
         });
         let watchdog = crate::systemd::watchdog_interval().map(|interval| {
@@ -332,6 +335,8 @@ async fn stop_engine(
         tokio::time::timeout_at(deadline + ENGINE_STOP_MARGIN, engine_task.stop()).await,
         Ok(Ok(()))
     );
+    // The last time this box saw: a box started again behind it, after a power-off, went back.
+    crate::clock::write_down();
     if drained {
         if let Err(e) = std::fs::write(data_dir.join(CLEAN_STOP_MARKER), b"") {
             tracing::warn!(error = %e, "cannot mark the clean stop");

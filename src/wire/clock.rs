@@ -95,7 +95,7 @@ async fn confirm_or_set(
         let step = clock::set(device).map_err(|e| {
             let code = match e {
                 ClockError::NotPermitted(_) => ErrorCode::Forbidden,
-                ClockError::Failed(_) => ErrorCode::ServerError,
+                _ => ErrorCode::ServerError,
             };
             WireError::new(code, e.to_string())
         })?;

@@ -5,7 +5,22 @@
 // took it, and every record says whether its time was confirmed.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect, emitAck, fakeClock, startBox } from './harness.mjs';
+
+/** What the box keeps of its clock in the data dir. */
+const kept = (box) => JSON.parse(readFileSync(join(box.dataDir, 'clock-jumps.json'), 'utf8'));
+
+/** The machine rebooted while the box was off (a power cut): its boot id is another. */
+function rebooted(box) {
+  const clock = kept(box);
+  clock.seen.boot = `a-boot-before-the-cut-${Math.random()}`;
+  writeFileSync(join(box.dataDir, 'clock-jumps.json'), JSON.stringify(clock));
+}
+
+/** The faketime offset that puts the wall clock at 1970-01-02 for every process. */
+const backTo1970 = () => `-${Math.floor((Date.now() - Date.UTC(1970, 0, 2)) / 1000)}`;
 
 /** Whether a station token still identifies: true, or the refusal's code. */
 async function identifies(box, stationId, token) {
@@ -111,6 +126,85 @@ describe('tokens across a clock set right and a restart', () => {
     await box.launch();
     assert.equal((await box.http('GET', '/api/audit', { token: short })).status, 401, 'after a restart');
     assert.equal((await box.http('GET', '/api/audit', { token: admin })).status, 200, 'a good token stays good');
+  });
+});
+
+describe('the clock across power cuts and a box stopped while it is set', () => {
+  let box;
+  after(() => box?.stop());
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  it('a box cut twice with no clock to come back to counts the jump once', async () => {
+    const faked = fakeClock();
+    box = await startBox({ config: '[gm]\nstation_auth = "token"\n', env: faked.env });
+    const beforeCuts = box.token('gm', 'GM_TWICE', '12h');
+    await box.stop('SIGKILL');
+    rebooted(box);
+    faked.jump(backTo1970());
+    await box.launch();
+    const clock = (await box.http('GET', '/api/clock', { token: await box.adminToken() })).json;
+    assert.match(clock.now, /^1970-01-02/, `back in 1970: ${clock.now}`);
+    const afterFirst = box.token('gm', 'GM_TWICE', '1h');
+    assert.equal(await identifies(box, 'GM_TWICE', beforeCuts), true, 'from before the first cut');
+    assert.equal(await identifies(box, 'GM_TWICE', afterFirst), true, 'minted in 1970');
+    await box.stop('SIGKILL');
+    rebooted(box);
+    await box.launch();
+    assert.equal(await identifies(box, 'GM_TWICE', afterFirst), true, 'minted in 1970, after the second cut');
+    assert.equal(await identifies(box, 'GM_TWICE', beforeCuts), true, 'from before both cuts');
+    assert.equal(kept(box).deltas.length, 1, 'one jump back, counted once');
+    await box.stop();
+  });
+
+  it('a clock set while the box is stopped: tokens from before keep their time, the CLI mints only in an era the box counted', async () => {
+    const faked = fakeClock();
+    box = await startBox({ config: '[gm]\nstation_auth = "token"\n', env: faked.env });
+    const beforeStop = box.token('gm', 'GM_STOPPED', '1h');
+    await box.stop();
+    faked.jump('+3h');
+    assert.throws(() => box.token('gm', 'GM_STOPPED', '1h'), /moved by 10[78]\d\d s since the box last looked at it; start the box/,
+      'beside a stopped box the CLI does not guess the era its next start counts');
+    await box.launch();
+    assert.equal(await identifies(box, 'GM_STOPPED', beforeStop), true, 'a token from before, the clock set 3 h ahead');
+    assert.equal(await identifies(box, 'GM_STOPPED', box.token('gm', 'GM_STOPPED', '1h')), true, 'minted after the start');
+    // Set back while the box runs, and minted at once: the CLI waits for the box to count it.
+    faked.jump('+0');
+    const justAfter = box.token('gm', 'GM_STOPPED', '1h');
+    assert.equal(await identifies(box, 'GM_STOPPED', justAfter), true, 'minted in the second after a jump');
+    assert.equal(await identifies(box, 'GM_STOPPED', beforeStop), true, 'the first token, still');
+    await box.stop();
+    assert.deepEqual(kept(box).deltas.map((d) => Math.round(d / 3600_000)), [3, -3]);
+  });
+
+  it('a clock file broken by hand is set aside: tokens from before are refused, new ones work', async () => {
+    box = await startBox({ config: '[gm]\nstation_auth = "token"\n' });
+    const old = box.token('gm', 'GM_BROKEN', '1h');
+    await box.stop();
+    writeFileSync(join(box.dataDir, 'clock-jumps.json'), '{"first_era":');
+    assert.throws(() => box.token('gm', 'GM_BROKEN', '1h'), /clock-jumps\.json cannot be read/, 'the CLI will not guess');
+    await box.launch();
+    assert.ok(existsSync(join(box.dataDir, 'clock-jumps.json.bad')), 'the broken file is kept aside');
+    assert.equal(await identifies(box, 'GM_BROKEN', old), 'INVALID_TOKEN', 'its era means nothing now');
+    assert.equal(await identifies(box, 'GM_BROKEN', box.token('gm', 'GM_BROKEN', '1h')), true, 'a new token works');
+    await box.stop();
+  });
+
+  it('a simulated clock staff set keeps its setting across a restart, and the CLI mints on it', async () => {
+    box = await startBox();
+    const admin = await box.adminToken();
+    const ahead = Date.now() + 3 * 3600_000;
+    const set = await box.http('POST', '/api/clock', { token: admin, body: { time: ahead, set: true } });
+    assert.equal(set.status, 200, set.text);
+    await box.stop();
+    await box.launch();
+    const clock = (await box.http('GET', '/api/clock', { token: admin })).json;
+    assert.ok(Math.abs(Date.parse(clock.now) - Date.now() - 3 * 3600_000) < 60_000, `still 3 h ahead: ${clock.now}`);
+    assert.equal(kept(box).deltas.length, 1, 'the restart is no jump');
+    const hour = box.token('admin', 'tech', '1h');
+    assert.equal((await box.http('GET', '/api/audit', { token: hour })).status, 200, 'a CLI token works');
+    const second = box.token('admin', 'tech', '1s');
+    await sleep(2500);
+    assert.equal((await box.http('GET', '/api/audit', { token: second })).status, 401, 'and lives as long as it says');
   });
 });
 
