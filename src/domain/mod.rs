@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod basics;
+pub mod remembered;
 pub mod staff;
 
 use std::sync::Arc;

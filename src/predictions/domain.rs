@@ -9,12 +9,13 @@
 //! Tie rule: when options share the highest total, the one listed first when the prediction was
 //! created wins. A prediction that closes with no votes has no winner.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::basics::{ErrorKind, Millis};
+use crate::domain::remembered::RememberedIds;
 
 /// Why a predictions command was refused. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,7 +186,8 @@ pub enum PredictionEvent {
     VoteCast {
         prediction_id: String,
         client_vote_id: String,
-        receipt: LedgerReceipt,
+        /// Shared with the receipts the live and the committed state remember.
+        receipt: Arc<LedgerReceipt>,
         at: Millis,
     },
     Closed {
@@ -195,7 +197,7 @@ pub enum PredictionEvent {
     PointsGranted {
         client_grant_id: Option<String>,
         reason: String,
-        receipt: LedgerReceipt,
+        receipt: Arc<LedgerReceipt>,
         at: Millis,
     },
     /// Appended after the first release of this enum: the log stores variant positions.
@@ -252,9 +254,8 @@ pub struct Viewer {
 pub struct PredictionsState {
     predictions: BTreeMap<String, Prediction>,
     balances: HashMap<String, u64>,
-    /// (user id, client request id) → receipt, oldest forgotten first.
-    receipts: HashMap<(String, String), LedgerReceipt>,
-    receipt_order: VecDeque<(String, String)>,
+    /// (user id, client vote or grant id) → receipt, oldest forgotten first.
+    receipts: RememberedIds<LedgerReceipt, REMEMBERED_VOTE_IDS>,
     /// Names held by viewers, by user id; shared with the published view, copied only when a
     /// viewer joins.
     viewers: Arc<BTreeMap<String, Viewer>>,
@@ -372,8 +373,7 @@ impl PredictionsState {
     }
 
     fn receipt(&self, user_id: &str, request_id: &str) -> Option<&LedgerReceipt> {
-        self.receipts
-            .get(&(user_id.to_string(), request_id.to_string()))
+        self.receipts.get(user_id, request_id)
     }
 
     pub fn decide(
@@ -404,7 +404,7 @@ impl PredictionsState {
                     let events = receipt.map(|receipt| PredictionEvent::VoteCast {
                         prediction_id: prediction_id.clone(),
                         client_vote_id: client_vote_id.clone(),
-                        receipt,
+                        receipt: Arc::new(receipt),
                         at: now,
                     });
                     (outcome, events.into_iter().collect())
@@ -437,7 +437,7 @@ impl PredictionsState {
                     vec![PredictionEvent::PointsGranted {
                         client_grant_id: client_grant_id.clone(),
                         reason: reason.clone(),
-                        receipt,
+                        receipt: Arc::new(receipt),
                         at: now,
                     }],
                 ))
@@ -625,17 +625,6 @@ impl PredictionsState {
         ))
     }
 
-    fn remember(&mut self, key: (String, String), receipt: LedgerReceipt) {
-        if self.receipts.insert(key.clone(), receipt).is_none() {
-            self.receipt_order.push_back(key);
-        }
-        while self.receipt_order.len() > REMEMBERED_VOTE_IDS {
-            if let Some(oldest) = self.receipt_order.pop_front() {
-                self.receipts.remove(&oldest);
-            }
-        }
-    }
-
     pub fn apply(&mut self, event: &PredictionEvent) {
         match event {
             PredictionEvent::Created(prediction) => {
@@ -657,8 +646,9 @@ impl PredictionsState {
                 }
                 self.balances
                     .insert(receipt.user_id.clone(), receipt.balance_after);
-                self.remember(
-                    (receipt.user_id.clone(), client_vote_id.clone()),
+                self.receipts.remember(
+                    receipt.user_id.clone(),
+                    client_vote_id.clone(),
                     receipt.clone(),
                 );
             }
@@ -678,7 +668,8 @@ impl PredictionsState {
                 self.balances
                     .insert(receipt.user_id.clone(), receipt.balance_after);
                 if let Some(id) = client_grant_id {
-                    self.remember((receipt.user_id.clone(), id.clone()), receipt.clone());
+                    self.receipts
+                        .remember(receipt.user_id.clone(), id.clone(), receipt.clone());
                 }
             }
             PredictionEvent::ViewerJoined { user_id, name, at } => {

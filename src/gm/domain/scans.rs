@@ -1,16 +1,14 @@
 //! Scans: first write wins per token and session, resends answered with the original result,
 //! and the scores, bonuses and completed groups a scan adds.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
 
 use super::{
     DeviceKind, GmError, GmEvent, GmOutcome, GmState, ScanRequest, SessionState, SessionStatus,
     TeamScore, Transaction, TransactionStatus, MAX_TEAMS, RECENT_TRANSACTIONS,
 };
 use crate::domain::basics::{validate_id, Millis, MAX_ID_LEN};
+use crate::domain::remembered::RememberedIds;
 use crate::gm::tokens::{Token, TokenGroup};
 
 /// How many client scan ids the box remembers, to answer resends with the original result. A
@@ -18,63 +16,8 @@ use crate::gm::tokens::{Token, TokenGroup};
 /// busy venue while keeping memory, snapshots (written every 10,000 events) and boot bounded.
 pub const REMEMBERED_SCAN_IDS: usize = 10_000;
 
-/// Buckets the scan-id table keeps from the start: twice the ids it holds, so the churn of
-/// one id in, the oldest out never makes it grow. A table sized to the ids alone fills with
-/// removed slots and doubles once, minutes into a busy night (the soak in bench/RESULTS.md
-/// showed that step in both the live and the committed state).
-const SCAN_ID_TABLE: usize = 2 * REMEMBERED_SCAN_IDS;
-
-/// (device id, client scan id) → the transaction it produced, oldest forgotten first. The
-/// transactions sit behind an `Arc` so the table's slots stay small.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(from = "KeptScanIds")]
-pub(super) struct ScanIdMemory {
-    results: HashMap<(String, String), Arc<Transaction>>,
-    order: VecDeque<(String, String)>,
-}
-
-/// The memory as a snapshot holds it; restored into a table of full size.
-#[derive(Deserialize)]
-struct KeptScanIds {
-    results: HashMap<(String, String), Arc<Transaction>>,
-    order: VecDeque<(String, String)>,
-}
-
-impl From<KeptScanIds> for ScanIdMemory {
-    fn from(kept: KeptScanIds) -> Self {
-        let mut results = HashMap::with_capacity(SCAN_ID_TABLE);
-        results.extend(kept.results);
-        Self {
-            results,
-            order: kept.order,
-        }
-    }
-}
-
-impl ScanIdMemory {
-    fn get(&self, key: &(String, String)) -> Option<&Transaction> {
-        self.results.get(key).map(|t| &**t)
-    }
-
-    fn remember(&mut self, key: (String, String), transaction: Transaction) {
-        // Sized once, at the first id (an idle box keeps no table).
-        if self.results.capacity() == 0 {
-            self.results.reserve(SCAN_ID_TABLE);
-        }
-        if self
-            .results
-            .insert(key.clone(), Arc::new(transaction))
-            .is_none()
-        {
-            self.order.push_back(key);
-        }
-        while self.order.len() > REMEMBERED_SCAN_IDS {
-            if let Some(oldest) = self.order.pop_front() {
-                self.results.remove(&oldest);
-            }
-        }
-    }
-}
+/// (device id, client scan id) → the transaction it produced, oldest forgotten first.
+pub(super) type ScanIdMemory = RememberedIds<Transaction, REMEMBERED_SCAN_IDS>;
 
 /// What a scan does, before it is written down as a transaction.
 enum Verdict {
@@ -220,8 +163,7 @@ impl GmState {
                 reason: "must be 1-128 characters".into(),
             });
         }
-        let key = (scan.device_id.clone(), client_id.clone());
-        Ok(self.data.client_scans.get(&key))
+        Ok(self.data.client_scans.get(&scan.device_id, client_id))
     }
 
     /// What the scan of `token` does in the current session: first write wins for GM
@@ -300,8 +242,9 @@ impl GmState {
         self.data.transactions_recorded += 1;
         if let Some(client_id) = &transaction.client_scan_id {
             self.data.client_scans.remember(
-                (transaction.device_id.clone(), client_id.clone()),
-                transaction.clone(),
+                transaction.device_id.clone(),
+                client_id.clone(),
+                Arc::new(transaction.clone()),
             );
         }
         if let Some(device) = self.data.devices.get_mut(&transaction.device_id) {
@@ -346,50 +289,5 @@ impl GmState {
                 team.bonus_points = team.bonus_points.saturating_add(group.completion_bonus());
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod table_tests {
-    use super::*;
-
-    #[test]
-    fn the_scan_id_table_never_grows_past_its_first_size() {
-        let mut memory = ScanIdMemory::default();
-        let transaction = Transaction {
-            id: "t".into(),
-            session_id: "s".into(),
-            token_id: "tok".into(),
-            team_id: None,
-            device_id: "GM_1".into(),
-            device_kind: DeviceKind::Gm,
-            scanned_at: 0,
-            recorded_at: 0,
-            status: TransactionStatus::Accepted,
-            rejection_reason: None,
-            points: 0,
-            client_scan_id: None,
-            video_queued: false,
-        };
-        memory.remember(("GM_1".into(), "c0".into()), transaction.clone());
-        let first = memory.results.capacity();
-        assert!(first >= SCAN_ID_TABLE);
-        for n in 1..(4 * REMEMBERED_SCAN_IDS) {
-            memory.remember(("GM_1".into(), format!("c{n}")), transaction.clone());
-        }
-        assert_eq!(memory.results.len(), REMEMBERED_SCAN_IDS);
-        // Removed slots count against the capacity until an in-place rehash; a table that grew
-        // would report about twice the first.
-        assert!(
-            memory.results.capacity() <= first,
-            "one id in, the oldest out: no growth"
-        );
-        let restored: ScanIdMemory =
-            postcard::from_bytes(&postcard::to_stdvec(&memory).unwrap()).unwrap();
-        assert_eq!(restored, memory);
-        assert!(
-            restored.results.capacity() >= SCAN_ID_TABLE,
-            "restored at full size"
-        );
     }
 }
