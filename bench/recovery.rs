@@ -28,7 +28,7 @@ fn write_log(path: &std::path::Path, events: u64, tokens: &[String]) {
     })];
     for n in 1..events {
         let token = &tokens[(n as usize) % tokens.len()];
-        batch.push(Event::Gm(GmEvent::ScanRecorded(Transaction {
+        batch.push(Event::Gm(GmEvent::ScanRecorded(Arc::new(Transaction {
             id: format!("tx-{n:08}"),
             session_id: "s".into(),
             token_id: token.clone(),
@@ -46,7 +46,7 @@ fn write_log(path: &std::path::Path, events: u64, tokens: &[String]) {
             points: 0,
             client_scan_id: Some(format!("{}-{n}", n % 5)),
             video_queued: false,
-        })));
+        }))));
         if batch.len() == 10_000 {
             store.append(seq, &batch).expect("append");
             seq += batch.len() as u64;

@@ -927,7 +927,7 @@ mod tests {
         store
             .replay(|_, event| {
                 if let Event::Gm(GmEvent::ScanRecorded(t)) = event {
-                    ids.push(t.client_scan_id.unwrap_or_default());
+                    ids.push(t.client_scan_id.clone().unwrap_or_default());
                 }
             })
             .unwrap();

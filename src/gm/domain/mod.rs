@@ -222,7 +222,8 @@ pub enum GmEvent {
         session_id: String,
         at: Millis,
     },
-    ScanRecorded(Transaction),
+    /// Shared by the live and the committed state, their recent transactions and scan ids.
+    ScanRecorded(Arc<Transaction>),
     DeviceConnected {
         device_id: String,
         kind: DeviceKind,
@@ -439,7 +440,7 @@ struct SessionState {
     /// score: the published view and the archive copy scores, and need none of it.
     held_tokens: HashMap<String, BTreeSet<String>>,
     /// The last [`RECENT_TRANSACTIONS`]; the full history is the log's.
-    recent: VecDeque<Transaction>,
+    recent: VecDeque<Arc<Transaction>>,
     transaction_count: usize,
 }
 

@@ -125,7 +125,7 @@ impl GmState {
         }
 
         let video_token = transaction.video_queued.then(|| token_id.clone());
-        events.push(GmEvent::ScanRecorded(transaction.clone()));
+        events.push(GmEvent::ScanRecorded(Arc::new(transaction.clone())));
         if let Some(token_id) = video_token {
             events.push(GmEvent::VideoQueued {
                 token_id: token_id.clone(),
@@ -238,13 +238,13 @@ impl GmState {
         (!already && group.token_ids.iter().all(holds)).then_some(group)
     }
 
-    pub(super) fn apply_scan(&mut self, transaction: &Transaction) {
+    pub(super) fn apply_scan(&mut self, transaction: &Arc<Transaction>) {
         self.data.transactions_recorded += 1;
         if let Some(client_id) = &transaction.client_scan_id {
             self.data.client_scans.remember(
                 transaction.device_id.clone(),
                 client_id.clone(),
-                Arc::new(transaction.clone()),
+                Arc::clone(transaction),
             );
         }
         if let Some(device) = self.data.devices.get_mut(&transaction.device_id) {
@@ -257,7 +257,7 @@ impl GmState {
         if state.recent.len() == RECENT_TRANSACTIONS {
             state.recent.pop_front();
         }
-        state.recent.push_back(transaction.clone());
+        state.recent.push_back(Arc::clone(transaction));
         let scored = transaction.status == TransactionStatus::Accepted
             && transaction.device_kind == DeviceKind::Gm;
         let Some(team_id) = transaction.team_id.as_ref().filter(|_| scored) else {

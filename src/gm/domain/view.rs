@@ -17,7 +17,7 @@ pub struct GmView {
     pub session: Option<Session>,
     pub scores: Vec<TeamScore>,
     /// The last [`RECENT_TRANSACTIONS`] transactions of the current session, oldest first.
-    pub recent_transactions: Vec<Transaction>,
+    pub recent_transactions: Vec<Arc<Transaction>>,
     pub devices: Vec<Device>,
     pub video: VideoView,
     pub archived_sessions: Arc<Vec<ArchivedSession>>,
