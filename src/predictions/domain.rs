@@ -254,8 +254,11 @@ pub struct Viewer {
 pub struct PredictionsState {
     predictions: BTreeMap<String, Prediction>,
     balances: HashMap<String, u64>,
-    /// (user id, client vote or grant id) → receipt, oldest forgotten first.
-    receipts: RememberedIds<LedgerReceipt, REMEMBERED_VOTE_IDS>,
+    /// (voter's user id, client vote id) → receipt, oldest forgotten first.
+    vote_receipts: Receipts,
+    /// (user id granted to, staff's grant id) → receipt: apart from the votes, so a guest who
+    /// votes under the id staff will grant with cannot make that grant a replay.
+    grant_receipts: Receipts,
     /// Names held by viewers, by user id; shared with the published view, copied only when a
     /// viewer joins.
     viewers: Arc<BTreeMap<String, Viewer>>,
@@ -273,6 +276,26 @@ fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Predic
         return Err(invalid(field, format!("must be 1-{max} characters")));
     }
     Ok(())
+}
+
+/// Receipts of votes or of grants, by who and the id their device or staff gave the request.
+type Receipts = RememberedIds<LedgerReceipt, REMEMBERED_VOTE_IDS>;
+
+/// The answer to a vote or grant sent again (same client id): the first one's receipt, and
+/// nothing new to record.
+fn already_recorded(
+    receipts: &Receipts,
+    user_id: &str,
+    client_id: &str,
+) -> Option<(PredictionOutcome, Option<LedgerReceipt>)> {
+    let receipt = receipts.get(user_id, client_id)?;
+    Some((
+        PredictionOutcome::Receipt {
+            receipt: receipt.clone(),
+            replayed: true,
+        },
+        None,
+    ))
 }
 
 impl PredictionsState {
@@ -372,10 +395,6 @@ impl PredictionsState {
             .map(|(id, _)| id.clone())
     }
 
-    fn receipt(&self, user_id: &str, request_id: &str) -> Option<&LedgerReceipt> {
-        self.receipts.get(user_id, request_id)
-    }
-
     pub fn decide(
         &self,
         command: &PredictionCommand,
@@ -396,7 +415,7 @@ impl PredictionsState {
                 client_vote_id,
             } => {
                 check_text("clientVoteId", client_vote_id, 128)?;
-                match self.already_recorded(user_id, client_vote_id) {
+                match already_recorded(&self.vote_receipts, user_id, client_vote_id) {
                     Some(replayed) => Ok(replayed),
                     None => self.decide_vote(prediction_id, user_id, option_id, *votes, now),
                 }
@@ -424,7 +443,8 @@ impl PredictionsState {
                 check_text("reason", reason, 200)?;
                 if let Some(id) = client_grant_id {
                     check_text("grantId", id, 128)?;
-                    if let Some((outcome, _)) = self.already_recorded(user_id, id) {
+                    if let Some((outcome, _)) = already_recorded(&self.grant_receipts, user_id, id)
+                    {
                         return Ok((outcome, Vec::new()));
                     }
                 }
@@ -443,23 +463,6 @@ impl PredictionsState {
                 ))
             }
         }
-    }
-
-    /// The answer to a vote or grant the viewer's device sent again (same client id): the
-    /// first one's receipt, and nothing new to record.
-    fn already_recorded(
-        &self,
-        user_id: &str,
-        client_id: &str,
-    ) -> Option<(PredictionOutcome, Option<LedgerReceipt>)> {
-        let receipt = self.receipt(user_id, client_id)?;
-        Some((
-            PredictionOutcome::Receipt {
-                receipt: receipt.clone(),
-                replayed: true,
-            },
-            None,
-        ))
     }
 
     /// A new vote: the prediction is open, the option exists, the viewer can pay for it.
@@ -646,7 +649,7 @@ impl PredictionsState {
                 }
                 self.balances
                     .insert(receipt.user_id.clone(), receipt.balance_after);
-                self.receipts.remember(
+                self.vote_receipts.remember(
                     receipt.user_id.clone(),
                     client_vote_id.clone(),
                     receipt.clone(),
@@ -668,8 +671,11 @@ impl PredictionsState {
                 self.balances
                     .insert(receipt.user_id.clone(), receipt.balance_after);
                 if let Some(id) = client_grant_id {
-                    self.receipts
-                        .remember(receipt.user_id.clone(), id.clone(), receipt.clone());
+                    self.grant_receipts.remember(
+                        receipt.user_id.clone(),
+                        id.clone(),
+                        receipt.clone(),
+                    );
                 }
             }
             PredictionEvent::ViewerJoined { user_id, name, at } => {
@@ -861,6 +867,47 @@ mod tests {
         run(&mut s, vote("u1", "b", 2, "v1"), T0).unwrap();
         run(&mut s, vote("u1", "a", 2, "v2"), T0).unwrap();
         assert_eq!(s.get("p1").unwrap().winner().as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn a_vote_id_never_answers_a_grant_with_the_same_id() {
+        let mut s = PredictionsState::default();
+        create(&mut s);
+        grant(&mut s, "u1", 100);
+        run(&mut s, vote("u1", "a", 1, "bonus-1"), T0 + 1).unwrap();
+        assert_eq!(s.balance("u1"), 0);
+        let granted = run(
+            &mut s,
+            PredictionCommand::Grant {
+                user_id: "u1".into(),
+                amount: 50,
+                reason: "bonus".into(),
+                client_grant_id: Some("bonus-1".into()),
+            },
+            T0 + 2,
+        )
+        .unwrap();
+        assert!(
+            matches!(
+                granted,
+                PredictionOutcome::Receipt {
+                    replayed: false,
+                    ..
+                }
+            ),
+            "{granted:?}"
+        );
+        assert_eq!(
+            s.balance("u1"),
+            50,
+            "the grant is applied, not taken for the vote"
+        );
+        let again = run(&mut s, vote("u1", "a", 1, "bonus-1"), T0 + 3).unwrap();
+        assert!(
+            matches!(again, PredictionOutcome::Receipt { replayed: true, .. }),
+            "{again:?}"
+        );
+        assert_eq!(s.balance("u1"), 50, "the vote's resend spends nothing");
     }
 
     #[test]
