@@ -24,7 +24,8 @@ struct Run {
     scans_per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
-    fsyncs: u64,
+    /// Over the same time as the scans: the last acks come after the sending stopped.
+    fsyncs_per_sec: f64,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -109,7 +110,7 @@ async fn run_once(
         scans_per_sec: latencies.len() as f64 / elapsed,
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
-        fsyncs: plan.sync_count() - syncs_before,
+        fsyncs_per_sec: (plan.sync_count() - syncs_before) as f64 / elapsed,
     }
 }
 
@@ -133,11 +134,7 @@ async fn main() {
             let rate = median(runs.iter().map(|r| r.scans_per_sec).collect());
             let p50 = median(runs.iter().map(|r| r.p50_ms).collect());
             let p99 = median(runs.iter().map(|r| r.p99_ms).collect());
-            let fsyncs = median(
-                runs.iter()
-                    .map(|r| r.fsyncs as f64 / duration.as_secs_f64())
-                    .collect(),
-            );
+            let fsyncs = median(runs.iter().map(|r| r.fsyncs_per_sec).collect());
             let target = if fsync_ms == 20 && limit == MAX_BATCH && in_flight == 2 {
                 let ok = rate >= 2000.0 && p99 <= 2.0 * 20.0 + 10.0;
                 format!(
