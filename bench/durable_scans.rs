@@ -5,7 +5,12 @@
 //! clients each keep two scans in flight (a station does not wait for one ack before it sends
 //! the next scan) and send the next as soon as one is acknowledged; one row per fsync latency
 //! also shows clients that wait for each ack. Each case runs three times; the table shows the
-//! medians.
+//! medians. `-- --fsync 20` runs the rows of one latency only.
+//!
+//! A commit that makes the file longer waits for two fsyncs (redb makes the longer file durable
+//! before the commit's own), and redb doubles the file each time it grows, so a fresh file grows
+//! within the first seconds and then ever more rarely. The table counts those growths, and one
+//! row measures after [`NIGHT_SO_FAR`] scans, when the file is past its first doublings.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +31,12 @@ struct Run {
     p99_ms: f64,
     /// Over the same time as the scans: the last acks come after the sending stopped.
     fsyncs_per_sec: f64,
+    /// Commits that made the file longer, each waiting for two fsyncs.
+    growths: u64,
+    /// The host disk's own longest fsync, under the injected delay.
+    longest_real_fsync_ms: f64,
+    /// The database file's size after the run.
+    file_mib: f64,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -41,44 +52,36 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-async fn run_once(
+/// One row of the table.
+#[derive(Clone, Copy)]
+struct Case {
     fsync: Duration,
     batch_limit: usize,
     in_flight: usize,
-    duration: Duration,
-) -> Run {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let plan = FaultPlan::with_fsync_delay(fsync);
-    let store =
-        Store::open_with_faults(&dir.path().join("bench.redb"), plan.clone()).expect("store");
-    let catalog = TokenCatalog::demo(&ScoringRules::default());
-    let tokens: Vec<String> = catalog.tokens().map(|t| t.id.clone()).collect();
-    let domain = Domain::new(catalog, Limits::default());
-    let (engine, _task) =
-        engine::start_with_batch_limit(store, domain, Arc::new(Hub::new(4096)), 4096, batch_limit)
-            .expect("engine");
-    engine
-        .execute(
-            GmCommand::CreateSession {
-                session_id: "bench".into(),
-                name: "bench".into(),
-                teams: None,
-            }
-            .into(),
-        )
-        .await
-        .expect("session");
-    let syncs_before = plan.sync_count();
+    /// Scans committed (without the injected delay) before the measured ones: a box some way
+    /// into its night, whose file already grew past its first sizes.
+    logged_before: usize,
+}
+
+/// Sends scans from `CLIENTS * in_flight` lanes until `duration` is over, or, with no duration,
+/// `scans_per_lane` from each lane; returns each scan's ack latency in milliseconds.
+async fn send_scans(
+    engine: &engine::EngineHandle,
+    tokens: &Arc<Vec<String>>,
+    in_flight: usize,
+    label: &'static str,
+    until: Until,
+) -> Vec<f64> {
     let started = Instant::now();
-    let mut clients = Vec::new();
+    let mut lanes = Vec::new();
     for lane in 0..CLIENTS * in_flight {
         let client = lane % CLIENTS;
         let engine = engine.clone();
         let tokens = tokens.clone();
-        clients.push(tokio::spawn(async move {
+        lanes.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut n = 0usize;
-            while started.elapsed() < duration {
+            while until.goes_on(started, n) {
                 let sent = Instant::now();
                 engine
                     .execute(
@@ -88,7 +91,7 @@ async fn run_once(
                             device_id: format!("GM_{client}"),
                             device_kind: DeviceKind::Gm,
                             scanned_at: Some(0),
-                            client_scan_id: Some(format!("{lane}-{n}")),
+                            client_scan_id: Some(format!("{label}-{lane}-{n}")),
                         })
                         .into(),
                     )
@@ -101,9 +104,70 @@ async fn run_once(
         }));
     }
     let mut latencies = Vec::new();
-    for client in clients {
-        latencies.extend(client.await.expect("client"));
+    for lane in lanes {
+        latencies.extend(lane.await.expect("lane"));
     }
+    latencies
+}
+
+#[derive(Clone, Copy)]
+enum Until {
+    Elapsed(Duration),
+    ScansPerLane(usize),
+}
+
+impl Until {
+    fn goes_on(self, started: Instant, sent: usize) -> bool {
+        match self {
+            Until::Elapsed(duration) => started.elapsed() < duration,
+            Until::ScansPerLane(scans) => sent < scans,
+        }
+    }
+}
+
+async fn run_once(case: Case, duration: Duration) -> Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bench.redb");
+    let plan = FaultPlan::new();
+    let store = Store::open_with_faults(&path, plan.clone()).expect("store");
+    let catalog = TokenCatalog::demo(&ScoringRules::default());
+    let tokens: Arc<Vec<String>> = Arc::new(catalog.tokens().map(|t| t.id.clone()).collect());
+    let domain = Domain::new(catalog, Limits::default());
+    let (engine, _task) = engine::start_with_batch_limit(
+        store,
+        domain,
+        Arc::new(Hub::new(4096)),
+        4096,
+        case.batch_limit,
+    )
+    .expect("engine");
+    engine
+        .execute(
+            GmCommand::CreateSession {
+                session_id: "bench".into(),
+                name: "bench".into(),
+                teams: None,
+            }
+            .into(),
+        )
+        .await
+        .expect("session");
+    if case.logged_before > 0 {
+        let per_lane = case.logged_before / (CLIENTS * 2);
+        send_scans(&engine, &tokens, 2, "before", Until::ScansPerLane(per_lane)).await;
+    }
+    plan.set_fsync_delay(case.fsync);
+    let syncs_before = plan.sync_count();
+    let growths_before = plan.growth_count();
+    let started = Instant::now();
+    let mut latencies = send_scans(
+        &engine,
+        &tokens,
+        case.in_flight,
+        "measured",
+        Until::Elapsed(duration),
+    )
+    .await;
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
     Run {
@@ -111,31 +175,64 @@ async fn run_once(
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
         fsyncs_per_sec: (plan.sync_count() - syncs_before) as f64 / elapsed,
+        growths: plan.growth_count() - growths_before,
+        longest_real_fsync_ms: plan.real_sync_time().1.as_secs_f64() * 1000.0,
+        file_mib: std::fs::metadata(&path).map_or(f64::NAN, |m| m.len() as f64 / 1048576.0),
     }
 }
 
+/// Scans in the log before the measured ones in the "into the night" row: the file has grown
+/// through its first doublings, as it has an hour into a venue night.
+const NIGHT_SO_FAR: usize = 100_000;
+
 #[tokio::main]
 async fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--fsync 20` runs the rows of one latency only.
+    let only: Option<u64> = args
+        .iter()
+        .position(|a| a == "--fsync")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok());
     let duration = Duration::from_secs(if quick { 1 } else { 3 });
-    println!("| fsync added | commits | in flight per client | scans/s | ack p50 (ms) | ack p99 (ms) | fsyncs/s | target |");
-    println!("|---:|---|---:|---:|---:|---:|---:|---|");
+    println!("| fsync added | commits | in flight per client | scans in the log before | scans/s | ack p50 (ms) | ack p99 (ms) | fsyncs/s | file grown (times per run) | file after (MiB) | longest real fsync (ms) | target |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for fsync_ms in [0u64, 5, 20, 50] {
-        for (label, limit, in_flight) in [
-            ("batched", MAX_BATCH, 2),
-            ("batched", MAX_BATCH, 1),
-            ("one per scan", 1, 2),
-        ] {
+        if only.is_some_and(|only| only != fsync_ms) {
+            continue;
+        }
+        let fsync = Duration::from_millis(fsync_ms);
+        let mut rows = vec![
+            ("batched", MAX_BATCH, 2, 0),
+            ("batched", MAX_BATCH, 1, 0),
+            ("one per scan", 1, 2, 0),
+        ];
+        if fsync_ms == 20 {
+            rows.insert(1, ("batched", MAX_BATCH, 2, NIGHT_SO_FAR));
+        }
+        for (label, batch_limit, in_flight, logged_before) in rows {
+            let case = Case {
+                fsync,
+                batch_limit,
+                in_flight,
+                logged_before,
+            };
             let mut runs = Vec::new();
             for _ in 0..3 {
-                let fsync = Duration::from_millis(fsync_ms);
-                runs.push(run_once(fsync, limit, in_flight, duration).await);
+                runs.push(run_once(case, duration).await);
             }
             let rate = median(runs.iter().map(|r| r.scans_per_sec).collect());
             let p50 = median(runs.iter().map(|r| r.p50_ms).collect());
             let p99 = median(runs.iter().map(|r| r.p99_ms).collect());
             let fsyncs = median(runs.iter().map(|r| r.fsyncs_per_sec).collect());
-            let target = if fsync_ms == 20 && limit == MAX_BATCH && in_flight == 2 {
+            let growths: Vec<String> = runs.iter().map(|r| r.growths.to_string()).collect();
+            let file_mib = median(runs.iter().map(|r| r.file_mib).collect());
+            let longest = runs
+                .iter()
+                .map(|r| r.longest_real_fsync_ms)
+                .fold(0.0, f64::max);
+            let target = if fsync_ms == 20 && batch_limit == MAX_BATCH && in_flight == 2 {
                 let ok = rate >= 2000.0 && p99 <= 2.0 * 20.0 + 10.0;
                 format!(
                     "≥ 2,000/s, p99 ≤ 50 ms: {}",
@@ -144,7 +241,10 @@ async fn main() {
             } else {
                 String::new()
             };
-            println!("| {fsync_ms} ms | {label} | {in_flight} | {rate:.0} | {p50:.1} | {p99:.1} | {fsyncs:.0} | {target} |");
+            println!(
+                "| {fsync_ms} ms | {label} | {in_flight} | {logged_before} | {rate:.0} | {p50:.1} | {p99:.1} | {fsyncs:.0} | {} | {file_mib:.1} | {longest:.1} | {target} |",
+                growths.join(" · ")
+            );
         }
     }
 }

@@ -42,6 +42,13 @@ pub struct FaultPlan {
     armed: AtomicU8,
     active: AtomicU8,
     syncs: AtomicU64,
+    /// What the disk itself took, without the injected delay: the benchmarks report it, since a
+    /// slow real fsync under the injected one makes a commit slower than the card it models.
+    real_sync_micros_total: AtomicU64,
+    real_sync_micros_longest: AtomicU64,
+    /// Times the file was made longer. redb makes a longer file durable with an fsync of its
+    /// own before the commit's, so a commit that grows the file waits for two.
+    growths: AtomicU64,
 }
 
 impl FaultPlan {
@@ -91,6 +98,19 @@ impl FaultPlan {
     /// How many fsyncs the backend performed.
     pub fn sync_count(&self) -> u64 {
         self.syncs.load(Ordering::SeqCst)
+    }
+
+    /// How many times the file was made longer.
+    pub fn growth_count(&self) -> u64 {
+        self.growths.load(Ordering::SeqCst)
+    }
+
+    /// The real disk's fsyncs so far: their total time and the longest one.
+    pub fn real_sync_time(&self) -> (Duration, Duration) {
+        (
+            Duration::from_micros(self.real_sync_micros_total.load(Ordering::SeqCst)),
+            Duration::from_micros(self.real_sync_micros_longest.load(Ordering::SeqCst)),
+        )
     }
 
     fn check_write(&self) -> io::Result<()> {
@@ -172,6 +192,7 @@ impl StorageBackend for FaultyBackend {
         if len > self.inner.len()? {
             self.plan.check_write()?;
             self.plan.check_growth()?;
+            self.plan.growths.fetch_add(1, Ordering::SeqCst);
         }
         self.inner.set_len(len)
     }
@@ -184,7 +205,16 @@ impl StorageBackend for FaultyBackend {
             std::thread::sleep(Duration::from_micros(delay));
         }
         self.plan.syncs.fetch_add(1, Ordering::SeqCst);
-        self.inner.sync_data()
+        let started = std::time::Instant::now();
+        let synced = self.inner.sync_data();
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.plan
+            .real_sync_micros_total
+            .fetch_add(micros, Ordering::SeqCst);
+        self.plan
+            .real_sync_micros_longest
+            .fetch_max(micros, Ordering::SeqCst);
+        synced
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
@@ -293,5 +323,26 @@ mod tests {
         store.append(1, &[event(1)]).unwrap();
         assert!(plan.sync_count() > before);
         assert!(started.elapsed() >= SD_CARD_FSYNC);
+    }
+
+    #[test]
+    fn a_commit_that_lengthens_the_file_is_counted_with_its_extra_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = FaultPlan::new();
+        let store = Store::open_with_faults(&dir.path().join("log.redb"), plan.clone()).unwrap();
+        store.append(1, &[event(1)]).unwrap();
+        let (growths, syncs) = (plan.growth_count(), plan.sync_count());
+        store.append(2, &[event(2)]).unwrap();
+        assert_eq!(plan.growth_count(), growths, "a small commit fits the file");
+        assert_eq!(plan.sync_count(), syncs + 1, "and makes one fsync");
+        // More than the file's first megabyte holds.
+        let big: Vec<Event> = (3..100_000).map(event).collect();
+        let syncs = plan.sync_count();
+        store.append(3, &big).unwrap();
+        assert!(plan.growth_count() > growths, "the file grew");
+        assert!(
+            plan.sync_count() >= syncs + 2,
+            "redb makes the longer file durable before the commit's own fsync"
+        );
     }
 }
