@@ -567,11 +567,17 @@ fn wall_minus_monotonic(wall_ms: Millis) -> i64 {
     clamp_i64(i128::from(wall_ms) - monotonic_ms())
 }
 
-/// The kernel's id of this boot; empty where there is none to read.
+/// The kernel's id of this boot; empty where there is none to read. Read once: it cannot change
+/// while the process runs, and the clock keeper asks for it every minute under its lock.
 fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|id| id.trim().to_owned())
-        .unwrap_or_default()
+    static BOOT_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .map(|id| id.trim().to_owned())
+                .unwrap_or_default()
+        })
+        .clone()
 }
 
 /// Milliseconds since the Unix epoch by the box's wall clock.
