@@ -33,6 +33,20 @@ const DISK_FULL: u8 = 1;
 const IO_ERROR: u8 = 2;
 const NO_ROOM_TO_GROW: u8 = 3;
 
+/// The host disk's own fsyncs over a stretch of time, without the injected delay.
+#[derive(Debug, Clone, Copy)]
+pub struct RealSyncs {
+    pub count: u64,
+    pub total: Duration,
+    pub longest: Duration,
+}
+
+impl RealSyncs {
+    pub fn mean(&self) -> Duration {
+        self.total / u32::try_from(self.count.max(1)).unwrap_or(u32::MAX)
+    }
+}
+
 /// What the backend should do; shared with the test that steers it.
 #[derive(Debug, Default)]
 pub struct FaultPlan {
@@ -42,12 +56,14 @@ pub struct FaultPlan {
     armed: AtomicU8,
     active: AtomicU8,
     syncs: AtomicU64,
-    /// What the disk itself took, without the injected delay: the benchmarks report it, since a
-    /// slow real fsync under the injected one makes a commit slower than the card it models.
+    /// What the disk itself took, without the injected delay, since the last
+    /// [`FaultPlan::take_real_syncs`]: the benchmarks report it, since a slow real fsync under
+    /// the injected one makes a commit slower than the card it models.
+    real_syncs: AtomicU64,
     real_sync_micros_total: AtomicU64,
     real_sync_micros_longest: AtomicU64,
-    /// Times the file was made longer. redb makes a longer file durable with an fsync of its
-    /// own before the commit's, so a commit that grows the file waits for two.
+    /// Times the file was lengthened. redb makes a longer file durable with an fsync of its own
+    /// before the commit's, so a commit that lengthens the file waits for one more fsync.
     growths: AtomicU64,
 }
 
@@ -100,17 +116,19 @@ impl FaultPlan {
         self.syncs.load(Ordering::SeqCst)
     }
 
-    /// How many times the file was made longer.
+    /// How many times the file was lengthened.
     pub fn growth_count(&self) -> u64 {
         self.growths.load(Ordering::SeqCst)
     }
 
-    /// The real disk's fsyncs so far: their total time and the longest one.
-    pub fn real_sync_time(&self) -> (Duration, Duration) {
-        (
-            Duration::from_micros(self.real_sync_micros_total.load(Ordering::SeqCst)),
-            Duration::from_micros(self.real_sync_micros_longest.load(Ordering::SeqCst)),
-        )
+    /// The real disk's fsyncs since the last call (or since the plan was made), and starts
+    /// counting afresh.
+    pub fn take_real_syncs(&self) -> RealSyncs {
+        RealSyncs {
+            count: self.real_syncs.swap(0, Ordering::SeqCst),
+            total: Duration::from_micros(self.real_sync_micros_total.swap(0, Ordering::SeqCst)),
+            longest: Duration::from_micros(self.real_sync_micros_longest.swap(0, Ordering::SeqCst)),
+        }
     }
 
     fn check_write(&self) -> io::Result<()> {
@@ -208,6 +226,7 @@ impl StorageBackend for FaultyBackend {
         let started = std::time::Instant::now();
         let synced = self.inner.sync_data();
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.plan.real_syncs.fetch_add(1, Ordering::SeqCst);
         self.plan
             .real_sync_micros_total
             .fetch_add(micros, Ordering::SeqCst);
@@ -339,10 +358,14 @@ mod tests {
         let big: Vec<Event> = (3..100_000).map(event).collect();
         let syncs = plan.sync_count();
         store.append(3, &big).unwrap();
-        assert!(plan.growth_count() > growths, "the file grew");
-        assert!(
-            plan.sync_count() >= syncs + 2,
-            "redb makes the longer file durable before the commit's own fsync"
+        let lengthened = plan.growth_count() - growths;
+        assert!(lengthened > 0, "the file grew");
+        assert_eq!(
+            plan.sync_count(),
+            syncs + 1 + lengthened,
+            "redb makes each longer file durable before the commit's own fsync"
         );
+        assert_eq!(plan.take_real_syncs().count, plan.sync_count());
+        assert_eq!(plan.take_real_syncs().count, 0, "taking starts afresh");
     }
 }
