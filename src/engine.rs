@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 pub use crate::clock::wall_clock_ms;
 use crate::domain::{
     order_for_first_write_wins, Actor, AuditEntry, Command, Contract, Domain, DomainError, Event,
-    Outcome, Views,
+    Outcome, TvChoice, Views,
 };
 use crate::hub::Hub;
 use crate::store::{EncodedSnapshot, Store, StoreError};
@@ -153,6 +153,8 @@ pub struct Published {
     pub seq: u64,
     /// Set while the last commit failed; cleared by the next successful one.
     pub storage_fault: Option<String>,
+    /// What staff last chose for the venue TVs, as logged.
+    pub tv_shown: Option<Arc<TvChoice>>,
 }
 
 struct Request {
@@ -358,6 +360,7 @@ pub fn start_with_batch_limit(
         views: domain.views(),
         seq: next_seq - 1,
         storage_fault: None,
+        tv_shown: domain.tv_shown(),
     }));
     let (requests, inbox) = mpsc::channel(queue_capacity.max(1));
     let store = Arc::new(store);
@@ -699,6 +702,7 @@ impl Writer {
             // Advanced only when a commit is durable: the last committed event.
             seq: self.next_seq - 1,
             storage_fault: self.fault.clone(),
+            tv_shown: self.committed.tv_shown(),
         }));
     }
 }

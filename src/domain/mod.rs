@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use audit::{Actor, AuditEntry};
 pub use basics::{ErrorKind, Millis};
-pub use staff::StaffStep;
+pub use staff::{StaffStep, TvChoice};
 
 use crate::drafts::domain::{
     DraftCommand, DraftError, DraftEvent, DraftOutcome, DraftsState, DraftsView,
@@ -402,6 +402,7 @@ pub struct DomainSnapshot {
     tournaments: TournamentsState,
     drafts: DraftsState,
     sports: SportsState,
+    tv_shown: Option<TvChoice>,
 }
 
 /// The box's whole state. Owned by the engine's single writer task.
@@ -412,6 +413,8 @@ pub struct Domain {
     tournaments: TournamentsState,
     drafts: DraftsState,
     sports: SportsState,
+    /// What staff last chose for the venue TVs; shared with every published state.
+    tv_shown: Option<Arc<TvChoice>>,
 }
 
 impl Domain {
@@ -422,6 +425,7 @@ impl Domain {
             tournaments: TournamentsState::default(),
             drafts: DraftsState::default(),
             sports: SportsState::default(),
+            tv_shown: None,
         }
     }
 
@@ -433,6 +437,7 @@ impl Domain {
             tournaments: self.tournaments.clone(),
             drafts: self.drafts.clone(),
             sports: self.sports.clone(),
+            tv_shown: self.tv_shown.as_deref().cloned(),
         }
     }
 
@@ -449,6 +454,7 @@ impl Domain {
             tournaments: snapshot.tournaments,
             drafts: snapshot.drafts,
             sports: snapshot.sports,
+            tv_shown: snapshot.tv_shown.map(Arc::new),
         })
     }
 
@@ -466,6 +472,11 @@ impl Domain {
 
     pub fn drafts(&self) -> &DraftsState {
         &self.drafts
+    }
+
+    /// What staff last chose for the venue TVs, if they chose.
+    pub fn tv_shown(&self) -> Option<Arc<TvChoice>> {
+        self.tv_shown.clone()
     }
 
     pub fn sports(&self) -> &SportsState {
@@ -554,7 +565,11 @@ impl Domain {
                 Ok((Outcome::Done, events))
             }
             Command::Ping => Ok((Outcome::Done, Vec::new())),
-            Command::Staff(step) => Ok((Outcome::Done, vec![Event::Staff(step.clone())])),
+            Command::Staff(step) => {
+                let event = Event::Staff(step.clone());
+                self.apply(&event);
+                Ok((Outcome::Done, vec![event]))
+            }
         }
     }
 
@@ -593,8 +608,13 @@ impl Domain {
             Event::Drafts(event) => self.drafts.apply(event),
             Event::Sports(event) => self.sports.apply(event),
             // The trail and staff's steps are read from the log itself (`GET /api/audit`,
-            // `venuebox export`); no state holds them.
-            Event::Audit(_) | Event::Staff(_) => {}
+            // `venuebox export`); only the TVs' choice is kept, for them to show it again.
+            Event::Staff(step) => {
+                if let Some(choice) = step.tv_choice() {
+                    self.tv_shown = Some(Arc::new(choice));
+                }
+            }
+            Event::Audit(_) => {}
         }
     }
 }

@@ -4,7 +4,8 @@
 //! (the engine adds that entry, as for any staff command). Replaying them changes nothing.
 //!
 //! Setting the clock, sending the notice, switching the TVs happen in the wire before the
-//! command: the command records that they happened.
+//! command: the command records that they happened. One of them is also kept: what the TVs
+//! show ([`TvChoice`]), so that after a restart or a power cut they show it again.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,28 @@ impl StaffStep {
             StaffStep::NoticeSent { .. } => "NoticeSent",
             StaffStep::TvShown { .. } => "TvShown",
             StaffStep::LoggedIn => "StaffLoggedIn",
+        }
+    }
+}
+
+/// What staff last chose for the venue TVs: `scores`, or a tournament's, a draft's or a sports
+/// day's screen by id. Whether the id still names something is the wire's to check when it
+/// shows the choice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TvChoice {
+    pub view: String,
+    pub id: Option<u64>,
+}
+
+impl StaffStep {
+    /// The TV choice this step makes, if it is one.
+    pub fn tv_choice(&self) -> Option<TvChoice> {
+        match self {
+            StaffStep::TvShown { view, id } => Some(TvChoice {
+                view: view.clone(),
+                id: *id,
+            }),
+            _ => None,
         }
     }
 }

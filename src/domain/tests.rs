@@ -44,7 +44,7 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
     let scan_ids = ["c1", "c2", "c3", "c4"];
     let users = ["ada", "bob", "cy"];
     let predictions = ["p1", "p2", "p3"];
-    match dice.below(22) {
+    match dice.below(23) {
         0 => Command::Gm(GmCommand::CreateSession {
             session_id: format!("s{n}"),
             name: "night".into(),
@@ -160,6 +160,10 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
         15 | 16 => Command::Tournaments(tournament_command(dice, n)),
         17 | 18 => Command::Drafts(draft_command(dice)),
         19 | 20 => Command::Sports(sports_command(dice, now)),
+        21 => Command::Staff(StaffStep::TvShown {
+            view: dice.pick(&["scores", "sports", "draft"]).into(),
+            id: (dice.below(2) == 0).then(|| dice.below(3) as u64),
+        }),
         _ => Command::Predictions(PredictionCommand::Vote {
             prediction_id: dice.pick(&predictions).into(),
             user_id: dice.pick(&users).into(),
@@ -408,4 +412,41 @@ fn generated_games_refuse_without_change_and_replay_to_the_same_state() {
             "seed {seed}: snapshot and tail"
         );
     }
+}
+
+#[test]
+fn the_tvs_choice_is_kept_through_a_snapshot_and_the_last_one_wins() {
+    let mut live = Domain::new(catalog(), limits());
+    assert_eq!(
+        live.tv_shown(),
+        None,
+        "nothing chosen: the TVs show the scores"
+    );
+    let show = |view: &str, id: Option<u64>| {
+        Command::Staff(StaffStep::TvShown {
+            view: view.into(),
+            id,
+        })
+    };
+    live.execute(&show("sports", Some(4)), T0).unwrap();
+    let snapshot = live.snapshot();
+    let mut restored = Domain::restore(catalog(), limits(), snapshot).expect("same catalogue");
+    let sports = TvChoice {
+        view: "sports".into(),
+        id: Some(4),
+    };
+    assert_eq!(restored.tv_shown().as_deref(), Some(&sports));
+    // Other staff steps leave the choice alone; a later choice replaces it.
+    let (_, events) = live
+        .execute(&Command::Staff(StaffStep::LoggedIn), T0)
+        .unwrap();
+    restored.apply(&events[0]);
+    assert_eq!(restored.tv_shown().as_deref(), Some(&sports));
+    let (_, events) = live.execute(&show("scores", None), T0).unwrap();
+    restored.apply(&events[0]);
+    assert_eq!(
+        restored.tv_shown().map(|c| c.view.clone()).as_deref(),
+        Some("scores")
+    );
+    assert_eq!(restored.snapshot(), live.snapshot());
 }

@@ -13,8 +13,8 @@
 //! Staff choose what the TVs show (`PUT /api/tv/show`): the scores, or a tournament's screen,
 //! a draft's board or a sports day's scoreboard. Every TV gets `tv:show` with the page to
 //! open; a page opened with `?tv` (each page loads `/shared/page.js`, which follows the choice)
-//! goes where the next choice says. The choice lasts until the box restarts: then the TVs show
-//! the scores.
+//! goes where the next choice says. The choice is logged and kept: after a restart or a power
+//! cut the TVs show it again (the scores if what it names can no longer be shown).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -69,19 +69,43 @@ pub fn router() -> Router<Arc<AppContext>> {
     .layer(Extension(Arc::new(Showing::default())))
 }
 
-/// What the TVs show: the page to open (`/tv` for the scores).
+/// What the TVs show: the choice staff made in this run, with the page to open (`/tv` for the
+/// scores). Until staff choose, it is the last choice logged, so after a restart or a power cut
+/// the TVs show what they showed before.
 #[derive(Default)]
 pub struct Showing(Mutex<Option<Value>>);
 
 impl Showing {
-    fn now(&self) -> Value {
-        let chosen = self
+    fn now(&self, ctx: &AppContext) -> Value {
+        let mut chosen = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        chosen
-            .clone()
-            .unwrap_or_else(|| json!({ "view": "scores", "url": "/tv" }))
+        chosen.get_or_insert_with(|| shown_before(ctx)).clone()
+    }
+
+    fn set(&self, chosen: Value) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(chosen);
+    }
+}
+
+/// The choice the log holds, shown again; the scores when there is none, or when what it names
+/// can no longer be shown (a sports day made private since).
+fn shown_before(ctx: &AppContext) -> Value {
+    let published = ctx.engine.published();
+    let scores = || json!({ "view": "scores", "url": "/tv" });
+    let Some(choice) = published.tv_shown.as_deref() else {
+        return scores();
+    };
+    match page_for(ctx, &published, &choice.view, choice.id) {
+        Ok(url) => json!({ "view": choice.view, "id": choice.id, "url": url, "logged": true }),
+        Err(e) => {
+            tracing::warn!(view = %choice.view, id = ?choice.id, error = %e.message, "the TVs' last choice cannot be shown again; they show the scores");
+            scores()
+        }
     }
 }
 
@@ -105,15 +129,33 @@ async fn choose_show(
     _admin: Admin,
     Body(body): Body<ShowBody>,
 ) -> Result<Json<Value>, WireError> {
-    let published = ctx.engine.published();
+    let url = page_for(&ctx, &ctx.engine.published(), &body.view, body.id)?;
+    // Logged before the TVs switch, so whatever the room saw is in the staff's trail, and kept,
+    // so the TVs show it again after a restart.
+    let step = StaffStep::TvShown {
+        view: body.view.clone(),
+        id: body.id,
+    };
+    let logged = crate::wire::audit::log_staff_step(&ctx, step).await;
+    let chosen = json!({ "view": body.view, "id": body.id, "url": url, "logged": logged });
+    showing.set(chosen.clone());
+    let msg = ChannelMessage::new(CHANNEL, 0, "tv:show", chosen.clone(), Class::Snapshot);
+    ctx.channels.publish(msg.keyed("tv:show").shared());
+    Ok(Json(chosen))
+}
+
+/// The page the TVs open for `view` (and its `id`), if it can be shown.
+fn page_for(
+    ctx: &AppContext,
+    published: &Published,
+    view: &str,
+    id: Option<u64>,
+) -> Result<String, WireError> {
     let missing =
         |what: &str| WireError::new(ErrorCode::NotFound, format!("no {what} with that id"));
-    let id = || {
-        body.id
-            .ok_or_else(|| WireError::new(ErrorCode::InvalidData, "id: which one to show"))
-    };
-    let url = match body.view.as_str() {
-        "scores" => "/tv".to_string(),
+    let id = || id.ok_or_else(|| WireError::new(ErrorCode::InvalidData, "id: which one to show"));
+    match view {
+        "scores" => Ok("/tv".to_string()),
         "tournament" => {
             let id = id()?;
             published
@@ -127,14 +169,14 @@ async fn choose_show(
             let token = ctx
                 .secrets
                 .mint(Role::Viewer, SCREEN_SUB, SCREEN_TOKEN_TTL)?;
-            format!("/tournament?t={id}&screen#token={token}")
+            Ok(format!("/tournament?t={id}&screen#token={token}"))
         }
         "draft" => {
             let id = id()?;
             if !published.views.drafts.drafts.contains_key(&id) {
                 return Err(missing("draft"));
             }
-            format!("/drafts/{id}")
+            Ok(format!("/drafts/{id}"))
         }
         "sports" => {
             let id = id()?;
@@ -150,34 +192,21 @@ async fn choose_show(
                     "a private event's scoreboard is for its teams: open it on the TV with a member's link",
                 ));
             }
-            format!("/sports/{id}")
+            Ok(format!("/sports/{id}"))
         }
-        _ => {
-            return Err(WireError::new(
-                ErrorCode::InvalidData,
-                "view is scores, tournament, draft or sports",
-            ))
-        }
-    };
-    // Logged before the TVs switch, so whatever the room saw is in the staff's trail.
-    let step = StaffStep::TvShown {
-        view: body.view.clone(),
-        id: body.id,
-    };
-    let logged = crate::wire::audit::log_staff_step(&ctx, step).await;
-    let chosen = json!({ "view": body.view, "id": body.id, "url": url, "logged": logged });
-    *showing
-        .0
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(chosen.clone());
-    let msg = ChannelMessage::new(CHANNEL, 0, "tv:show", chosen.clone(), Class::Snapshot);
-    ctx.channels.publish(msg.keyed("tv:show").shared());
-    Ok(Json(chosen))
+        _ => Err(WireError::new(
+            ErrorCode::InvalidData,
+            "view is scores, tournament, draft or sports",
+        )),
+    }
 }
 
 /// `GET /api/tv/show`: what the TVs show now.
-async fn show_now(Extension(showing): Extension<Arc<Showing>>) -> Json<Value> {
-    Json(showing.now())
+async fn show_now(
+    State(ctx): State<Arc<AppContext>>,
+    Extension(showing): Extension<Arc<Showing>>,
+) -> Json<Value> {
+    Json(showing.now(&ctx))
 }
 
 /// What the board shows: the session, the teams ranked (score, then name), each team's score
@@ -382,8 +411,9 @@ async fn stream(
     let hello = json!({ "pin": pin, "joinLink": join_link(&headers, pin) });
     client.push_backlog(ChannelMessage::new("", 0, "tv:hello", hello, Class::Event).shared());
     client.push_backlog(board_message(&published));
-    client
-        .push_backlog(ChannelMessage::new("", 0, "tv:show", showing.now(), Class::Event).shared());
+    client.push_backlog(
+        ChannelMessage::new("", 0, "tv:show", showing.now(&ctx), Class::Event).shared(),
+    );
     ctx.channels.join_after(client, CHANNEL, published.seq);
     let options = sse::Options {
         keepalive: Duration::from_secs(15),

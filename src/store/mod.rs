@@ -54,7 +54,7 @@ pub const PROBE_BYTES: usize = 1024 * 1024;
 pub const CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 /// The snapshot format this build writes; any other is ignored (boot replays the whole log).
-pub const SNAPSHOT_VERSION: u8 = 9;
+pub const SNAPSHOT_VERSION: u8 = 10;
 
 /// The record version this build writes.
 pub const RECORD_VERSION: u8 = 3;
