@@ -392,6 +392,15 @@ async fn register(
             "staff or the team's manager register a team",
         ));
     }
+    // A private event is for the teams staff invite: a manager who could register their team
+    // would read its announcements and, with a fixture, enter results in its table.
+    let private = state.events.get(&event_id).is_some_and(|e| !e.public);
+    if claims.role != Role::Admin && private {
+        return Err(WireError::new(
+            ErrorCode::Forbidden,
+            "staff register teams for a private event",
+        ));
+    }
     let command = SportsCommand::Register {
         event_id,
         team_id: body.team_id,

@@ -41,11 +41,18 @@ describe('a sports day over HTTP', () => {
     for (const id of Object.values(teams)) {
       assert.equal((await api('POST', `/api/events/${publicEvent}/registrations`, { team_id: id })).status, 201);
     }
-    // A team's manager registers their own team; a player cannot.
-    const byPlayer = await api('POST', `/api/events/${privateEvent}/registrations`, { team_id: teams.Reds }, box.token('member', 'reds-player'));
+    // A team's manager registers their own team for a public event; a player cannot.
+    const parkRun = (await api('POST', '/api/events', { name: 'Park Run', public: true })).json.id;
+    const byPlayer = await api('POST', `/api/events/${parkRun}/registrations`, { team_id: teams.Reds }, box.token('member', 'reds-player'));
     assert.equal(byPlayer.status, 403);
-    const byManager = await api('POST', `/api/events/${privateEvent}/registrations`, { team_id: teams.Reds }, box.token('member', 'reds-manager'));
+    const byManager = await api('POST', `/api/events/${parkRun}/registrations`, { team_id: teams.Reds }, box.token('member', 'reds-manager'));
     assert.equal(byManager.status, 201, byManager.text);
+    // A private event is for the teams staff invite: a manager who could join it would read its
+    // announcements and enter results in its table.
+    const intoPrivate = await api('POST', `/api/events/${privateEvent}/registrations`, { team_id: teams.Reds }, box.token('member', 'reds-manager'));
+    assert.equal(intoPrivate.status, 403, intoPrivate.text);
+    assert.equal(intoPrivate.json.code, 'FORBIDDEN');
+    assert.equal((await api('POST', `/api/events/${privateEvent}/registrations`, { team_id: teams.Reds })).status, 201);
     const twice = await api('POST', `/api/events/${publicEvent}/registrations`, { team_id: teams.Reds });
     assert.equal(twice.status, 409);
   });
