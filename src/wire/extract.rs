@@ -30,6 +30,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = WireError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // A body declared too large is refused before any of it is read, not after the client
+        // has sent 64 KiB of it (or, if it never does, after the timeout below).
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|bytes| bytes > MAX_BODY_BYTES as u64) {
+            return Err(too_large());
+        }
         // A body trickled a byte at a time would hold its connection (and a slot under the
         // connection caps) for as long as the client likes: it has this long to arrive.
         match tokio::time::timeout(BODY_TIMEOUT, Json::<T>::from_request(req, state)).await {
@@ -56,19 +66,19 @@ pub fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
 }
 
 fn body_error(rejection: JsonRejection) -> WireError {
-    let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
-    let message = if too_large {
-        format!("request body is larger than {MAX_BODY_BYTES} bytes")
-    } else {
-        rejection.body_text()
-    };
-    let mut error = WireError::new(ErrorCode::InvalidData, message);
-    if too_large {
-        error = error
-            .with_details(json!({ "limitBytes": MAX_BODY_BYTES }))
-            .with_http_status(StatusCode::PAYLOAD_TOO_LARGE);
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return too_large();
     }
-    error
+    WireError::new(ErrorCode::InvalidData, rejection.body_text())
+}
+
+fn too_large() -> WireError {
+    WireError::new(
+        ErrorCode::InvalidData,
+        format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+    .with_details(json!({ "limitBytes": MAX_BODY_BYTES }))
+    .with_http_status(StatusCode::PAYLOAD_TOO_LARGE)
 }
 
 /// The route's `{id}` as a whole number; anything else is a JSON 404 (no such thing), never

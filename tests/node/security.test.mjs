@@ -464,6 +464,23 @@ describe('connections', () => {
     }
   });
 
+  it('a body declared larger than 64 KiB is refused with a JSON 413 without waiting for it', async () => {
+    const box = await startBox();
+    const conn = rawConnection(box, '127.0.0.6');
+    try {
+      await conn.connected;
+      conn.socket.write('POST /api/auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{');
+      const answered = await waitFor(() => conn.received.includes('}'), 15_000, 50);
+      assert.ok(answered, 'no answer');
+      assert.match(conn.received, /^HTTP\/1\.1 413/, conn.received.slice(0, 200));
+      const body = JSON.parse(conn.received.slice(conn.received.indexOf('{')));
+      assert.deepEqual([body.code, body.details.limitBytes], ['INVALID_DATA', 65536]);
+    } finally {
+      conn.socket.destroy();
+      await box.stop();
+    }
+  });
+
   it('a client that trickles its request body is answered 408 and closed', async () => {
     const box = await startBox();
     const conn = rawConnection(box, '127.0.0.5');
