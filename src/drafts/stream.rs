@@ -20,7 +20,7 @@ use super::domain::{DraftEvent, DraftsState, HistoryEntry};
 use super::json::event_json;
 use crate::domain::Event;
 use crate::wire::channels::{ChannelMessage, Class, Framing, Membership};
-use crate::wire::extract::query_token;
+use crate::wire::extract::{query_token, Upgrade};
 use crate::wire::{json_ws, AppContext};
 
 /// History entries a socket is sent when it connects.
@@ -99,7 +99,7 @@ pub async fn draft_socket(
     State(ctx): State<Arc<AppContext>>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
-    ws: WebSocketUpgrade,
+    Upgrade(ws): Upgrade,
 ) -> Response {
     upgrade(ctx, id.parse().map(Follow::Draft).ok(), query, ws)
 }
@@ -109,7 +109,7 @@ pub async fn tournament_socket(
     State(ctx): State<Arc<AppContext>>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
-    ws: WebSocketUpgrade,
+    Upgrade(ws): Upgrade,
 ) -> Response {
     upgrade(ctx, id.parse().map(Follow::Tournament).ok(), query, ws)
 }

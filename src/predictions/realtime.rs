@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::ws::WebSocket;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -35,7 +35,7 @@ use crate::wire::channels::{
     ChannelMessage, Channels, Class, Client, Framing, Membership, Subscribed,
 };
 use crate::wire::errors::{ErrorCode, WireError};
-use crate::wire::extract::bearer_token;
+use crate::wire::extract::{bearer_token, Params, Upgrade};
 use crate::wire::json_ws;
 use crate::wire::time::iso;
 use crate::wire::AppContext;
@@ -458,9 +458,9 @@ pub struct RealtimeQuery {
 pub async fn upgrade(
     State(ctx): State<Arc<AppContext>>,
     Extension(limits): Extension<Arc<ViewerLimits>>,
-    Query(query): Query<RealtimeQuery>,
+    Params(query): Params<RealtimeQuery>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    Upgrade(ws): Upgrade,
 ) -> Response {
     let token = bearer_token(&headers).map(str::to_string).or(query.token);
     let claims = match token {

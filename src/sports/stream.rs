@@ -43,7 +43,7 @@ use crate::domain::{Event, Millis};
 use crate::engine::wall_clock_ms;
 use crate::wire::channels::{ChannelMessage, Class, Client, Framing, Membership, Subscribed};
 use crate::wire::errors::{ErrorCode, WireError};
-use crate::wire::extract::{query_token, ClientAddr};
+use crate::wire::extract::{query_token, ClientAddr, Upgrade};
 use crate::wire::sse::{self, StreamSlots};
 use crate::wire::time::iso_now;
 use crate::wire::{json_ws, AppContext};
@@ -445,7 +445,7 @@ pub async fn socket_route(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    Upgrade(ws): Upgrade,
 ) -> Response {
     let path = route.as_str();
     let follow = id_of(&id).map(|id| {

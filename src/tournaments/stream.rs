@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocket;
 use axum::extract::State;
 use axum::http::{header::SEC_WEBSOCKET_PROTOCOL, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -33,7 +33,7 @@ use crate::hub::HubBody;
 use crate::wire::audit::staff_actor;
 use crate::wire::channels::{ChannelMessage, Class, Client, Framing, Membership, Subscribed};
 use crate::wire::errors::{ErrorCode, WireError};
-use crate::wire::extract::ClientAddr;
+use crate::wire::extract::{ClientAddr, Upgrade};
 use crate::wire::ratelimit::PerClient;
 use crate::wire::{json_ws, run, AppContext};
 
@@ -387,7 +387,7 @@ pub async fn upgrade(
     Extension(limits): Extension<Arc<StreamLimits>>,
     ClientAddr(address): ClientAddr,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    Upgrade(ws): Upgrade,
 ) -> Response {
     let claims = match stream_claims(&ctx, &headers) {
         Ok(claims) => claims,

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -79,6 +80,28 @@ fn too_large() -> WireError {
     )
     .with_details(json!({ "limitBytes": MAX_BODY_BYTES }))
     .with_http_status(StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+/// A WebSocket handshake. A request to a socket's path that is not one (a browser opening the
+/// address, a client speaking another WebSocket version) gets the contract's JSON error with
+/// axum's reason, not axum's plain text.
+pub struct Upgrade(pub WebSocketUpgrade);
+
+impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
+    type Rejection = WireError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        WebSocketUpgrade::from_request_parts(parts, state)
+            .await
+            .map(Upgrade)
+            .map_err(|refused| {
+                WireError::new(
+                    ErrorCode::InvalidData,
+                    format!("this path takes a WebSocket: {}", refused.body_text()),
+                )
+                .with_http_status(refused.status())
+            })
+    }
 }
 
 /// The route's `{id}` as a whole number; anything else is a JSON 404 (no such thing), never

@@ -219,6 +219,15 @@ describe('generated bad input', () => {
     }
   });
 
+  it('a plain request to a WebSocket path gets a JSON error, not the library\'s plain text', async () => {
+    for (const path of ['/realtime', '/ws/stream', '/ws/draft/1/', '/ws/tournament/1/', '/ws/events/1/stream/',
+      '/ws/teams/1/', '/ws/purchases/1/', '/realtime?token=a&token=b']) {
+      const res = await box.http('GET', path, { token: admin });
+      assert.ok(res.status >= 400 && res.status < 500, `${path}: ${res.status} ${res.text}`);
+      assert.ok(res.json && CODES.has(res.json.code), `${path}: ${res.text}`);
+    }
+  });
+
   it('the box is healthy afterwards and the game holds only what was accepted', async () => {
     assert.equal((await box.http('GET', '/healthz')).status, 200);
     // A good scan still works, and is the one transaction this test knows must be there.
