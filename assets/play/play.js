@@ -160,7 +160,7 @@ async function vote(optionId) {
   const votes = game.stake;
   try {
     const answer = await callBox(game.viewer.token, 'POST', `/api/predictions/${encodeURIComponent(p.id)}/votes`, {
-      optionId, votes, clientVoteId: crypto.randomUUID(),
+      optionId, votes, clientVoteId: uuid(),
     });
     const mine = game.mine.get(p.id) ?? {};
     mine[optionId] = (mine[optionId] ?? 0) + answer.votes;

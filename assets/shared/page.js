@@ -13,6 +13,18 @@ function el(tag, text, attrs = {}) {
   return node;
 }
 
+/**
+ * A random UUID (v4). `crypto.randomUUID` exists only on https and localhost, and a guest's phone
+ * opens the box over plain http (`http://venuebox.local/...`); `getRandomValues` exists on both.
+ */
+function uuid() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 /** Shows `text` in the page's status line (`#message`); an empty text hides it. */
 function say(text, kind = 'info') {
   const box = $('message');

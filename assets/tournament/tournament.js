@@ -51,15 +51,6 @@ function takeTokenFromLink() {
   }
 }
 
-/** A random UUID (v4); `crypto.randomUUID` needs https, the box's page is usually plain http. */
-function uuid() {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
 /** Calls the box with this page's token (`callBox` in /shared/page.js). */
 const api = (method, path, body) => callBox(state.token, method, path, body);
 

@@ -290,8 +290,10 @@ export async function launchChromium() {
   }
   return chromium.launch({
     executablePath,
-    // This machine has no network beyond loopback: keep Chromium from trying.
+    // This machine has no network beyond loopback: keep Chromium from trying. `venuebox.local`
+    // is the box as guests' phones reach it: over plain http, a page that is not a secure
+    // context (no `crypto.randomUUID`, no clipboard), unlike 127.0.0.1.
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+      '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP venuebox.local 127.0.0.1'],
   });
 }

@@ -30,6 +30,9 @@ describe('the viewers’ phone page', () => {
     await box?.stop();
   });
 
+  /** The box as a guest's phone reaches it (the TV's QR code): a name, over plain http. */
+  const guestUrl = () => box.url.replace('127.0.0.1', 'venuebox.local');
+
   const newPhone = async (viewport = { width: 390, height: 844 }) => {
     const page = await (await browser.newContext({ viewport })).newPage();
     page.on('pageerror', (e) => errors.push(e.message));
@@ -38,8 +41,9 @@ describe('the viewers’ phone page', () => {
 
   it('refuses a wrong PIN in plain words, then joins and lands on /play', async () => {
     phone = await newPhone();
-    await phone.goto(`${box.url}/vote`);
+    await phone.goto(`${guestUrl()}/vote`);
     await phone.waitForURL(/\/join$/);
+    assert.equal(await phone.evaluate(() => window.isSecureContext), false, 'a guest\'s page is not a secure context');
     await phone.fill('#name', 'Ada Lovelace');
     await phone.fill('#pin', '000000' === box.viewerPin ? '111111' : '000000');
     await phone.click('#join-btn');
