@@ -229,6 +229,11 @@ async function refresh() {
   game.streamers = wanted ? [wanted] : [...new Set([...newestFirst.map((e) => e.streamerId), 'stage'])].slice(0, MAX_STREAMERS);
   const balance = await callBox(game.viewer.token, 'GET', `/api/users/${encodeURIComponent(game.viewer.userId)}/balance`);
   setBalance(balance.balance);
+  // What changed after these reads (a grant while the page loads, a question opened) comes
+  // from the box's log when the socket subscribes from where each read was taken.
+  const from = (channel, seq) => { game.lastSeq[channel] = Math.max(game.lastSeq[channel] ?? 0, seq ?? 0); };
+  for (const s of game.streamers) from(`streamer:${s}`, list.seq);
+  from(`user:${game.viewer.userId}`, balance.seq);
   renderQuestion();
 }
 

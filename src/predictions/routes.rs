@@ -165,7 +165,7 @@ async fn list(State(ctx): Ctx) -> Json<Value> {
         .map(prediction_json)
         .collect();
     // The box's clock: a phone counts down to `closesAt` on it, whatever its own says.
-    Json(json!({ "events": events, "serverTime": iso_now() }))
+    Json(json!({ "events": events, "serverTime": iso_now(), "seq": published.seq }))
 }
 
 #[derive(Deserialize)]
@@ -403,16 +403,19 @@ async fn balance(
             "a viewer may read only their own balance",
         ));
     }
-    let points = ctx
-        .engine
-        .published()
+    let published = ctx.engine.published();
+    let points = published
         .views
         .predictions
         .balances
         .get(&user_id)
         .copied()
         .unwrap_or(0);
-    Ok(Json(json!({ "userId": user_id, "balance": points })))
+    // The log position the balance was read at: subscribing to `user:` with it as `lastSeq`
+    // misses nothing that changed the balance after this answer.
+    Ok(Json(
+        json!({ "userId": user_id, "balance": points, "seq": published.seq }),
+    ))
 }
 
 async fn presence(State(ctx): Ctx, _admin: Admin) -> Json<Value> {

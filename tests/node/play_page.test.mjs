@@ -136,4 +136,31 @@ describe('the viewers’ phone page', () => {
     await phone.waitForFunction(() => document.querySelector('#title').textContent === 'Encore?', null, { timeout: 3000 });
     assert.deepEqual(errors, []);
   });
+
+  it('misses nothing granted while the page loads: the socket resumes from where the page read', async () => {
+    const guest = await newPhone();
+    let held = false;
+    let grantStatus;
+    // The first balance read is answered as the box read it, but only after staff granted
+    // points: the grant falls between the page's read and its subscription.
+    await guest.route('**/api/users/*/balance', async (route) => {
+      if (held) return route.continue();
+      held = true;
+      // Fetched by the test runner, which knows the box by its address, not the guests' name.
+      const response = await route.fetch({ url: route.request().url().replace('venuebox.local', '127.0.0.1') });
+      const granted = await box.http('POST', '/api/users/grace-hopper/grants', { token: staff, body: { amount: 70, reason: 'late arrival' } });
+      await route.fulfill({ response });
+      grantStatus = granted.status;
+    });
+    await guest.goto(`${guestUrl()}/join`);
+    await guest.fill('#name', 'Grace Hopper');
+    await guest.fill('#pin', box.viewerPin);
+    await guest.click('#join-btn');
+    await guest.waitForURL(/\/play$/);
+    await guest.waitForSelector('#link[data-state="ok"]');
+    assert.ok(held, 'the page read its balance');
+    assert.equal(grantStatus, 200, 'staff granted while the page loaded');
+    await guest.waitForFunction(() => document.querySelector('#balance').textContent.replace(/\D/g, '') === '70', null, { timeout: 5000 });
+    await guest.close();
+  });
 });
