@@ -16,12 +16,13 @@
 //! goes where the next choice says. The choice is logged and kept: after a restart or a power
 //! cut the TVs show it again (the scores if what it names can no longer be shown).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use std::sync::Mutex;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -371,7 +372,9 @@ fn join_link(headers: &HeaderMap, pin: &str) -> String {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| {
-            h.len() <= 255
+            // A name and a port, or an IPv6 literal and a port: longer is not a real address
+            // (and a longer link makes a bigger, costlier QR code).
+            h.len() <= MAX_JOIN_HOST_LEN
                 && h.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
         })
@@ -379,21 +382,47 @@ fn join_link(headers: &HeaderMap, pin: &str) -> String {
     format!("http://{host}/join?pin={pin}")
 }
 
-/// `GET /tv/join.svg`: the join link as a QR code, drawn here.
+/// Longest `Host` the join link is made from.
+const MAX_JOIN_HOST_LEN: usize = 64;
+/// Join QR codes kept drawn: one per name the room reaches the box by, and a few to spare.
+const DRAWN_QR_CODES: usize = 16;
+
+/// `GET /tv/join.svg`: the join link as a QR code, drawn here. Drawing one takes about half a
+/// millisecond and the route is public, so each link's code is drawn once and kept.
 async fn join_qr(State(ctx): State<Arc<AppContext>>, headers: HeaderMap) -> Response {
+    static DRAWN: Mutex<Option<HashMap<String, Bytes>>> = Mutex::new(None);
     let link = join_link(&headers, ctx.secrets.viewer_pin());
-    match qrcode::QrCode::new(link.as_bytes()) {
-        Ok(code) => {
-            let svg = code
-                .render::<qrcode::render::svg::Color>()
-                .quiet_zone(true)
-                .dark_color(qrcode::render::svg::Color("#000"))
-                .light_color(qrcode::render::svg::Color("#fff"))
-                .build();
-            ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
-        }
-        Err(e) => crate::wire::errors::unexpected(e).into_response(),
-    }
+    let kept = DRAWN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .and_then(|drawn| drawn.get(&link).cloned());
+    let svg = match kept {
+        Some(svg) => svg,
+        None => match qrcode::QrCode::new(link.as_bytes()) {
+            Ok(code) => {
+                let svg = Bytes::from(
+                    code.render::<qrcode::render::svg::Color>()
+                        .quiet_zone(true)
+                        .dark_color(qrcode::render::svg::Color("#000"))
+                        .light_color(qrcode::render::svg::Color("#fff"))
+                        .build(),
+                );
+                let mut drawn = DRAWN
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let drawn = drawn.get_or_insert_with(HashMap::new);
+                // Names made up to churn it start it afresh; the room's own are drawn again.
+                if drawn.len() >= DRAWN_QR_CODES {
+                    drawn.clear();
+                }
+                drawn.insert(link, svg.clone());
+                svg
+            }
+            Err(e) => return crate::wire::errors::unexpected(e).into_response(),
+        },
+    };
+    ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
 }
 
 /// `GET /api/tv/stream`: the hello and the board, then every board and video report.
@@ -438,4 +467,32 @@ pub fn close_for_restart(ctx: &AppContext) {
 /// fuzz target `rest_body`). Whether the body was taken.
 pub(crate) fn decode_any_body(_which: u8, bytes: &[u8]) -> bool {
     crate::wire::extract::decode_body::<ShowBody>(bytes).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn the_join_link_uses_the_address_the_room_reached_the_box_by_and_nothing_made_up() {
+        assert_eq!(
+            join_link(&host("192.168.4.1:3000"), "482913"),
+            "http://192.168.4.1:3000/join?pin=482913"
+        );
+        assert_eq!(
+            join_link(&host("[fd00::1]:3000"), "482913"),
+            "http://[fd00::1]:3000/join?pin=482913"
+        );
+        let default = "http://venuebox.local:3000/join?pin=482913";
+        // Too long to be an address (and a costlier code to draw), or not an address at all.
+        assert_eq!(join_link(&host(&"a".repeat(250)), "482913"), default);
+        assert_eq!(join_link(&host("evil.example/phish?"), "482913"), default);
+        assert_eq!(join_link(&HeaderMap::new(), "482913"), default);
+    }
 }
