@@ -794,7 +794,12 @@ impl GmAdapter {
         let mode = self.ctx.config.gm.station_auth;
         let claims = match str_field(data, "token")? {
             Some(token) => Some(self.check_token(token)?),
-            None => lock(&conn.claims).clone(),
+            None => {
+                // The handshake's token, which may have run out since: identifying again with
+                // it would get round the refusals `require_live_token` makes.
+                conn.require_live_token()?;
+                lock(&conn.claims).clone()
+            }
         };
         if let Some(current) = conn.station() {
             if current != station_id {

@@ -61,6 +61,18 @@ describe('identify and auth', () => {
     });
   }
 
+  it('a connection whose handshake token ran out cannot identify again without a new one', async () => {
+    const s = await station(box, 'GM_SHORT', { token: box.token('gm', 'GM_SHORT', '2s') });
+    assert.equal(s.identified.success, true);
+    await sleep(2500);
+    const again = await emitAck(s.socket, 'gm:identify', { stationId: 'GM_SHORT', version: '1.0.0' });
+    assert.equal(again.success, false);
+    assert.equal(again.error.code, 'INVALID_TOKEN');
+    const renewed = await emitAck(s.socket, 'gm:identify', { stationId: 'GM_SHORT', version: '1.0.0', token: box.token('gm', 'GM_SHORT') });
+    assert.equal(renewed.success, true, JSON.stringify(renewed));
+    s.close();
+  });
+
   it('refuses a bad token given in gm:identify too', async () => {
     const s = connect(box);
     const ack = await emitAck(s.socket, 'gm:identify', { stationId: 'GM_X', token: box.expiredToken('gm', 'GM_X') });
