@@ -1341,8 +1341,14 @@ async fn write_queue(socket: &SocketRef, conn: &Conn, client: &Client) {
                 client.ready().await;
                 continue;
             }
-            Next::Close(..) => {
-                tracing::warn!(station = ?conn.station(), "station cannot keep up; disconnecting it");
+            Next::Close(code, reason) => {
+                // A socket that closed meanwhile refuses the hand-off too, which the layer takes
+                // for a slow reader: only a station still connected is one that cannot keep up.
+                if code == crate::wire::channels::CLOSE_TOO_SLOW && socket.connected() {
+                    tracing::warn!(station = ?conn.station(), "station cannot keep up; disconnecting it");
+                } else {
+                    tracing::debug!(station = ?conn.station(), code, %reason, "closing a station's socket");
+                }
                 *lock(&conn.close_reason) = Some(DisconnectReason::Error);
                 let _ = socket.clone().disconnect();
                 break;
