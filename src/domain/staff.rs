@@ -1,7 +1,8 @@
 //! Steps staff take that change no contract's state but belong in the log: the wall clock
 //! confirmed or set, a notice sent to every phone, what the venue TVs show, a staff login.
 //! The log keeps them under their own tag, each beside the trail entry that names who took it
-//! (the engine adds that entry, as for any staff command). Replaying them changes nothing.
+//! (the engine adds that entry, as for any staff command). Replaying them changes no
+//! contract's state.
 //!
 //! Setting the clock, sending the notice, switching the TVs happen in the wire before the
 //! command: the command records that they happened. One of them is also kept: what the TVs

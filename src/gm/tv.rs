@@ -385,6 +385,7 @@ fn join_link(headers: &HeaderMap, pin: &str) -> String {
 /// Longest `Host` the join link is made from.
 const MAX_JOIN_HOST_LEN: usize = 64;
 /// Join QR codes kept drawn: one per name the room reaches the box by, and a few to spare.
+/// Past them a link's code is drawn for each request.
 const DRAWN_QR_CODES: usize = 16;
 
 /// `GET /tv/join.svg`: the join link as a QR code, drawn here. Drawing one takes about half a
@@ -412,11 +413,11 @@ async fn join_qr(State(ctx): State<Arc<AppContext>>, headers: HeaderMap) -> Resp
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let drawn = drawn.get_or_insert_with(HashMap::new);
-                // Names made up to churn it start it afresh; the room's own are drawn again.
-                if drawn.len() >= DRAWN_QR_CODES {
-                    drawn.clear();
+                // The first links kept stay: made-up names cannot push out the room's own
+                // (the TVs ask at start), they are only drawn each time.
+                if drawn.len() < DRAWN_QR_CODES {
+                    drawn.insert(link, svg.clone());
                 }
-                drawn.insert(link, svg.clone());
                 svg
             }
             Err(e) => return crate::wire::errors::unexpected(e).into_response(),

@@ -902,6 +902,9 @@ impl Channels {
         for msg in missed {
             client.push_backlog(msg);
         }
+        // A client resuming from a position it read elsewhere (a REST answer's `seq`) may be
+        // ahead of what the fan-out has published yet: those messages must not come again live.
+        lock(&client.floors).insert(channel.to_string(), after);
         self.register(client, channel);
         Subscribed::Resumed(count)
     }
@@ -1325,6 +1328,24 @@ mod tests {
         assert!(c.push(big()));
         assert!(!c.push(big()), "the third 1.5 KB message passes 4 KiB");
         assert!(c.is_cut());
+    }
+
+    #[test]
+    fn a_resume_from_a_position_the_fan_out_has_not_reached_yet_gets_nothing_twice() {
+        // A page read the state at seq 12 over REST; the fan-out has published up to 10.
+        let channels = Channels::default();
+        for seq in 1..=10 {
+            channels.publish(event(seq));
+        }
+        let c = channels.connect(QueueLimits::default(), Framing::JsonFrame);
+        assert_eq!(
+            channels.subscribe(&c, "streamer:s", Some(12), 100, |_| None),
+            Subscribed::Resumed(0)
+        );
+        for seq in 11..=13 {
+            channels.publish(event(seq));
+        }
+        assert_eq!(drain(&c), vec![13], "11 and 12 were in what the page read");
     }
 
     #[test]
