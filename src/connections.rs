@@ -51,52 +51,6 @@ const MAX_LINGERING: usize = 64;
 /// A stop in progress: when its time is up. `None` while serving.
 pub type Stop = watch::Receiver<Option<tokio::time::Instant>>;
 
-/// How long a response that ends its connection gives the client to read what it was sent
-/// last before the connection goes.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
-/// Lets a response end the connection it came on. A stream the box ends for a client that
-/// stopped reading (its queue overflowed) would otherwise keep the connection, its descriptor
-/// and its place under the address's cap, while hyper waits to write to a peer that never reads
-/// and the kernel keeps probing its closed window. Every request carries one in its extensions.
-#[derive(Clone)]
-pub struct ConnectionCloser(Arc<tokio::sync::Notify>);
-
-impl ConnectionCloser {
-    /// One that belongs to no connection and closes nothing (a router served without the box's
-    /// accept loop, as in tests).
-    pub fn unattached() -> Self {
-        ConnectionCloser(Arc::new(tokio::sync::Notify::new()))
-    }
-
-    /// Ends the connection after [`CLOSE_GRACE`]; a connection that ended by then is not
-    /// touched.
-    pub fn close_soon(&self) {
-        let notify = Arc::downgrade(&self.0);
-        tokio::spawn(async move {
-            tokio::time::sleep(CLOSE_GRACE).await;
-            if let Some(notify) = notify.upgrade() {
-                notify.notify_one();
-            }
-        });
-    }
-}
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConnectionCloser {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<ConnectionCloser>()
-            .cloned()
-            .unwrap_or_else(ConnectionCloser::unattached))
-    }
-}
-
 /// `[network]` in the config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionLimits {
@@ -472,12 +426,9 @@ async fn serve_connection<S>(
     // Handlers read the peer address as `ConnectInfo`, as with axum's own server. It goes into
     // each request's extensions: layering it onto the router would rebuild every route for
     // each connection (about 100 KiB, and CPU, per connection a guest opens).
-    let closing = Arc::new(tokio::sync::Notify::new());
-    let closer = ConnectionCloser(closing.clone());
     let service = app.map_request(move |request: axum::http::Request<Incoming>| {
         let mut request = request.map(axum::body::Body::new);
         request.extensions_mut().insert(ConnectInfo(peer));
-        request.extensions_mut().insert(closer.clone());
         request
     });
     let connection = hyper::server::conn::http1::Builder::new()
@@ -498,10 +449,6 @@ async fn serve_connection<S>(
             _ = stop.wait_for(Option::is_some), if !draining => {
                 draining = true;
                 connection.as_mut().graceful_shutdown();
-            }
-            () = closing.notified() => {
-                tracing::debug!(%peer, "connection ended by its response");
-                break;
             }
         }
     }

@@ -33,7 +33,6 @@ use serde_json::{json, Value};
 
 use super::domain::{GmView, TransactionStatus};
 use crate::auth::Role;
-use crate::connections::ConnectionCloser;
 use crate::domain::StaffStep;
 use crate::engine::Published;
 use crate::hub::HubBody;
@@ -432,7 +431,6 @@ async fn stream(
     ClientAddr(address): ClientAddr,
     Extension(slots): Extension<Arc<StreamSlots>>,
     Extension(showing): Extension<Arc<Showing>>,
-    closer: ConnectionCloser,
     headers: HeaderMap,
 ) -> Result<Response, WireError> {
     let membership = ctx.channels.join(ctx.queue_limits(), Framing::DataWithType);
@@ -453,7 +451,7 @@ async fn stream(
         named_events: false,
         token_left: NO_TOKEN_NEEDED,
     };
-    Ok(sse::stream(membership, options, slot, closer))
+    Ok(sse::stream(membership, options, slot))
 }
 
 /// Closes every TV's stream for a restart (the page reconnects by itself).

@@ -39,7 +39,6 @@ use super::access::{may_see_purchase, may_watch, member_id};
 use super::domain::{Fixture, FixtureStatus, SportsEvent, SportsState, Team};
 use super::json::{announcement_json, fixture_json, purchase_json, rows_json};
 use crate::auth::{Claims, Role};
-use crate::connections::ConnectionCloser;
 use crate::domain::{Event, Millis};
 use crate::engine::wall_clock_ms;
 use crate::wire::channels::{ChannelMessage, Class, Client, Framing, Membership, Subscribed};
@@ -633,7 +632,6 @@ pub struct StreamRequest {
     headers: HeaderMap,
     address: IpAddr,
     slots: Arc<StreamSlots>,
-    closer: ConnectionCloser,
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for StreamRequest
@@ -647,7 +645,6 @@ where
         state: &S,
     ) -> Result<Self, Self::Rejection> {
         let Ok(ClientAddr(address)) = ClientAddr::from_request_parts(parts, state).await;
-        let Ok(closer) = ConnectionCloser::from_request_parts(parts, state).await;
         // Layered on the router with the routes (`routes::router`); never silently unlimited.
         let slots = parts
             .extensions
@@ -662,7 +659,6 @@ where
             headers: parts.headers.clone(),
             address,
             slots,
-            closer,
         })
     }
 }
@@ -706,7 +702,6 @@ fn open_stream(
         headers,
         address,
         slots,
-        closer,
     } = request;
     let feed = feed?;
     let token_left = admit(&ctx, feed.follow(), query.as_deref(), &headers)?;
@@ -733,7 +728,7 @@ fn open_stream(
         named_events: false,
         token_left,
     };
-    Ok(sse::stream(membership, options, slot, closer))
+    Ok(sse::stream(membership, options, slot))
 }
 
 #[cfg(test)]

@@ -33,7 +33,6 @@ use serde_json::json;
 
 use super::channels::{Client, Membership, Next, StreamCursor};
 use super::errors::{ErrorCode, WireError};
-use crate::connections::ConnectionCloser;
 
 /// The event a cut client gets last: `{"code": …, "reason": …}`.
 pub const CLOSE_EVENT: &str = "close";
@@ -71,19 +70,13 @@ pub struct Options {
 }
 
 /// Streams `registration`'s queue until the client is cut, the token runs out or the browser
-/// goes away; the client leaves the channel layer, and `slot` is given back, when it ends. When
-/// the box ends it, `closer` ends the connection too, shortly after the last event.
-pub fn stream(
-    registration: Membership,
-    options: Options,
-    slot: StreamSlot,
-    closer: ConnectionCloser,
-) -> Response {
+/// goes away; the client leaves the channel layer, and `slot` is given back, when it ends.
+pub fn stream(registration: Membership, options: Options, slot: StreamSlot) -> Response {
     let first = futures_util::stream::once(async move {
         Ok::<_, Infallible>(Event::default().retry(options.retry).comment("hello"))
     });
     let events = events(
-        (registration, slot, closer),
+        (registration, slot),
         options.named_events,
         tokio::time::Instant::now() + options.token_left,
     );
@@ -98,7 +91,7 @@ pub fn stream(
 
 /// The client's queue as SSE events, in order.
 fn events(
-    held: (Membership, StreamSlot, ConnectionCloser),
+    held: (Membership, StreamSlot),
     named: bool,
     expires_at: tokio::time::Instant,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
@@ -123,14 +116,10 @@ fn events(
                     return Some((Ok(event), Some(held)));
                 }
                 Next::Close(code, reason) => {
-                    // A client cut for not reading would hold its connection for as long as the
-                    // kernel retries; one that reads has the grace to take the close event.
-                    held.2.close_soon();
                     return Some((Ok(close_event(code, &reason)), None));
                 }
                 Next::Wait => {
                     if !wait_or_expire(&client, expires_at).await {
-                        held.2.close_soon();
                         let expired =
                             close_event(super::json_ws::CLOSE_TOKEN_EXPIRED, "token expired");
                         return Some((Ok(expired), None));
@@ -284,12 +273,7 @@ mod tests {
         let client = membership.client().clone();
         channels.subscribe(&client, "game:1", None, 10, |_| None);
         let slot = slot(membership.client());
-        let response = stream(
-            membership,
-            options(true, Duration::from_secs(60)),
-            slot,
-            ConnectionCloser::unattached(),
-        );
+        let response = stream(membership, options(true, Duration::from_secs(60)), slot);
         assert_eq!(
             response.headers()["content-type"],
             "text/event-stream",
@@ -315,12 +299,7 @@ mod tests {
         let first = channels.join(limits(), Framing::DataWithType);
         channels.join_stream_after(first.client(), &topics, 0);
         let first_slot = slot(first.client());
-        let response = stream(
-            first,
-            options(false, Duration::from_secs(60)),
-            first_slot,
-            ConnectionCloser::unattached(),
-        );
+        let response = stream(first, options(false, Duration::from_secs(60)), first_slot);
         channels.publish(msg("a", 1));
         let seen = read_events(response.into_body(), 1).await;
         assert_eq!(
@@ -336,12 +315,7 @@ mod tests {
         let resumed = channels.resume_stream(back.client(), &topics, cursor, 10, |_| true);
         assert_eq!(resumed, crate::wire::channels::Subscribed::Resumed(3));
         let back_slot = slot(back.client());
-        let response = stream(
-            back,
-            options(false, Duration::from_secs(60)),
-            back_slot,
-            ConnectionCloser::unattached(),
-        );
+        let response = stream(back, options(false, Duration::from_secs(60)), back_slot);
         let events = read_events(response.into_body(), 3).await;
         let order: Vec<&str> = events.iter().map(|e| e.lines().next().unwrap()).collect();
         assert_eq!(
@@ -367,12 +341,7 @@ mod tests {
         let membership = channels.join(limits(), Framing::JsonFrame);
         let client = membership.client().clone();
         let slot = slot(membership.client());
-        let response = stream(
-            membership,
-            options(true, Duration::from_secs(60)),
-            slot,
-            ConnectionCloser::unattached(),
-        );
+        let response = stream(membership, options(true, Duration::from_secs(60)), slot);
         client.cut(1012, "restarting");
         let events = read_events(response.into_body(), 1).await;
         assert_eq!(
@@ -391,12 +360,7 @@ mod tests {
         let channels = Arc::new(Channels::starting_after(0));
         let membership = channels.join(limits(), Framing::JsonFrame);
         let slot = slot(membership.client());
-        let response = stream(
-            membership,
-            options(true, Duration::from_secs(30)),
-            slot,
-            ConnectionCloser::unattached(),
-        );
+        let response = stream(membership, options(true, Duration::from_secs(30)), slot);
         let events = read_events(response.into_body(), 1).await;
         assert_eq!(
             events[0],
