@@ -33,7 +33,7 @@ use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Event as EventName, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::{DisconnectReason as SioReason, Sid};
-use socketioxide::SocketIo;
+use socketioxide::{SendError, SocketError, SocketIo};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -48,7 +48,7 @@ use crate::domain::{Actor, Event};
 use crate::engine::acting_as_if;
 use crate::hub::{HubBody, HubMessage};
 use crate::wire::channels::{
-    ChannelMessage, Class, Client, Framing, Handoff, Membership, Next, Subscribed,
+    ChannelMessage, Class, Client, Framing, Handoff, Membership, Next, Refused, Subscribed,
 };
 use crate::wire::errors::{unexpected, ErrorCode, WireError};
 use crate::wire::ratelimit::RateLimit;
@@ -168,10 +168,15 @@ impl Drop for Delivery {
 struct SocketHandoff(SocketRef);
 
 impl Handoff for SocketHandoff {
-    fn hand(&self, msg: &ChannelMessage) -> bool {
-        self.0
+    fn hand(&self, msg: &ChannelMessage) -> Result<(), Refused> {
+        match self
+            .0
             .emit(msg.kind, msg.encoded(Framing::SocketIoEnvelope))
-            .is_ok()
+        {
+            Ok(()) => Ok(()),
+            Err(SendError::Socket(SocketError::Closed)) => Err(Refused::Closed),
+            Err(_) => Err(Refused::Full),
+        }
     }
 }
 
@@ -1342,9 +1347,7 @@ async fn write_queue(socket: &SocketRef, conn: &Conn, client: &Client) {
                 continue;
             }
             Next::Close(code, reason) => {
-                // A socket that closed meanwhile refuses the hand-off too, which the layer takes
-                // for a slow reader: only a station still connected is one that cannot keep up.
-                if code == crate::wire::channels::CLOSE_TOO_SLOW && socket.connected() {
+                if code == crate::wire::channels::CLOSE_TOO_SLOW {
                     tracing::warn!(station = ?conn.station(), "station cannot keep up; disconnecting it");
                 } else {
                     tracing::debug!(station = ?conn.station(), code, %reason, "closing a station's socket");
@@ -1354,13 +1357,20 @@ async fn write_queue(socket: &SocketRef, conn: &Conn, client: &Client) {
                 break;
             }
         };
-        if client.is_news(&msg) && socket.emit(msg.kind, client.frame_of(&msg)).is_err() {
-            // Buffer full or closed: drop the connection; the station resumes from its last
-            // delivered sequence when it reconnects.
-            tracing::warn!(station = ?conn.station(), "station socket is full; disconnecting it");
-            *lock(&conn.close_reason) = Some(DisconnectReason::Error);
-            let _ = socket.clone().disconnect();
-            break;
+        if client.is_news(&msg) {
+            match socket.emit(msg.kind, client.frame_of(&msg)) {
+                Ok(()) => {}
+                // Gone already: its disconnect handler records why.
+                Err(SendError::Socket(SocketError::Closed)) => break,
+                Err(_) => {
+                    // Buffer full: drop the connection; the station resumes from its last
+                    // delivered sequence when it reconnects.
+                    tracing::warn!(station = ?conn.station(), "station socket is full; disconnecting it");
+                    *lock(&conn.close_reason) = Some(DisconnectReason::Error);
+                    let _ = socket.clone().disconnect();
+                    break;
+                }
+            }
         }
         client.delivered(&msg);
     }

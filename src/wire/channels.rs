@@ -51,6 +51,8 @@ const TERMINAL_RESERVE: usize = 64;
 pub const CHANNEL_HISTORY: usize = 512;
 /// Close code for a client that could not keep up.
 pub const CLOSE_TOO_SLOW: u16 = 4008;
+/// Close code for a client whose connection closed while it was handed a message.
+pub const CLOSE_GONE: u16 = 1001;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -278,9 +280,17 @@ struct Outbox {
 /// Socket.IO sockets' Engine.IO queue). Used only while the client is caught up (nothing queued,
 /// its writer idle); a client that lags, resumes or catches up goes through its queue.
 pub trait Handoff: Send + Sync {
-    /// Writes `msg` to the connection without waiting; false when the connection's buffer is
-    /// full or closed, which cuts the client as too slow.
-    fn hand(&self, msg: &ChannelMessage) -> bool;
+    /// Writes `msg` to the connection without waiting, or says why it could not.
+    fn hand(&self, msg: &ChannelMessage) -> Result<(), Refused>;
+}
+
+/// Why a connection did not take a handed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Its buffer is full: the client is cut as too slow.
+    Full,
+    /// It has closed: the client is let go without being called slow.
+    Closed,
 }
 
 /// What a client's writer should do next.
@@ -459,11 +469,16 @@ impl Client {
                     self.delivered(&msg);
                     return true;
                 }
-                if handoff.hand(&msg) {
-                    self.delivered(&msg);
-                    return true;
+                match handoff.hand(&msg) {
+                    Ok(()) => {
+                        self.delivered(&msg);
+                        return true;
+                    }
+                    Err(Refused::Full) => self.cut_too_slow(outbox),
+                    Err(Refused::Closed) => {
+                        self.cut_releasing(outbox, CLOSE_GONE, "connection closed".into())
+                    }
                 }
-                self.cut_too_slow(outbox);
                 return false;
             }
         }
@@ -481,12 +496,17 @@ impl Client {
 
     /// Cuts the client for not keeping up: its queue is released at once, and its writer
     /// closes the connection with where to resume.
-    fn cut_too_slow(&self, mut outbox: MutexGuard<'_, Outbox>) {
+    fn cut_too_slow(&self, outbox: MutexGuard<'_, Outbox>) {
         let resume = serde_json::to_string(&*lock(&self.delivered)).unwrap_or_default();
         // A close reason is at most 123 bytes; the client also knows its own last seqs.
         let mut reason = format!("too slow; resume with lastSeq {resume}");
         reason.truncate(120);
-        outbox.close = Some((CLOSE_TOO_SLOW, reason));
+        self.cut_releasing(outbox, CLOSE_TOO_SLOW, reason);
+    }
+
+    /// Cuts the client with `code`, releasing its queue at once.
+    fn cut_releasing(&self, mut outbox: MutexGuard<'_, Outbox>, code: u16, reason: String) {
+        outbox.close = Some((code, reason));
         outbox.queue = VecDeque::new();
         self.box_queued.fetch_sub(outbox.bytes, Ordering::Relaxed);
         outbox.bytes = 0;
@@ -1087,16 +1107,22 @@ mod tests {
     struct Recorder {
         handed: Mutex<Vec<u64>>,
         room: Option<usize>,
+        /// Refuses as a closed connection rather than a full one when `room` runs out.
+        closes: bool,
     }
 
     impl Handoff for Recorder {
-        fn hand(&self, msg: &ChannelMessage) -> bool {
+        fn hand(&self, msg: &ChannelMessage) -> Result<(), Refused> {
             let mut handed = lock(&self.handed);
             if self.room.is_some_and(|room| handed.len() >= room) {
-                return false;
+                return Err(if self.closes {
+                    Refused::Closed
+                } else {
+                    Refused::Full
+                });
             }
             handed.push(msg.seq);
-            true
+            Ok(())
         }
     }
 
@@ -1180,6 +1206,25 @@ mod tests {
             1,
             "a cut client lets its connection go"
         );
+    }
+
+    #[test]
+    fn a_connection_that_closed_lets_its_client_go_without_calling_it_slow() {
+        let (channels, client) = client();
+        channels.join_after(&client, "streamer:s", 41);
+        let recorder = Arc::new(Recorder {
+            room: Some(1),
+            closes: true,
+            ..Recorder::default()
+        });
+        client.set_handoff(recorder.clone());
+        channels.publish(event(42));
+        channels.publish(event(43));
+        match client.next() {
+            Next::Close(code, _) => assert_eq!(code, CLOSE_GONE),
+            _ => panic!("the client is let go"),
+        }
+        assert_eq!(Arc::strong_count(&recorder), 1, "and its connection");
     }
 
     #[test]
