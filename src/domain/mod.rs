@@ -609,12 +609,10 @@ impl Domain {
             Event::Sports(event) => self.sports.apply(event),
             // The trail and staff's steps are read from the log itself (`GET /api/audit`,
             // `venuebox export`); only the TVs' choice is kept, for them to show it again.
-            Event::Staff(step) => {
-                if let Some(choice) = step.tv_choice() {
-                    self.tv_shown = Some(Arc::new(choice));
-                }
+            Event::Staff(StaffStep::TvShown(choice)) => {
+                self.tv_shown = Some(Arc::new(choice.clone()));
             }
-            Event::Audit(_) => {}
+            Event::Staff(_) | Event::Audit(_) => {}
         }
     }
 }

@@ -22,9 +22,9 @@ pub enum StaffStep {
     ClockSet { from_ms: Millis, to_ms: Millis },
     /// A notice to every viewer connection (`POST /api/notices`), as sent.
     NoticeSent { message: String },
-    /// What every venue TV shows now (`PUT /api/tv/show`): `scores`, or a tournament's, a
-    /// draft's or a sports day's screen by id.
-    TvShown { view: String, id: Option<u64> },
+    /// What every venue TV shows now (`PUT /api/tv/show`). A newtype of the choice the state
+    /// keeps: its fields encode as the struct variant's did, in the log and in exports.
+    TvShown(TvChoice),
     /// A member of staff logged in with the staff password.
     LoggedIn,
 }
@@ -35,7 +35,7 @@ impl StaffStep {
             StaffStep::ClockConfirmed { .. } => "ClockConfirmed",
             StaffStep::ClockSet { .. } => "ClockSet",
             StaffStep::NoticeSent { .. } => "NoticeSent",
-            StaffStep::TvShown { .. } => "TvShown",
+            StaffStep::TvShown(_) => "TvShown",
             StaffStep::LoggedIn => "StaffLoggedIn",
         }
     }
@@ -50,15 +50,41 @@ pub struct TvChoice {
     pub id: Option<u64>,
 }
 
-impl StaffStep {
-    /// The TV choice this step makes, if it is one.
-    pub fn tv_choice(&self) -> Option<TvChoice> {
-        match self {
-            StaffStep::TvShown { view, id } => Some(TvChoice {
-                view: view.clone(),
-                id: *id,
-            }),
-            _ => None,
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The enum as the log first stored it, with `TvShown` a struct variant.
+    #[derive(Serialize)]
+    #[allow(dead_code)] // only the variant under test is built
+    enum AsFirstLogged {
+        ClockConfirmed { device_offset_ms: i64 },
+        ClockSet { from_ms: Millis, to_ms: Millis },
+        NoticeSent { message: String },
+        TvShown { view: String, id: Option<u64> },
+        LoggedIn,
+    }
+
+    #[test]
+    fn a_tv_choice_encodes_as_the_struct_variant_the_log_first_stored() {
+        let now = StaffStep::TvShown(TvChoice {
+            view: "sports".into(),
+            id: Some(4),
+        });
+        let before = AsFirstLogged::TvShown {
+            view: "sports".into(),
+            id: Some(4),
+        };
+        assert_eq!(
+            postcard::to_allocvec(&now).unwrap(),
+            postcard::to_allocvec(&before).unwrap()
+        );
+        assert_eq!(
+            serde_json::to_value(&now).unwrap(),
+            serde_json::to_value(&before).unwrap()
+        );
+        let read: StaffStep =
+            postcard::from_bytes(&postcard::to_allocvec(&before).unwrap()).unwrap();
+        assert_eq!(read, now);
     }
 }

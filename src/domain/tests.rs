@@ -160,10 +160,10 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
         15 | 16 => Command::Tournaments(tournament_command(dice, n)),
         17 | 18 => Command::Drafts(draft_command(dice)),
         19 | 20 => Command::Sports(sports_command(dice, now)),
-        21 => Command::Staff(StaffStep::TvShown {
+        21 => Command::Staff(StaffStep::TvShown(TvChoice {
             view: dice.pick(&["scores", "sports", "draft"]).into(),
             id: (dice.below(2) == 0).then(|| dice.below(3) as u64),
-        }),
+        })),
         _ => Command::Predictions(PredictionCommand::Vote {
             prediction_id: dice.pick(&predictions).into(),
             user_id: dice.pick(&users).into(),
@@ -423,10 +423,10 @@ fn the_tvs_choice_is_kept_through_a_snapshot_and_the_last_one_wins() {
         "nothing chosen: the TVs show the scores"
     );
     let show = |view: &str, id: Option<u64>| {
-        Command::Staff(StaffStep::TvShown {
+        Command::Staff(StaffStep::TvShown(TvChoice {
             view: view.into(),
             id,
-        })
+        }))
     };
     live.execute(&show("sports", Some(4)), T0).unwrap();
     let snapshot = live.snapshot();

@@ -33,7 +33,7 @@ use serde_json::{json, Value};
 
 use super::domain::{GmView, TransactionStatus};
 use crate::auth::Role;
-use crate::domain::StaffStep;
+use crate::domain::{StaffStep, TvChoice};
 use crate::engine::Published;
 use crate::hub::HubBody;
 use crate::wire::channels::{ChannelMessage, Class, Framing};
@@ -102,7 +102,7 @@ fn shown_before(ctx: &AppContext) -> Value {
         return scores();
     };
     match page_for(ctx, &published, &choice.view, choice.id) {
-        Ok(url) => json!({ "view": choice.view, "id": choice.id, "url": url, "logged": true }),
+        Ok(url) => shown(choice, &url, true),
         Err(e) => {
             tracing::warn!(view = %choice.view, id = ?choice.id, error = %e.message, "the TVs' last choice cannot be shown again; they show the scores");
             scores()
@@ -131,18 +131,23 @@ async fn choose_show(
     Body(body): Body<ShowBody>,
 ) -> Result<Json<Value>, WireError> {
     let url = page_for(&ctx, &ctx.engine.published(), &body.view, body.id)?;
-    // Logged before the TVs switch, so whatever the room saw is in the staff's trail, and kept,
-    // so the TVs show it again after a restart.
-    let step = StaffStep::TvShown {
-        view: body.view.clone(),
+    let choice = TvChoice {
+        view: body.view,
         id: body.id,
     };
-    let logged = crate::wire::audit::log_staff_step(&ctx, step).await;
-    let chosen = json!({ "view": body.view, "id": body.id, "url": url, "logged": logged });
+    // Logged before the TVs switch, so whatever the room saw is in the staff's trail, and kept,
+    // so the TVs show it again after a restart.
+    let logged = crate::wire::audit::log_staff_step(&ctx, StaffStep::TvShown(choice.clone())).await;
+    let chosen = shown(&choice, &url, logged);
     showing.set(chosen.clone());
     let msg = ChannelMessage::new(CHANNEL, 0, "tv:show", chosen.clone(), Class::Snapshot);
     ctx.channels.publish(msg.keyed("tv:show").shared());
     Ok(Json(chosen))
+}
+
+/// What `GET /api/tv/show` answers and every TV is sent for `choice`.
+fn shown(choice: &TvChoice, url: &str, logged: bool) -> Value {
+    json!({ "view": choice.view, "id": choice.id, "url": url, "logged": logged })
 }
 
 /// The page the TVs open for `view` (and its `id`), if it can be shown.
