@@ -238,12 +238,10 @@ impl Drop for Admitted {
         let (Some(stream), Some(admission)) = (self.stream.take(), self.admission.take()) else {
             return;
         };
-        // Nothing waiting to be read: the kernel closes cleanly. Asked of the kernel itself
-        // (tokio's `try_read` answers from its cached readiness, which a short read cleared).
-        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-        if !matches!(socket2::SockRef::from(&stream).peek(&mut probe), Ok(n) if n > 0) {
-            return;
-        }
+        // Always, not only when bytes are waiting: a client still sending a body the box
+        // refused may have nothing in the kernel's buffer at this instant and more on the way,
+        // and a close would then reset the connection under the answer. A client that closed
+        // first costs one read that finds its end.
         linger_then_close(stream, Some(admission), &self.lingering);
     }
 }
