@@ -31,6 +31,21 @@ pub fn validate_id(field: &'static str, value: &str) -> Result<(), Invalid> {
     }
 }
 
+/// Characters that change how the text around them shows without showing themselves (zero
+/// widths, direction overrides, control characters): no name a guest or staff types may hold
+/// them, or one name could pass for another ("\u{202E}ecila" shows as "alice").
+pub fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
 /// What kind of refusal a contract's error is; the wire maps each kind onto an error code, so
 /// a new contract's errors need no new line in the wire's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::domain::basics::{ErrorKind, Millis};
+use crate::domain::basics::{is_invisible, ErrorKind, Millis};
 
 /// Captains (teams) in one draft.
 pub const MAX_CAPTAINS: usize = 16;
@@ -602,16 +602,6 @@ fn require_staff(actor: &Actor, what: &str) -> Result<(), DraftError> {
     } else {
         Err(DraftError::Forbidden(format!("only staff {what}")))
     }
-}
-
-/// Characters that change how text around them shows without showing themselves (zero
-/// widths, direction overrides): refused in names and ids, so no name can pass for another.
-fn is_invisible(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
-        )
 }
 
 /// The actor staff act as: no captain may share it, or their picks would read as staff's.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::basics::{ErrorKind, Millis};
+use crate::domain::basics::{is_invisible, ErrorKind, Millis};
 use crate::domain::remembered::RememberedIds;
 
 /// Why a predictions command was refused. Nothing was changed.
@@ -357,6 +357,9 @@ impl PredictionsState {
     ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), PredictionError> {
         check_text("userId", user_id, 32)?;
         check_text("name", name, 32)?;
+        if name.chars().any(is_invisible) {
+            return Err(invalid("name", "must hold only visible characters"));
+        }
         if self.viewers.contains_key(user_id) {
             return if holds_key {
                 Ok((
@@ -802,6 +805,15 @@ mod tests {
         let (_, events) = state.decide(&join("alice", true), T0 + 3).unwrap();
         assert!(events.is_empty(), "a returning viewer changes nothing");
         assert!(run(&mut state, join("", false), T0).is_err());
+        let hiding = PredictionCommand::Join {
+            user_id: "ecila".into(),
+            name: "\u{202E}ecila".into(),
+            holds_key: false,
+        };
+        assert!(matches!(
+            run(&mut state, hiding, T0),
+            Err(PredictionError::Invalid { field: "name", .. })
+        ));
     }
 
     #[test]

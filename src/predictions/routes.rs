@@ -17,7 +17,10 @@ use super::domain::{
 };
 use super::realtime::event_json;
 use super::{ViewerLimits, VOTES_PER_SECOND};
+use unicode_normalization::UnicodeNormalization;
+
 use crate::auth::Role;
+use crate::domain::basics::is_invisible;
 use crate::domain::StaffStep;
 use crate::engine::wall_clock_ms;
 use crate::wire::errors::{ErrorCode, WireError};
@@ -58,14 +61,17 @@ fn prediction_json(p: &Prediction) -> Value {
     body
 }
 
-/// A viewer's id from the name they typed: lower case letters, digits, `-` and `_`.
+/// A viewer's id from the name they typed: letters and digits of any script in lower case,
+/// spaces as `-`, and `_`. The name is taken in NFKC first, so the forms different keyboards
+/// send for one name ("Zoë" in one character or two, "ａｌｉｃｅ" in full width) are one id, and
+/// one phone's key.
 fn viewer_id(name: &str) -> Result<String, WireError> {
     let id: String = name
         .trim()
-        .to_lowercase()
-        .chars()
+        .nfkc()
+        .flat_map(char::to_lowercase)
         .map(|c| if c.is_whitespace() { '-' } else { c })
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_'))
         .take(32)
         .collect();
     if id.is_empty() {
@@ -75,6 +81,13 @@ fn viewer_id(name: &str) -> Result<String, WireError> {
         ));
     }
     Ok(id)
+}
+
+/// The name as others see it: as typed, without the characters that would make it show as
+/// someone else's ("\u{202E}ecila" shows as "alice"), at most 32 characters.
+fn display_name(name: &str) -> String {
+    let visible: String = name.chars().filter(|c| !is_invisible(*c)).collect();
+    visible.trim().chars().take(32).collect()
 }
 
 #[derive(Deserialize)]
@@ -103,6 +116,7 @@ async fn login(
             password: None,
             viewer_key: shown_key,
         } => {
+            let name = display_name(&name);
             let user_id = viewer_id(&name)?;
             // The PIN is on the venue's screen: a name is held by the phone that first used
             // it, which keeps its key; anyone else typing the name gets NAME_TAKEN.
@@ -112,10 +126,9 @@ async fn login(
             if !holds_key {
                 ctx.logins.new_name(client)?;
             }
-            let display_name: String = name.trim().chars().take(32).collect();
             let join = PredictionCommand::Join {
                 user_id: user_id.clone(),
-                name: display_name,
+                name,
                 holds_key,
             };
             run::<PredictionOutcome>(&ctx.engine, join).await?;
@@ -467,5 +480,35 @@ pub(crate) fn decode_any_body(which: u8, bytes: &[u8]) -> bool {
         2 => decode_body::<LoginBody>(bytes).is_ok(),
         3 => decode_body::<NoticeBody>(bytes).is_ok(),
         _ => decode_body::<VoteBody>(bytes).is_ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_in_any_script_is_an_id() {
+        assert_eq!(viewer_id("李小龙").unwrap(), "李小龙");
+        assert_eq!(viewer_id("  Zoë Ann ").unwrap(), "zoë-ann");
+        assert_eq!(viewer_id("Ölçer_2").unwrap(), "ölçer_2");
+        assert!(viewer_id("🎉!").is_err(), "no letter or digit");
+    }
+
+    #[test]
+    fn the_forms_keyboards_send_for_one_name_are_one_id() {
+        let precomposed = viewer_id("Zo\u{00EB}").unwrap();
+        assert_eq!(viewer_id("Zoe\u{0308}").unwrap(), precomposed);
+        assert_eq!(viewer_id("ＡＬＩＣＥ").unwrap(), "alice");
+        // An id is its own id: staff granting to one reach the same viewer.
+        assert_eq!(viewer_id(&precomposed).unwrap(), precomposed);
+    }
+
+    #[test]
+    fn a_shown_name_keeps_nothing_that_hides() {
+        assert_eq!(display_name("\u{202E}ecila"), "ecila");
+        assert_eq!(display_name(" Al\u{200B}ice\u{2066} "), "Alice");
+        assert_eq!(display_name("李小龙"), "李小龙");
+        assert_eq!(display_name(&"é".repeat(40)).chars().count(), 32);
     }
 }

@@ -594,6 +594,25 @@ describe('identities', () => {
       const back = await own.http('POST', '/api/auth', { body: { name: 'Alice', pin: own.viewerPin, viewerKey: key } });
       assert.equal(back.status, 200, back.text);
       assert.equal(back.json.userId, 'alice');
+
+      // The full-width form of a held name is that name, not a look-alike account.
+      const wide = await own.http('POST', '/api/auth', { body: { name: 'ＡＬＩＣＥ', pin: own.viewerPin } });
+      assert.equal(wide.status, 409, wide.text);
+      assert.equal(wide.json.code, 'NAME_TAKEN');
+      // A name in any script joins, and its id works in the URLs the phone calls.
+      const lee = await own.http('POST', '/api/auth', { body: { name: '李小龙', pin: own.viewerPin } });
+      assert.equal(lee.status, 200, lee.text);
+      assert.equal(lee.json.userId, '李小龙');
+      const leeBalance = await own.http('GET', `/api/users/${encodeURIComponent('李小龙')}/balance`, { token: lee.json.token });
+      assert.equal(leeBalance.status, 200, leeBalance.text);
+      assert.equal(leeBalance.json.userId, '李小龙');
+      // A direction override would show "ecila" as "alice" in the console: it is dropped.
+      const turned = await own.http('POST', '/api/auth', { body: { name: '\u202eecila', pin: own.viewerPin } });
+      assert.equal(turned.status, 200, turned.text);
+      assert.equal(turned.json.userId, 'ecila');
+      const listed = await own.http('GET', '/api/viewers?q=ecila', { token: await own.adminToken() });
+      assert.equal(listed.status, 200, listed.text);
+      assert.deepEqual(listed.json.viewers.map((v) => v.name), ['ecila']);
     } finally {
       await own.stop();
     }

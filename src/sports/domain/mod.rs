@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::domain::basics::{ErrorKind, Millis};
+use crate::domain::basics::{is_invisible, ErrorKind, Millis};
 use leaderboard::{Game, Points, Row};
 
 /// Events, teams, fixtures, announcements and purchases on the box, each.
@@ -55,6 +55,15 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> SportsError {
         field,
         reason: reason.into(),
     }
+}
+
+/// A name or id: someone or something others pick out of a list, so nothing in it may hide.
+fn check_name(field: &'static str, name: &str, max: usize) -> Result<(), SportsError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > max || name.chars().any(is_invisible) {
+        return Err(invalid(field, format!("1-{max} visible characters")));
+    }
+    Ok(())
 }
 
 fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), SportsError> {
@@ -496,7 +505,7 @@ impl SportsState {
                 points,
                 created_by,
             } => {
-                check_text("name", name, MAX_NAME_LEN)?;
+                check_name("name", name, MAX_NAME_LEN)?;
                 let event = Meet {
                     id: next_id(&self.events)?,
                     name: name.trim().to_string(),
@@ -513,13 +522,13 @@ impl SportsState {
                 ))
             }
             C::CreateTeam { name, members } => {
-                check_text("name", name, MAX_NAME_LEN)?;
+                check_name("name", name, MAX_NAME_LEN)?;
                 if members.len() > MAX_MEMBERS {
                     return Err(SportsError::Limit(MAX_MEMBERS, "members in a team"));
                 }
                 let mut seen = BTreeSet::new();
                 for m in members {
-                    check_text("members.user_id", &m.user_id, 64)?;
+                    check_name("members.user_id", &m.user_id, 64)?;
                     if !seen.insert(m.user_id.trim()) {
                         return Err(invalid("members", format!("{} is listed twice", m.user_id)));
                     }
@@ -742,7 +751,7 @@ impl SportsState {
                 quantity,
             } => {
                 self.meet(*event_id)?;
-                check_text("user_id", user_id, 64)?;
+                check_name("user_id", user_id, 64)?;
                 if *quantity == 0 || *quantity > MAX_QUANTITY {
                     return Err(invalid("quantity", format!("1-{MAX_QUANTITY} tickets")));
                 }

@@ -156,6 +156,14 @@ fn fixtures_are_rescheduled_cancelled_and_deleted_as_changes() {
     );
     // Refusals, as a table.
     let table = [
+        // A team name that shows as another ("\u{202E}" turns the rest around).
+        (
+            SportsCommand::CreateTeam {
+                name: "\u{202E}1 maeT".into(),
+                members: Vec::new(),
+            },
+            ErrorKind::Invalid,
+        ),
         (
             SportsCommand::AddFixture {
                 event_id: 1,

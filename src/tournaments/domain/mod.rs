@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::basics::{ErrorKind, Millis};
+use crate::domain::basics::{is_invisible, ErrorKind, Millis};
 pub use draw::{Draw, DrawTeam, Room};
 pub use standings::Standing;
 
@@ -79,9 +79,20 @@ fn not_found(what: &'static str, id: impl ToString) -> TournamentError {
     }
 }
 
+/// A name others pick someone out by: nothing in it may hide, or one could pass for another.
 fn check_name(field: &'static str, name: &str, max: usize) -> Result<(), TournamentError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > max {
+    if name.chars().any(is_invisible) {
+        return Err(invalid(
+            field,
+            format!("must be 1-{max} visible characters"),
+        ));
+    }
+    check_length(field, name, max)
+}
+
+fn check_length(field: &'static str, text: &str, max: usize) -> Result<(), TournamentError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > max {
         return Err(invalid(field, format!("must be 1-{max} characters")));
     }
     Ok(())
@@ -695,7 +706,7 @@ impl TournamentsState {
         motion: &str,
     ) -> Result<(TournamentOutcome, Vec<TournamentEvent>), TournamentError> {
         let tournament = self.tournament(tournament_id)?;
-        check_name("motion", motion, MAX_MOTION_LEN)?;
+        check_length("motion", motion, MAX_MOTION_LEN)?;
         if tournament.rounds.len() >= MAX_ROUNDS {
             return Err(TournamentError::Limit(MAX_ROUNDS, "rounds in a tournament"));
         }

@@ -391,6 +391,15 @@ fn each_refusal_names_its_kind() {
             },
             ErrorKind::Invalid,
         ),
+        // A name that shows as another ("\u{202E}" turns the rest around) is refused.
+        (
+            TournamentCommand::RegisterTeam {
+                tournament_id: 1,
+                name: "Fresh".into(),
+                speakers: vec![speaker(52, "\u{202E}1 rekaepS"), speaker(53, "New")],
+            },
+            ErrorKind::Invalid,
+        ),
         (
             TournamentCommand::RegisterTeam {
                 tournament_id: 1,
