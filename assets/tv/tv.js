@@ -20,6 +20,8 @@ function colourOf(teamId) {
 
 function toast(text, kind = 'lead') {
   const box = $('toasts');
+  // Only the newest leader is news: a lead toast replaces the one before it.
+  if (kind === 'lead') box.querySelectorAll('.toast[data-kind="lead"]').forEach((old) => old.remove());
   while (box.children.length >= MAX_TOASTS) box.firstElementChild.remove();
   const item = el('div', text, { class: 'toast', 'data-kind': kind });
   box.append(item);
@@ -32,7 +34,8 @@ function announce(before, after) {
   const leaderBefore = before.teams[0];
   const leaderNow = after.teams[0];
   if (leaderNow && leaderNow.score > 0 && leaderBefore?.teamId !== leaderNow.teamId) {
-    toast(`${leaderNow.teamId} takes the lead!`);
+    // Worded for any team name, one player or many ("Owls", "Team 3").
+    toast(`New leader: ${leaderNow.teamId}`);
   }
   const groupsBefore = new Map(before.teams.map((t) => [t.teamId, new Set(t.completedGroups)]));
   for (const team of after.teams) {
@@ -48,6 +51,8 @@ function renderBoard(board) {
   $('session').textContent = board.session ? `${board.session.name}${status}` : 'venuebox';
   $('board').replaceChildren(...board.teams.map((t) => {
     const li = el('li', null, { 'data-team': t.teamId });
+    // The team's colour on the chart, so a row and its line read as one.
+    li.style.setProperty('--swatch', colourOf(t.teamId));
     if (before.has(t.teamId) && before.get(t.teamId) !== t.rank) li.classList.add('moved');
     const team = el('span', t.teamId, { class: 'team' });
     if (t.completedGroups.length) team.append(el('span', `★ ${t.completedGroups.join(', ')}`, { class: 'groups' }));

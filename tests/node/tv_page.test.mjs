@@ -70,8 +70,14 @@ describe('the TV page', () => {
     assert.ok(ack.transaction.points >= 1000, 'a score big enough to need a separator');
     assert.equal(score, ack.transaction.points.toLocaleString('en-US'), 'thousands separators');
     await tv.waitForSelector('.toast', { timeout: 1000 });
-    assert.match(await tv.textContent('#toasts'), /Foxes takes the lead!/);
+    assert.match(await tv.textContent('#toasts'), /New leader: Foxes/);
+    assert.equal(await tv.locator('.toast[data-kind="lead"]').count(), 1, 'the new leader’s toast replaces the one before');
     assert.equal(await tv.locator('#chart polyline').count(), 2, 'a line per team');
+    for (const team of ['Owls', 'Foxes']) {
+      const row = await tv.$eval(`#board li[data-team="${team}"]`, (li) => li.style.getPropertyValue('--swatch'));
+      const line = await tv.$eval(`#chart polyline[data-team="${team}"]`, (p) => p.getAttribute('stroke'));
+      assert.equal(row, line, `${team}’s row is marked in its chart colour`);
+    }
     assert.match(await tv.textContent('#legend'), /Foxes.*Owls|Owls.*Foxes/);
   });
 
