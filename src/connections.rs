@@ -51,6 +51,55 @@ const MAX_LINGERING: usize = 64;
 /// A stop in progress: when its time is up. `None` while serving.
 pub type Stop = watch::Receiver<Option<tokio::time::Instant>>;
 
+/// How long a connection ended from outside gives its client to read what it was sent last
+/// (an event stream's `close` event) before it goes.
+const END_GRACE: Duration = Duration::from_secs(1);
+
+/// Ends the connection a request came on, from outside hyper's task. An event stream whose
+/// browser stopped reading is cut by the channel layer, but hyper polls a response body only
+/// when it can write, so the stream itself never runs again to end it: the connection, its
+/// descriptor and its place under the address's cap would stay for as long as the kernel
+/// keeps probing a closed window. Every request carries its connection's in its extensions.
+#[derive(Clone)]
+pub struct ConnectionEnd(Arc<tokio::sync::Notify>);
+
+impl ConnectionEnd {
+    /// One that belongs to no connection and ends nothing (a router served without the box's
+    /// accept loop, as in tests).
+    pub fn unattached() -> Self {
+        ConnectionEnd(Arc::new(tokio::sync::Notify::new()))
+    }
+
+    /// Ends the connection after [`END_GRACE`]; one that ended by then is not touched. Callable
+    /// from any thread of the runtime, with any lock held: it only starts a timer.
+    pub fn end_soon(&self) {
+        let connection = Arc::downgrade(&self.0);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                tokio::time::sleep(END_GRACE).await;
+                if let Some(connection) = connection.upgrade() {
+                    connection.notify_one();
+                }
+            });
+        }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConnectionEnd {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ConnectionEnd>()
+            .cloned()
+            .unwrap_or_else(ConnectionEnd::unattached))
+    }
+}
+
 /// `[network]` in the config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionLimits {
@@ -424,9 +473,12 @@ async fn serve_connection<S>(
     // Handlers read the peer address as `ConnectInfo`, as with axum's own server. It goes into
     // each request's extensions: layering it onto the router would rebuild every route for
     // each connection (about 100 KiB, and CPU, per connection a guest opens).
+    let ending = Arc::new(tokio::sync::Notify::new());
+    let end = ConnectionEnd(ending.clone());
     let service = app.map_request(move |request: axum::http::Request<Incoming>| {
         let mut request = request.map(axum::body::Body::new);
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(end.clone());
         request
     });
     let connection = hyper::server::conn::http1::Builder::new()
@@ -447,6 +499,10 @@ async fn serve_connection<S>(
             _ = stop.wait_for(Option::is_some), if !draining => {
                 draining = true;
                 connection.as_mut().graceful_shutdown();
+            }
+            () = ending.notified() => {
+                tracing::debug!(%peer, "connection ended by its response (client not reading)");
+                break;
             }
         }
     }

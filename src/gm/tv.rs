@@ -33,6 +33,7 @@ use serde_json::{json, Value};
 
 use super::domain::{GmView, TransactionStatus};
 use crate::auth::Role;
+use crate::connections::ConnectionEnd;
 use crate::domain::{StaffStep, TvChoice};
 use crate::engine::Published;
 use crate::hub::HubBody;
@@ -436,6 +437,7 @@ async fn stream(
     ClientAddr(address): ClientAddr,
     Extension(slots): Extension<Arc<StreamSlots>>,
     Extension(showing): Extension<Arc<Showing>>,
+    connection: ConnectionEnd,
     headers: HeaderMap,
 ) -> Result<Response, WireError> {
     let membership = ctx.channels.join(ctx.queue_limits(), Framing::DataWithType);
@@ -456,7 +458,7 @@ async fn stream(
         named_events: false,
         token_left: NO_TOKEN_NEEDED,
     };
-    Ok(sse::stream(membership, options, slot))
+    Ok(sse::stream(membership, options, slot, connection))
 }
 
 /// Closes every TV's stream for a restart (the page reconnects by itself).

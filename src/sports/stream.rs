@@ -39,6 +39,7 @@ use super::access::{may_see_purchase, may_watch, member_id};
 use super::domain::{Fixture, FixtureStatus, SportsEvent, SportsState, Team};
 use super::json::{announcement_json, fixture_json, purchase_json, rows_json};
 use crate::auth::{Claims, Role};
+use crate::connections::ConnectionEnd;
 use crate::domain::{Event, Millis};
 use crate::engine::wall_clock_ms;
 use crate::wire::channels::{ChannelMessage, Class, Client, Framing, Membership, Subscribed};
@@ -632,6 +633,7 @@ pub struct StreamRequest {
     headers: HeaderMap,
     address: IpAddr,
     slots: Arc<StreamSlots>,
+    connection: ConnectionEnd,
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for StreamRequest
@@ -645,6 +647,7 @@ where
         state: &S,
     ) -> Result<Self, Self::Rejection> {
         let Ok(ClientAddr(address)) = ClientAddr::from_request_parts(parts, state).await;
+        let Ok(connection) = ConnectionEnd::from_request_parts(parts, state).await;
         // Layered on the router with the routes (`routes::router`); never silently unlimited.
         let slots = parts
             .extensions
@@ -659,6 +662,7 @@ where
             headers: parts.headers.clone(),
             address,
             slots,
+            connection,
         })
     }
 }
@@ -702,6 +706,7 @@ fn open_stream(
         headers,
         address,
         slots,
+        connection,
     } = request;
     let feed = feed?;
     let token_left = admit(&ctx, feed.follow(), query.as_deref(), &headers)?;
@@ -728,7 +733,7 @@ fn open_stream(
         named_events: false,
         token_left,
     };
-    Ok(sse::stream(membership, options, slot))
+    Ok(sse::stream(membership, options, slot, connection))
 }
 
 #[cfg(test)]

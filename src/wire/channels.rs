@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -321,6 +321,10 @@ pub struct Client {
     floors: Mutex<HashMap<String, u64>>,
     /// Bytes queued by every client of the layer, this one's included.
     box_queued: Arc<AtomicUsize>,
+    /// Run once when the client is cut for not keeping up: a writer that is itself stuck
+    /// behind the connection (an event stream) cannot see the cut, so its connection is ended
+    /// from here.
+    on_too_slow: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Drop for Client {
@@ -359,7 +363,14 @@ impl Client {
             delivered: Mutex::new(BTreeMap::new()),
             channels: Mutex::new(HashSet::new()),
             floors: Mutex::new(HashMap::new()),
+            on_too_slow: OnceLock::new(),
         }
+    }
+
+    /// Runs `then` if the client is ever cut for not keeping up (once; a second call is
+    /// ignored). It is called with no lock of the layer held.
+    pub fn when_too_slow(&self, then: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_too_slow.set(Box::new(then));
     }
 
     /// Queues a message under its class's policy; false when the client is cut for being slow.
@@ -502,6 +513,9 @@ impl Client {
         let mut reason = format!("too slow; resume with lastSeq {resume}");
         reason.truncate(120);
         self.cut_releasing(outbox, CLOSE_TOO_SLOW, reason);
+        if let Some(then) = self.on_too_slow.get() {
+            then();
+        }
     }
 
     /// Cuts the client with `code`, releasing its queue at once.
@@ -1184,6 +1198,36 @@ mod tests {
         channels.publish(about_itself);
         channels.publish(event(52));
         assert_eq!(*lock(&recorder.handed), vec![52]);
+    }
+
+    #[test]
+    fn only_a_cut_for_being_slow_runs_the_clients_hook_and_only_once() {
+        let hooked = |client: &Client| {
+            let runs = Arc::new(AtomicUsize::new(0));
+            let counted = runs.clone();
+            client.when_too_slow(move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+            });
+            runs
+        };
+        let (_channels, restarted) = client();
+        let restart_runs = hooked(&restarted);
+        restarted.cut(1012, "restarting");
+        assert!(!restarted.push(event(42)));
+        assert_eq!(
+            restart_runs.load(Ordering::Relaxed),
+            0,
+            "a restart is no slowness"
+        );
+
+        let (_channels, stalled) = client();
+        let slow_runs = hooked(&stalled);
+        let mut seq = 42;
+        while stalled.push(big_event(seq)) {
+            seq += 1;
+        }
+        assert!(!stalled.push(big_event(seq + 1)));
+        assert_eq!(slow_runs.load(Ordering::Relaxed), 1);
     }
 
     #[test]

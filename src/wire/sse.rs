@@ -33,6 +33,7 @@ use serde_json::json;
 
 use super::channels::{Client, Membership, Next, StreamCursor};
 use super::errors::{ErrorCode, WireError};
+use crate::connections::ConnectionEnd;
 
 /// The event a cut client gets last: `{"code": …, "reason": …}`.
 pub const CLOSE_EVENT: &str = "close";
@@ -70,8 +71,18 @@ pub struct Options {
 }
 
 /// Streams `registration`'s queue until the client is cut, the token runs out or the browser
-/// goes away; the client leaves the channel layer, and `slot` is given back, when it ends.
-pub fn stream(registration: Membership, options: Options, slot: StreamSlot) -> Response {
+/// goes away; the client leaves the channel layer, and `slot` is given back, when it ends. A
+/// client cut for not reading has its connection ended too (`connection`): hyper, waiting to
+/// write to it, would never run this stream again to see the cut.
+pub fn stream(
+    registration: Membership,
+    options: Options,
+    slot: StreamSlot,
+    connection: ConnectionEnd,
+) -> Response {
+    registration
+        .client()
+        .when_too_slow(move || connection.end_soon());
     let first = futures_util::stream::once(async move {
         Ok::<_, Infallible>(Event::default().retry(options.retry).comment("hello"))
     });
@@ -273,7 +284,12 @@ mod tests {
         let client = membership.client().clone();
         channels.subscribe(&client, "game:1", None, 10, |_| None);
         let slot = slot(membership.client());
-        let response = stream(membership, options(true, Duration::from_secs(60)), slot);
+        let response = stream(
+            membership,
+            options(true, Duration::from_secs(60)),
+            slot,
+            ConnectionEnd::unattached(),
+        );
         assert_eq!(
             response.headers()["content-type"],
             "text/event-stream",
@@ -299,7 +315,12 @@ mod tests {
         let first = channels.join(limits(), Framing::DataWithType);
         channels.join_stream_after(first.client(), &topics, 0);
         let first_slot = slot(first.client());
-        let response = stream(first, options(false, Duration::from_secs(60)), first_slot);
+        let response = stream(
+            first,
+            options(false, Duration::from_secs(60)),
+            first_slot,
+            ConnectionEnd::unattached(),
+        );
         channels.publish(msg("a", 1));
         let seen = read_events(response.into_body(), 1).await;
         assert_eq!(
@@ -315,7 +336,12 @@ mod tests {
         let resumed = channels.resume_stream(back.client(), &topics, cursor, 10, |_| true);
         assert_eq!(resumed, crate::wire::channels::Subscribed::Resumed(3));
         let back_slot = slot(back.client());
-        let response = stream(back, options(false, Duration::from_secs(60)), back_slot);
+        let response = stream(
+            back,
+            options(false, Duration::from_secs(60)),
+            back_slot,
+            ConnectionEnd::unattached(),
+        );
         let events = read_events(response.into_body(), 3).await;
         let order: Vec<&str> = events.iter().map(|e| e.lines().next().unwrap()).collect();
         assert_eq!(
@@ -341,7 +367,12 @@ mod tests {
         let membership = channels.join(limits(), Framing::JsonFrame);
         let client = membership.client().clone();
         let slot = slot(membership.client());
-        let response = stream(membership, options(true, Duration::from_secs(60)), slot);
+        let response = stream(
+            membership,
+            options(true, Duration::from_secs(60)),
+            slot,
+            ConnectionEnd::unattached(),
+        );
         client.cut(1012, "restarting");
         let events = read_events(response.into_body(), 1).await;
         assert_eq!(
@@ -360,7 +391,12 @@ mod tests {
         let channels = Arc::new(Channels::starting_after(0));
         let membership = channels.join(limits(), Framing::JsonFrame);
         let slot = slot(membership.client());
-        let response = stream(membership, options(true, Duration::from_secs(30)), slot);
+        let response = stream(
+            membership,
+            options(true, Duration::from_secs(30)),
+            slot,
+            ConnectionEnd::unattached(),
+        );
         let events = read_events(response.into_body(), 1).await;
         assert_eq!(
             events[0],

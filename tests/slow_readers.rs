@@ -1,0 +1,120 @@
+//! A client that stops reading an event stream is cut, and its connection goes with it: the
+//! real server on loopback, a raw TCP client with a small receive buffer that never reads.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use common::TestBox;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use venuebox::auth::Role;
+
+/// Opens two connections from `source` at once and asks each for `/healthz`: whether both were
+/// let in (a connection over the address's cap is answered 429 and closed).
+async fn two_connections_get_in(addr: SocketAddr, source: IpAddr) -> bool {
+    let mut answers = Vec::new();
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(source, 0)).unwrap();
+        streams.push(socket.connect(addr).await.unwrap());
+    }
+    for stream in &mut streams {
+        let _ = stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: box\r\nConnection: close\r\n\r\n")
+            .await;
+    }
+    for stream in &mut streams {
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+        answers.push(answer);
+    }
+    answers.iter().all(|a| a.starts_with(b"HTTP/1.1 200"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sse_client_that_stops_reading_is_cut_and_its_connection_given_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // Small queues, so a few hundred KiB of announcements overflow this client's; two
+    // connections an address, so one held by a stalled stream shows; the longest header
+    // timeout, so nothing but the cut can give the connection back within the test.
+    let the_box = TestBox::start(
+        &dir.path().join("data"),
+        "[realtime]\nqueue_messages = 32\nqueue_bytes = 32768\n\
+         [network]\nmax_connections_per_address = 2\nheader_timeout_secs = 300\n",
+        None,
+    )
+    .await;
+    let admin = the_box.token(Role::Admin, "staff");
+    let (status, event) = the_box
+        .http(
+            "POST",
+            "/api/events",
+            &admin,
+            Some(json!({"name": "Field day", "public": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{event}");
+    let event_id = event["id"].as_u64().expect("an event id");
+
+    // A phone in the room that opens the stream and then reads nothing, ever.
+    let phone: IpAddr = "127.0.0.2".parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind(SocketAddr::new(phone, 0)).unwrap();
+    let mut stalled = socket.connect(the_box.addr).await.unwrap();
+    stalled
+        .write_all(
+            format!(
+                "GET /api/events/{event_id}/stream/ HTTP/1.1\r\nHost: box\r\nAccept: text/event-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+
+    // About 600 KiB: more than the stalled client's kernel buffers and its queue hold.
+    let message = "x".repeat(1_500);
+    for n in 0..400 {
+        let (status, body) = the_box
+            .http(
+                "POST",
+                "/api/announcements",
+                &admin,
+                Some(json!({
+                    "event_id": event_id,
+                    "title": format!("notice {n}"),
+                    "message": message,
+                    "type": "general",
+                    "priority": "normal",
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    // Cut, its stream ended: with the connection still open (hyper waiting to write to a
+    // client that never reads), the phone could open only one more.
+    common::wait_until(
+        "the stalled stream's connection is given back: two more from its address get in",
+        Duration::from_secs(20),
+        || two_connections_get_in(the_box.addr, phone),
+    )
+    .await;
+
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut received)).await;
+    assert!(
+        received.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&received[..received.len().min(200)])
+    );
+    assert!(
+        received.len() < 400 * 1_500,
+        "the box sent everything ({} bytes): the client was never cut",
+        received.len()
+    );
+    the_box.stop().await;
+}
