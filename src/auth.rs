@@ -469,12 +469,18 @@ impl Secrets {
         Ok(claims)
     }
 
-    /// The key the first phone to join as `user_id` is given, to show when it logs in again:
-    /// derived from the box secret, so the box keeps no list of keys.
-    pub fn viewer_key(&self, user_id: &str) -> String {
+    /// The key the phone holding `user_id` is given, to show when it logs in again: derived
+    /// from the box secret, so the box keeps no list of keys. It names the holder's `ticket`
+    /// (the join's number), so a later holder of the name gets another key; a name joined
+    /// before tickets has none, and its key names the user id alone, as phones hold it.
+    pub fn viewer_key(&self, user_id: &str, ticket: Option<u64>) -> String {
         let mut mac = self.viewer_keys.clone();
         mac.update(b"viewer-key:");
         mac.update(user_id.as_bytes());
+        if let Some(ticket) = ticket {
+            // A user id holds no `#`, so no other id and ticket make the same text.
+            mac.update(format!("#{ticket}").as_bytes());
+        }
         mac.finalize()
             .into_bytes()
             .iter()
@@ -483,9 +489,10 @@ impl Secrets {
             .collect()
     }
 
-    /// Whether `key` is `user_id`'s viewer key (compared in constant time).
-    pub fn is_viewer_key(&self, user_id: &str, key: &str) -> bool {
-        same_bytes(self.viewer_key(user_id).as_bytes(), key.as_bytes())
+    /// Whether `key` is the viewer key of `user_id`'s holder with `ticket` (compared in
+    /// constant time).
+    pub fn is_viewer_key(&self, user_id: &str, ticket: Option<u64>, key: &str) -> bool {
+        same_bytes(self.viewer_key(user_id, ticket).as_bytes(), key.as_bytes())
     }
 
     /// The venue PIN for viewer logins.
@@ -681,13 +688,33 @@ mod tests {
     }
 
     #[test]
+    fn a_key_names_its_holders_ticket_and_keys_from_before_tickets_stay_as_phones_hold_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (secrets, _) = Secrets::load_or_create(dir.path()).unwrap();
+        // The form every key had before tickets: phones hold these.
+        let mut mac = secrets.viewer_keys.clone();
+        mac.update(b"viewer-key:rosa");
+        let before_tickets: String = mac.finalize().into_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(secrets.viewer_key("rosa", None), before_tickets);
+        let first = secrets.viewer_key("rosa", Some(1));
+        let next = secrets.viewer_key("rosa", Some(2));
+        assert!(first != before_tickets && first != next);
+        assert!(secrets.is_viewer_key("rosa", Some(1), &first));
+        assert!(!secrets.is_viewer_key("rosa", Some(2), &first));
+        assert!(!secrets.is_viewer_key("rosa", None, &first));
+    }
+
+    #[test]
     fn a_rotated_secret_refuses_old_tokens_and_keeps_guests_keys() {
         let dir = tempfile::tempdir().unwrap();
         let (before, _) = Secrets::load_or_create(dir.path()).unwrap();
         let station = before
             .mint(Role::Gm, "GM_1", Duration::from_secs(60))
             .unwrap();
-        let guest_key = before.viewer_key("rosa");
+        let guest_key = before.viewer_key("rosa", Some(3));
 
         Secrets::rotate_secret(dir.path()).unwrap();
         let after = Secrets::load(dir.path()).unwrap();
@@ -696,12 +723,14 @@ mod tests {
             .mint(Role::Gm, "GM_1", Duration::from_secs(60))
             .unwrap();
         assert_eq!(after.verify(&paired).unwrap().sub, "GM_1");
-        assert_eq!(after.viewer_key("rosa"), guest_key);
+        assert_eq!(after.viewer_key("rosa", Some(3)), guest_key);
 
         // A second rotation keeps the guests' keys too.
         Secrets::rotate_secret(dir.path()).unwrap();
         assert_eq!(
-            Secrets::load(dir.path()).unwrap().viewer_key("rosa"),
+            Secrets::load(dir.path())
+                .unwrap()
+                .viewer_key("rosa", Some(3)),
             guest_key
         );
     }

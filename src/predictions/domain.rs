@@ -161,9 +161,10 @@ pub enum PredictionCommand {
     Join {
         user_id: String,
         name: String,
-        /// The caller showed this name's viewer key (checked by the adapter, which holds the
-        /// box secret the key is derived from).
-        holds_key: bool,
+        /// The holder of the name whose viewer key the caller showed (checked by the adapter,
+        /// which holds the box secret keys are derived from). The login returns as that viewer
+        /// only if it still holds the name.
+        key_of: Option<Holder>,
     },
 }
 
@@ -201,10 +202,19 @@ pub enum PredictionEvent {
         at: Millis,
     },
     /// Appended after the first release of this enum: the log stores variant positions.
+    /// The joins before tickets: their keys name the user id alone.
     ViewerJoined {
         user_id: String,
         name: String,
         at: Millis,
+    },
+    /// Every join since (schema 4): the viewer's key names its ticket too, so the next phone
+    /// to hold a name the full table let go gets a key of its own.
+    ViewerJoinedWithTicket {
+        user_id: String,
+        name: String,
+        at: Millis,
+        ticket: u64,
     },
 }
 
@@ -216,7 +226,8 @@ impl PredictionEvent {
             PredictionEvent::VoteCast { .. } => "VoteCast",
             PredictionEvent::Closed { .. } => "PredictionClosed",
             PredictionEvent::PointsGranted { .. } => "PointsGranted",
-            PredictionEvent::ViewerJoined { .. } => "ViewerJoined",
+            PredictionEvent::ViewerJoined { .. }
+            | PredictionEvent::ViewerJoinedWithTicket { .. } => "ViewerJoined",
         }
     }
 }
@@ -232,6 +243,8 @@ pub enum PredictionOutcome {
         user_id: String,
         /// The name was already this viewer's (a phone logging in again).
         returning: bool,
+        /// Who holds the name now: the key the phone is given names it.
+        holder: Holder,
     },
 }
 
@@ -247,6 +260,26 @@ pub struct Viewer {
     /// As typed at the first login (the user id is its normalised form).
     pub name: String,
     pub joined_at: Millis,
+    /// The join's number on this box, which the viewer's key names: no two holders of one
+    /// name share a key. `None` for names joined before tickets (their key names the user
+    /// id alone, and stays valid).
+    pub ticket: Option<u64>,
+}
+
+impl Viewer {
+    pub fn holder(&self) -> Holder {
+        Holder {
+            joined_at: self.joined_at,
+            ticket: self.ticket,
+        }
+    }
+}
+
+/// Which holder of a name: a name the full table let go and someone took again has another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    pub joined_at: Millis,
+    pub ticket: Option<u64>,
 }
 
 /// All predictions, balances and remembered request ids.
@@ -262,6 +295,8 @@ pub struct PredictionsState {
     /// Names held by viewers, by user id; shared with the published view, copied only when a
     /// viewer joins.
     viewers: Arc<BTreeMap<String, Viewer>>,
+    /// The last ticket a join was given.
+    last_ticket: u64,
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> PredictionError {
@@ -352,7 +387,7 @@ impl PredictionsState {
         &self,
         user_id: &str,
         name: &str,
-        holds_key: bool,
+        key_of: Option<Holder>,
         now: Millis,
     ) -> Result<(PredictionOutcome, Vec<PredictionEvent>), PredictionError> {
         check_text("userId", user_id, 32)?;
@@ -360,12 +395,14 @@ impl PredictionsState {
         if name.chars().any(is_invisible) {
             return Err(invalid("name", "must hold only visible characters"));
         }
-        if self.viewers.contains_key(user_id) {
-            return if holds_key {
+        if let Some(viewer) = self.viewers.get(user_id) {
+            // A key of an earlier holder of the name (one the table let go) is no key to it.
+            return if key_of == Some(viewer.holder()) {
                 Ok((
                     PredictionOutcome::Joined {
                         user_id: user_id.to_string(),
                         returning: true,
+                        holder: viewer.holder(),
                     },
                     Vec::new(),
                 ))
@@ -376,15 +413,21 @@ impl PredictionsState {
         if self.viewers.len() >= MAX_VIEWERS && self.name_to_let_go().is_none() {
             return Err(PredictionError::ViewerLimit(MAX_VIEWERS));
         }
+        let ticket = self.last_ticket + 1;
         Ok((
             PredictionOutcome::Joined {
                 user_id: user_id.to_string(),
                 returning: false,
+                holder: Holder {
+                    joined_at: now,
+                    ticket: Some(ticket),
+                },
             },
-            vec![PredictionEvent::ViewerJoined {
+            vec![PredictionEvent::ViewerJoinedWithTicket {
                 user_id: user_id.to_string(),
                 name: name.trim().to_string(),
                 at: now,
+                ticket,
             }],
         ))
     }
@@ -398,6 +441,24 @@ impl PredictionsState {
             .map(|(id, _)| id.clone())
     }
 
+    /// Gives `user_id` to a new holder, letting go of the longest-held name without points
+    /// first when the table is full.
+    fn hold_name(&mut self, user_id: &str, name: &str, at: Millis, ticket: Option<u64>) {
+        let gone = (self.viewers.len() >= MAX_VIEWERS)
+            .then(|| self.name_to_let_go())
+            .flatten();
+        let viewers = Arc::make_mut(&mut self.viewers);
+        if let Some(gone) = gone {
+            viewers.remove(&gone);
+        }
+        let viewer = Viewer {
+            name: name.to_string(),
+            joined_at: at,
+            ticket,
+        };
+        viewers.insert(user_id.to_string(), viewer);
+    }
+
     pub fn decide(
         &self,
         command: &PredictionCommand,
@@ -408,8 +469,8 @@ impl PredictionsState {
             PredictionCommand::Join {
                 user_id,
                 name,
-                holds_key,
-            } => self.decide_join(user_id, name, *holds_key, now),
+                key_of,
+            } => self.decide_join(user_id, name, *key_of, now),
             PredictionCommand::Vote {
                 prediction_id,
                 user_id,
@@ -682,20 +743,16 @@ impl PredictionsState {
                 }
             }
             PredictionEvent::ViewerJoined { user_id, name, at } => {
-                let gone = (self.viewers.len() >= MAX_VIEWERS)
-                    .then(|| self.name_to_let_go())
-                    .flatten();
-                let viewers = Arc::make_mut(&mut self.viewers);
-                if let Some(gone) = gone {
-                    viewers.remove(&gone);
-                }
-                viewers.insert(
-                    user_id.clone(),
-                    Viewer {
-                        name: name.clone(),
-                        joined_at: *at,
-                    },
-                );
+                self.hold_name(user_id, name, *at, None);
+            }
+            PredictionEvent::ViewerJoinedWithTicket {
+                user_id,
+                name,
+                at,
+                ticket,
+            } => {
+                self.last_ticket = self.last_ticket.max(*ticket);
+                self.hold_name(user_id, name, *at, Some(*ticket));
             }
         }
     }
@@ -770,45 +827,60 @@ mod tests {
         }
     }
 
-    fn join(user: &str, holds_key: bool) -> PredictionCommand {
+    fn join(user: &str, key_of: Option<Holder>) -> PredictionCommand {
         PredictionCommand::Join {
             user_id: user.into(),
             name: user.to_uppercase(),
-            holds_key,
+            key_of,
         }
+    }
+
+    fn holder_of(state: &PredictionsState, user: &str) -> Option<Holder> {
+        state.viewers().get(user).map(Viewer::holder)
     }
 
     #[test]
     fn a_name_belongs_to_the_first_phone_that_joined_with_it() {
         let mut state = PredictionsState::default();
-        let first = run(&mut state, join("alice", false), T0).unwrap();
+        let first = run(&mut state, join("alice", None), T0).unwrap();
+        let alice = Holder {
+            joined_at: T0,
+            ticket: Some(1),
+        };
         assert_eq!(
             first,
             PredictionOutcome::Joined {
                 user_id: "alice".into(),
-                returning: false
+                returning: false,
+                holder: alice,
             }
         );
         assert_eq!(state.viewers()["alice"].name, "ALICE");
         assert_eq!(
-            run(&mut state, join("alice", false), T0 + 1),
+            run(&mut state, join("alice", None), T0 + 1),
             Err(PredictionError::NameTaken("alice".into()))
         );
-        let again = run(&mut state, join("alice", true), T0 + 2).unwrap();
+        let again = run(&mut state, join("alice", Some(alice)), T0 + 2).unwrap();
         assert_eq!(
             again,
             PredictionOutcome::Joined {
                 user_id: "alice".into(),
-                returning: true
+                returning: true,
+                holder: alice,
             }
         );
-        let (_, events) = state.decide(&join("alice", true), T0 + 3).unwrap();
+        let (_, events) = state.decide(&join("alice", Some(alice)), T0 + 3).unwrap();
         assert!(events.is_empty(), "a returning viewer changes nothing");
-        assert!(run(&mut state, join("", false), T0).is_err());
+        let bob = run(&mut state, join("bob", None), T0 + 4).unwrap();
+        assert!(
+            matches!(bob, PredictionOutcome::Joined { holder, .. } if holder.ticket == Some(2)),
+            "each join its own ticket: {bob:?}"
+        );
+        assert!(run(&mut state, join("", None), T0).is_err());
         let hiding = PredictionCommand::Join {
             user_id: "ecila".into(),
             name: "\u{202E}ecila".into(),
-            holds_key: false,
+            key_of: None,
         };
         assert!(matches!(
             run(&mut state, hiding, T0),
@@ -817,13 +889,63 @@ mod tests {
     }
 
     #[test]
+    fn a_name_joined_before_tickets_keeps_its_holder_and_the_next_join_counts_on() {
+        let mut state = PredictionsState::default();
+        state.apply(&PredictionEvent::ViewerJoined {
+            user_id: "old".into(),
+            name: "Old".into(),
+            at: T0,
+        });
+        let old = holder_of(&state, "old").unwrap();
+        assert_eq!(old.ticket, None, "its key names the user id alone");
+        assert!(run(&mut state, join("old", Some(old)), T0 + 1).is_ok());
+        state.apply(&PredictionEvent::ViewerJoinedWithTicket {
+            user_id: "replayed".into(),
+            name: "Replayed".into(),
+            at: T0,
+            ticket: 7,
+        });
+        let next = run(&mut state, join("new", None), T0 + 2).unwrap();
+        assert!(
+            matches!(next, PredictionOutcome::Joined { holder, .. } if holder.ticket == Some(8)),
+            "{next:?}"
+        );
+    }
+
+    /// The log stores variant positions: the joins of earlier builds must decode as they were
+    /// written (variant 4: user id, name, time), the new kind after them.
+    #[test]
+    fn joins_keep_their_log_encoding() {
+        let legacy = PredictionEvent::ViewerJoined {
+            user_id: "a".into(),
+            name: "A".into(),
+            at: 5,
+        };
+        assert_eq!(
+            postcard::to_allocvec(&legacy).unwrap(),
+            [4, 1, b'a', 1, b'A', 5]
+        );
+        let ticketed = PredictionEvent::ViewerJoinedWithTicket {
+            user_id: "a".into(),
+            name: "A".into(),
+            at: 5,
+            ticket: 9,
+        };
+        assert_eq!(
+            postcard::to_allocvec(&ticketed).unwrap(),
+            [5, 1, b'a', 1, b'A', 5, 9]
+        );
+    }
+
+    #[test]
     fn a_full_name_table_lets_go_of_the_oldest_name_without_points() {
         let mut state = PredictionsState::default();
         for i in 0..MAX_VIEWERS {
-            run(&mut state, join(&format!("v{i}"), false), T0 + i as Millis).unwrap();
+            run(&mut state, join(&format!("v{i}"), None), T0 + i as Millis).unwrap();
         }
         grant(&mut state, "v0", 10);
-        run(&mut state, join("newcomer", false), T0 + 1_000_000).unwrap();
+        let first_v1 = holder_of(&state, "v1");
+        run(&mut state, join("newcomer", None), T0 + 1_000_000).unwrap();
         let viewers = state.viewers();
         assert_eq!(viewers.len(), MAX_VIEWERS);
         assert!(
@@ -835,9 +957,15 @@ mod tests {
             "the oldest name without points went"
         );
         assert!(viewers.contains_key("newcomer"));
-        // Its phone gets it back (a key-less login would too: nobody holds it now).
-        run(&mut state, join("v1", false), T0 + 1_000_001).unwrap();
+        // Whoever logs in first takes it again: here not its first phone.
+        run(&mut state, join("v1", None), T0 + 1_000_001).unwrap();
         assert!(!state.viewers().contains_key("v2"));
+        // The first phone's key was its first holder's: it is no key to the new one.
+        assert_ne!(holder_of(&state, "v1"), first_v1);
+        assert_eq!(
+            run(&mut state, join("v1", first_v1), T0 + 1_000_002),
+            Err(PredictionError::NameTaken("v1".into()))
+        );
     }
 
     #[test]

@@ -294,7 +294,8 @@ fn replay_for_channel(
                     balance_now = Some((*seq, receipt.balance_after));
                 }
             }
-            PredictionEvent::ViewerJoined { .. } => {}
+            PredictionEvent::ViewerJoined { .. }
+            | PredictionEvent::ViewerJoinedWithTicket { .. } => {}
             PredictionEvent::Closed {
                 prediction_id,
                 result,
@@ -433,7 +434,7 @@ fn fan_out(ctx: &AppContext, msg: &HubMessage, dirty: &mut HashSet<String>) {
             ));
         }
         // A name taken is nothing the seed's channels carry.
-        PredictionEvent::ViewerJoined { .. } => {}
+        PredictionEvent::ViewerJoined { .. } | PredictionEvent::ViewerJoinedWithTicket { .. } => {}
         PredictionEvent::Closed { prediction_id, .. } => {
             let published = ctx.engine.published();
             if let Some(p) = published.views.predictions.prediction(prediction_id) {

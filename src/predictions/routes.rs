@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::domain::{
-    CloseReason, NewPrediction, Prediction, PredictionCommand, PredictionOption, PredictionOutcome,
+    CloseReason, Holder, NewPrediction, Prediction, PredictionCommand, PredictionOption,
+    PredictionOutcome,
 };
 use super::realtime::event_json;
 use super::{ViewerLimits, VOTES_PER_SECOND};
@@ -23,7 +24,7 @@ use crate::auth::Role;
 use crate::domain::basics::is_invisible;
 use crate::domain::StaffStep;
 use crate::engine::wall_clock_ms;
-use crate::wire::errors::{ErrorCode, WireError};
+use crate::wire::errors::{unexpected, ErrorCode, WireError};
 use crate::wire::extract::{Admin, Body, Caller, ClientAddr};
 use crate::wire::time::{iso, iso_now, parse_time};
 use crate::wire::{run, AppContext};
@@ -90,6 +91,15 @@ fn display_name(name: &str) -> String {
     visible.trim().chars().take(32).collect()
 }
 
+/// The holder of `user_id` whose key `key` is, if it is the key of the name's holder now.
+fn holder_of_key(ctx: &AppContext, user_id: &str, key: &str) -> Option<Holder> {
+    let published = ctx.engine.published();
+    let holder = published.views.predictions.viewers.get(user_id)?.holder();
+    ctx.secrets
+        .is_viewer_key(user_id, holder.ticket, key)
+        .then_some(holder)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
@@ -120,7 +130,8 @@ async fn login(
             let user_id = viewer_id(&name)?;
             // The PIN is on the venue's screen: a name is held by the phone that first used
             // it, which keeps its key; anyone else typing the name gets NAME_TAKEN.
-            let holds_key = shown_key.is_some_and(|key| ctx.secrets.is_viewer_key(&user_id, &key));
+            let key_of = shown_key.and_then(|key| holder_of_key(&ctx, &user_id, &key));
+            let holds_key = key_of.is_some();
             ctx.logins
                 .check_pin(client, &ctx.secrets, &pin, holds_key)?;
             if !holds_key {
@@ -129,10 +140,13 @@ async fn login(
             let join = PredictionCommand::Join {
                 user_id: user_id.clone(),
                 name,
-                holds_key,
+                key_of,
             };
-            run::<PredictionOutcome>(&ctx.engine, join).await?;
-            viewer_key = Some(ctx.secrets.viewer_key(&user_id));
+            let holder = match run::<PredictionOutcome>(&ctx.engine, join).await? {
+                PredictionOutcome::Joined { holder, .. } => holder,
+                other => return Err(unexpected(other)),
+            };
+            viewer_key = Some(ctx.secrets.viewer_key(&user_id, holder.ticket));
             (
                 ctx.secrets.mint(Role::Viewer, &user_id, ttl)?,
                 Role::Viewer,
@@ -309,7 +323,7 @@ async fn vote(
             "balance": receipt.balance_after,
             "replayed": replayed,
         }))),
-        _ => Err(WireError::new(ErrorCode::ServerError, "unexpected answer")),
+        other => Err(unexpected(other)),
     }
 }
 
@@ -358,7 +372,7 @@ async fn grant(
             "balance": receipt.balance_after,
             "replayed": replayed,
         }))),
-        _ => Err(WireError::new(ErrorCode::ServerError, "unexpected answer")),
+        other => Err(unexpected(other)),
     }
 }
 

@@ -54,7 +54,7 @@ pub const PROBE_BYTES: usize = 1024 * 1024;
 pub const CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 /// The snapshot format this build writes; any other is ignored (boot replays the whole log).
-pub const SNAPSHOT_VERSION: u8 = 10;
+pub const SNAPSHOT_VERSION: u8 = 11;
 
 /// The record version this build writes.
 pub const RECORD_VERSION: u8 = 3;
@@ -65,10 +65,11 @@ const RECORD_VERSION_2: u8 = 2;
 const WALL_CLOCK_CONFIRMED: u8 = 1;
 /// The schema version of the tables; bumped when tables change shape or records a build
 /// cannot skip appear. 2: the staff's trail (records under [`crate::domain::AUDIT_TAG`] and
-/// the `audit` table). 3: record version 3 (the flags byte). A file is marked with this
+/// the `audit` table). 3: record version 3 (the flags byte). 4: viewers' joins with a ticket
+/// (`PredictionEvent::ViewerJoinedWithTicket`). A file is marked with this
 /// build's version when it opens it, so an older build refuses it by name rather than failing
 /// on a record it does not know.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
