@@ -41,6 +41,7 @@ use crate::wire::channels::{ChannelMessage, Class, Framing};
 use crate::wire::errors::{ErrorCode, WireError};
 use crate::wire::extract::{Admin, Body, ClientAddr};
 use crate::wire::pages::built_in;
+use crate::wire::ratelimit::RateLimit;
 use crate::wire::sse::{self, StreamSlots};
 use crate::wire::time::iso;
 use crate::wire::AppContext;
@@ -396,39 +397,73 @@ const DRAWN_QR_CODES: usize = 16;
 /// `GET /tv/join.svg`: the join link as a QR code, drawn here. Drawing one takes about half a
 /// millisecond and the route is public, so each link's code is drawn once and kept.
 async fn join_qr(State(ctx): State<Arc<AppContext>>, headers: HeaderMap) -> Response {
-    static DRAWN: Mutex<Option<HashMap<String, Bytes>>> = Mutex::new(None);
-    let link = join_link(&headers, ctx.secrets.viewer_pin());
-    let kept = DRAWN
+    static CODES: Mutex<Option<JoinCodes>> = Mutex::new(None);
+    let pin = ctx.secrets.viewer_pin();
+    let link = join_link(&headers, pin);
+    let drawn = CODES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .as_ref()
-        .and_then(|drawn| drawn.get(&link).cloned());
-    let svg = match kept {
-        Some(svg) => svg,
-        None => match qrcode::QrCode::new(link.as_bytes()) {
-            Ok(code) => {
-                let svg = Bytes::from(
-                    code.render::<qrcode::render::svg::Color>()
-                        .quiet_zone(true)
-                        .dark_color(qrcode::render::svg::Color("#000"))
-                        .light_color(qrcode::render::svg::Color("#fff"))
-                        .build(),
-                );
-                let mut drawn = DRAWN
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let drawn = drawn.get_or_insert_with(HashMap::new);
-                // The first links kept stay: made-up names cannot push out the room's own
-                // (the TVs ask at start), they are only drawn each time.
-                if drawn.len() < DRAWN_QR_CODES {
-                    drawn.insert(link, svg.clone());
-                }
-                svg
-            }
-            Err(e) => return crate::wire::errors::unexpected(e).into_response(),
-        },
-    };
-    ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
+        .get_or_insert_with(JoinCodes::default)
+        .code_for(link, join_link(&HeaderMap::new(), pin));
+    match drawn {
+        Ok(svg) => ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
+        Err(e) => crate::wire::errors::unexpected(e).into_response(),
+    }
+}
+
+/// Codes of links not kept drawn a second, box-wide; past it a request gets the code of the
+/// box's own name. A made-up `Host` per request would otherwise cost half a millisecond each.
+const UNKEPT_DRAWS_PER_SEC: u32 = 20;
+
+/// The join QR codes drawn so far, and the budget for drawing ones not kept.
+struct JoinCodes {
+    kept: HashMap<String, Bytes>,
+    unkept_draws: RateLimit,
+}
+
+impl Default for JoinCodes {
+    fn default() -> Self {
+        Self {
+            kept: HashMap::new(),
+            unkept_draws: RateLimit::new(UNKEPT_DRAWS_PER_SEC, Duration::from_secs(1)),
+        }
+    }
+}
+
+impl JoinCodes {
+    /// The code of `link`, or of `own_link` (the box's own name, always kept) when `link` is
+    /// not kept and the budget for drawing such is spent.
+    fn code_for(
+        &mut self,
+        link: String,
+        own_link: String,
+    ) -> Result<Bytes, qrcode::types::QrError> {
+        // The first links kept stay: made-up names cannot push out the room's own (the TVs
+        // ask at start), they are only drawn, within the budget.
+        let room = self.kept.len() < DRAWN_QR_CODES;
+        let free = room || link == own_link || self.kept.contains_key(&link);
+        let link = if free || self.unkept_draws.try_take_n(1) {
+            link
+        } else {
+            own_link.clone()
+        };
+        if let Some(svg) = self.kept.get(&link) {
+            return Ok(svg.clone());
+        }
+        let keep = room || link == own_link;
+        let svg = Bytes::from(
+            qrcode::QrCode::new(link.as_bytes())?
+                .render::<qrcode::render::svg::Color>()
+                .quiet_zone(true)
+                .dark_color(qrcode::render::svg::Color("#000"))
+                .light_color(qrcode::render::svg::Color("#fff"))
+                .build(),
+        );
+        if keep {
+            self.kept.insert(link, svg.clone());
+        }
+        Ok(svg)
+    }
 }
 
 /// `GET /api/tv/stream`: the hello and the board, then every board and video report.
@@ -500,5 +535,30 @@ mod tests {
         assert_eq!(join_link(&host(&"a".repeat(250)), "482913"), default);
         assert_eq!(join_link(&host("evil.example/phish?"), "482913"), default);
         assert_eq!(join_link(&HeaderMap::new(), "482913"), default);
+    }
+
+    /// Paused time: the budget of draws not kept never refills during the test.
+    #[tokio::test(start_paused = true)]
+    async fn made_up_hosts_past_the_kept_codes_cost_a_budget_then_get_the_boxs_own_code() {
+        let mut codes = JoinCodes::default();
+        let own = || "http://venuebox.local:3000/join?pin=1".to_string();
+        let link = |n: usize| format!("http://h{n}:3000/join?pin=1");
+        let room = codes.code_for(link(0), own()).unwrap();
+        for n in 1..DRAWN_QR_CODES {
+            codes.code_for(link(n), own()).unwrap();
+        }
+        assert_eq!(codes.code_for(link(0), own()).unwrap(), room, "kept");
+        let own_code = codes.code_for(own(), own()).unwrap();
+        assert_eq!(
+            codes.kept.len(),
+            DRAWN_QR_CODES + 1,
+            "the box's own is always kept"
+        );
+        let made_up = (0..UNKEPT_DRAWS_PER_SEC as usize + 5)
+            .map(|n| codes.code_for(link(100 + n), own()).unwrap())
+            .collect::<Vec<_>>();
+        let own_answers = made_up.iter().filter(|svg| **svg == own_code).count();
+        assert_eq!(own_answers, 5, "past the budget, the box's own code");
+        assert_eq!(codes.kept.len(), DRAWN_QR_CODES + 1, "none of them kept");
     }
 }
