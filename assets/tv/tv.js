@@ -13,8 +13,12 @@ const tv = { board: null, video: null, videoAt: 0, colours: new Map() };
 
 const number = (n) => Number(n).toLocaleString('en-US');
 
+/** A colour per team: the eight chosen ones, then hues spread by the golden angle, so no two teams share one. */
 function colourOf(teamId) {
-  if (!tv.colours.has(teamId)) tv.colours.set(teamId, COLOURS[tv.colours.size % COLOURS.length]);
+  if (!tv.colours.has(teamId)) {
+    const n = tv.colours.size;
+    tv.colours.set(teamId, n < COLOURS.length ? COLOURS[n] : `hsl(${Math.round((n * 137.508) % 360)} 70% 62%)`);
+  }
   return tv.colours.get(teamId);
 }
 

@@ -78,6 +78,16 @@ describe('the TV page', () => {
       const line = await tv.$eval(`#chart polyline[data-team="${team}"]`, (p) => p.getAttribute('stroke'));
       assert.equal(row, line, `${team}’s row is marked in its chart colour`);
     }
+    const distinct = await tv.evaluate(() => new Set(Array.from({ length: 14 }, (_, i) => colourOf(`probe-${i}`))).size);
+    assert.equal(distinct, 14, 'a room of many teams has no two alike');
+    const overlaps = await tv.evaluate(() => {
+      const toast = document.querySelector('.toast').getBoundingClientRect();
+      return ['#board li', '#qr'].filter((s) => {
+        const r = document.querySelector(s).getBoundingClientRect();
+        return toast.left < r.right && r.left < toast.right && toast.top < r.bottom && r.top < toast.bottom;
+      });
+    });
+    assert.deepEqual(overlaps, [], 'the toast hides neither the leader nor the join code');
     assert.match(await tv.textContent('#legend'), /Foxes.*Owls|Owls.*Foxes/);
   });
 
