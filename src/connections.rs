@@ -48,11 +48,16 @@ const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// straight away.
 const MAX_LINGERING: usize = 64;
 
+/// The box's own address a connection came in on (the interface and port the client reached),
+/// in each request's extensions beside the peer's.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalAddr(pub SocketAddr);
+
 /// A stop in progress: when its time is up. `None` while serving.
 pub type Stop = watch::Receiver<Option<tokio::time::Instant>>;
 
-/// How long a connection ended from outside gives its client to read what it was sent last
-/// (an event stream's `close` event) before it goes.
+/// How long a response that asked to end its connection has to finish before the connection
+/// goes: time for a client that is still reading to take its last event.
 const END_GRACE: Duration = Duration::from_secs(1);
 
 /// Ends the connection a request came on, from outside hyper's task. An event stream whose
@@ -61,27 +66,43 @@ const END_GRACE: Duration = Duration::from_secs(1);
 /// descriptor and its place under the address's cap would stay for as long as the kernel
 /// keeps probing a closed window. Every request carries its connection's in its extensions.
 #[derive(Clone)]
-pub struct ConnectionEnd(Arc<tokio::sync::Notify>);
+pub struct ConnectionEnd(Arc<Ending>);
+
+#[derive(Default)]
+struct Ending {
+    asked: tokio::sync::Notify,
+    /// Alive while the response that asked is still being sent.
+    response: Mutex<std::sync::Weak<()>>,
+}
 
 impl ConnectionEnd {
     /// One that belongs to no connection and ends nothing (a router served without the box's
     /// accept loop, as in tests).
     pub fn unattached() -> Self {
-        ConnectionEnd(Arc::new(tokio::sync::Notify::new()))
+        ConnectionEnd(Arc::default())
     }
 
-    /// Ends the connection after [`END_GRACE`]; one that ended by then is not touched. Callable
-    /// from any thread of the runtime, with any lock held: it only starts a timer.
-    pub fn end_soon(&self) {
-        let connection = Arc::downgrade(&self.0);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                tokio::time::sleep(END_GRACE).await;
-                if let Some(connection) = connection.upgrade() {
-                    connection.notify_one();
-                }
-            });
-        }
+    /// Asks for the connection to end if `response` (a token the response's body holds) is
+    /// still alive [`END_GRACE`] from now: a client that reads takes the rest of the response
+    /// and keeps its connection for its next request. It only signals, so it may be called
+    /// from any thread and under any lock.
+    pub fn end_unless_sent(&self, response: std::sync::Weak<()>) {
+        *self
+            .0
+            .response
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = response;
+        self.0.asked.notify_one();
+    }
+
+    /// Whether the response that asked is still unsent.
+    fn response_unsent(&self) -> bool {
+        let response = self
+            .0
+            .response
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        response.strong_count() > 0
     }
 }
 
@@ -427,6 +448,10 @@ pub async fn serve(
             tracing::debug!(error = %e, "cannot bound the socket send buffer");
         }
         let _ = stream.set_nodelay(true);
+        let addresses = Addresses {
+            peer,
+            local: stream.local_addr().ok(),
+        };
         let app = app.clone();
         let tls = tls.clone();
         let stop = stop.clone();
@@ -440,12 +465,14 @@ pub async fn serve(
                 lingering,
             };
             match tls {
-                None => serve_connection(admitted, peer, app, header_timeout, stop).await,
+                None => serve_connection(admitted, addresses, app, header_timeout, stop).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(admitted))
                         .await
                     {
-                        Ok(Ok(tls)) => serve_connection(tls, peer, app, header_timeout, stop).await,
+                        Ok(Ok(tls)) => {
+                            serve_connection(tls, addresses, app, header_timeout, stop).await
+                        }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
@@ -461,9 +488,16 @@ pub async fn serve(
     let _ = tokio::time::timeout_at(deadline, connections_done.closed()).await;
 }
 
+/// Both ends of an accepted connection.
+#[derive(Debug, Clone, Copy)]
+struct Addresses {
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+}
+
 async fn serve_connection<S>(
     stream: S,
-    peer: SocketAddr,
+    Addresses { peer, local }: Addresses,
     app: Router,
     header_timeout: Duration,
     mut stop: Stop,
@@ -473,12 +507,15 @@ async fn serve_connection<S>(
     // Handlers read the peer address as `ConnectInfo`, as with axum's own server. It goes into
     // each request's extensions: layering it onto the router would rebuild every route for
     // each connection (about 100 KiB, and CPU, per connection a guest opens).
-    let ending = Arc::new(tokio::sync::Notify::new());
-    let end = ConnectionEnd(ending.clone());
+    let end = ConnectionEnd::unattached();
+    let requests_end = end.clone();
     let service = app.map_request(move |request: axum::http::Request<Incoming>| {
         let mut request = request.map(axum::body::Body::new);
         request.extensions_mut().insert(ConnectInfo(peer));
-        request.extensions_mut().insert(end.clone());
+        if let Some(local) = local {
+            request.extensions_mut().insert(LocalAddr(local));
+        }
+        request.extensions_mut().insert(requests_end.clone());
         request
     });
     let connection = hyper::server::conn::http1::Builder::new()
@@ -488,20 +525,35 @@ async fn serve_connection<S>(
         .with_upgrades();
     tokio::pin!(connection);
     let mut draining = false;
+    let ended = |result: Result<(), hyper::Error>| {
+        if let Err(e) = result {
+            tracing::trace!(%peer, error = %e, "connection ended with an error");
+        }
+    };
     loop {
-        tokio::select! {
+        let end_asked = tokio::select! {
             result = connection.as_mut() => {
-                if let Err(e) = result {
-                    tracing::trace!(%peer, error = %e, "connection ended with an error");
-                }
+                ended(result);
                 break;
             }
             _ = stop.wait_for(Option::is_some), if !draining => {
                 draining = true;
                 connection.as_mut().graceful_shutdown();
+                false
             }
-            () = ending.notified() => {
-                tracing::debug!(%peer, "connection ended by its response (client not reading)");
+            () = end.0.asked.notified() => true,
+        };
+        if end_asked {
+            // Served on meanwhile: a client that reads finishes the response in time.
+            tokio::select! {
+                result = connection.as_mut() => {
+                    ended(result);
+                    break;
+                }
+                () = tokio::time::sleep(END_GRACE) => {}
+            }
+            if end.response_unsent() {
+                tracing::debug!(%peer, "connection ended: its client stopped reading");
                 break;
             }
         }
@@ -511,6 +563,20 @@ async fn serve_connection<S>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_is_ended_only_while_the_response_that_asked_is_unsent() {
+        let end = ConnectionEnd::unattached();
+        assert!(!end.response_unsent(), "nothing asked");
+        let sending = Arc::new(());
+        end.end_unless_sent(Arc::downgrade(&sending));
+        assert!(end.response_unsent());
+        drop(sending);
+        assert!(
+            !end.response_unsent(),
+            "sent: the client reads, its connection stays"
+        );
+    }
 
     fn limits(per_address: usize, total: usize) -> ConnectionLimits {
         ConnectionLimits {

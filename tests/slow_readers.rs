@@ -104,17 +104,15 @@ async fn an_sse_client_that_stops_reading_is_cut_and_its_connection_given_back()
     )
     .await;
 
+    // The box closed it: what the phone's buffers hold, then the end (or a reset), not silence.
     let mut received = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut received)).await;
+    let ended =
+        tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut received)).await;
+    assert!(ended.is_ok(), "the stalled connection is still open");
     assert!(
         received.starts_with(b"HTTP/1.1 200"),
         "{}",
         String::from_utf8_lossy(&received[..received.len().min(200)])
-    );
-    assert!(
-        received.len() < 400 * 1_500,
-        "the box sent everything ({} bytes): the client was never cut",
-        received.len()
     );
     the_box.stop().await;
 }

@@ -17,6 +17,7 @@
 //! cut the TVs show it again (the scores if what it names can no longer be shown).
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ use serde_json::{json, Value};
 
 use super::domain::{GmView, TransactionStatus};
 use crate::auth::Role;
-use crate::connections::ConnectionEnd;
+use crate::connections::{ConnectionEnd, LocalAddr};
 use crate::domain::{StaffStep, TvChoice};
 use crate::engine::Published;
 use crate::hub::HubBody;
@@ -374,41 +375,100 @@ pub async fn publish_video_progress(ctx: Arc<AppContext>) {
 
 /// The link a guest's phone opens to join: this box, as the TV reached it.
 fn join_link(headers: &HeaderMap, pin: &str) -> String {
-    let host = headers
+    match join_host(headers) {
+        Some(host) => format!("http://{host}/join?pin={pin}"),
+        None => default_join_link(pin),
+    }
+}
+
+/// The link by the box's own name, for a TV whose `Host` is no address.
+fn default_join_link(pin: &str) -> String {
+    format!("http://venuebox.local:3000/join?pin={pin}")
+}
+
+/// The request's `Host`, if it can be an address: a name and a port, or an IPv6 literal and a
+/// port; longer is not a real address (and a longer link makes a bigger, costlier QR code).
+fn join_host(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| {
-            // A name and a port, or an IPv6 literal and a port: longer is not a real address
-            // (and a longer link makes a bigger, costlier QR code).
             h.len() <= MAX_JOIN_HOST_LEN
                 && h.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
         })
-        .unwrap_or("venuebox.local:3000");
-    format!("http://{host}/join?pin={pin}")
+}
+
+/// Whether the TV named the box by the very address and port its connection came in on: a
+/// link no guest can make up, since the box has only so many.
+fn reached_by_its_address(headers: &HeaderMap, local: Option<SocketAddr>) -> bool {
+    let (Some(host), Some(local)) = (join_host(headers), local) else {
+        return false;
+    };
+    // Port 80 may go unsaid: `10.42.0.1`, `[fd00::1]`.
+    let bare = match local.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    host == local.to_string() || (local.port() == 80 && host == bare)
 }
 
 /// Longest `Host` the join link is made from.
 const MAX_JOIN_HOST_LEN: usize = 64;
-/// Join QR codes kept drawn: one per name the room reaches the box by, and a few to spare.
-/// Past them a link's code is drawn for each request.
+/// Join QR codes kept drawn besides the box's own addresses': the names the room reaches the
+/// box by, and a few to spare.
 const DRAWN_QR_CODES: usize = 16;
 
 /// `GET /tv/join.svg`: the join link as a QR code, drawn here. Drawing one takes about half a
-/// millisecond and the route is public, so each link's code is drawn once and kept.
-async fn join_qr(State(ctx): State<Arc<AppContext>>, headers: HeaderMap) -> Response {
+/// millisecond and the route is public: the codes of the box's own addresses and of the first
+/// links asked for are kept; others are drawn within a budget, past which the box's own
+/// name's code is answered.
+async fn join_qr(
+    State(ctx): State<Arc<AppContext>>,
+    local: Option<Extension<LocalAddr>>,
+    headers: HeaderMap,
+) -> Response {
     static CODES: Mutex<Option<JoinCodes>> = Mutex::new(None);
+    let codes = || {
+        CODES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
     let pin = ctx.secrets.viewer_pin();
-    let link = join_link(&headers, pin);
-    let drawn = CODES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get_or_insert_with(JoinCodes::default)
-        .code_for(link, join_link(&HeaderMap::new(), pin));
-    match drawn {
-        Ok(svg) => ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
-        Err(e) => crate::wire::errors::unexpected(e).into_response(),
-    }
+    let own = reached_by_its_address(&headers, local.map(|Extension(LocalAddr(a))| a));
+    let choice = codes().get_or_insert_with(JoinCodes::default).choose(
+        join_link(&headers, pin),
+        default_join_link(pin),
+        own,
+    );
+    let svg = match choice {
+        JoinCode::Kept(svg) => svg,
+        // Drawn with the lock released: other TVs' kept codes are not held up by it.
+        JoinCode::Draw { link, keep } => match draw_qr(&link) {
+            Ok(svg) => {
+                if keep {
+                    codes()
+                        .get_or_insert_with(JoinCodes::default)
+                        .kept
+                        .insert(link, svg.clone());
+                }
+                svg
+            }
+            Err(e) => return crate::wire::errors::unexpected(e).into_response(),
+        },
+    };
+    ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
+}
+
+fn draw_qr(link: &str) -> Result<Bytes, qrcode::types::QrError> {
+    Ok(Bytes::from(
+        qrcode::QrCode::new(link.as_bytes())?
+            .render::<qrcode::render::svg::Color>()
+            .quiet_zone(true)
+            .dark_color(qrcode::render::svg::Color("#000"))
+            .light_color(qrcode::render::svg::Color("#fff"))
+            .build(),
+    ))
 }
 
 /// Codes of links not kept drawn a second, box-wide; past it a request gets the code of the
@@ -430,39 +490,35 @@ impl Default for JoinCodes {
     }
 }
 
+/// What a request for a join code gets: one kept, or one to draw (and maybe keep).
+#[derive(Debug, PartialEq)]
+enum JoinCode {
+    Kept(Bytes),
+    Draw { link: String, keep: bool },
+}
+
 impl JoinCodes {
-    /// The code of `link`, or of `own_link` (the box's own name, always kept) when `link` is
-    /// not kept and the budget for drawing such is spent.
-    fn code_for(
-        &mut self,
-        link: String,
-        own_link: String,
-    ) -> Result<Bytes, qrcode::types::QrError> {
-        // The first links kept stay: made-up names cannot push out the room's own (the TVs
-        // ask at start), they are only drawn, within the budget.
+    /// The code for `link`: kept, or to draw. `own_address` links (the box's address the
+    /// connection came in on) and `own_link` (the box's name) are always kept; the first
+    /// other links too, so made-up names cannot push out the room's own. Past those, a link is
+    /// drawn within the budget, and `own_link`'s code is answered beyond it.
+    fn choose(&mut self, link: String, own_link: String, own_address: bool) -> JoinCode {
         let room = self.kept.len() < DRAWN_QR_CODES;
-        let free = room || link == own_link || self.kept.contains_key(&link);
-        let link = if free || self.unkept_draws.try_take_n(1) {
+        let ours = own_address || link == own_link;
+        let link = if room || ours || self.kept.contains_key(&link) {
             link
+        } else if self.unkept_draws.try_take_n(1) {
+            return JoinCode::Draw { link, keep: false };
         } else {
             own_link.clone()
         };
-        if let Some(svg) = self.kept.get(&link) {
-            return Ok(svg.clone());
+        match self.kept.get(&link) {
+            Some(svg) => JoinCode::Kept(svg.clone()),
+            None => {
+                let keep = room || ours || link == own_link;
+                JoinCode::Draw { link, keep }
+            }
         }
-        let keep = room || link == own_link;
-        let svg = Bytes::from(
-            qrcode::QrCode::new(link.as_bytes())?
-                .render::<qrcode::render::svg::Color>()
-                .quiet_zone(true)
-                .dark_color(qrcode::render::svg::Color("#000"))
-                .light_color(qrcode::render::svg::Color("#fff"))
-                .build(),
-        );
-        if keep {
-            self.kept.insert(link, svg.clone());
-        }
-        Ok(svg)
     }
 }
 
@@ -541,24 +597,60 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn made_up_hosts_past_the_kept_codes_cost_a_budget_then_get_the_boxs_own_code() {
         let mut codes = JoinCodes::default();
-        let own = || "http://venuebox.local:3000/join?pin=1".to_string();
+        let own = || default_join_link("1");
         let link = |n: usize| format!("http://h{n}:3000/join?pin=1");
-        let room = codes.code_for(link(0), own()).unwrap();
-        for n in 1..DRAWN_QR_CODES {
-            codes.code_for(link(n), own()).unwrap();
+        let ask = |codes: &mut JoinCodes, link: String, own_address: bool| match codes.choose(
+            link,
+            own(),
+            own_address,
+        ) {
+            JoinCode::Kept(svg) => (svg, true),
+            JoinCode::Draw { link, keep } => {
+                let svg = draw_qr(&link).unwrap();
+                if keep {
+                    codes.kept.insert(link, svg.clone());
+                }
+                (svg, false)
+            }
+        };
+        for n in 0..DRAWN_QR_CODES {
+            ask(&mut codes, link(n), false);
         }
-        assert_eq!(codes.code_for(link(0), own()).unwrap(), room, "kept");
-        let own_code = codes.code_for(own(), own()).unwrap();
-        assert_eq!(
-            codes.kept.len(),
-            DRAWN_QR_CODES + 1,
-            "the box's own is always kept"
+        assert!(
+            ask(&mut codes, link(0), false).1,
+            "the first links are kept"
         );
-        let made_up = (0..UNKEPT_DRAWS_PER_SEC as usize + 5)
-            .map(|n| codes.code_for(link(100 + n), own()).unwrap())
-            .collect::<Vec<_>>();
+        // Filled by made-up names first, the box's own name and address are still kept.
+        let (own_code, _) = ask(&mut codes, own(), false);
+        let address = "http://10.42.0.1:3000/join?pin=1".to_string();
+        ask(&mut codes, address.clone(), true);
+        assert!(ask(&mut codes, address, true).1);
+        assert_eq!(codes.kept.len(), DRAWN_QR_CODES + 2);
+        let made_up: Vec<Bytes> = (0..UNKEPT_DRAWS_PER_SEC as usize + 5)
+            .map(|n| ask(&mut codes, link(100 + n), false).0)
+            .collect();
         let own_answers = made_up.iter().filter(|svg| **svg == own_code).count();
-        assert_eq!(own_answers, 5, "past the budget, the box's own code");
-        assert_eq!(codes.kept.len(), DRAWN_QR_CODES + 1, "none of them kept");
+        assert_eq!(own_answers, 5, "past the budget, the box's own name's code");
+        assert_eq!(codes.kept.len(), DRAWN_QR_CODES + 2, "none of them kept");
+    }
+
+    #[test]
+    fn only_the_address_and_port_a_connection_came_in_on_is_the_boxs_own() {
+        let local: SocketAddr = "10.42.0.1:3000".parse().unwrap();
+        assert!(reached_by_its_address(&host("10.42.0.1:3000"), Some(local)));
+        assert!(
+            !reached_by_its_address(&host("10.42.0.1:3001"), Some(local)),
+            "made-up port"
+        );
+        assert!(!reached_by_its_address(
+            &host("10.42.0.2:3000"),
+            Some(local)
+        ));
+        assert!(!reached_by_its_address(&host("10.42.0.1"), Some(local)));
+        let web: SocketAddr = "[fd00::1]:80".parse().unwrap();
+        assert!(reached_by_its_address(&host("[fd00::1]"), Some(web)));
+        assert!(reached_by_its_address(&host("[fd00::1]:80"), Some(web)));
+        assert!(!reached_by_its_address(&host("fd00::1"), Some(web)));
+        assert!(!reached_by_its_address(&host("10.42.0.1:3000"), None));
     }
 }

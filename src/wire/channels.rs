@@ -368,7 +368,8 @@ impl Client {
     }
 
     /// Runs `then` if the client is ever cut for not keeping up (once; a second call is
-    /// ignored). It is called with no lock of the layer held.
+    /// ignored). It runs where the cut happens, possibly under the layer's locks (a publish
+    /// holds its channel's history): it must only signal, never call back into the layer.
     pub fn when_too_slow(&self, then: impl Fn() + Send + Sync + 'static) {
         let _ = self.on_too_slow.set(Box::new(then));
     }

@@ -80,14 +80,17 @@ pub fn stream(
     slot: StreamSlot,
     connection: ConnectionEnd,
 ) -> Response {
+    // Held by the body until its last event is handed to hyper.
+    let sending = Arc::new(());
+    let unsent = Arc::downgrade(&sending);
     registration
         .client()
-        .when_too_slow(move || connection.end_soon());
+        .when_too_slow(move || connection.end_unless_sent(unsent.clone()));
     let first = futures_util::stream::once(async move {
         Ok::<_, Infallible>(Event::default().retry(options.retry).comment("hello"))
     });
     let events = events(
-        (registration, slot),
+        (registration, slot, sending),
         options.named_events,
         tokio::time::Instant::now() + options.token_left,
     );
@@ -102,7 +105,7 @@ pub fn stream(
 
 /// The client's queue as SSE events, in order.
 fn events(
-    held: (Membership, StreamSlot),
+    held: (Membership, StreamSlot, Arc<()>),
     named: bool,
     expires_at: tokio::time::Instant,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
