@@ -114,6 +114,11 @@ pub struct Claims {
     /// against that era's clock, so a jump of the wall clock leaves them as they were.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub clk: u32,
+    /// For a viewer, the ticket of the name's holder it was given to: once the name is let go
+    /// and someone else holds it, the token no longer speaks for it. None in tokens from before
+    /// tickets, and for names joined before them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tkt: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -133,6 +138,7 @@ impl Claims {
             gen: 0,
             nbf: None,
             clk: 0,
+            tkt: None,
         }
     }
 
@@ -415,6 +421,17 @@ impl Secrets {
     }
 
     pub fn mint(&self, role: Role, sub: &str, ttl: Duration) -> Result<String, AuthError> {
+        self.mint_for_holder(role, sub, None, ttl)
+    }
+
+    /// A token for the holder of a viewer name with `ticket` ([`Claims::tkt`]).
+    pub fn mint_for_holder(
+        &self,
+        role: Role,
+        sub: &str,
+        ticket: Option<u64>,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
         let (iat, clk) = clock::token_stamp();
         let claims = Claims {
             sub: sub.to_string(),
@@ -428,6 +445,7 @@ impl Secrets {
             },
             nbf: None,
             clk,
+            tkt: ticket,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AuthError::Sign(e.to_string()))
@@ -670,6 +688,7 @@ mod tests {
                 gen: 0,
                 nbf: None,
                 clk: 0,
+                tkt: None,
             },
             &secrets.encoding,
         )
@@ -725,14 +744,12 @@ mod tests {
         assert_eq!(after.verify(&paired).unwrap().sub, "GM_1");
         assert_eq!(after.viewer_key("rosa", Some(3)), guest_key);
 
-        // A second rotation keeps the guests' keys too.
+        // A second rotation keeps the guests' keys too, those from before tickets as well.
+        let key_before_tickets = before.viewer_key("rosa", None);
         Secrets::rotate_secret(dir.path()).unwrap();
-        assert_eq!(
-            Secrets::load(dir.path())
-                .unwrap()
-                .viewer_key("rosa", Some(3)),
-            guest_key
-        );
+        let again = Secrets::load(dir.path()).unwrap();
+        assert_eq!(again.viewer_key("rosa", Some(3)), guest_key);
+        assert_eq!(again.viewer_key("rosa", None), key_before_tickets);
     }
 
     #[cfg(unix)]

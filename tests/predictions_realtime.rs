@@ -13,6 +13,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 use venuebox::auth::Role;
+use venuebox::domain::Event;
+use venuebox::predictions::domain::PredictionEvent;
+use venuebox::store::Store;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -999,5 +1002,136 @@ async fn a_socket_is_closed_when_its_token_expires_and_a_new_token_resumes() {
         v["type"] == "EVENT_CREATED" && v["payload"]["event"]["id"] == "p2"
     })
     .await;
+    the_box.stop().await;
+}
+
+/// A phone that joined before ids kept letters outside a-z ("Zoë" was given `zo`) holds the
+/// key to its old id: it logs in as that viewer still. Typed without a key, the name is a new
+/// one under today's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_that_joined_before_ids_kept_any_script_is_still_its_viewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let joined_before = PredictionEvent::ViewerJoined {
+        user_id: "zo".into(),
+        name: "Zoë".into(),
+        at: 1,
+    };
+    Store::open(&dir.path().join("venuebox.redb"))
+        .expect("a new log")
+        .append(1, &[Event::Predictions(joined_before)])
+        .expect("the old join written");
+    let the_box = TestBox::start(dir.path(), "", None).await;
+    let pin = the_box.secrets.viewer_pin().to_string();
+    let old_key = the_box.secrets.viewer_key("zo", None);
+    let login = |body: Value| the_box.http("POST", "/api/auth", "", Some(body));
+
+    let (status, back) = login(json!({"name": "Zoë", "pin": pin, "viewerKey": old_key})).await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["userId"], "zo");
+    assert_eq!(
+        back["viewerKey"],
+        old_key.as_str(),
+        "the key it holds stays its key"
+    );
+
+    let (status, new_name) = login(json!({"name": "Zoë", "pin": pin})).await;
+    assert_eq!(status, 200, "{new_name}");
+    assert_eq!(new_name["userId"], "zoë");
+    assert_ne!(new_name["viewerKey"], old_key.as_str());
+
+    let (status, again) = login(json!({"name": "Zoë", "pin": pin, "viewerKey": old_key})).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        again["userId"], "zo",
+        "the old phone is not the new holder of zoë"
+    );
+    the_box.stop().await;
+}
+
+/// When the full name table lets a name go and another phone takes it, the token the first
+/// holder still has no longer speaks for the name: it can neither read nor spend the new
+/// holder's points, nor follow their `user:` channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_a_name_let_go_does_not_speak_for_its_next_holder() {
+    use venuebox::predictions::domain::MAX_VIEWERS;
+    let dir = tempfile::tempdir().unwrap();
+    // A full table, written as the log would hold it; "target" (ticket 1) is the oldest.
+    let joins: Vec<Event> = (0..MAX_VIEWERS as u64)
+        .map(|n| {
+            let user_id = if n == 0 {
+                "target".to_string()
+            } else {
+                format!("v{n}")
+            };
+            Event::Predictions(PredictionEvent::ViewerJoinedWithTicket {
+                name: user_id.clone(),
+                user_id,
+                at: 1 + n,
+                ticket: 1 + n,
+            })
+        })
+        .collect();
+    Store::open(&dir.path().join("venuebox.redb"))
+        .expect("a new log")
+        .append(1, &joins)
+        .expect("the joins written");
+    let the_box = TestBox::start(dir.path(), "", None).await;
+    let pin = the_box.secrets.viewer_pin().to_string();
+    let admin = the_box.token(Role::Admin, "admin");
+    let first_holder = the_box
+        .secrets
+        .mint_for_holder(Role::Viewer, "target", Some(1), Duration::from_secs(600))
+        .unwrap();
+    let (status, body) = the_box
+        .http("GET", "/api/users/target/balance", &first_holder, None)
+        .await;
+    assert_eq!(status, 200, "while it holds the name: {body}");
+
+    // A newcomer makes the table let "target" go; then another phone takes the name.
+    let login = |name: &str| {
+        the_box.http(
+            "POST",
+            "/api/auth",
+            "",
+            Some(json!({"name": name, "pin": pin})),
+        )
+    };
+    let (status, body) = login("Newcomer").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, next) = login("Target").await;
+    assert_eq!(status, 200, "the name was let go: {next}");
+    let next_holder = next["token"].as_str().unwrap().to_string();
+    grant(&the_box, &admin, "target", 100).await;
+    create(&the_box, &admin, "p-let-go", Duration::from_secs(600)).await;
+
+    let (status, body) = the_box
+        .http("GET", "/api/users/target/balance", &first_holder, None)
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["code"], "INVALID_TOKEN");
+    let (status, body) = vote(&the_box, &first_holder, "p-let-go", "red", 1, "old-1").await;
+    assert_eq!(status, 401, "{body}");
+    let mut ws = open(&the_box, &first_holder, "nobody").await;
+    send(
+        &mut ws,
+        json!({"action": "subscribe", "channels": ["user:target"]}),
+    )
+    .await;
+    let refused = until(
+        &mut ws,
+        &mut Vec::new(),
+        Duration::from_secs(5),
+        is("SYSTEM_NOTICE"),
+    )
+    .await;
+    assert_eq!(refused["payload"]["code"], "FORBIDDEN_CHANNEL", "{refused}");
+
+    let (status, body) = the_box
+        .http("GET", "/api/users/target/balance", &next_holder, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["balance"], 100);
+    let (status, body) = vote(&the_box, &next_holder, "p-let-go", "red", 1, "new-1").await;
+    assert_eq!(status, 200, "{body}");
     the_box.stop().await;
 }

@@ -31,19 +31,39 @@ pub fn validate_id(field: &'static str, value: &str) -> Result<(), Invalid> {
     }
 }
 
-/// Characters that change how the text around them shows without showing themselves (zero
-/// widths, direction overrides, control characters): no name a guest or staff types may hold
-/// them, or one name could pass for another ("\u{202E}ecila" shows as "alice").
+/// Characters that show as nothing, or change how the text around them shows without showing
+/// themselves (control characters, zero widths, direction overrides, line separators, soft
+/// hyphens, Hangul fillers, tags): no name a guest or staff types may hold them, or one name
+/// could pass for another ("\u{202E}ecila" shows as "alice", "alice\u{3164}" as "alice").
+/// Variation selectors are not among them: emoji need them, and they cannot hide a name.
 pub fn is_invisible(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}'
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
                 | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{2069}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
                 | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
         )
+}
+
+/// Whether `name` is fit to tell someone or something apart in a list: 1-`max` characters
+/// once trimmed, none of them invisible.
+pub fn is_shown_name(name: &str, max: usize) -> bool {
+    let name = name.trim();
+    !name.is_empty() && name.chars().count() <= max && !name.chars().any(is_invisible)
 }
 
 /// What kind of refusal a contract's error is; the wire maps each kind onto an error code, so

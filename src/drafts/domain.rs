@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::domain::basics::{is_invisible, ErrorKind, Millis};
+use crate::domain::basics::{is_shown_name, ErrorKind, Millis};
 
 /// Captains (teams) in one draft.
 pub const MAX_CAPTAINS: usize = 16;
@@ -609,7 +609,7 @@ const STAFF_ID: &str = "admin";
 
 fn check_member(field: &'static str, member: &Member) -> Result<(), DraftError> {
     let id = member.id.as_str();
-    if id.is_empty() || id.chars().count() > MAX_ID_LEN || id.chars().any(is_invisible) {
+    if !is_shown_name(id, MAX_ID_LEN) {
         return Err(invalid(
             field,
             format!("an id is 1-{MAX_ID_LEN} visible characters"),
@@ -619,7 +619,7 @@ fn check_member(field: &'static str, member: &Member) -> Result<(), DraftError> 
         return Err(invalid(field, format!("{STAFF_ID:?} is staff's id")));
     }
     let name = member.name.as_str();
-    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(is_invisible) {
+    if !is_shown_name(name, MAX_NAME_LEN) {
         return Err(invalid(
             field,
             format!("a name is 1-{MAX_NAME_LEN} visible characters"),

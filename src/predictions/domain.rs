@@ -250,8 +250,8 @@ pub enum PredictionOutcome {
 
 /// Viewers one box keeps names for; far above a venue's crowd, and a bound on what logins with
 /// made-up names can make it remember. Past it, the longest-held name with no points is let go
-/// (its phone gets it back by logging in with its key, unless someone took it meanwhile), so
-/// a guest inventing names cannot lock the room out.
+/// (its phone takes it again by logging in, as a new holder with a new ticket, unless someone
+/// took it meanwhile), so a guest inventing names cannot lock the room out.
 pub const MAX_VIEWERS: usize = 20_000;
 
 /// A name a viewer holds.

@@ -23,8 +23,11 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::auth::{Claims, Role};
+use crate::wire::errors::{ErrorCode, WireError};
 use crate::wire::ratelimit::PerClient;
 use crate::wire::AppContext;
+use domain::PredictionsView;
 
 /// Votes one viewer may send per second before being told to slow down.
 pub const VOTES_PER_SECOND: u32 = 20;
@@ -49,6 +52,25 @@ impl Default for ViewerLimits {
             log_resumes: PerClient::new(LOG_RESUMES_PER_MINUTE, Duration::from_secs(60)),
         }
     }
+}
+
+/// Whether a viewer's token still speaks for the name it was given for: not once the full
+/// table let the name go and another phone holds it (another ticket). Staff speak for all.
+pub(crate) fn speaks_for_name(view: &PredictionsView, claims: &Claims) -> bool {
+    claims.role != Role::Viewer
+        || view
+            .viewers
+            .get(&claims.sub)
+            .is_none_or(|holder| holder.ticket == claims.tkt)
+}
+
+/// The refusal for a token whose name another phone holds now: the page logs in again, and
+/// is told the name is taken.
+pub(crate) fn name_held_by_another() -> WireError {
+    WireError::new(
+        ErrorCode::InvalidToken,
+        "this name is another phone's now; log in again",
+    )
 }
 
 /// Starts the contract's background tasks: the fan-out to its channels and the deadlines.

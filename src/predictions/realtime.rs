@@ -611,6 +611,14 @@ fn handle_command(
                     client.push(notice("FORBIDDEN_CHANNEL", reason));
                     continue;
                 }
+                let own_channel = channel.starts_with("user:");
+                if own_channel
+                    && !super::speaks_for_name(&ctx.engine.published().views.predictions, claims)
+                {
+                    let refusal = super::name_held_by_another();
+                    client.push(notice("FORBIDDEN_CHANNEL", refusal.message));
+                    continue;
+                }
                 if client.channel_count() >= MAX_CHANNELS_PER_CLIENT {
                     client.push(notice(
                         "TOO_MANY_CHANNELS",

@@ -11,15 +11,15 @@ use axum::Extension;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
 
 use super::domain::{
     CloseReason, Holder, NewPrediction, Prediction, PredictionCommand, PredictionOption,
     PredictionOutcome,
 };
 use super::realtime::event_json;
-use super::{ViewerLimits, VOTES_PER_SECOND};
-use unicode_normalization::UnicodeNormalization;
-
+use super::{name_held_by_another, speaks_for_name, ViewerLimits, VOTES_PER_SECOND};
 use crate::auth::Role;
 use crate::domain::basics::is_invisible;
 use crate::domain::StaffStep;
@@ -62,33 +62,81 @@ fn prediction_json(p: &Prediction) -> Value {
     body
 }
 
-/// A viewer's id from the name they typed: letters and digits of any script in lower case,
-/// spaces as `-`, and `_`. The name is taken in NFKC first, so the forms different keyboards
-/// send for one name ("Zoë" in one character or two, "ａｌｉｃｅ" in full width) are one id, and
-/// one phone's key.
+/// A viewer id's bounds: 32 characters, and 64 bytes (what a channel's id may hold).
+const MAX_VIEWER_ID_CHARS: usize = 32;
+const MAX_VIEWER_ID_BYTES: usize = 64;
+
+/// A viewer's id from the name they typed: the letters (with their marks) and digits of any
+/// script in lower case, spaces as `-`, and `_`. The name is taken in NFKC, so the forms
+/// different keyboards send for one name ("Zoë" in one character or two, "ａｌｉｃｅ" in full
+/// width) are one id, and one phone's key.
 fn viewer_id(name: &str) -> Result<String, WireError> {
-    let id: String = name
-        .trim()
-        .nfkc()
-        .flat_map(char::to_lowercase)
-        .map(|c| if c.is_whitespace() { '-' } else { c })
-        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_'))
-        .take(32)
-        .collect();
-    if id.is_empty() {
+    let mut id = String::new();
+    let folded = name.trim().nfkc().flat_map(char::to_lowercase).nfkc();
+    for c in folded.map(|c| if c.is_whitespace() { '-' } else { c }) {
+        let kept = c.is_alphanumeric() || is_combining_mark(c) || matches!(c, '-' | '_');
+        if !kept || is_invisible(c) {
+            continue;
+        }
+        if id.chars().count() == MAX_VIEWER_ID_CHARS
+            || id.len() + c.len_utf8() > MAX_VIEWER_ID_BYTES
+        {
+            break;
+        }
+        id.push(c);
+    }
+    if !id.chars().any(char::is_alphanumeric) {
         return Err(WireError::new(
             ErrorCode::InvalidData,
             "name must hold letters or digits",
         ));
     }
-    Ok(id)
+    if mixes_look_alike_alphabets(&id) {
+        return Err(WireError::new(
+            ErrorCode::InvalidData,
+            "name mixes Latin, Greek, Cyrillic or Cherokee letters, which look alike: write it in one alphabet",
+        ));
+    }
+    // Letters that dropped characters left side by side may compose ("ᄀ!ᅡ" is "가"): the id
+    // is then the same as the one a grant to it computes.
+    Ok(id.nfc().collect())
+}
+
+/// The alphabets whose letters pass for each other ("а" in Cyrillic is "a"): a name that mixes
+/// them could show as a name someone else holds. Names in one of them, or mixing others
+/// ("李 Lee"), are fine.
+fn mixes_look_alike_alphabets(id: &str) -> bool {
+    let alphabet = |c: char| match c {
+        'a'..='z' | '\u{00C0}'..='\u{024F}' | '\u{1E00}'..='\u{1EFF}' | '\u{A720}'..='\u{A7FF}' => {
+            Some(0)
+        }
+        '\u{0370}'..='\u{03FF}' | '\u{1F00}'..='\u{1FFF}' => Some(1),
+        '\u{0400}'..='\u{052F}' | '\u{1C80}'..='\u{1C8F}' | '\u{A640}'..='\u{A69F}' => Some(2),
+        '\u{13A0}'..='\u{13FF}' | '\u{AB70}'..='\u{ABBF}' => Some(3),
+        _ => None,
+    };
+    let mut seen = id.chars().filter_map(alphabet);
+    let first = seen.next();
+    seen.any(|other| Some(other) != first)
+}
+
+/// The id a name was given before ids kept letters outside a-z ("Zoë" was `zo`): phones that
+/// joined then hold a key to it.
+fn id_before_any_script(name: &str) -> String {
+    name.trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_whitespace() { '-' } else { c })
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .take(MAX_VIEWER_ID_CHARS)
+        .collect()
 }
 
 /// The name as others see it: as typed, without the characters that would make it show as
 /// someone else's ("\u{202E}ecila" shows as "alice"), at most 32 characters.
 fn display_name(name: &str) -> String {
     let visible: String = name.chars().filter(|c| !is_invisible(*c)).collect();
-    visible.trim().chars().take(32).collect()
+    visible.trim().chars().take(MAX_VIEWER_ID_CHARS).collect()
 }
 
 /// The holder of `user_id` whose key `key` is, if it is the key of the name's holder now.
@@ -98,6 +146,32 @@ fn holder_of_key(ctx: &AppContext, user_id: &str, key: &str) -> Option<Holder> {
     ctx.secrets
         .is_viewer_key(user_id, holder.ticket, key)
         .then_some(holder)
+}
+
+/// Who logs in with `name` and `shown_key`: the viewer id, and the holder whose key was shown
+/// (none: the name is new, or held by someone else). A phone that joined before ids kept
+/// letters outside a-z holds the key to its old id, and is that viewer still.
+fn who_logs_in(
+    ctx: &AppContext,
+    name: &str,
+    shown_key: Option<&str>,
+) -> Result<(String, Option<Holder>), WireError> {
+    let user_id = viewer_id(name);
+    if let Some(key) = shown_key {
+        if let Ok(id) = &user_id {
+            if let Some(holder) = holder_of_key(ctx, id, key) {
+                return Ok((id.clone(), Some(holder)));
+            }
+        }
+        let old_id = id_before_any_script(name);
+        if !old_id.is_empty() && user_id.as_ref().ok() != Some(&old_id) {
+            let old_holder = holder_of_key(ctx, &old_id, key).filter(|h| h.ticket.is_none());
+            if let Some(holder) = old_holder {
+                return Ok((old_id, Some(holder)));
+            }
+        }
+    }
+    Ok((user_id?, None))
 }
 
 #[derive(Deserialize)]
@@ -127,10 +201,9 @@ async fn login(
             viewer_key: shown_key,
         } => {
             let name = display_name(&name);
-            let user_id = viewer_id(&name)?;
             // The PIN is on the venue's screen: a name is held by the phone that first used
             // it, which keeps its key; anyone else typing the name gets NAME_TAKEN.
-            let key_of = shown_key.and_then(|key| holder_of_key(&ctx, &user_id, &key));
+            let (user_id, key_of) = who_logs_in(&ctx, &name, shown_key.as_deref())?;
             let holds_key = key_of.is_some();
             ctx.logins
                 .check_pin(client, &ctx.secrets, &pin, holds_key)?;
@@ -148,7 +221,8 @@ async fn login(
             };
             viewer_key = Some(ctx.secrets.viewer_key(&user_id, holder.ticket));
             (
-                ctx.secrets.mint(Role::Viewer, &user_id, ttl)?,
+                ctx.secrets
+                    .mint_for_holder(Role::Viewer, &user_id, holder.ticket, ttl)?,
                 Role::Viewer,
                 user_id,
             )
@@ -295,6 +369,9 @@ async fn vote(
     if caller.role != Role::Viewer {
         return Err(WireError::new(ErrorCode::Forbidden, "only viewers vote"));
     }
+    if !speaks_for_name(&ctx.engine.published().views.predictions, &caller) {
+        return Err(name_held_by_another());
+    }
     if !limits.votes.take(&caller.sub, 1) {
         super::realtime::notify_user(
             &ctx.channels,
@@ -431,6 +508,9 @@ async fn balance(
         ));
     }
     let published = ctx.engine.published();
+    if !speaks_for_name(&published.views.predictions, &caller) {
+        return Err(name_held_by_another());
+    }
     let points = published
         .views
         .predictions
@@ -516,6 +596,59 @@ mod tests {
         assert_eq!(viewer_id("ＡＬＩＣＥ").unwrap(), "alice");
         // An id is its own id: staff granting to one reach the same viewer.
         assert_eq!(viewer_id(&precomposed).unwrap(), precomposed);
+    }
+
+    #[test]
+    fn an_id_keeps_the_marks_its_letters_need_and_nothing_that_shows_as_blank() {
+        // The virama joins the letters of "नमस्ते"; without it two names would share an id.
+        assert_eq!(viewer_id("नमस्ते").unwrap(), "नमस्ते");
+        assert_ne!(viewer_id("नमस्ते").unwrap(), viewer_id("नमसते").unwrap());
+        // A Hangul filler is a letter that shows as nothing.
+        assert_eq!(viewer_id("alice\u{3164}").unwrap(), "alice");
+        assert!(viewer_id("\u{3164}\u{3164}").is_err());
+        assert!(
+            viewer_id("\u{0301}\u{0301}").is_err(),
+            "marks alone are no name"
+        );
+    }
+
+    #[test]
+    fn an_id_fits_a_channel_name_and_is_its_own_id() {
+        let long = viewer_id(&"龙".repeat(40)).unwrap();
+        assert!(long.len() <= MAX_VIEWER_ID_BYTES, "{} bytes", long.len());
+        assert_eq!(
+            viewer_id(&"a".repeat(40)).unwrap().len(),
+            MAX_VIEWER_ID_CHARS
+        );
+        for name in ["Zoë Ann", "ǅemal", "ﬁona", "ΣΊΣΥΦΟΣ", "Straße"] {
+            let id = viewer_id(name).unwrap();
+            assert_eq!(viewer_id(&id).unwrap(), id, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_name_may_not_mix_alphabets_whose_letters_look_alike() {
+        for mixed in [
+            "\u{0410}lice",
+            "Alic\u{0435}",
+            "\u{13AA}lice",
+            "\u{03BF}scar",
+        ] {
+            assert!(viewer_id(mixed).is_err(), "{mixed}");
+        }
+        for single in ["Алиса", "Ὀδυσσεύς", "ᏣᎳᎩ", "李 Lee", "Zoë 2"] {
+            assert!(viewer_id(single).is_ok(), "{single}");
+        }
+        // Separated by what the id drops, Hangul letters compose as a grant would compose them.
+        assert_eq!(viewer_id("\u{1100}!\u{1161}").unwrap(), "\u{AC00}");
+    }
+
+    #[test]
+    fn the_ids_names_had_before_any_script_are_known() {
+        assert_eq!(id_before_any_script("Zoë Q"), "zo-q");
+        assert_eq!(id_before_any_script("ﬁona"), "ona");
+        assert_eq!(id_before_any_script("李小龙"), "");
+        assert_eq!(id_before_any_script("Alice"), viewer_id("Alice").unwrap());
     }
 
     #[test]

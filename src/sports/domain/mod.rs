@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::domain::basics::{is_invisible, ErrorKind, Millis};
+use crate::domain::basics::{is_shown_name, ErrorKind, Millis};
 use leaderboard::{Game, Points, Row};
 
 /// Events, teams, fixtures, announcements and purchases on the box, each.
@@ -59,8 +59,7 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> SportsError {
 
 /// A name or id: someone or something others pick out of a list, so nothing in it may hide.
 fn check_name(field: &'static str, name: &str, max: usize) -> Result<(), SportsError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > max || name.chars().any(is_invisible) {
+    if !is_shown_name(name, max) {
         return Err(invalid(field, format!("1-{max} visible characters")));
     }
     Ok(())

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::basics::{is_invisible, ErrorKind, Millis};
+use crate::domain::basics::{is_shown_name, ErrorKind, Millis};
 pub use draw::{Draw, DrawTeam, Room};
 pub use standings::Standing;
 
@@ -81,13 +81,13 @@ fn not_found(what: &'static str, id: impl ToString) -> TournamentError {
 
 /// A name others pick someone out by: nothing in it may hide, or one could pass for another.
 fn check_name(field: &'static str, name: &str, max: usize) -> Result<(), TournamentError> {
-    if name.chars().any(is_invisible) {
+    if !is_shown_name(name, max) {
         return Err(invalid(
             field,
             format!("must be 1-{max} visible characters"),
         ));
     }
-    check_length(field, name, max)
+    Ok(())
 }
 
 fn check_length(field: &'static str, text: &str, max: usize) -> Result<(), TournamentError> {
