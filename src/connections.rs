@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -73,6 +73,10 @@ struct Ending {
     asked: tokio::sync::Notify,
     /// Alive while the response that asked is still being sent.
     response: Mutex<std::sync::Weak<()>>,
+    /// Set when the connection was ended for its client not reading: its socket is reset
+    /// rather than closed, or the kernel would keep its unsent bytes (up to the send buffer)
+    /// for minutes, retrying a peer that never reads.
+    abandoned: AtomicBool,
 }
 
 impl ConnectionEnd {
@@ -293,6 +297,7 @@ struct Admitted {
     stream: Option<TcpStream>,
     admission: Option<Admission>,
     lingering: Arc<AtomicUsize>,
+    end: ConnectionEnd,
 }
 
 impl Admitted {
@@ -308,6 +313,13 @@ impl Drop for Admitted {
         let (Some(stream), Some(admission)) = (self.stream.take(), self.admission.take()) else {
             return;
         };
+        if self.end.0.abandoned.load(Ordering::Relaxed) {
+            // Nothing it sent is waiting for an answer it would read.
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            drop(stream);
+            drop(admission);
+            return;
+        }
         // Always, not only when bytes are waiting: a client still sending a body the box
         // refused may have nothing in the kernel's buffer at this instant and more on the way,
         // and a close would then reset the connection under the answer. A client that closed
@@ -459,19 +471,21 @@ pub async fn serve(
         let lingering = lingering.clone();
         let header_timeout = gate.limits.header_timeout;
         tokio::spawn(async move {
+            let end = ConnectionEnd::unattached();
             let admitted = Admitted {
                 stream: Some(stream),
                 admission: Some(admission),
                 lingering,
+                end: end.clone(),
             };
             match tls {
-                None => serve_connection(admitted, addresses, app, header_timeout, stop).await,
+                None => serve_connection(admitted, addresses, end, app, header_timeout, stop).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(admitted))
                         .await
                     {
                         Ok(Ok(tls)) => {
-                            serve_connection(tls, addresses, app, header_timeout, stop).await
+                            serve_connection(tls, addresses, end, app, header_timeout, stop).await
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -498,6 +512,7 @@ struct Addresses {
 async fn serve_connection<S>(
     stream: S,
     Addresses { peer, local }: Addresses,
+    end: ConnectionEnd,
     app: Router,
     header_timeout: Duration,
     mut stop: Stop,
@@ -507,7 +522,6 @@ async fn serve_connection<S>(
     // Handlers read the peer address as `ConnectInfo`, as with axum's own server. It goes into
     // each request's extensions: layering it onto the router would rebuild every route for
     // each connection (about 100 KiB, and CPU, per connection a guest opens).
-    let end = ConnectionEnd::unattached();
     let requests_end = end.clone();
     let service = app.map_request(move |request: axum::http::Request<Incoming>| {
         let mut request = request.map(axum::body::Body::new);
@@ -554,6 +568,7 @@ async fn serve_connection<S>(
             }
             if end.response_unsent() {
                 tracing::debug!(%peer, "connection ended: its client stopped reading");
+                end.0.abandoned.store(true, Ordering::Relaxed);
                 break;
             }
         }

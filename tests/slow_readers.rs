@@ -104,6 +104,21 @@ async fn an_sse_client_that_stops_reading_is_cut_and_its_connection_given_back()
     )
     .await;
 
+    // Reset, not closed: a closed socket would keep what the phone never read in the box's
+    // kernel for minutes (FIN-WAIT-1), retrying a peer that does not read.
+    let phone_port = stalled.local_addr().unwrap().port();
+    let tcp = std::fs::read_to_string("/proc/net/tcp").expect("Linux's socket table");
+    let box_side = tcp.lines().skip(1).find(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 3
+            && fields[1].ends_with(&format!(":{:04X}", the_box.addr.port()))
+            && fields[2].ends_with(&format!(":{phone_port:04X}"))
+    });
+    assert!(
+        box_side.is_none(),
+        "the box's socket is still there: {box_side:?}"
+    );
+
     // The box closed it: what the phone's buffers hold, then the end (or a reset), not silence.
     let mut received = Vec::new();
     let ended =
