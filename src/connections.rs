@@ -65,7 +65,7 @@ const END_GRACE: Duration = Duration::from_secs(1);
 /// when it can write, so the stream itself never runs again to end it: the connection, its
 /// descriptor and its place under the address's cap would stay for as long as the kernel
 /// keeps probing a closed window. Every request carries its connection's in its extensions.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct ConnectionEnd(Arc<Ending>);
 
 #[derive(Default)]
@@ -80,10 +80,10 @@ struct Ending {
 }
 
 impl ConnectionEnd {
-    /// One that belongs to no connection and ends nothing (a router served without the box's
-    /// accept loop, as in tests).
-    pub fn unattached() -> Self {
-        ConnectionEnd(Arc::default())
+    /// A fresh one. The accept loop serves each connection with its own and ends it when
+    /// asked; one no loop serves (a router in tests) ends nothing.
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Asks for the connection to end if `response` (a token the response's body holds) is
@@ -121,7 +121,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConnectionEnd {
             .extensions
             .get::<ConnectionEnd>()
             .cloned()
-            .unwrap_or_else(ConnectionEnd::unattached))
+            .unwrap_or_else(ConnectionEnd::new))
     }
 }
 
@@ -471,7 +471,7 @@ pub async fn serve(
         let lingering = lingering.clone();
         let header_timeout = gate.limits.header_timeout;
         tokio::spawn(async move {
-            let end = ConnectionEnd::unattached();
+            let end = ConnectionEnd::new();
             let admitted = Admitted {
                 stream: Some(stream),
                 admission: Some(admission),
@@ -581,7 +581,7 @@ mod tests {
 
     #[test]
     fn a_connection_is_ended_only_while_the_response_that_asked_is_unsent() {
-        let end = ConnectionEnd::unattached();
+        let end = ConnectionEnd::new();
         assert!(!end.response_unsent(), "nothing asked");
         let sending = Arc::new(());
         end.end_unless_sent(Arc::downgrade(&sending));

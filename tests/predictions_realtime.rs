@@ -1086,6 +1086,10 @@ async fn a_token_of_a_name_let_go_does_not_speak_for_its_next_holder() {
         .http("GET", "/api/users/target/balance", &first_holder, None)
         .await;
     assert_eq!(status, 200, "while it holds the name: {body}");
+    // Its page follows the name's channel while it holds the name.
+    let mut old_page = open(&the_box, &first_holder, "nobody").await;
+    let mut old_seen = Vec::new();
+    resume(&mut old_page, &mut old_seen, "user:target", 0).await;
 
     // A newcomer makes the table let "target" go; then another phone takes the name.
     let login = |name: &str| {
@@ -1101,7 +1105,29 @@ async fn a_token_of_a_name_let_go_does_not_speak_for_its_next_holder() {
     let (status, next) = login("Target").await;
     assert_eq!(status, 200, "the name was let go: {next}");
     let next_holder = next["token"].as_str().unwrap().to_string();
+    let handed_over = until(&mut old_page, &mut old_seen, Duration::from_secs(5), |m| {
+        m["payload"]["code"] == "FORBIDDEN_CHANNEL"
+    })
+    .await;
+    assert!(handed_over["payload"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("another phone")));
+    let mut new_page = open(&the_box, &next_holder, "nobody").await;
+    let mut new_seen = Vec::new();
+    resume(&mut new_page, &mut new_seen, "user:target", 0).await;
     grant(&the_box, &admin, "target", 100).await;
+    until(&mut new_page, &mut new_seen, Duration::from_secs(5), |m| {
+        m["type"] == "BALANCE_UPDATED" && m["payload"]["balance"] == 100
+    })
+    .await;
+    // Anything the old page was sent about the grant is queued before this answer.
+    resume(&mut old_page, &mut old_seen, "streamer:s9", 0).await;
+    assert!(
+        !old_seen
+            .iter()
+            .any(|m| m["type"] == "BALANCE_UPDATED" && m["payload"]["balance"] == 100),
+        "the old page heard the new holder's balance: {old_seen:?}"
+    );
     create(&the_box, &admin, "p-let-go", Duration::from_secs(600)).await;
 
     let (status, body) = the_box

@@ -7,13 +7,14 @@
 
 const TOAST_MS = 6000;
 const MAX_TOASTS = 3;
-const COLOURS = ['#58a6ff', '#3fb950', '#d29922', '#f778ba', '#a371f7', '#ff7b72', '#79c0ff', '#e3b341'];
+// Twelve colours far apart from each other (at least 99 apart in RGB), all bright on the dark board.
+const COLOURS = ['#58a6ff', '#3fb950', '#f0883e', '#f778ba', '#affaa8', '#8c25f4', '#aff425', '#25f4af', '#f4256a', '#2547f4', '#f425f4', '#bca8fa'];
 
 const tv = { board: null, video: null, videoAt: 0, colours: new Map() };
 
 const number = (n) => Number(n).toLocaleString('en-US');
 
-/** A colour per team: the eight chosen ones, then hues spread by the golden angle, so no two teams share one. */
+/** A colour per team: the twelve chosen ones, then hues spread by the golden angle (a room of more teams gets some close ones). */
 function colourOf(teamId) {
   if (!tv.colours.has(teamId)) {
     const n = tv.colours.size;

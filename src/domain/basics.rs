@@ -1,6 +1,8 @@
 //! What every contract's pure state machine shares: time as a number, id validation, and the
 //! kinds of refusal the wire turns into error codes. Imports nothing of the crate.
 
+use unicode_normalization::char::is_combining_mark;
+
 /// Milliseconds since the Unix epoch. Time is always an argument, never read by a domain.
 pub type Millis = u64;
 
@@ -60,10 +62,15 @@ pub fn is_invisible(c: char) -> bool {
 }
 
 /// Whether `name` is fit to tell someone or something apart in a list: 1-`max` characters
-/// once trimmed, none of them invisible.
+/// once trimmed, none of them invisible, and one at least that is more than a mark on another
+/// (a name of only accents or variation selectors shows as nothing).
 pub fn is_shown_name(name: &str, max: usize) -> bool {
     let name = name.trim();
-    !name.is_empty() && name.chars().count() <= max && !name.chars().any(is_invisible)
+    let stands_alone = |c: char| !is_combining_mark(c) && !matches!(c, '\u{FE00}'..='\u{FE0F}');
+    !name.is_empty()
+        && name.chars().count() <= max
+        && !name.chars().any(is_invisible)
+        && name.chars().any(stands_alone)
 }
 
 /// What kind of refusal a contract's error is; the wire maps each kind onto an error code, so
@@ -85,4 +92,30 @@ pub enum ErrorKind {
     NameTaken,
     /// The caller may not do this (a captain picking out of turn).
     Forbidden,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_name_has_something_to_show() {
+        assert!(is_shown_name(" Team A\n", 20), "trimmed first");
+        assert!(is_shown_name("Zoë", 20));
+        assert!(
+            is_shown_name("❤\u{FE0F} Fans", 20),
+            "emoji keep their selectors"
+        );
+        for hidden in [
+            "\u{202E}1 maeT",
+            "ㅤ",
+            "Owls\u{3164}",
+            "\u{0301}\u{0301}",
+            "\u{FE0F}",
+            "  ",
+        ] {
+            assert!(!is_shown_name(hidden, 20), "{hidden:?}");
+        }
+        assert!(!is_shown_name(&"x".repeat(21), 20));
+    }
 }

@@ -405,6 +405,8 @@ fn reached_by_its_address(headers: &HeaderMap, local: Option<SocketAddr>) -> boo
     let (Some(host), Some(local)) = (join_host(headers), local) else {
         return false;
     };
+    // A dual-stack listener sees an IPv4 TV at `[::ffff:10.42.0.1]`; its Host says 10.42.0.1.
+    let local = SocketAddr::new(local.ip().to_canonical(), local.port());
     // Port 80 may go unsaid: `10.42.0.1`, `[fd00::1]`.
     let bare = match local.ip() {
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
@@ -652,5 +654,10 @@ mod tests {
         assert!(reached_by_its_address(&host("[fd00::1]:80"), Some(web)));
         assert!(!reached_by_its_address(&host("fd00::1"), Some(web)));
         assert!(!reached_by_its_address(&host("10.42.0.1:3000"), None));
+        let dual_stack: SocketAddr = "[::ffff:10.42.0.1]:3000".parse().unwrap();
+        assert!(reached_by_its_address(
+            &host("10.42.0.1:3000"),
+            Some(dual_stack)
+        ));
     }
 }

@@ -55,13 +55,16 @@ impl Default for ViewerLimits {
 }
 
 /// Whether a viewer's token still speaks for the name it was given for: not once the full
-/// table let the name go and another phone holds it (another ticket). Staff speak for all.
+/// table let the name go (a token with a ticket names a holder, and nobody holds the name),
+/// nor once another phone holds it (another ticket). Staff speak for all.
 pub(crate) fn speaks_for_name(view: &PredictionsView, claims: &Claims) -> bool {
-    claims.role != Role::Viewer
-        || view
-            .viewers
-            .get(&claims.sub)
-            .is_none_or(|holder| holder.ticket == claims.tkt)
+    if claims.role != Role::Viewer {
+        return true;
+    }
+    match view.viewers.get(&claims.sub) {
+        Some(holder) => holder.ticket == claims.tkt,
+        None => claims.tkt.is_none(),
+    }
 }
 
 /// The refusal for a token whose name another phone holds now: the page logs in again, and
@@ -84,4 +87,60 @@ pub fn start(ctx: &Arc<AppContext>, tasks: &mut Vec<JoinHandle<()>>) {
 /// Tells every viewer the box is restarting and closes their sockets.
 pub fn close_for_restart(ctx: &AppContext) {
     realtime::close_for_restart(&ctx.channels);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use domain::Viewer;
+
+    fn held_by(ticket: Option<u64>) -> PredictionsView {
+        let viewer = Viewer {
+            name: "Target".into(),
+            joined_at: 1,
+            ticket,
+        };
+        PredictionsView {
+            predictions: Vec::new(),
+            balances: BTreeMap::new(),
+            viewers: Arc::new(BTreeMap::from([("target".to_string(), viewer)])),
+        }
+    }
+
+    fn token(ticket: Option<u64>) -> Claims {
+        let mut claims = Claims::unexpiring(Role::Viewer, "target");
+        claims.tkt = ticket;
+        claims
+    }
+
+    #[test]
+    fn a_token_speaks_for_its_holder_only() {
+        assert!(speaks_for_name(&held_by(Some(3)), &token(Some(3))));
+        assert!(
+            !speaks_for_name(&held_by(Some(4)), &token(Some(3))),
+            "a later holder"
+        );
+        assert!(
+            !speaks_for_name(&held_by(Some(4)), &token(None)),
+            "a token from before"
+        );
+        assert!(
+            speaks_for_name(&held_by(None), &token(None)),
+            "a name from before tickets"
+        );
+        let unheld = PredictionsView {
+            viewers: Arc::new(BTreeMap::new()),
+            ..held_by(None)
+        };
+        assert!(
+            !speaks_for_name(&unheld, &token(Some(3))),
+            "let go, held by nobody"
+        );
+        assert!(speaks_for_name(
+            &unheld,
+            &Claims::unexpiring(Role::Admin, "admin")
+        ));
+    }
 }

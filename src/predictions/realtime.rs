@@ -175,6 +175,17 @@ pub fn notify_user(channels: &Channels, user_id: &str, code: &str, text: &str) {
 /// Channel kinds of this contract.
 const CHANNEL_PREFIXES: [&str; 3] = ["streamer:", "game:", "user:"];
 
+/// Lets every client on `user:{user_id}` go from it, telling each why: the name has a new
+/// holder, and the balance that channel carries is theirs.
+pub fn hand_over_user_channel(channels: &Channels, user_id: &str) {
+    let channel = format!("user:{user_id}");
+    let told = notice(
+        "FORBIDDEN_CHANNEL",
+        format!("{}: this name is another phone's now", clip(&channel)),
+    );
+    channels.empty_channel(&channel, &told);
+}
+
 /// Sends a `MAINTENANCE` notice to every client of this contract.
 pub fn announce_maintenance(channels: &Channels, text: &str) -> usize {
     let clients = channels.clients_on(&CHANNEL_PREFIXES);

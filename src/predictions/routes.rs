@@ -73,9 +73,12 @@ const MAX_VIEWER_ID_BYTES: usize = 64;
 fn viewer_id(name: &str) -> Result<String, WireError> {
     let mut id = String::new();
     let folded = name.trim().nfkc().flat_map(char::to_lowercase).nfkc();
-    for c in folded.map(|c| if c.is_whitespace() { '-' } else { c }) {
+    // Variation selectors are marks too, but change nothing a guest reads: "alice\u{FE0F}"
+    // would be another id that shows as "alice".
+    let shown = folded.filter(|c| !is_invisible(*c) && !is_variation_selector(*c));
+    for c in shown.map(|c| if c.is_whitespace() { '-' } else { c }) {
         let kept = c.is_alphanumeric() || is_combining_mark(c) || matches!(c, '-' | '_');
-        if !kept || is_invisible(c) {
+        if !kept {
             continue;
         }
         if id.chars().count() == MAX_VIEWER_ID_CHARS
@@ -118,6 +121,10 @@ fn mixes_look_alike_alphabets(id: &str) -> bool {
     let mut seen = id.chars().filter_map(alphabet);
     let first = seen.next();
     seen.any(|other| Some(other) != first)
+}
+
+fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
 }
 
 /// The id a name was given before ids kept letters outside a-z ("Zoë" was `zo`): phones that
@@ -216,7 +223,17 @@ async fn login(
                 key_of,
             };
             let holder = match run::<PredictionOutcome>(&ctx.engine, join).await? {
-                PredictionOutcome::Joined { holder, .. } => holder,
+                PredictionOutcome::Joined {
+                    holder, returning, ..
+                } => {
+                    if !returning {
+                        // Before the new holder has a token to subscribe with: whoever is on
+                        // the name's channel is a phone that held it before (the table let it
+                        // go), and hears the new holder's balance no longer.
+                        super::realtime::hand_over_user_channel(&ctx.channels, &user_id);
+                    }
+                    holder
+                }
                 other => return Err(unexpected(other)),
             };
             viewer_key = Some(ctx.secrets.viewer_key(&user_id, holder.ticket));
@@ -434,8 +451,16 @@ async fn grant(
     Path(user_id): Path<String>,
     Body(body): Body<GrantBody>,
 ) -> Result<Json<Value>, WireError> {
-    // The same rule as login: a grant to "Alice" reaches the viewer who joined as Alice.
-    let user_id = viewer_id(&user_id)?;
+    // The same rule as login: a grant to "Alice" reaches the viewer who joined as Alice. An id
+    // a viewer holds is taken as it is (one from before ids kept any script, say).
+    let held = ctx
+        .engine
+        .published()
+        .views
+        .predictions
+        .viewers
+        .contains_key(&user_id);
+    let user_id = if held { user_id } else { viewer_id(&user_id)? };
     let command = PredictionCommand::Grant {
         user_id,
         amount: body.amount,
@@ -603,8 +628,11 @@ mod tests {
         // The virama joins the letters of "नमस्ते"; without it two names would share an id.
         assert_eq!(viewer_id("नमस्ते").unwrap(), "नमस्ते");
         assert_ne!(viewer_id("नमस्ते").unwrap(), viewer_id("नमसते").unwrap());
-        // A Hangul filler is a letter that shows as nothing.
+        // A Hangul filler is a letter that shows as nothing; a variation selector a mark that
+        // changes nothing a guest reads.
         assert_eq!(viewer_id("alice\u{3164}").unwrap(), "alice");
+        assert_eq!(viewer_id("alice\u{FE0F}").unwrap(), "alice");
+        assert_eq!(viewer_id("alice\u{2028}bob").unwrap(), "alicebob");
         assert!(viewer_id("\u{3164}\u{3164}").is_err());
         assert!(
             viewer_id("\u{0301}\u{0301}").is_err(),

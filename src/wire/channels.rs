@@ -1057,6 +1057,17 @@ impl Channels {
             .insert(client.id);
     }
 
+    /// Unsubscribes everyone from `channel`, telling each `msg` first (the channel now belongs
+    /// to someone else); how many there were.
+    pub fn empty_channel(&self, channel: &str, msg: &Arc<ChannelMessage>) -> usize {
+        let clients = self.subscriber_clients(channel);
+        for client in &clients {
+            client.push(msg.clone());
+            self.unsubscribe(client, channel);
+        }
+        clients.len()
+    }
+
     pub fn unsubscribe(&self, client: &Client, channel: &str) {
         lock(&client.channels).remove(channel);
         lock(&client.floors).remove(channel);

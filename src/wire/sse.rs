@@ -291,7 +291,7 @@ mod tests {
             membership,
             options(true, Duration::from_secs(60)),
             slot,
-            ConnectionEnd::unattached(),
+            ConnectionEnd::new(),
         );
         assert_eq!(
             response.headers()["content-type"],
@@ -322,7 +322,7 @@ mod tests {
             first,
             options(false, Duration::from_secs(60)),
             first_slot,
-            ConnectionEnd::unattached(),
+            ConnectionEnd::new(),
         );
         channels.publish(msg("a", 1));
         let seen = read_events(response.into_body(), 1).await;
@@ -343,7 +343,7 @@ mod tests {
             back,
             options(false, Duration::from_secs(60)),
             back_slot,
-            ConnectionEnd::unattached(),
+            ConnectionEnd::new(),
         );
         let events = read_events(response.into_body(), 3).await;
         let order: Vec<&str> = events.iter().map(|e| e.lines().next().unwrap()).collect();
@@ -374,7 +374,7 @@ mod tests {
             membership,
             options(true, Duration::from_secs(60)),
             slot,
-            ConnectionEnd::unattached(),
+            ConnectionEnd::new(),
         );
         client.cut(1012, "restarting");
         let events = read_events(response.into_body(), 1).await;
@@ -398,7 +398,7 @@ mod tests {
             membership,
             options(true, Duration::from_secs(30)),
             slot,
-            ConnectionEnd::unattached(),
+            ConnectionEnd::new(),
         );
         let events = read_events(response.into_body(), 1).await;
         assert_eq!(
