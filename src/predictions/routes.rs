@@ -77,7 +77,13 @@ fn viewer_id(name: &str) -> Result<String, WireError> {
     // would be another id that shows as "alice".
     let shown = folded.filter(|c| !is_invisible(*c) && !is_variation_selector(*c));
     for c in shown.map(|c| if c.is_whitespace() { '-' } else { c }) {
-        let kept = c.is_alphanumeric() || is_combining_mark(c) || matches!(c, '-' | '_');
+        // A mark is kept on a letter of a script that writes with them (the virama of "नमस्ते");
+        // on a basic Latin letter, where NFKC left it uncomposed, it is a way to make another
+        // id that shows as the same name.
+        let on_its_script = id.chars().last().is_some_and(|l| !l.is_ascii());
+        let kept = c.is_alphanumeric()
+            || (is_combining_mark(c) && on_its_script)
+            || matches!(c, '-' | '_');
         if !kept {
             continue;
         }
@@ -97,7 +103,7 @@ fn viewer_id(name: &str) -> Result<String, WireError> {
     if mixes_look_alike_alphabets(&id) {
         return Err(WireError::new(
             ErrorCode::InvalidData,
-            "name mixes Latin, Greek, Cyrillic or Cherokee letters, which look alike: write it in one alphabet",
+            "name mixes letters of alphabets that look alike (Latin, Greek, Cyrillic, Armenian, Cherokee, Lisu, phonetic): write it in one",
         ));
     }
     // Letters that dropped characters left side by side may compose ("ᄀ!ᅡ" is "가"): the id
@@ -105,8 +111,9 @@ fn viewer_id(name: &str) -> Result<String, WireError> {
     Ok(id.nfc().collect())
 }
 
-/// The alphabets whose letters pass for each other ("а" in Cyrillic is "a"): a name that mixes
-/// them could show as a name someone else holds. Names in one of them, or mixing others
+/// The alphabets whose letters pass for each other ("а" in Cyrillic is "a", Armenian "օ" is
+/// "o", the small capital "ᴀ" is "a"): a name that mixes them could show as a name someone
+/// else holds. Names in one of them, or mixing others
 /// ("李 Lee"), are fine.
 fn mixes_look_alike_alphabets(id: &str) -> bool {
     let alphabet = |c: char| match c {
@@ -116,6 +123,10 @@ fn mixes_look_alike_alphabets(id: &str) -> bool {
         '\u{0370}'..='\u{03FF}' | '\u{1F00}'..='\u{1FFF}' => Some(1),
         '\u{0400}'..='\u{052F}' | '\u{1C80}'..='\u{1C8F}' | '\u{A640}'..='\u{A69F}' => Some(2),
         '\u{13A0}'..='\u{13FF}' | '\u{AB70}'..='\u{ABBF}' => Some(3),
+        '\u{0530}'..='\u{058F}' => Some(4),
+        '\u{A4D0}'..='\u{A4FF}' => Some(5),
+        // Phonetic letters and small capitals ("ɡ", "ᴀ").
+        '\u{0250}'..='\u{02AF}' | '\u{1D00}'..='\u{1DBF}' => Some(6),
         _ => None,
     };
     let mut seen = id.chars().filter_map(alphabet);
@@ -207,10 +218,11 @@ async fn login(
             password: None,
             viewer_key: shown_key,
         } => {
-            let name = display_name(&name);
             // The PIN is on the venue's screen: a name is held by the phone that first used
-            // it, which keeps its key; anyone else typing the name gets NAME_TAKEN.
+            // it, which keeps its key; anyone else typing the name gets NAME_TAKEN. The id is
+            // made from the whole name, as a grant to the name is: only what others see is cut.
             let (user_id, key_of) = who_logs_in(&ctx, &name, shown_key.as_deref())?;
+            let name = display_name(&name);
             let holds_key = key_of.is_some();
             ctx.logins
                 .check_pin(client, &ctx.secrets, &pin, holds_key)?;
@@ -633,6 +645,9 @@ mod tests {
         assert_eq!(viewer_id("alice\u{3164}").unwrap(), "alice");
         assert_eq!(viewer_id("alice\u{FE0F}").unwrap(), "alice");
         assert_eq!(viewer_id("alice\u{2028}bob").unwrap(), "alicebob");
+        // A mark left on a basic Latin letter makes another id that shows as the same name.
+        assert_eq!(viewer_id("alice\u{16FE4}").unwrap(), "alice");
+        assert_eq!(viewer_id("bob\u{0335}").unwrap(), "bob");
         assert!(viewer_id("\u{3164}\u{3164}").is_err());
         assert!(
             viewer_id("\u{0301}\u{0301}").is_err(),
@@ -661,6 +676,10 @@ mod tests {
             "Alic\u{0435}",
             "\u{13AA}lice",
             "\u{03BF}scar",
+            "j\u{0585}hn",
+            "\u{A4EE}lice",
+            "\u{1D00}lice",
+            "\u{0261}\u{0430}\u{0440}\u{0435}",
         ] {
             assert!(viewer_id(mixed).is_err(), "{mixed}");
         }
@@ -677,6 +696,13 @@ mod tests {
         assert_eq!(id_before_any_script("ﬁona"), "ona");
         assert_eq!(id_before_any_script("李小龙"), "");
         assert_eq!(id_before_any_script("Alice"), viewer_id("Alice").unwrap());
+    }
+
+    #[test]
+    fn a_long_name_gives_the_id_a_grant_to_it_gives() {
+        let long = "Dr. Jean-Paul O'Neill-Smith, Jr. III";
+        assert_eq!(viewer_id(long).unwrap(), "dr-jean-paul-oneill-smith-jr-iii");
+        assert_eq!(display_name(long).chars().count(), 32);
     }
 
     #[test]
