@@ -5,32 +5,64 @@
 // or a team completes a group. Team names are shown as text, never as markup.
 'use strict';
 
-const TOAST_MS = 6000;
-const MAX_TOASTS = 3;
+const TOAST_MS = 5000;
+const MAX_WAITING_TOASTS = 3;
 // Twelve colours far apart from each other (at least 99 apart in RGB), all bright on the dark board.
 const COLOURS = ['#58a6ff', '#3fb950', '#f0883e', '#f778ba', '#affaa8', '#8c25f4', '#aff425', '#25f4af', '#f4256a', '#2547f4', '#f425f4', '#bca8fa'];
 
-const tv = { board: null, video: null, videoAt: 0, colours: new Map() };
+const tv = { board: null, video: null, videoAt: 0, colours: new Map(), toast: null, waiting: [] };
 
 const number = (n) => Number(n).toLocaleString('en-US');
 
-/** A colour per team: the twelve chosen ones, then hues spread by the golden angle (a room of more teams gets some close ones). */
+const rgbOfHex = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+function rgbOfHsl(h, s, l) {
+  const k = (n) => (n + h / 30) % 12;
+  const a = s * Math.min(l, 1 - l);
+  return [0, 8, 4].map((n) => Math.round(255 * (l - a * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1)))));
+}
+const distance = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+
+/** A colour per team: the twelve chosen ones, then for each team after them the bright hue farthest from every colour taken. */
 function colourOf(teamId) {
   if (!tv.colours.has(teamId)) {
     const n = tv.colours.size;
-    tv.colours.set(teamId, n < COLOURS.length ? COLOURS[n] : `hsl(${Math.round((n * 137.508) % 360)} 70% 62%)`);
+    if (n < COLOURS.length) {
+      tv.colours.set(teamId, COLOURS[n]);
+    } else {
+      const taken = [...tv.colours.values()].map((c) => (c.startsWith('#') ? rgbOfHex(c) : c.match(/\d+/g).map(Number)));
+      let best = null;
+      for (let h = 0; h < 360; h += 5) {
+        for (const l of [0.6, 0.75]) {
+          const rgb = rgbOfHsl(h, 0.8, l);
+          const apart = Math.min(...taken.map((t) => distance(t, rgb)));
+          if (!best || apart > best.apart) best = { rgb, apart };
+        }
+      }
+      tv.colours.set(teamId, `rgb(${best.rgb.join(', ')})`);
+    }
   }
   return tv.colours.get(teamId);
 }
 
+/** One toast at a time, on one line, over the header; the rest wait their turn. A new leader replaces the leader toast shown or waiting: only the newest is news. */
 function toast(text, kind = 'lead') {
-  const box = $('toasts');
-  // Only the newest leader is news: a lead toast replaces the one before it.
-  if (kind === 'lead') box.querySelectorAll('.toast[data-kind="lead"]').forEach((old) => old.remove());
-  while (box.children.length >= MAX_TOASTS) box.firstElementChild.remove();
-  const item = el('div', text, { class: 'toast', 'data-kind': kind });
-  box.append(item);
-  setTimeout(() => item.remove(), TOAST_MS);
+  if (kind === 'lead') {
+    tv.waiting = tv.waiting.filter((t) => t.kind !== 'lead');
+    if (tv.toast?.dataset.kind === 'lead') {
+      tv.toast.textContent = text;
+      return;
+    }
+  }
+  tv.waiting.push({ text, kind });
+  if (tv.waiting.length > MAX_WAITING_TOASTS) tv.waiting.shift();
+  if (!tv.toast) showNextToast();
+}
+
+function showNextToast() {
+  const next = tv.waiting.shift();
+  tv.toast = next ? el('div', next.text, { class: 'toast', 'data-kind': next.kind, title: next.text }) : null;
+  $('toasts').replaceChildren(...(tv.toast ? [tv.toast] : []));
+  if (tv.toast) setTimeout(showNextToast, TOAST_MS);
 }
 
 /** Toasts for what changed between two boards: a new leader, a group completed. */
@@ -54,6 +86,7 @@ function renderBoard(board) {
   const before = new Map((tv.board?.teams ?? []).map((t) => [t.teamId, t.rank]));
   const status = { paused: ' (paused)', archived: ' — final standings' }[board.session?.status] ?? '';
   $('session').textContent = board.session ? `${board.session.name}${status}` : 'venuebox';
+  $('board').style.setProperty('--rows', Math.max(8, board.teams.length));
   $('board').replaceChildren(...board.teams.map((t) => {
     const li = el('li', null, { 'data-team': t.teamId });
     // The team's colour on the chart, so a row and its line read as one.
@@ -99,6 +132,9 @@ function renderChart(chart) {
     const steps = points.flatMap(([t, s], i) => (i ? [[t, points[i - 1][1]], [t, s]] : [[t, s]]));
     plot.append(svg('polyline', { points: steps.map(([t, s]) => `${x(t).toFixed(1)},${y(s).toFixed(1)}`).join(' '), stroke: colourOf(team), 'data-team': team }));
   }
+  // Past eight teams the legend would push the join code off the screen; the board's rows
+  // carry each team's colour anyway.
+  $('legend').hidden = series.length > 8;
   $('legend').replaceChildren(...series.map(([team]) => {
     const li = el('li', team);
     li.style.setProperty('--swatch', colourOf(team));

@@ -119,6 +119,44 @@ describe('the TV page', () => {
     }
   });
 
+  it('fits a room of sixteen teams on a TV: the join code stays on screen, every colour apart (screenshots)', async () => {
+    for (const [name, viewport] of [['tv', { width: 1920, height: 1080 }], ['small-tv', { width: 1280, height: 720 }]]) {
+      const page = await (await browser.newContext({ viewport })).newPage();
+      await page.goto(`${box.url}/tv`);
+      await page.waitForSelector('#link[data-state="ok"]');
+      const fits = await page.evaluate(() => {
+        const names = ['Owls', 'Foxes', 'Bears', 'Wolves', 'Ants', 'Kites', 'Hares', 'Crows', 'Otters', 'Lynxes', 'Moles', 'Newts', 'Pikes', 'Rooks', 'Stags', 'Voles'];
+        const teams = names.map((teamId, i) => ({ rank: i + 1, teamId, score: (16 - i) * 1000, completedGroups: [] }));
+        const chart = Object.fromEntries(names.map((t, i) => [t, [['2026-12-04T20:00:00Z', 0], ['2026-12-04T20:30:00Z', (16 - i) * 1000]]]));
+        renderBoard({ session: { name: 'Big night', status: 'active' }, teams, chart, video: null });
+        toast('Group done: Owls completed Animals', 'group');
+        toast('New leader: Owls');
+        const inside = (selector) => {
+          const r = document.querySelector(selector).getBoundingClientRect();
+          return r.top >= 0 && r.bottom <= innerHeight && r.left >= 0 && r.right <= innerWidth;
+        };
+        return { qr: inside('#qr'), leader: inside('#board li:first-child'), toasts: document.querySelectorAll('.toast').length };
+      });
+      await page.screenshot({ path: join(SHOTS, `tv-sixteen-${name}.png`) });
+      assert.deepEqual(fits, { qr: true, leader: true, toasts: 1 }, `${name}: ${JSON.stringify(fits)}`);
+      const closest = await page.evaluate(() => {
+        const rgb = [...document.querySelectorAll('#chart polyline')].map((p) => {
+          const probe = document.createElement('i');
+          probe.style.color = p.getAttribute('stroke');
+          document.body.append(probe);
+          const parts = getComputedStyle(probe).color.match(/\d+/g).map(Number);
+          probe.remove();
+          return parts;
+        });
+        let min = Infinity;
+        rgb.forEach((a, i) => rgb.slice(i + 1).forEach((b) => { min = Math.min(min, Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2])); }));
+        return min;
+      });
+      assert.ok(closest >= 50, `two of sixteen teams' colours are only ${closest.toFixed(0)} apart`);
+      await page.close();
+    }
+  });
+
   it('shows what staff choose from the console: a sports day’s scoreboard, then the scores again', async () => {
     const event = (await box.http('POST', '/api/events', { token: admin, body: { name: 'Field day', public: true } })).json;
     const console_ = await (await browser.newContext()).newPage();
