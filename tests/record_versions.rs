@@ -192,6 +192,7 @@ fn the_predictions_fixture_game_is_back(name: &str) {
             &Command::Predictions(PredictionCommand::Vote {
                 prediction_id: "pred-fx".into(),
                 user_id: "ada".into(),
+                ticket: None,
                 option_id: "b".into(),
                 votes: 3,
                 client_vote_id: "v-fx-1".into(),

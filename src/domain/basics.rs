@@ -95,6 +95,8 @@ pub enum ErrorKind {
     NameTaken,
     /// The caller may not do this (a captain picking out of turn).
     Forbidden,
+    /// The caller's token names a holder of a viewer name who holds it no longer.
+    StaleHolder,
 }
 
 #[cfg(test)]

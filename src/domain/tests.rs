@@ -167,6 +167,7 @@ fn generated_command(dice: &mut Dice, n: usize, now: Millis) -> Command {
         _ => Command::Predictions(PredictionCommand::Vote {
             prediction_id: dice.pick(&predictions).into(),
             user_id: dice.pick(&users).into(),
+            ticket: None,
             option_id: dice.pick(&["a", "b", "zzz"]).into(),
             votes: dice.below(6) as u64,
             client_vote_id: format!("v{}", dice.below(8)),

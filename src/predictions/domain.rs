@@ -32,6 +32,8 @@ pub enum PredictionError {
     NameTaken(String),
     #[error("this box already has {0} viewers")]
     ViewerLimit(usize),
+    #[error("the name {0} is another phone's now; log in again")]
+    NotTheHolder(String),
 }
 
 impl PredictionError {
@@ -43,6 +45,7 @@ impl PredictionError {
             Self::Closed(_) | Self::ViewerLimit(_) => ErrorKind::Conflict,
             Self::InsufficientBalance { .. } => ErrorKind::InsufficientBalance,
             Self::NameTaken(_) => ErrorKind::NameTaken,
+            Self::NotTheHolder(_) => ErrorKind::StaleHolder,
         }
     }
 }
@@ -142,6 +145,9 @@ pub enum PredictionCommand {
     Vote {
         prediction_id: String,
         user_id: String,
+        /// The ticket of the holder the voter's token was given to (`None` for a name joined
+        /// before tickets): a name let go and taken by another phone is not this voter's.
+        ticket: Option<u64>,
         option_id: String,
         votes: u64,
         client_vote_id: String,
@@ -272,6 +278,16 @@ impl Viewer {
             joined_at: self.joined_at,
             ticket: self.ticket,
         }
+    }
+}
+
+/// Whether the holder given `ticket` (in its token) holds `user_id`: not once the name is held
+/// under another ticket, nor, for a ticket, once nobody holds it (the table let it go). A
+/// name joined before tickets is held with none.
+pub fn is_holder(viewers: &BTreeMap<String, Viewer>, user_id: &str, ticket: Option<u64>) -> bool {
+    match viewers.get(user_id) {
+        Some(holder) => holder.ticket == ticket,
+        None => ticket.is_none(),
     }
 }
 
@@ -441,6 +457,16 @@ impl PredictionsState {
             .map(|(id, _)| id.clone())
     }
 
+    /// Refuses a voter whose token names another holder of `user_id` than the one now (the
+    /// table let the name go and another phone took it), or a holder of a name nobody holds.
+    fn check_holder(&self, user_id: &str, ticket: Option<u64>) -> Result<(), PredictionError> {
+        if is_holder(&self.viewers, user_id, ticket) {
+            Ok(())
+        } else {
+            Err(PredictionError::NotTheHolder(user_id.to_string()))
+        }
+    }
+
     /// Gives `user_id` to a new holder, letting go of the longest-held name without points
     /// first when the table is full.
     fn hold_name(&mut self, user_id: &str, name: &str, at: Millis, ticket: Option<u64>) {
@@ -474,10 +500,12 @@ impl PredictionsState {
             PredictionCommand::Vote {
                 prediction_id,
                 user_id,
+                ticket,
                 option_id,
                 votes,
                 client_vote_id,
             } => {
+                self.check_holder(user_id, *ticket)?;
                 check_text("clientVoteId", client_vote_id, 128)?;
                 match already_recorded(&self.vote_receipts, user_id, client_vote_id) {
                     Some(replayed) => Ok(replayed),
@@ -821,6 +849,7 @@ mod tests {
         PredictionCommand::Vote {
             prediction_id: "p1".into(),
             user_id: user.into(),
+            ticket: None,
             option_id: option.into(),
             votes,
             client_vote_id: id.into(),
@@ -886,6 +915,37 @@ mod tests {
             run(&mut state, hiding, T0),
             Err(PredictionError::Invalid { field: "name", .. })
         ));
+    }
+
+    #[test]
+    fn only_the_holder_a_token_names_votes_for_a_name() {
+        let mut state = PredictionsState::default();
+        create(&mut state);
+        run(&mut state, join("alice", None), T0).unwrap();
+        grant(&mut state, "alice", 100);
+        let as_holder = |ticket: Option<u64>, user: &str, id: &str| PredictionCommand::Vote {
+            prediction_id: "p1".into(),
+            user_id: user.into(),
+            ticket,
+            option_id: "a".into(),
+            votes: 1,
+            client_vote_id: id.into(),
+        };
+        assert!(run(&mut state, as_holder(Some(1), "alice", "v1"), T0).is_ok());
+        assert_eq!(
+            run(&mut state, as_holder(Some(2), "alice", "v2"), T0),
+            Err(PredictionError::NotTheHolder("alice".into())),
+            "a token of another holder"
+        );
+        assert_eq!(
+            run(&mut state, as_holder(Some(1), "gone", "v3"), T0),
+            Err(PredictionError::NotTheHolder("gone".into())),
+            "a name nobody holds"
+        );
+        assert_eq!(
+            PredictionError::NotTheHolder("x".into()).kind(),
+            ErrorKind::StaleHolder
+        );
     }
 
     #[test]

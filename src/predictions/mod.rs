@@ -58,13 +58,7 @@ impl Default for ViewerLimits {
 /// table let the name go (a token with a ticket names a holder, and nobody holds the name),
 /// nor once another phone holds it (another ticket). Staff speak for all.
 pub(crate) fn speaks_for_name(view: &PredictionsView, claims: &Claims) -> bool {
-    if claims.role != Role::Viewer {
-        return true;
-    }
-    match view.viewers.get(&claims.sub) {
-        Some(holder) => holder.ticket == claims.tkt,
-        None => claims.tkt.is_none(),
-    }
+    claims.role != Role::Viewer || domain::is_holder(&view.viewers, &claims.sub, claims.tkt)
 }
 
 /// The refusal for a token whose name another phone holds now: the page logs in again, and

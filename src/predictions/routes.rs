@@ -398,9 +398,6 @@ async fn vote(
     if caller.role != Role::Viewer {
         return Err(WireError::new(ErrorCode::Forbidden, "only viewers vote"));
     }
-    if !speaks_for_name(&ctx.engine.published().views.predictions, &caller) {
-        return Err(name_held_by_another());
-    }
     if !limits.votes.take(&caller.sub, 1) {
         super::realtime::notify_user(
             &ctx.channels,
@@ -416,6 +413,7 @@ async fn vote(
     let command = PredictionCommand::Vote {
         prediction_id: id,
         user_id: caller.sub.clone(),
+        ticket: caller.tkt,
         option_id: body.option_id,
         votes: body.votes,
         client_vote_id: body.client_vote_id,

@@ -124,6 +124,7 @@ impl From<DomainError> for WireError {
             ErrorKind::InsufficientBalance => ErrorCode::InsufficientBalance,
             ErrorKind::NameTaken => ErrorCode::NameTaken,
             ErrorKind::Forbidden => ErrorCode::Forbidden,
+            ErrorKind::StaleHolder => ErrorCode::InvalidToken,
         };
         WireError::new(code, e.to_string())
     }
