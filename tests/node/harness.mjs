@@ -164,7 +164,11 @@ export async function startBox({ config = '', dataDir, env = {} } = {}) {
     const headers = {};
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined || raw !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(box.url + path, { method, headers, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
+    const res = await fetch(box.url + path, { method, headers, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) })
+      .catch((e) => {
+        // undici says only "fetch failed": name the request and what the socket did.
+        throw new Error(`${method} ${path}: ${e.message} (${e.cause?.code ?? e.cause?.message ?? 'no cause'})`, { cause: e });
+      });
     const text = await res.text();
     let json;
     try { json = JSON.parse(text); } catch { json = undefined; }
