@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::auth::{Claims, Role};
-use crate::wire::errors::{ErrorCode, WireError};
+use crate::wire::errors::WireError;
 use crate::wire::ratelimit::PerClient;
 use crate::wire::AppContext;
 use domain::PredictionsView;
@@ -61,13 +61,10 @@ pub(crate) fn speaks_for_name(view: &PredictionsView, claims: &Claims) -> bool {
     claims.role != Role::Viewer || domain::is_holder(&view.viewers, &claims.sub, claims.tkt)
 }
 
-/// The refusal for a token whose name another phone holds now: the page logs in again, and
-/// is told the name is taken.
-pub(crate) fn name_held_by_another() -> WireError {
-    WireError::new(
-        ErrorCode::InvalidToken,
-        "this name is another phone's now; log in again",
-    )
+/// The refusal for a token whose name another phone holds now, as the engine words it for a
+/// vote: the page logs in again, and is told the name is taken.
+pub(crate) fn name_held_by_another(user_id: &str) -> WireError {
+    crate::domain::DomainError::from(domain::PredictionError::NotTheHolder(user_id.into())).into()
 }
 
 /// Starts the contract's background tasks: the fan-out to its channels and the deadlines.

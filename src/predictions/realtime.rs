@@ -181,7 +181,7 @@ pub fn hand_over_user_channel(channels: &Channels, user_id: &str) {
     let channel = format!("user:{user_id}");
     let told = notice(
         "FORBIDDEN_CHANNEL",
-        format!("{}: this name is another phone's now", clip(&channel)),
+        super::domain::PredictionError::NotTheHolder(user_id.to_string()).to_string(),
     );
     channels.empty_channel(&channel, &told);
 }
@@ -626,7 +626,7 @@ fn handle_command(
                 if own_channel
                     && !super::speaks_for_name(&ctx.engine.published().views.predictions, claims)
                 {
-                    let refusal = super::name_held_by_another();
+                    let refusal = super::name_held_by_another(&claims.sub);
                     client.push(notice("FORBIDDEN_CHANNEL", refusal.message));
                     continue;
                 }

@@ -544,7 +544,7 @@ async fn balance(
     }
     let published = ctx.engine.published();
     if !speaks_for_name(&published.views.predictions, &caller) {
-        return Err(name_held_by_another());
+        return Err(name_held_by_another(&caller.sub));
     }
     let points = published
         .views
