@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -502,6 +502,36 @@ pub async fn serve(
     let _ = tokio::time::timeout_at(deadline, connections_done.closed()).await;
 }
 
+/// A request's body that notes when it has been read to its end.
+struct WatchedBody {
+    body: Incoming,
+    read_whole: Arc<AtomicBool>,
+}
+
+impl hyper::body::Body for WatchedBody {
+    type Data = axum::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.body.is_end_stream() {
+            self.read_whole.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Both ends of an accepted connection.
 #[derive(Debug, Clone, Copy)]
 struct Addresses {
@@ -523,14 +553,36 @@ async fn serve_connection<S>(
     // each request's extensions: layering it onto the router would rebuild every route for
     // each connection (about 100 KiB, and CPU, per connection a guest opens).
     let requests_end = end.clone();
-    let service = app.map_request(move |request: axum::http::Request<Incoming>| {
-        let mut request = request.map(axum::body::Body::new);
+    let service = tower::service_fn(move |request: axum::http::Request<Incoming>| {
+        let read_whole = Arc::new(AtomicBool::new(request.body().is_end_stream()));
+        let mut request = request.map(|body| {
+            axum::body::Body::new(WatchedBody {
+                body,
+                read_whole: read_whole.clone(),
+            })
+        });
         request.extensions_mut().insert(ConnectInfo(peer));
         if let Some(local) = local {
             request.extensions_mut().insert(LocalAddr(local));
         }
         request.extensions_mut().insert(requests_end.clone());
-        request
+        let answer = app.clone().oneshot(request);
+        async move {
+            let mut response = answer.await?;
+            if !read_whole.load(Ordering::Relaxed)
+                && response.status() != axum::http::StatusCode::SWITCHING_PROTOCOLS
+            {
+                // hyper closes a connection whose request body was left unread (a 413, a
+                // refusal before the body), but does not say so: a client that reuses it for
+                // its next request, as browsers and Node's fetch do, loses that request to the
+                // close. Saying it lets the client open a fresh connection instead.
+                response.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

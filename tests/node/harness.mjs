@@ -172,7 +172,7 @@ export async function startBox({ config = '', dataDir, env = {} } = {}) {
     const text = await res.text();
     let json;
     try { json = JSON.parse(text); } catch { json = undefined; }
-    return { status: res.status, json, text };
+    return { status: res.status, json, text, headers: res.headers };
   };
 
   box.adminToken = async () => {
