@@ -645,6 +645,105 @@ mod tests {
         );
     }
 
+    /// Serves `app` as the box does, on a loopback port.
+    async fn serving(app: Router) -> (SocketAddr, watch::Sender<Option<tokio::time::Instant>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = watch::channel(None);
+        tokio::spawn(serve(
+            listener,
+            None,
+            app,
+            Gate::new(limits(8, 64)),
+            stopped,
+        ));
+        (addr, stop)
+    }
+
+    /// Reads from `client` until `until` has arrived, or the connection ends: what it read.
+    async fn read_until(client: &mut TcpStream, until: &str) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains(until) {
+            match tokio::time::timeout(Duration::from_secs(5), client.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => got.extend_from_slice(&chunk[..n]),
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    /// A route whose response asks to end its connection unless sent; `finish` says whether
+    /// its body ever ends after its first chunk.
+    fn asking_route(finish: bool) -> Router {
+        use axum::routing::get;
+        Router::new()
+            .route(
+                "/asks",
+                get(move |end: ConnectionEnd| async move {
+                    let sending = Arc::new(());
+                    end.end_unless_sent(Arc::downgrade(&sending));
+                    let last = futures_util::stream::once(async { Ok("the last event") });
+                    let rest = futures_util::stream::once(async move {
+                        if !finish {
+                            std::future::pending::<()>().await;
+                        }
+                        drop(sending);
+                        Ok::<_, std::convert::Infallible>("")
+                    });
+                    axum::body::Body::from_stream(futures_util::StreamExt::chain(last, rest))
+                }),
+            )
+            .route("/again", get(|| async { "still here" }))
+    }
+
+    #[tokio::test]
+    async fn a_client_that_reads_the_response_that_asked_to_end_keeps_its_connection() {
+        use tokio::io::AsyncWriteExt;
+        let (addr, _stop) = serving(asking_route(true)).await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /asks HTTP/1.1\r\nHost: box\r\n\r\n")
+            .await
+            .unwrap();
+        let first = read_until(&mut client, "0\r\n\r\n").await;
+        assert!(first.contains("the last event"), "{first}");
+        // Past the grace: a connection ended regardless would be gone by now.
+        tokio::time::sleep(END_GRACE + Duration::from_millis(500)).await;
+        client
+            .write_all(b"GET /again HTTP/1.1\r\nHost: box\r\n\r\n")
+            .await
+            .expect("the connection is still open past the grace");
+        let again = read_until(&mut client, "still here").await;
+        assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+    }
+
+    #[tokio::test]
+    async fn a_response_still_unsent_a_second_after_asking_ends_its_connection() {
+        use tokio::io::AsyncWriteExt;
+        let (addr, _stop) = serving(asking_route(false)).await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /asks HTTP/1.1\r\nHost: box\r\n\r\n")
+            .await
+            .unwrap();
+        // The response's first chunk, then nothing more, and then the connection's end.
+        let read = read_until(&mut client, "the end that never comes").await;
+        assert!(read.contains("the last event"), "{read}");
+        assert!(!read.contains("0\r\n\r\n"), "the response ended: {read}");
+        let mut after = [0u8; 16];
+        let ended = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read(&mut client, &mut after),
+        )
+        .await;
+        assert!(
+            matches!(ended, Ok(Ok(0) | Err(_))),
+            "the connection is still open: {ended:?}"
+        );
+    }
+
     fn limits(per_address: usize, total: usize) -> ConnectionLimits {
         ConnectionLimits {
             per_address,

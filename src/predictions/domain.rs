@@ -1020,8 +1020,14 @@ mod tests {
         // Whoever logs in first takes it again: here not its first phone.
         run(&mut state, join("v1", None), T0 + 1_000_001).unwrap();
         assert!(!state.viewers().contains_key("v2"));
-        // The first phone's key was its first holder's: it is no key to the new one.
-        assert_ne!(holder_of(&state, "v1"), first_v1);
+        // The first phone's key was its first holder's: it is no key to the new one. The key
+        // is made from the ticket, so the tickets must differ, not only the join times.
+        let (taken_again, first_v1_ticket) = (
+            holder_of(&state, "v1").and_then(|h| h.ticket),
+            first_v1.and_then(|h| h.ticket),
+        );
+        assert!(taken_again.is_some() && first_v1_ticket.is_some());
+        assert_ne!(taken_again, first_v1_ticket);
         assert_eq!(
             run(&mut state, join("v1", first_v1), T0 + 1_000_002),
             Err(PredictionError::NameTaken("v1".into()))

@@ -606,6 +606,21 @@ describe('identities', () => {
       const leeBalance = await own.http('GET', `/api/users/${encodeURIComponent('李小龙')}/balance`, { token: lee.json.token });
       assert.equal(leeBalance.status, 200, leeBalance.text);
       assert.equal(leeBalance.json.userId, '李小龙');
+      // A name longer than the 32 characters a name is shown with keeps the id of the whole
+      // name, so staff granting to the name as the guest typed it reach that guest.
+      const longName = "Dr. Jean-Paul O'Neill-Smith, Jr. III";
+      const long = await own.http('POST', '/api/auth', { body: { name: longName, pin: own.viewerPin } });
+      assert.equal(long.status, 200, long.text);
+      assert.equal(long.json.userId, 'dr-jean-paul-oneill-smith-jr-iii');
+      const balanceOfLong = async () => {
+        const answer = await own.http('GET', `/api/users/${long.json.userId}/balance`, { token: long.json.token });
+        assert.equal(answer.status, 200, answer.text);
+        return answer.json.balance;
+      };
+      const beforeGrant = await balanceOfLong();
+      const granted = await own.http('POST', `/api/users/${encodeURIComponent(longName)}/grants`, { token: await own.adminToken(), body: { amount: 25, reason: 'long name' } });
+      assert.equal(granted.status, 200, granted.text);
+      assert.equal(await balanceOfLong(), beforeGrant + 25, 'the grant to the typed name reached the guest who typed it');
       // A direction override would show "ecila" as "alice" in the console: it is dropped.
       const turned = await own.http('POST', '/api/auth', { body: { name: '\u202eecila', pin: own.viewerPin } });
       assert.equal(turned.status, 200, turned.text);
