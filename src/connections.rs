@@ -698,15 +698,22 @@ mod tests {
             .route("/again", get(|| async { "still here" }))
     }
 
-    #[tokio::test]
-    async fn a_client_that_reads_the_response_that_asked_to_end_keeps_its_connection() {
+    /// A client that has asked [`asking_route`] for `/asks`, and the server's stop.
+    async fn asked(finish: bool) -> (TcpStream, watch::Sender<Option<tokio::time::Instant>>) {
         use tokio::io::AsyncWriteExt;
-        let (addr, _stop) = serving(asking_route(true)).await;
+        let (addr, stop) = serving(asking_route(finish)).await;
         let mut client = TcpStream::connect(addr).await.unwrap();
         client
             .write_all(b"GET /asks HTTP/1.1\r\nHost: box\r\n\r\n")
             .await
             .unwrap();
+        (client, stop)
+    }
+
+    #[tokio::test]
+    async fn a_client_that_reads_the_response_that_asked_to_end_keeps_its_connection() {
+        use tokio::io::AsyncWriteExt;
+        let (mut client, _stop) = asked(true).await;
         let first = read_until(&mut client, "0\r\n\r\n").await;
         assert!(first.contains("the last event"), "{first}");
         // Past the grace: a connection ended regardless would be gone by now.
@@ -721,13 +728,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_response_still_unsent_a_second_after_asking_ends_its_connection() {
-        use tokio::io::AsyncWriteExt;
-        let (addr, _stop) = serving(asking_route(false)).await;
-        let mut client = TcpStream::connect(addr).await.unwrap();
-        client
-            .write_all(b"GET /asks HTTP/1.1\r\nHost: box\r\n\r\n")
-            .await
-            .unwrap();
+        let (mut client, _stop) = asked(false).await;
         // The response's first chunk, then nothing more, and then the connection's end.
         let read = read_until(&mut client, "the end that never comes").await;
         assert!(read.contains("the last event"), "{read}");
