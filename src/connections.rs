@@ -33,6 +33,12 @@ use tower::ServiceExt;
 /// memory a stalled client can pin small on a Pi, and lets the per-client queues see a slow
 /// reader early.
 const SOCKET_SEND_BUFFER: usize = 64 * 1024;
+/// Most a connection's read buffer may hold: a request line and headers must fit in it (a
+/// longer head is answered 431), and it is what a client half-way through a head can pin.
+/// hyper's default, about 400 KiB, let each connection a guest opened hold that much until
+/// the header timeout, fifteen times what an open connection otherwise costs. Real heads
+/// here (a token, a Socket.IO query) are well under 2 KiB.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// How long a client may take to finish its TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// File descriptors kept for the box itself (database, mpv and its socket, GPIO, logs) when
@@ -44,9 +50,12 @@ const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 /// unread bytes makes the kernel reset it, and the reset can destroy the box's last answer
 /// (a 429, a 413, a WebSocket's 1009 close) before the client reads it.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
-/// Connections lingering at once (refused and served alike); past this they are closed
-/// straight away.
+/// Connections lingering at once; past this they are closed straight away.
 const MAX_LINGERING: usize = 64;
+/// Of those, how many may be connections refused over a cap. A client refused again and again
+/// is cheap to be, so it may not take every place: served connections (a 413, a 1009 close,
+/// each already bounded by its address's cap) always find the rest.
+const MAX_LINGERING_REFUSED: usize = MAX_LINGERING / 2;
 
 /// The box's own address a connection came in on (the interface and port the client reached),
 /// in each request's extensions beside the peer's.
@@ -324,7 +333,7 @@ impl Drop for Admitted {
         // refused may have nothing in the kernel's buffer at this instant and more on the way,
         // and a close would then reset the connection under the answer. A client that closed
         // first costs one read that finds its end.
-        linger_then_close(stream, Some(admission), &self.lingering);
+        linger_then_close(stream, Some(admission), &self.lingering, MAX_LINGERING);
     }
 }
 
@@ -370,17 +379,18 @@ impl AsyncWrite for Admitted {
 
 /// Closes `stream` so that what the box wrote last reaches the client: it stops writing (the
 /// client sees the end after the last answer), then reads and drops what the client sends for
-/// up to [`CLOSE_LINGER`], and only then closes. While [`MAX_LINGERING`] connections already
-/// linger, or outside a runtime, it closes straight away.
+/// up to [`CLOSE_LINGER`], and only then closes. While `most` connections already linger, or
+/// outside a runtime, it closes straight away.
 fn linger_then_close(
     stream: TcpStream,
     admission: Option<Admission>,
     lingering: &Arc<AtomicUsize>,
+    most: usize,
 ) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    if lingering.fetch_add(1, Ordering::SeqCst) >= MAX_LINGERING {
+    if lingering.fetch_add(1, Ordering::SeqCst) >= most {
         lingering.fetch_sub(1, Ordering::SeqCst);
         return;
     }
@@ -402,7 +412,7 @@ fn linger_then_close(
 /// Tells a refused client why: one non-blocking write, then a close that lets it read it.
 fn refuse(stream: TcpStream, refusal: Refusal, lingering: &Arc<AtomicUsize>) {
     write_refusal(&stream, refusal);
-    linger_then_close(stream, None, lingering);
+    linger_then_close(stream, None, lingering, MAX_LINGERING_REFUSED);
 }
 
 fn write_refusal(stream: &TcpStream, refusal: Refusal) {
@@ -587,6 +597,7 @@ async fn serve_connection<S>(
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
         .with_upgrades();
     tokio::pin!(connection);
@@ -742,6 +753,34 @@ mod tests {
         assert!(
             matches!(ended, Ok(Ok(0) | Err(_))),
             "the connection is still open: {ended:?}"
+        );
+    }
+
+    /// The box's side of a fresh loopback connection, and the client's.
+    async fn connected_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        (listener.accept().await.unwrap().0, client)
+    }
+
+    #[tokio::test]
+    async fn refused_connections_leave_half_the_lingering_places_to_served_ones() {
+        let lingering = Arc::new(AtomicUsize::new(MAX_LINGERING_REFUSED));
+        let (refused, _its_client) = connected_pair().await;
+        refuse(refused, Refusal::AddressFull, &lingering);
+        assert_eq!(
+            lingering.load(Ordering::SeqCst),
+            MAX_LINGERING_REFUSED,
+            "with the refused ones' places taken, one more is closed at once"
+        );
+        let (served, _its_client) = connected_pair().await;
+        linger_then_close(served, None, &lingering, MAX_LINGERING);
+        assert_eq!(
+            lingering.load(Ordering::SeqCst),
+            MAX_LINGERING_REFUSED + 1,
+            "a served connection still lingers"
         );
     }
 
