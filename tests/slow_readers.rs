@@ -1,5 +1,7 @@
-//! A client that stops reading an event stream is cut, and its connection goes with it: the
-//! real server on loopback, a raw TCP client with a small receive buffer that never reads.
+//! A client that stops reading is let go: an event stream's is cut and its connection goes
+//! with it, and a connection whose answers go untaken is dropped by the kernel's limit on
+//! unread data. The real server on loopback, raw TCP clients with a small receive buffer that
+//! never read.
 
 mod common;
 
@@ -34,6 +36,70 @@ async fn two_connections_get_in(addr: SocketAddr, source: IpAddr) -> bool {
     answers.iter().all(|a| a.starts_with(b"HTTP/1.1 200"))
 }
 
+/// The box's side of `client`'s connection in Linux's socket table, if it is still there.
+fn box_side_of(box_addr: SocketAddr, client: SocketAddr) -> Option<String> {
+    let client_port = client.port();
+    let tcp = std::fs::read_to_string("/proc/net/tcp").expect("Linux's socket table");
+    tcp.lines()
+        .skip(1)
+        .find(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3
+                && fields[1].ends_with(&format!(":{:04X}", box_addr.port()))
+                && fields[2].ends_with(&format!(":{client_port:04X}"))
+        })
+        .map(str::to_string)
+}
+
+/// A connection from `source` whose receive buffer is small, so a client that does not read
+/// stops taking what the box sends after a few KiB.
+async fn small_window_connection(addr: SocketAddr, source: IpAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind(SocketAddr::new(source, 0)).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_pipelines_requests_and_never_reads_loses_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    // The longest header timeout, so only the box's limit on unread data can end it.
+    let the_box = TestBox::start(
+        &dir.path().join("data"),
+        "[network]\nmax_connections_per_address = 2\nheader_timeout_secs = 300\n",
+        None,
+    )
+    .await;
+    let guest: IpAddr = "127.0.0.3".parse().unwrap();
+    let mut reader_of_nothing = small_window_connection(the_box.addr, guest).await;
+    // Requests for the console's script (23 KB each), far more answers than the buffers on
+    // both sides hold; the box stops reading requests once it cannot write answers.
+    let requests = "GET /console/console.js HTTP/1.1\r\nHost: box\r\n\r\n".repeat(200);
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        reader_of_nothing.write_all(requests.as_bytes()),
+    )
+    .await;
+    let (box_addr, client) = (the_box.addr, reader_of_nothing.local_addr().unwrap());
+    assert!(
+        box_side_of(box_addr, client).is_some(),
+        "the connection was let in and is waiting on its client"
+    );
+    common::wait_until(
+        "the box drops a connection whose client takes nothing it sends",
+        Duration::from_secs(90),
+        || async move { box_side_of(box_addr, client).is_none() },
+    )
+    .await;
+    common::wait_until(
+        "the address's connections are given back",
+        Duration::from_secs(10),
+        || two_connections_get_in(the_box.addr, guest),
+    )
+    .await;
+    the_box.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sse_client_that_stops_reading_is_cut_and_its_connection_given_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,10 +127,7 @@ async fn an_sse_client_that_stops_reading_is_cut_and_its_connection_given_back()
 
     // A phone in the room that opens the stream and then reads nothing, ever.
     let phone: IpAddr = "127.0.0.2".parse().unwrap();
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.bind(SocketAddr::new(phone, 0)).unwrap();
-    let mut stalled = socket.connect(the_box.addr).await.unwrap();
+    let mut stalled = small_window_connection(the_box.addr, phone).await;
     stalled
         .write_all(
             format!(
@@ -106,14 +169,7 @@ async fn an_sse_client_that_stops_reading_is_cut_and_its_connection_given_back()
 
     // Reset, not closed: a closed socket would keep what the phone never read in the box's
     // kernel for minutes (FIN-WAIT-1), retrying a peer that does not read.
-    let phone_port = stalled.local_addr().unwrap().port();
-    let tcp = std::fs::read_to_string("/proc/net/tcp").expect("Linux's socket table");
-    let box_side = tcp.lines().skip(1).find(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        fields.len() > 3
-            && fields[1].ends_with(&format!(":{:04X}", the_box.addr.port()))
-            && fields[2].ends_with(&format!(":{phone_port:04X}"))
-    });
+    let box_side = box_side_of(the_box.addr, stalled.local_addr().unwrap());
     assert!(
         box_side.is_none(),
         "the box's socket is still there: {box_side:?}"
