@@ -389,6 +389,7 @@ struct FileNetwork {
     max_connections_per_address: Option<usize>,
     max_connections: Option<usize>,
     header_timeout_secs: Option<u64>,
+    unread_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -721,6 +722,9 @@ impl Config {
         if let Some(v) = file.header_timeout_secs {
             network.header_timeout = secs("network.header_timeout_secs", v, 1, 300)?;
         }
+        if let Some(v) = file.unread_timeout_secs {
+            network.unread_timeout = secs("network.unread_timeout_secs", v, 5, 3600)?;
+        }
         Ok(())
     }
 
@@ -1001,6 +1005,20 @@ mod tests {
         }
         let any = Config::from_toml("[network]\ncors_origins = [\"*\"]\n").unwrap();
         assert!(any.cors_origins.allows("http://anything"));
+    }
+
+    #[test]
+    fn how_long_a_client_may_leave_data_unread_is_bounded_both_ways() {
+        let config = Config::from_toml("[network]\nunread_timeout_secs = 30\n").unwrap();
+        assert_eq!(config.network.unread_timeout, Duration::from_secs(30));
+        for bad in [0, 4, 3601] {
+            let refused = Config::from_toml(&format!("[network]\nunread_timeout_secs = {bad}\n"))
+                .expect_err("out of range");
+            assert!(
+                refused.to_string().contains("network.unread_timeout_secs"),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

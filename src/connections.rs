@@ -39,13 +39,6 @@ const SOCKET_SEND_BUFFER: usize = 64 * 1024;
 /// the header timeout, fifteen times what an open connection otherwise costs. Real heads
 /// here (a token, a Socket.IO query) are well under 2 KiB.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// How long what the box sent may wait for its client to take it (unacknowledged, or held back
-/// by a receive window the client keeps shut) before the kernel drops the connection. A phone
-/// that left the Wi-Fi, or a client that pipelines requests and never reads the answers,
-/// would otherwise keep its connection and up to a few hundred KiB of kernel buffers for as
-/// long as the kernel retries: without end for a shut window. Real-time clients that stop
-/// reading are cut sooner by their queues.
-const UNREAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client may take to finish its TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// File descriptors kept for the box itself (database, mpv and its socket, GPIO, logs) when
@@ -150,6 +143,14 @@ pub struct ConnectionLimits {
     pub total: usize,
     /// A request's headers must arrive whole within this.
     pub header_timeout: Duration,
+    /// How long what the box sent may wait for its client to take it (unacknowledged, or held
+    /// back by a receive window the client keeps shut) before the kernel drops the connection
+    /// (`TCP_USER_TIMEOUT`, silently: no reset goes out). A client that pipelines requests and
+    /// never reads the answers, or a phone gone from the Wi-Fi, would otherwise keep its
+    /// connection and a few hundred KiB of kernel buffers for as long as the kernel retries:
+    /// without end for a shut window. Long enough for a TV's Wi-Fi to roam or change channel
+    /// and its stream to carry on.
+    pub unread_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -158,6 +159,7 @@ impl Default for ConnectionLimits {
             per_address: 32,
             total: 4096,
             header_timeout: Duration::from_secs(10),
+            unread_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -476,8 +478,12 @@ pub async fn serve(
         if let Err(e) = socket.set_send_buffer_size(SOCKET_SEND_BUFFER) {
             tracing::debug!(error = %e, "cannot bound the socket send buffer");
         }
-        if let Err(e) = socket.set_tcp_user_timeout(Some(UNREAD_TIMEOUT)) {
-            tracing::debug!(error = %e, "cannot bound how long sent data may go unread");
+        // Not for the box's own connections: a technician's SSH tunnel may stall for a while
+        // and come back.
+        if !is_the_box_itself(canonical(peer.ip())) {
+            if let Err(e) = socket.set_tcp_user_timeout(Some(gate.limits.unread_timeout)) {
+                tracing::debug!(error = %e, "cannot bound how long sent data may go unread");
+            }
         }
         let _ = stream.set_nodelay(true);
         let addresses = Addresses {
@@ -799,6 +805,7 @@ mod tests {
             per_address,
             total,
             header_timeout: Duration::from_secs(10),
+            unread_timeout: Duration::from_secs(120),
         }
     }
 

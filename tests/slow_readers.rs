@@ -63,10 +63,12 @@ async fn small_window_connection(addr: SocketAddr, source: IpAddr) -> tokio::net
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_pipelines_requests_and_never_reads_loses_its_connection() {
     let dir = tempfile::tempdir().unwrap();
-    // The longest header timeout, so only the box's limit on unread data can end it.
+    // The longest header timeout, so only the box's limit on unread data can end it, and that
+    // limit at its shortest.
     let the_box = TestBox::start(
         &dir.path().join("data"),
-        "[network]\nmax_connections_per_address = 2\nheader_timeout_secs = 300\n",
+        "[network]\nmax_connections_per_address = 2\nheader_timeout_secs = 300\n\
+         unread_timeout_secs = 5\n",
         None,
     )
     .await;
@@ -87,7 +89,7 @@ async fn a_client_that_pipelines_requests_and_never_reads_loses_its_connection()
     );
     common::wait_until(
         "the box drops a connection whose client takes nothing it sends",
-        Duration::from_secs(90),
+        Duration::from_secs(60),
         || async move { box_side_of(box_addr, client).is_none() },
     )
     .await;
