@@ -6,9 +6,11 @@
 //! closed, with a log line. Connections from the box itself (loopback: the watchdog's and a
 //! technician's `curl /healthz`, an SSH tunnel to the console) are never refused: they are the
 //! reserve that keeps the box reachable for staff while the room floods it. A request's headers
-//! must arrive whole within the header timeout, so a client trickling half a header does not
-//! hold its connection forever. TLS handshakes happen after admission, on the connection's own
-//! task, with their own time limit.
+//! must arrive whole within the header timeout and fit 16 KiB, so a client trickling half a
+//! header holds neither its connection forever nor much memory; a client that takes nothing the
+//! box sends loses its connection after the unread timeout. An answer given before its
+//! request's body was read says `Connection: close`, as the connection will close. TLS
+//! handshakes happen after admission, on the connection's own task, with their own time limit.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
