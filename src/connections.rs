@@ -582,12 +582,16 @@ async fn serve_connection<S>(
     // each connection (about 100 KiB, and CPU, per connection a guest opens).
     let requests_end = end.clone();
     let service = tower::service_fn(move |request: axum::http::Request<Incoming>| {
-        let read_whole = Arc::new(AtomicBool::new(request.body().is_end_stream()));
-        let mut request = request.map(|body| {
-            axum::body::Body::new(WatchedBody {
+        // Only a request with a body to read is watched: most (pages, streams, handshakes)
+        // have none, and pay for no flag.
+        let read_whole =
+            (!request.body().is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
+        let mut request = request.map(|body| match &read_whole {
+            Some(flag) => axum::body::Body::new(WatchedBody {
                 body,
-                read_whole: read_whole.clone(),
-            })
+                read_whole: flag.clone(),
+            }),
+            None => axum::body::Body::new(body),
         });
         request.extensions_mut().insert(ConnectInfo(peer));
         if let Some(local) = local {
@@ -597,7 +601,7 @@ async fn serve_connection<S>(
         let answer = app.clone().oneshot(request);
         async move {
             let mut response = answer.await?;
-            if !read_whole.load(Ordering::Relaxed)
+            if read_whole.is_some_and(|flag| !flag.load(Ordering::Relaxed))
                 && response.status() != axum::http::StatusCode::SWITCHING_PROTOCOLS
             {
                 // hyper closes a connection whose request body was left unread (a 413, a

@@ -51,6 +51,18 @@ fn box_side_of(box_addr: SocketAddr, client: SocketAddr) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A box on which a connection held shows: two connections an address, and the longest
+/// header timeout, so nothing but what a test looks at gives a connection back within it.
+/// `more` goes on in the `[network]` section, or starts sections of its own.
+async fn box_holding_connections(dir: &std::path::Path, more: &str) -> TestBox {
+    TestBox::start(
+        &dir.join("data"),
+        &format!("[network]\nmax_connections_per_address = 2\nheader_timeout_secs = 300\n{more}"),
+        None,
+    )
+    .await
+}
+
 /// A connection from `source` whose receive buffer is small, so a client that does not read
 /// stops taking what the box sends after a few KiB.
 async fn small_window_connection(addr: SocketAddr, source: IpAddr) -> tokio::net::TcpStream {
@@ -63,15 +75,8 @@ async fn small_window_connection(addr: SocketAddr, source: IpAddr) -> tokio::net
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_pipelines_requests_and_never_reads_loses_its_connection() {
     let dir = tempfile::tempdir().unwrap();
-    // The longest header timeout, so only the box's limit on unread data can end it, and that
-    // limit at its shortest.
-    let the_box = TestBox::start(
-        &dir.path().join("data"),
-        "[network]\nmax_connections_per_address = 2\nheader_timeout_secs = 300\n\
-         unread_timeout_secs = 5\n",
-        None,
-    )
-    .await;
+    // The box's limit on unread data at its shortest.
+    let the_box = box_holding_connections(dir.path(), "unread_timeout_secs = 5\n").await;
     let guest: IpAddr = "127.0.0.3".parse().unwrap();
     let mut reader_of_nothing = small_window_connection(the_box.addr, guest).await;
     // Requests for the console's script (23 KB each), far more answers than the buffers on
@@ -105,14 +110,10 @@ async fn a_client_that_pipelines_requests_and_never_reads_loses_its_connection()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sse_client_that_stops_reading_is_cut_and_its_connection_given_back() {
     let dir = tempfile::tempdir().unwrap();
-    // Small queues, so a few hundred KiB of announcements overflow this client's; two
-    // connections an address, so one held by a stalled stream shows; the longest header
-    // timeout, so nothing but the cut can give the connection back within the test.
-    let the_box = TestBox::start(
-        &dir.path().join("data"),
-        "[realtime]\nqueue_messages = 32\nqueue_bytes = 32768\n\
-         [network]\nmax_connections_per_address = 2\nheader_timeout_secs = 300\n",
-        None,
+    // Small queues, so a few hundred KiB of announcements overflow this client's.
+    let the_box = box_holding_connections(
+        dir.path(),
+        "[realtime]\nqueue_messages = 32\nqueue_bytes = 32768\n",
     )
     .await;
     let admin = the_box.token(Role::Admin, "staff");
